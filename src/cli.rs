@@ -1,0 +1,1 @@
+//! The command line (clap derive). No logic: each command calls into the library.

@@ -1,0 +1,1 @@
+//! The configuration file: one serde tree, validated as a whole.

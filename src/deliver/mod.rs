@@ -1,0 +1,1 @@
+//! Downstream: sinks for tracking requests and the write-back of the result to the mailbox.

@@ -1,0 +1,1 @@
+//! A folder's changes, protocol-neutral: the watcher's only view of a mailbox.

@@ -1,0 +1,27 @@
+//! foldertrack watches designated Exchange folders over EWS and turns every message a person
+//! moves into one of them into a tracking request, delivered exactly once to a sink.
+//!
+//! # Layout
+//!
+//! - [`ews`]: the EWS protocol — requests written, responses read — with no I/O.
+//! - [`client`]: the transport to Exchange: HTTP, authentication, the call gate, retry decisions.
+//! - [`feed`]: a folder's changes, protocol-neutral (EWS now, Microsoft Graph later).
+//! - [`store`]: durable state; the only code that touches sled.
+//! - [`watch`]: pure decisions (classify, cadence) and the per-mailbox tasks.
+//! - [`deliver`]: sinks for tracking requests and the write-back to the mailbox.
+//! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
+//! - [`config`], [`cli`]: the configuration file and the command line.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod deliver;
+pub mod error;
+pub mod ews;
+pub mod feed;
+pub mod sim;
+pub mod store;
+pub mod tracking;
+pub mod watch;
+
+pub use error::{Error, Result};

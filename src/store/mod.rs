@@ -1,0 +1,1 @@
+//! Durable state: sync cursors, seen messages, the outbox. The only code that touches sled.

@@ -1,0 +1,1 @@
+//! The tracking request: the contract between the watcher and every sink.

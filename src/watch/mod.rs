@@ -1,0 +1,1 @@
+//! The domain loop: pure decisions (classify, cadence) and the per-mailbox tasks that apply them.
