@@ -70,7 +70,9 @@ opaque_id!(
 );
 
 /// The SMTP address of a mailbox (the one impersonated and named in `X-AnchorMailbox`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct Mailbox(pub String);
 

@@ -1,13 +1,25 @@
 //! The EWS protocol as foldertrack speaks it: requests written, responses read, no I/O.
 //!
-//! One file per operation, named after it. Parsers match namespace + local name (prefixes vary
-//! by server), skip what they do not know, keep text exactly, and parse each response message on
-//! its own so one bad item never loses a batch.
+//! One file per operation, named after it, each implementing [`Operation`]. Parsers match
+//! namespace + local name (prefixes vary by server), skip what they do not know, keep text
+//! exactly, and read each response message on its own so one bad item never loses a batch.
+//! Requests can be read back too: the simulator and `foldertrack ews decode` need that.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/ews-reference-for-exchange>
 
+pub mod envelope;
+pub mod folder;
+pub mod get_folder;
 pub mod ids;
+pub mod response;
+pub mod xml;
 
-/// A document that could not be read as what it should be.
+pub use envelope::{ConnectingSid, ExchangeVersion, Fault, RequestHeader};
+pub use ids::*;
+pub use response::{MessageResult, Response, ResponseClass, ResponseCode, ResponseError};
+
+use xml::{Element, Ns, XmlReader, XmlWriter};
+
+/// A document that could not be read as what it should be, or a SOAP fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Not well-formed XML, or well-formed but not the expected shape.
@@ -17,4 +29,71 @@ pub enum Error {
         column: u64,
         message: String,
     },
+    /// The server answered with a SOAP fault (a request-level failure).
+    #[error("SOAP fault {0}")]
+    Fault(Box<Fault>),
+}
+
+/// One EWS operation: how its request is written and read, and how its response messages are
+/// read. The response envelope and the common message fields are handled once, in
+/// [`read_response`].
+pub trait Operation: Sized {
+    /// The operation's element name, e.g. `GetFolder`.
+    const NAME: &'static str;
+    /// The payload of one successful `*ResponseMessage`.
+    type Message: Default;
+
+    /// Writes the `m:<NAME>` element.
+    fn write_body(&self, w: &mut XmlWriter);
+
+    /// Reads the `m:<NAME>` element back.
+    fn read_body<'i>(r: &mut XmlReader<'i>, el: &Element<'i>) -> Result<Self, Error>;
+
+    /// Reads one operation-specific child of a response message into `message`; returns
+    /// `false` for children it does not know (they are skipped).
+    fn read_field<'i>(
+        r: &mut XmlReader<'i>,
+        el: &Element<'i>,
+        message: &mut Self::Message,
+    ) -> Result<bool, Error>;
+}
+
+/// The request for `op` as sent on the wire.
+pub fn write_request<O: Operation>(op: &O, header: &RequestHeader) -> String {
+    request_with(XmlWriter::new(), op, header)
+}
+
+/// The request for `op`, indented for people (snapshots, `foldertrack ews requests`).
+pub fn write_request_pretty<O: Operation>(op: &O, header: &RequestHeader) -> String {
+    request_with(XmlWriter::pretty(), op, header)
+}
+
+fn request_with<O: Operation>(mut w: XmlWriter, op: &O, header: &RequestHeader) -> String {
+    w.declaration();
+    envelope::write_request(header, &mut w, |w| op.write_body(w));
+    w.finish()
+}
+
+/// Reads a request envelope for `O`.
+pub fn read_request<O: Operation>(xml: &str) -> Result<(RequestHeader, O), Error> {
+    envelope::read_request(xml, |r, el| {
+        if !el.is(Ns::Messages, O::NAME) {
+            return Err(r.unexpected(&format!("m:{}", O::NAME), el));
+        }
+        O::read_body(r, el)
+    })
+}
+
+/// Reads a response envelope for `O`: every response message, in order.
+pub fn read_response<O: Operation>(xml: &str) -> Result<Response<O::Message>, Error> {
+    let (server_version, messages) = envelope::read_response(xml, |r, el| {
+        if el.ns != Ns::Messages || el.name().strip_suffix("Response") != Some(O::NAME) {
+            return Err(r.unexpected(&format!("m:{}Response", O::NAME), el));
+        }
+        response::read_messages(r, el, O::read_field)
+    })?;
+    Ok(Response {
+        server_version,
+        messages,
+    })
 }
