@@ -103,43 +103,79 @@ pub fn write_request(header: &RequestHeader, w: &mut XmlWriter, body: impl FnOnc
     w.close("soap:Envelope");
 }
 
-/// Reads a request envelope (the simulator's and `ews decode`'s side): its headers, then `body`
-/// on the first element inside `soap:Body`.
-pub fn read_request<'i, T>(
+/// What the SOAP header of a request or response says, as far as foldertrack cares.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Header {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_version: Option<ExchangeVersion>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impersonation: Option<ConnectingSid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<ServerVersionInfo>,
+}
+
+impl Header {
+    /// Reads a `soap:Header`; headers foldertrack does not use are skipped.
+    pub fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
+        let mut header = Header::default();
+        while let Some(h) = r.next_child(el)? {
+            match h.name() {
+                "RequestServerVersion" => {
+                    header.request_version =
+                        h.attr("Version").and_then(|v| ExchangeVersion::parse(&v));
+                    r.skip(&h)?;
+                }
+                "ServerVersionInfo" => {
+                    header.server_version = Some(ServerVersionInfo::read(&h));
+                    r.skip(&h)?;
+                }
+                "ExchangeImpersonation" => header.impersonation = read_impersonation(r, &h)?,
+                _ => r.skip(&h)?,
+            }
+        }
+        Ok(header)
+    }
+}
+
+/// Walks an envelope: the header, then `body` on the first element inside `soap:Body`.
+fn read_envelope<'i, T>(
     xml: &'i str,
     body: impl FnOnce(&mut XmlReader<'i>, &Element<'i>) -> Result<T, Error>,
-) -> Result<(RequestHeader, T), Error> {
+) -> Result<(Header, T), Error> {
     let mut r = XmlReader::new(xml);
-    let mut header = RequestHeader::default();
-    let envelope = envelope(&mut r)?;
-    while let Some(part) = r.next_child(&envelope)? {
+    let root = r.root()?;
+    if !root.is(Ns::Soap, "Envelope") {
+        return Err(r.unexpected("a SOAP soap:Envelope", &root));
+    }
+    let mut header = Header::default();
+    while let Some(part) = r.next_child(&root)? {
         if part.is(Ns::Soap, "Header") {
-            while let Some(h) = r.next_child(&part)? {
-                match h.name() {
-                    "RequestServerVersion" => {
-                        if let Some(v) = h.attr("Version").and_then(|v| ExchangeVersion::parse(&v))
-                        {
-                            header.version = v;
-                        }
-                        r.skip(&h)?;
-                    }
-                    "ExchangeImpersonation" => {
-                        header.impersonation = read_impersonation(&mut r, &h)?
-                    }
-                    _ => r.skip(&h)?,
-                }
-            }
+            header = Header::read(&mut r, &part)?;
         } else if part.is(Ns::Soap, "Body") {
-            let op = r
+            let first = r
                 .next_child(&part)?
-                .ok_or_else(|| r.error("an empty soap:Body; expected an EWS operation"))?;
-            let value = body(&mut r, &op)?;
+                .ok_or_else(|| r.error("an empty soap:Body; expected an EWS element"))?;
+            let value = body(&mut r, &first)?;
             return Ok((header, value));
         } else {
             r.skip(&part)?;
         }
     }
     Err(r.error("no soap:Body in the envelope"))
+}
+
+/// Reads a request envelope (the simulator's and `ews decode`'s side): its headers, then `body`
+/// on the operation element.
+pub fn read_request<'i, T>(
+    xml: &'i str,
+    body: impl FnOnce(&mut XmlReader<'i>, &Element<'i>) -> Result<T, Error>,
+) -> Result<(RequestHeader, T), Error> {
+    let (header, value) = read_envelope(xml, body)?;
+    let header = RequestHeader {
+        version: header.request_version.unwrap_or_default(),
+        impersonation: header.impersonation,
+    };
+    Ok((header, value))
 }
 
 fn read_impersonation(
@@ -162,45 +198,19 @@ fn read_impersonation(
     Ok(sid)
 }
 
-fn envelope<'i>(r: &mut XmlReader<'i>) -> Result<Element<'i>, Error> {
-    let root = r.root()?;
-    if !root.is(Ns::Soap, "Envelope") {
-        return Err(r.unexpected("a SOAP soap:Envelope", &root));
-    }
-    Ok(root)
-}
-
 /// Reads a response envelope: `ServerVersionInfo` from the header, then `body` on the first
 /// element inside `soap:Body`. A SOAP fault becomes [`Error::Fault`].
 pub fn read_response<'i, T>(
     xml: &'i str,
     body: impl FnOnce(&mut XmlReader<'i>, &Element<'i>) -> Result<T, Error>,
 ) -> Result<(Option<ServerVersionInfo>, T), Error> {
-    let mut r = XmlReader::new(xml);
-    let envelope = envelope(&mut r)?;
-    let mut version = None;
-    while let Some(part) = r.next_child(&envelope)? {
-        if part.is(Ns::Soap, "Header") {
-            while let Some(h) = r.next_child(&part)? {
-                if h.name() == "ServerVersionInfo" {
-                    version = Some(ServerVersionInfo::read(&h));
-                }
-                r.skip(&h)?;
-            }
-        } else if part.is(Ns::Soap, "Body") {
-            let first = r
-                .next_child(&part)?
-                .ok_or_else(|| r.error("an empty soap:Body; expected an EWS response"))?;
-            if first.is(Ns::Soap, "Fault") {
-                return Err(Error::Fault(Box::new(Fault::read(&mut r, &first)?)));
-            }
-            let value = body(&mut r, &first)?;
-            return Ok((version, value));
-        } else {
-            r.skip(&part)?;
+    let (header, value) = read_envelope(xml, |r, el| {
+        if el.is(Ns::Soap, "Fault") {
+            return Err(Error::Fault(Box::new(Fault::read(r, el)?)));
         }
-    }
-    Err(r.error("no soap:Body in the envelope"))
+        body(r, el)
+    })?;
+    Ok((header.server_version, value))
 }
 
 /// A SOAP 1.1 fault: a request-level failure (HTTP 500).
@@ -223,7 +233,8 @@ impl Fault {
         self.message_xml.back_off()
     }
 
-    fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
+    /// Reads a `soap:Fault`.
+    pub fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
         let mut fault = Fault::default();
         while let Some(child) = r.next_child(el)? {
             match child.name() {

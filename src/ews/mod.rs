@@ -76,24 +76,36 @@ fn request_with<O: Operation>(mut w: XmlWriter, op: &O, header: &RequestHeader) 
 
 /// Reads a request envelope for `O`.
 pub fn read_request<O: Operation>(xml: &str) -> Result<(RequestHeader, O), Error> {
-    envelope::read_request(xml, |r, el| {
-        if !el.is(Ns::Messages, O::NAME) {
-            return Err(r.unexpected(&format!("m:{}", O::NAME), el));
-        }
-        O::read_body(r, el)
-    })
+    envelope::read_request(xml, read_request_body::<O>)
+}
+
+/// Reads the `m:<NAME>` element of a request for `O`.
+pub fn read_request_body<'i, O: Operation>(
+    r: &mut XmlReader<'i>,
+    el: &Element<'i>,
+) -> Result<O, Error> {
+    if !el.is_lenient(Ns::Messages, O::NAME) {
+        return Err(r.unexpected(&format!("m:{}", O::NAME), el));
+    }
+    O::read_body(r, el)
 }
 
 /// Reads a response envelope for `O`: every response message, in order.
 pub fn read_response<O: Operation>(xml: &str) -> Result<Response<O::Message>, Error> {
-    let (server_version, messages) = envelope::read_response(xml, |r, el| {
-        if el.ns != Ns::Messages || el.name().strip_suffix("Response") != Some(O::NAME) {
-            return Err(r.unexpected(&format!("m:{}Response", O::NAME), el));
-        }
-        response::read_messages(r, el, O::read_field)
-    })?;
+    let (server_version, messages) = envelope::read_response(xml, read_response_body::<O>)?;
     Ok(Response {
         server_version,
         messages,
     })
+}
+
+/// Reads the `m:<NAME>Response` element of a response for `O`.
+pub fn read_response_body<'i, O: Operation>(
+    r: &mut XmlReader<'i>,
+    el: &Element<'i>,
+) -> Result<Vec<MessageResult<O::Message>>, Error> {
+    if !el.is_lenient(Ns::Messages, &format!("{}Response", O::NAME)) {
+        return Err(r.unexpected(&format!("m:{}Response", O::NAME), el));
+    }
+    response::read_messages(r, el, O::read_field)
 }

@@ -342,9 +342,8 @@ impl<T> Response<T> {
     }
 }
 
-/// Reads `m:ResponseMessages`: for each message the common fields here, the operation's own
-/// children through `field`, which returns `false` for children it does not know (skipped).
-/// Each message is read on its own: an error code in one never affects the others.
+/// Reads the `m:ResponseMessages` inside `response` (an `m:<Op>Response`), one message at a
+/// time: an error code in one never affects the others.
 pub fn read_messages<'i, T: Default>(
     r: &mut XmlReader<'i>,
     response: &Element<'_>,
@@ -357,43 +356,49 @@ pub fn read_messages<'i, T: Default>(
             continue;
         }
         while let Some(message) = r.next_child(&list)? {
-            let class = message
-                .attr("ResponseClass")
-                .and_then(|c| ResponseClass::parse(&c))
-                .ok_or_else(|| r.error("a response message without a valid ResponseClass"))?;
-            let mut payload = T::default();
-            let mut code = None;
-            let mut text = None;
-            let mut message_xml = MessageXml::default();
-            while let Some(child) = r.next_child(&message)? {
-                match child.name() {
-                    "ResponseCode" => code = Some(ResponseCode::parse(&r.trimmed(&child)?)),
-                    "MessageText" => text = Some(r.text(&child)?),
-                    "MessageXml" => message_xml = MessageXml::read(r, &child)?,
-                    "DescriptiveLinkKey" => r.skip(&child)?,
-                    _ => {
-                        if !field(r, &child, &mut payload)? {
-                            r.skip(&child)?;
-                        }
-                    }
-                }
-            }
-            let code = code.unwrap_or(match class {
-                ResponseClass::Success => ResponseCode::NoError,
-                _ => ResponseCode::Other(String::new()),
-            });
-            out.push(match (class, &code) {
-                (ResponseClass::Success, _) => Ok(payload),
-                _ => Err(ResponseError {
-                    class,
-                    code,
-                    text,
-                    message_xml,
-                }),
-            });
+            out.push(read_message(r, &message, &mut field)?);
         }
     }
     Ok(out)
+}
+
+/// Reads one `*ResponseMessage`: the common fields here, the operation's own children through
+/// `field`, which returns `false` for children it does not know (they are skipped).
+pub fn read_message<'i, T: Default>(
+    r: &mut XmlReader<'i>,
+    message: &Element<'_>,
+    mut field: impl FnMut(&mut XmlReader<'i>, &Element<'i>, &mut T) -> Result<bool, Error>,
+) -> Result<MessageResult<T>, Error> {
+    let class = message
+        .attr("ResponseClass")
+        .and_then(|c| ResponseClass::parse(&c))
+        .ok_or_else(|| r.error("a response message without a valid ResponseClass"))?;
+    let mut payload = T::default();
+    let mut code = None;
+    let mut text = None;
+    let mut message_xml = MessageXml::default();
+    while let Some(child) = r.next_child(message)? {
+        match child.name() {
+            "ResponseCode" => code = Some(ResponseCode::parse(&r.trimmed(&child)?)),
+            "MessageText" => text = Some(r.text(&child)?),
+            "MessageXml" => message_xml = MessageXml::read(r, &child)?,
+            "DescriptiveLinkKey" => r.skip(&child)?,
+            _ => {
+                if !field(r, &child, &mut payload)? {
+                    r.skip(&child)?;
+                }
+            }
+        }
+    }
+    if class == ResponseClass::Success {
+        return Ok(Ok(payload));
+    }
+    Ok(Err(ResponseError {
+        class,
+        code: code.unwrap_or(ResponseCode::Other(String::new())),
+        text,
+        message_xml,
+    }))
 }
 
 #[cfg(test)]

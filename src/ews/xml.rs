@@ -64,6 +64,12 @@ impl Element<'_> {
         self.ns == ns && self.name() == name
     }
 
+    /// True when the local name is `name` and the namespace is `ns` or none at all: for the
+    /// operation elements, which some published requests leave unqualified.
+    pub fn is_lenient(&self, ns: Ns, name: &str) -> bool {
+        (self.ns == ns || self.ns == Ns::Other) && self.name() == name
+    }
+
     /// An attribute's value by local name, entities decoded. Attributes in EWS are unprefixed;
     /// namespace declarations are never returned.
     pub fn attr(&self, name: &str) -> Option<String> {
