@@ -6,6 +6,7 @@
 //! Requests can be read back too: the simulator and `foldertrack ews decode` need that.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/ews-reference-for-exchange>
 
+pub mod decode;
 pub mod envelope;
 pub mod folder;
 pub mod get_folder;
