@@ -1,1 +1,3 @@
 //! The domain loop: pure decisions (classify, cadence) and the per-mailbox tasks that apply them.
+
+pub mod cadence;
