@@ -1,3 +1,4 @@
 //! The domain loop: pure decisions (classify, cadence) and the per-mailbox tasks that apply them.
 
 pub mod cadence;
+pub mod health;
