@@ -1,1 +1,3 @@
 //! Downstream: sinks for tracking requests and the write-back of the result to the mailbox.
+
+pub mod policy;
