@@ -1,3 +1,4 @@
 //! Downstream: sinks for tracking requests and the write-back of the result to the mailbox.
 
+pub mod jsonl;
 pub mod policy;

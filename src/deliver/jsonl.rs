@@ -1,0 +1,248 @@
+//! The JSONL sink: one JSON object per line, appended and fsynced before the delivery counts,
+//! rotated by size. It is also the recording sink of the tests.
+//!
+//! Exactly-once in effect: delivery is at-least-once (a crash between the fsync and the store's
+//! acknowledgement re-delivers), so the sink remembers the event ids it wrote last and skips a
+//! line it already holds. Delivery is in outbox order, so only the newest lines can ever be
+//! offered again: the tail of the file is all that needs remembering.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// How many recent event ids are remembered (and read back from the file's tail at open).
+const REMEMBERED: usize = 4096;
+/// How far back from the end of a file the tail scan reads.
+const TAIL_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What happened to one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    Written,
+    /// The file already holds this event: nothing was written.
+    AlreadyThere,
+}
+
+/// Errors of the JSONL sink: the file could not be opened, written or synced.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {action}: {source}; check the sink path and free disk space")]
+pub struct JsonlError {
+    path: PathBuf,
+    action: &'static str,
+    #[source]
+    source: std::io::Error,
+}
+
+/// An append-only JSONL file.
+pub struct JsonlFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotate_bytes: Option<u64>,
+    recent: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl JsonlFile {
+    /// Opens (or creates) the file and reads back the event ids at its tail.
+    pub fn open(path: &Path, rotate_bytes: Option<u64>) -> Result<Self, JsonlError> {
+        let fail = |action| {
+            move |source| JsonlError {
+                path: path.to_owned(),
+                action,
+                source,
+            }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(fail("create its folder"))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(fail("open"))?;
+        let size = file.metadata().map_err(fail("read its size"))?.len();
+        let mut sink = Self {
+            path: path.to_owned(),
+            file,
+            size,
+            rotate_bytes,
+            recent: HashSet::new(),
+            order: VecDeque::new(),
+        };
+        // The newest rotated file first, so that a rotation just after a write is covered.
+        for source in [rotated_path(path, 1), path.to_owned()] {
+            for id in tail_event_ids(&source).map_err(fail("read its tail"))? {
+                sink.remember(id);
+            }
+        }
+        Ok(sink)
+    }
+
+    /// Appends `line` (one JSON object, no newline) for `event_id`, fsynced, unless the file
+    /// already holds that event.
+    pub fn append(&mut self, event_id: &str, line: &str) -> Result<Appended, JsonlError> {
+        if self.recent.contains(event_id) {
+            return Ok(Appended::AlreadyThere);
+        }
+        let needed = line.len() as u64 + 1;
+        if self
+            .rotate_bytes
+            .is_some_and(|limit| self.size > 0 && self.size + needed > limit)
+        {
+            self.rotate()?;
+        }
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        self.file
+            .write_all(&bytes)
+            .map_err(|source| self.error("append", source))?;
+        self.file
+            .sync_data()
+            .map_err(|source| self.error("fsync", source))?;
+        self.size += needed;
+        self.remember(event_id.to_owned());
+        Ok(Appended::Written)
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Moves `x.jsonl` to `x.jsonl.1` (and `.1` to `.2`, …) and starts an empty file.
+    fn rotate(&mut self) -> Result<(), JsonlError> {
+        let mut n = 1;
+        while rotated_path(&self.path, n).exists() {
+            n += 1;
+        }
+        for i in (1..n).rev() {
+            std::fs::rename(rotated_path(&self.path, i), rotated_path(&self.path, i + 1))
+                .map_err(|source| self.error("rotate", source))?;
+        }
+        std::fs::rename(&self.path, rotated_path(&self.path, 1))
+            .map_err(|source| self.error("rotate", source))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|source| self.error("open", source))?;
+        self.size = 0;
+        Ok(())
+    }
+
+    fn remember(&mut self, id: String) {
+        if self.recent.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > REMEMBERED
+                && let Some(old) = self.order.pop_front()
+            {
+                self.recent.remove(&old);
+            }
+        }
+    }
+
+    fn error(&self, action: &'static str, source: std::io::Error) -> JsonlError {
+        JsonlError {
+            path: self.path.clone(),
+            action,
+            source,
+        }
+    }
+}
+
+fn rotated_path(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// The `event_id` of every complete line in the last [`TAIL_BYTES`] of `path` (none if absent).
+fn tail_event_ids(path: &Path) -> std::io::Result<Vec<String>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut reader = BufReader::new(file);
+    if start > 0 {
+        // Skip the partial line the seek landed in.
+        reader.read_until(b'\n', &mut Vec::new())?;
+    }
+    let mut ids = Vec::new();
+    for line in reader.split(b'\n') {
+        let line = line?;
+        // A torn last line (crash mid-write) is not a delivered record: ignore it.
+        if let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(&line)
+            && let Some(serde_json::Value::String(id)) = obj.get("event_id")
+        {
+            ids.push(id.clone());
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str) -> String {
+        format!(r#"{{"event_id":"{id}","subject":"x"}}"#)
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_redelivered_event_is_written_once_even_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out/tracked.jsonl");
+        let mut f = JsonlFile::open(&path, None).unwrap();
+        assert_eq!(f.append("a", &line("a")).unwrap(), Appended::Written);
+        assert_eq!(f.append("a", &line("a")).unwrap(), Appended::AlreadyThere);
+        drop(f);
+        let mut f = JsonlFile::open(&path, None).unwrap();
+        assert_eq!(f.append("a", &line("a")).unwrap(), Appended::AlreadyThere);
+        assert_eq!(f.append("b", &line("b")).unwrap(), Appended::Written);
+        assert_eq!(lines(&path), [line("a"), line("b")]);
+    }
+
+    #[test]
+    fn a_torn_last_line_does_not_count_as_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        std::fs::write(&path, format!("{}\n{{\"event_id\":\"b\",\"sub", line("a"))).unwrap();
+        let mut f = JsonlFile::open(&path, None).unwrap();
+        assert_eq!(f.append("a", &line("a")).unwrap(), Appended::AlreadyThere);
+        assert_eq!(f.append("b", &line("b")).unwrap(), Appended::Written);
+    }
+
+    #[test]
+    fn rotation_moves_full_files_aside_and_still_deduplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let limit = line("a").len() as u64 * 2 + 2;
+        let mut f = JsonlFile::open(&path, Some(limit)).unwrap();
+        for id in ["a", "b", "c", "d", "e"] {
+            f.append(id, &line(id)).unwrap();
+        }
+        drop(f);
+        assert_eq!(lines(&rotated_path(&path, 2)), [line("a"), line("b")]);
+        assert_eq!(lines(&rotated_path(&path, 1)), [line("c"), line("d")]);
+        assert_eq!(lines(&path), [line("e")]);
+        let mut f = JsonlFile::open(&path, Some(limit)).unwrap();
+        assert_eq!(f.append("d", &line("d")).unwrap(), Appended::AlreadyThere);
+    }
+}
