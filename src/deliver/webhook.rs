@@ -1,0 +1,101 @@
+//! The webhook sink: an HTTPS POST of the tracking request's JSON, signed with HMAC-SHA256 over
+//! the exact body bytes, with the event id as `Idempotency-Key` so the receiver can deduplicate.
+//! 2xx = delivered, 409 = already delivered, other 4xx = rejected (408 and 429 are retried),
+//! 5xx and timeouts = retried with back-off.
+
+use super::policy::DeliveryError;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::time::Duration;
+
+/// The header carrying the body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
+pub const SIGNATURE_HEADER: &str = "X-Foldertrack-Signature";
+/// The header carrying the event id.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// The signature header's value for `body`.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).unwrap_or_else(|_| unreachable!());
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Checks a signature header the way a receiver should: constant-time.
+pub fn verify(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// A receiver's accepted answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    Created,
+    /// 409: the receiver already has this event.
+    AlreadyDelivered,
+}
+
+/// What a receiver's HTTP status means for the delivery. `retry_after` is the parsed
+/// `Retry-After` header, if any.
+pub fn outcome(status: u16, retry_after: Option<Duration>) -> Result<Accepted, DeliveryError> {
+    match status {
+        200..=299 => Ok(Accepted::Created),
+        409 => Ok(Accepted::AlreadyDelivered),
+        408 | 429 | 500..=599 => Err(DeliveryError::Transient {
+            reason: format!("webhook answered HTTP {status}"),
+            retry_after,
+        }),
+        _ => Err(DeliveryError::Rejected {
+            reason: format!(
+                "webhook answered HTTP {status}; fix the receiver, then `foldertrack retry`"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_a_known_vector_and_verifies() {
+        // RFC 4231 test case 2.
+        let sig = sign(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            sig,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert!(verify(b"Jefe", b"what do ya want for nothing?", &sig));
+        assert!(!verify(b"Jefe", b"what do ya want for nothing!", &sig));
+        assert!(!verify(b"other", b"what do ya want for nothing?", &sig));
+        assert!(!verify(b"Jefe", b"x", "md5=00"));
+    }
+
+    #[test]
+    fn status_table() {
+        let hint = Some(Duration::from_secs(30));
+        assert_eq!(outcome(201, None), Ok(Accepted::Created));
+        assert_eq!(outcome(409, None), Ok(Accepted::AlreadyDelivered));
+        for status in [408, 429, 500, 502, 503] {
+            assert!(
+                matches!(outcome(status, hint), Err(DeliveryError::Transient { retry_after, .. }) if retry_after == hint),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 403, 404, 422] {
+            assert!(
+                matches!(outcome(status, None), Err(DeliveryError::Rejected { .. })),
+                "{status}"
+            );
+        }
+    }
+}
