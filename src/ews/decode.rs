@@ -57,6 +57,11 @@ fn operations() -> Vec<Decoders> {
     vec![decoders::<get_folder::GetFolder>()]
 }
 
+/// The operations whose requests and responses are read in full.
+pub fn operation_names() -> Vec<&'static str> {
+    operations().iter().map(|d| d.name).collect()
+}
+
 /// Decodes one document. An HTTP preamble (request or status line and headers) is skipped.
 pub fn decode(text: &str) -> Result<Value, Error> {
     let xml = strip_http(text);
@@ -143,6 +148,9 @@ fn read_part<'i>(
             None => generic_response(r, el)?,
         };
         ("response", op, value)
+    } else if name == "SendNotification" {
+        // A push notification: the server's request to us, carrying response messages.
+        ("notification", name.as_str(), generic_response(r, el)?)
     } else {
         let Some(d) = find(&name) else {
             let known: Vec<&str> = ops.iter().map(|d| d.name).collect();
