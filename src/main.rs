@@ -1,1 +1,32 @@
-fn main() {}
+//! The foldertrack binary: parse the command line, call the library, print one line on error.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use foldertrack::cli::{Cli, Command, EwsCommand};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ews(EwsCommand::Decode { files }) => {
+            for file in files {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("{}: cannot read", file.display()))?;
+                let value = foldertrack::ews::decode::decode(&text)
+                    .with_context(|| format!("{}", file.display()))?;
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
