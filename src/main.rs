@@ -28,5 +28,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ews(EwsCommand::Requests { out }) => {
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("{}: cannot create the folder", out.display()))?;
+            for (name, xml) in foldertrack::ews::examples::requests() {
+                let path = out.join(name);
+                std::fs::write(&path, xml)
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
