@@ -3,12 +3,15 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use foldertrack::cli::{Cli, Command, EwsCommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        // A closed pipe (`foldertrack … | head`) is the reader's choice, not a failure.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -24,7 +27,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .with_context(|| format!("{}: cannot read", file.display()))?;
                 let value = foldertrack::ews::decode::decode(&text)
                     .with_context(|| format!("{}", file.display()))?;
-                println!("{}", serde_json::to_string_pretty(&value)?);
+                out(&serde_json::to_string_pretty(&value)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -35,9 +38,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let path = out.join(name);
                 std::fs::write(&path, xml)
                     .with_context(|| format!("{}: cannot write", path.display()))?;
-                println!("{}", path.display());
+                out(&path.display().to_string())?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints one line to stdout, reporting a closed pipe as an error instead of panicking.
+fn out(line: &str) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
