@@ -27,7 +27,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .with_context(|| format!("{}: cannot read", file.display()))?;
                 let value = foldertrack::ews::decode::decode(&text)
                     .with_context(|| format!("{}", file.display()))?;
-                out(&serde_json::to_string_pretty(&value)?)?;
+                print_line(&serde_json::to_string_pretty(&value)?)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -38,7 +38,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let path = out.join(name);
                 std::fs::write(&path, xml)
                     .with_context(|| format!("{}: cannot write", path.display()))?;
-                out(&path.display().to_string())?;
+                print_line(&path.display().to_string())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -46,7 +46,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// Prints one line to stdout, reporting a closed pipe as an error instead of panicking.
-fn out(line: &str) -> std::io::Result<()> {
+fn print_line(line: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
