@@ -34,4 +34,10 @@ pub enum EwsCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Write one example of every request foldertrack builds, one file each.
+    Requests {
+        /// The folder to write them into (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

@@ -74,3 +74,39 @@ fn every_request_sample_of_an_implemented_operation_decodes() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn every_request_foldertrack_builds_validates_against_the_official_schema() {
+    let validate =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/ews-reference/validate");
+    if !validate.exists() {
+        println!("skipped: {} is not present", validate.display());
+        return;
+    }
+    if std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: xmllint is not installed (apt-get install libxml2-utils)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, xml) in foldertrack::ews::examples::requests() {
+        let path = dir.path().join(name);
+        std::fs::write(&path, xml).unwrap();
+        files.push(path);
+    }
+    let out = std::process::Command::new("python3")
+        .arg(&validate)
+        .args(&files)
+        .output()
+        .expect("python3 runs the validator");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains(&format!("{} passed, 0 failed", files.len())),
+        "{report}"
+    );
+}

@@ -54,7 +54,14 @@ fn to_json(value: &impl Serialize) -> Value {
 
 fn operations() -> Vec<Decoders> {
     use super::*;
-    vec![decoders::<get_folder::GetFolder>()]
+    vec![
+        decoders::<get_folder::GetFolder>(),
+        decoders::<sync_folder_items::SyncFolderItems>(),
+        decoders::<get_item::GetItem>(),
+        decoders::<update_item::UpdateItem>(),
+        decoders::<create_item::CreateItem>(),
+        decoders::<move_item::MoveItem>(),
+    ]
 }
 
 /// The operations whose requests and responses are read in full.

@@ -6,12 +6,19 @@
 //! Requests can be read back too: the simulator and `foldertrack ews decode` need that.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/ews-reference-for-exchange>
 
+pub mod create_item;
 pub mod decode;
 pub mod envelope;
+pub mod examples;
 pub mod folder;
 pub mod get_folder;
+pub mod get_item;
 pub mod ids;
+pub mod item;
+pub mod move_item;
 pub mod response;
+pub mod sync_folder_items;
+pub mod update_item;
 pub mod xml;
 
 pub use envelope::{ConnectingSid, ExchangeVersion, Fault, RequestHeader};
