@@ -19,6 +19,7 @@ pub mod deliver;
 pub mod error;
 pub mod ews;
 pub mod feed;
+pub mod oauth;
 pub mod sim;
 pub mod store;
 pub mod tracking;
