@@ -222,9 +222,9 @@ impl<'i> XmlReader<'i> {
     }
 
     fn event(&mut self) -> Result<Step<'i>, Error> {
-        let (ns, event) = match self.inner.read_resolved_event() {
-            Ok((ResolveResult::Bound(ns), event)) => (Ns::from_uri(ns.into_inner()), event),
-            Ok((_, event)) => (Ns::Other, event),
+        // Only start tags are resolved: the namespace of an end tag or text is never asked for.
+        let event = match self.inner.read_event() {
+            Ok(event) => event,
             Err(e) => {
                 let pos = usize::try_from(self.inner.error_position()).unwrap_or(usize::MAX);
                 return Err(error_at(self.input, pos, &e.to_string()));
@@ -232,12 +232,12 @@ impl<'i> XmlReader<'i> {
         };
         Ok(match event {
             Event::Start(start) => Step::Open(Element {
-                ns,
+                ns: self.namespace(&start),
                 start,
                 empty: false,
             }),
             Event::Empty(start) => Step::Open(Element {
-                ns,
+                ns: self.namespace(&start),
                 start,
                 empty: true,
             }),
@@ -248,6 +248,13 @@ impl<'i> XmlReader<'i> {
             Event::GeneralRef(r) => Step::Text(self.entity(&r)?),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Step::Skip,
         })
+    }
+
+    fn namespace(&self, start: &BytesStart<'_>) -> Ns {
+        match self.inner.resolver().resolve_element(start.name()) {
+            (ResolveResult::Bound(ns), _) => Ns::from_uri(ns.into_inner()),
+            _ => Ns::Other,
+        }
     }
 
     fn entity(&self, r: &quick_xml::events::BytesRef<'_>) -> Result<Cow<'static, str>, Error> {
