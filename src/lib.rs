@@ -22,7 +22,13 @@ pub mod feed;
 pub mod oauth;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod tracking;
 pub mod watch;
 
 pub use error::{Error, Result};
+
+/// The JSON schemas generated from the code, as `(file name under schemas/, text)`.
+pub fn schemas() -> Vec<(&'static str, String)> {
+    vec![("config.v1.json", config::schema_json())]
+}
