@@ -243,10 +243,11 @@ impl StreamSplitter {
             self.depth += 1;
             false
         };
-        if closes && self.depth == 0 {
-            if let Some(start) = self.doc_start.take() {
-                out.push(String::from_utf8_lossy(&self.buf[start..self.pos]).into_owned());
-            }
+        if closes
+            && self.depth == 0
+            && let Some(start) = self.doc_start.take()
+        {
+            out.push(String::from_utf8_lossy(&self.buf[start..self.pos]).into_owned());
         }
     }
 }
