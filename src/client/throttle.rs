@@ -45,8 +45,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             account_concurrency: 8,
-            account_per_second: NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN),
-            mailbox_per_second: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            account_per_second: const { NonZeroU32::new(200).unwrap() },
+            mailbox_per_second: const { NonZeroU32::new(5).unwrap() },
             jitter: Duration::from_millis(20),
         }
     }
