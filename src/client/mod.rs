@@ -296,9 +296,6 @@ struct Inner {
 
 impl EwsClient {
     pub fn new(settings: ClientSettings) -> Result<Self, Error> {
-        if !matches!(settings.url.scheme(), "https" | "http") {
-            return Err(Error::InsecureUrl { url: settings.url });
-        }
         auth::require_tls(&settings.url)?;
         let auth = Authenticator::new(
             &settings.auth,

@@ -17,7 +17,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{Quota, RateLimiter};
+use governor::{NotUntil, Quota, RateLimiter};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::ops::Add;
@@ -45,8 +45,8 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             account_concurrency: 8,
-            account_per_second: NonZeroU32::new(200).unwrap_or(NonZeroU32::MIN),
-            mailbox_per_second: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN),
+            account_per_second: const { NonZeroU32::new(200).unwrap() },
+            mailbox_per_second: const { NonZeroU32::new(5).unwrap() },
             jitter: Duration::from_millis(20),
         }
     }
@@ -272,16 +272,24 @@ impl Gate {
         }
     }
 
+    /// Waits for the mailbox's limiter, then the account's: one cell taken from each, so a
+    /// wait on one never costs a second cell of the other.
     async fn wait_rate(&self, mailbox: &Mailbox) {
         let inner = &self.inner;
-        let stats = &inner.stats;
         let mut waiting = None;
-        loop {
-            let refused = match inner.mailbox_rate.check_key(mailbox) {
-                Ok(()) => inner.account_rate.check().err(),
-                Err(not_until) => Some(not_until),
-            };
-            let Some(not_until) = refused else { return };
+        self.wait_limiter(&mut waiting, || inner.mailbox_rate.check_key(mailbox))
+            .await;
+        self.wait_limiter(&mut waiting, || inner.account_rate.check())
+            .await;
+    }
+
+    async fn wait_limiter<'a>(
+        &'a self,
+        waiting: &mut Option<Waiting<'a>>,
+        check: impl Fn() -> Result<(), NotUntil<TokioInstant>>,
+    ) {
+        let stats = &self.inner.stats;
+        while let Err(not_until) = check() {
             waiting.get_or_insert_with(|| Waiting::new(&stats.waiting_rate, &stats.rate_waited_ms));
             let wait = not_until.wait_time_from(TokioClock.now()) + self.jitter();
             tokio::time::sleep(wait).await;
@@ -467,6 +475,20 @@ mod tests {
         let other = Instant::now();
         drop(gate.enter(&mailbox(1)).await);
         assert!(other.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_account_rate_spans_all_mailboxes() {
+        let gate = Gate::new(Limits {
+            account_per_second: NonZeroU32::new(2).unwrap(),
+            jitter: Duration::ZERO,
+            ..generous()
+        });
+        let start = Instant::now();
+        for n in 0..4 {
+            drop(gate.enter(&mailbox(n)).await);
+        }
+        assert_eq!(start.elapsed(), Duration::from_millis(1000));
     }
 
     #[tokio::test(start_paused = true)]
