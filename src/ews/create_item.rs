@@ -2,7 +2,7 @@
 //! plant mail). Always `MessageDisposition="SaveOnly"`: foldertrack never sends mail.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/createitem-operation>
 
-use super::folder::{read_selector, write_selector};
+use super::folder::{read_wrapped_selector, write_selector};
 use super::get_item::{ItemsMessage, read_items_field};
 use super::ids::FolderSelector;
 use super::item::Item;
@@ -41,11 +41,7 @@ impl Operation for CreateItem {
         let mut items = Vec::new();
         while let Some(child) = r.next_child(el)? {
             match child.name() {
-                "SavedItemFolderId" => {
-                    while let Some(f) = r.next_child(&child)? {
-                        folder = folder.or(read_selector(r, &f)?);
-                    }
-                }
+                "SavedItemFolderId" => folder = read_wrapped_selector(r, &child)?,
                 "Items" => items = Item::read_all(r, &child)?,
                 _ => r.skip(&child)?,
             }

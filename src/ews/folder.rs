@@ -134,6 +134,29 @@ pub fn read_selector(
     }
 }
 
+/// The first selector inside a wrapper such as `m:ToFolderId` or `m:SyncFolderId`.
+pub fn read_wrapped_selector(
+    r: &mut XmlReader<'_>,
+    el: &Element<'_>,
+) -> Result<Option<FolderSelector>, Error> {
+    Ok(read_selectors(r, el)?.into_iter().next())
+}
+
+/// A `SyncState` element; empty (as in ErrorInvalidSyncStateData answers) reads as none.
+pub fn read_sync_state(
+    r: &mut XmlReader<'_>,
+    el: &Element<'_>,
+) -> Result<Option<super::ids::SyncState>, Error> {
+    let s = r.trimmed(el)?;
+    Ok((!s.is_empty()).then_some(super::ids::SyncState(s)))
+}
+
+/// `t:BaseShape`, shared by folder and item shapes.
+pub fn read_base_shape(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<BaseShape, Error> {
+    let s = r.trimmed(el)?;
+    BaseShape::parse(&s).ok_or_else(|| r.error(&format!("unknown BaseShape {s:?}")))
+}
+
 /// Reads every selector inside `el` (`m:FolderIds`, `m:SyncFolderId`, …).
 pub fn read_selectors(
     r: &mut XmlReader<'_>,
@@ -213,11 +236,7 @@ impl FolderShape {
         let mut shape = Self::default();
         while let Some(child) = r.next_child(el)? {
             match child.name() {
-                "BaseShape" => {
-                    let s = r.trimmed(&child)?;
-                    shape.base = BaseShape::parse(&s)
-                        .ok_or_else(|| r.error(&format!("unknown BaseShape {s:?}")))?;
-                }
+                "BaseShape" => shape.base = read_base_shape(r, &child)?,
                 "AdditionalProperties" => {
                     while let Some(p) = r.next_child(&child)? {
                         if let Some(uri) = p.attr("FieldURI") {

@@ -573,11 +573,7 @@ impl ItemShape {
         let mut shape = Self::default();
         while let Some(child) = r.next_child(el)? {
             match child.name() {
-                "BaseShape" => {
-                    let s = r.trimmed(&child)?;
-                    shape.base = BaseShape::parse(&s)
-                        .ok_or_else(|| r.error(&format!("unknown BaseShape {s:?}")))?;
-                }
+                "BaseShape" => shape.base = super::folder::read_base_shape(r, &child)?,
                 "BodyType" => shape.body_type = Some(r.trimmed(&child)?),
                 "AdditionalProperties" => {
                     while let Some(p) = r.next_child(&child)? {

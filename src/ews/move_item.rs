@@ -1,7 +1,7 @@
 //! MoveItem: moves items to another folder. A moved item gets a NEW ItemId, returned here.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/moveitem-operation>
 
-use super::folder::{read_selector, write_selector};
+use super::folder::{read_wrapped_selector, write_selector};
 use super::get_item::{ItemsMessage, read_items_field};
 use super::ids::{FolderSelector, ItemRef};
 use super::item::{read_item_refs, write_item_refs};
@@ -34,11 +34,7 @@ impl Operation for MoveItem {
         let mut items = Vec::new();
         while let Some(child) = r.next_child(el)? {
             match child.name() {
-                "ToFolderId" => {
-                    while let Some(f) = r.next_child(&child)? {
-                        to_folder = to_folder.or(read_selector(r, &f)?);
-                    }
-                }
+                "ToFolderId" => to_folder = read_wrapped_selector(r, &child)?,
                 "ItemIds" => items = read_item_refs(r, &child)?,
                 _ => r.skip(&child)?,
             }

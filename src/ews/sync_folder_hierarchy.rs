@@ -3,7 +3,9 @@
 //! (paused) or deleted (orphaned).
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderhierarchy-operation>
 
-use super::folder::{Folder, FolderShape, read_folder_ref, read_selector, write_selector};
+use super::folder::{
+    Folder, FolderShape, read_folder_ref, read_sync_state, read_wrapped_selector, write_selector,
+};
 use super::ids::{FolderRef, FolderSelector, SyncState};
 use super::xml::{Element, XmlReader, XmlWriter};
 use super::{Error, Operation};
@@ -61,15 +63,8 @@ impl Operation for SyncFolderHierarchy {
         while let Some(child) = r.next_child(el)? {
             match child.name() {
                 "FolderShape" => op.shape = FolderShape::read(r, &child)?,
-                "SyncFolderId" => {
-                    while let Some(f) = r.next_child(&child)? {
-                        op.root = op.root.or(read_selector(r, &f)?);
-                    }
-                }
-                "SyncState" => {
-                    let s = r.trimmed(&child)?;
-                    op.sync_state = (!s.is_empty()).then_some(SyncState(s));
-                }
+                "SyncFolderId" => op.root = read_wrapped_selector(r, &child)?,
+                "SyncState" => op.sync_state = read_sync_state(r, &child)?,
                 _ => r.skip(&child)?,
             }
         }
@@ -82,10 +77,7 @@ impl Operation for SyncFolderHierarchy {
         m: &mut SyncFolderHierarchyMessage,
     ) -> Result<bool, Error> {
         match el.name() {
-            "SyncState" => {
-                let s = r.trimmed(el)?;
-                m.sync_state = (!s.is_empty()).then_some(SyncState(s));
-            }
+            "SyncState" => m.sync_state = read_sync_state(r, el)?,
             "IncludesLastFolderInRange" => m.includes_last_folder_in_range = r.bool(el)?,
             "Changes" => {
                 while let Some(change) = r.next_child(el)? {

@@ -3,7 +3,7 @@
 //! [`Change::Unreadable`] instead of failing a page of 512.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/syncfolderitems-operation>
 
-use super::folder::{read_selector, write_selector};
+use super::folder::{read_sync_state, read_wrapped_selector, write_selector};
 use super::ids::{FolderSelector, ItemRef, SyncState};
 use super::item::{Item, ItemShape, read_item_ref, read_item_refs, write_item_refs};
 use super::xml::{Element, XmlReader, XmlWriter};
@@ -99,15 +99,8 @@ impl Operation for SyncFolderItems {
         while let Some(child) = r.next_child(el)? {
             match child.name() {
                 "ItemShape" => op.shape = ItemShape::read(r, &child)?,
-                "SyncFolderId" => {
-                    while let Some(f) = r.next_child(&child)? {
-                        folder = folder.or(read_selector(r, &f)?);
-                    }
-                }
-                "SyncState" => {
-                    let s = r.trimmed(&child)?;
-                    op.sync_state = (!s.is_empty()).then_some(SyncState(s));
-                }
+                "SyncFolderId" => folder = read_wrapped_selector(r, &child)?,
+                "SyncState" => op.sync_state = read_sync_state(r, &child)?,
                 "Ignore" => op.ignore = read_item_refs(r, &child)?,
                 "MaxChangesReturned" => op.max_changes = r.number(&child)?,
                 "SyncScope" => op.sync_scope = Some(r.trimmed(&child)?),
@@ -124,10 +117,7 @@ impl Operation for SyncFolderItems {
         m: &mut SyncFolderItemsMessage,
     ) -> Result<bool, Error> {
         match el.name() {
-            "SyncState" => {
-                let s = r.trimmed(el)?;
-                m.sync_state = (!s.is_empty()).then_some(SyncState(s));
-            }
+            "SyncState" => m.sync_state = read_sync_state(r, el)?,
             "IncludesLastItemInRange" => m.includes_last_item_in_range = r.bool(el)?,
             "Changes" => {
                 while let Some(change) = r.next_child(el)? {
