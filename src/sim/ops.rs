@@ -1322,7 +1322,7 @@ fn get_streaming_events(
             o.message(OP, Err(&e), |o| {
                 o.m_open("ErrorSubscriptionIds");
                 for id in &bad {
-                    o.m_leaf("SubscriptionId", id);
+                    o.t_leaf("SubscriptionId", id);
                 }
                 o.m_close("ErrorSubscriptionIds");
             })
