@@ -1,6 +1,6 @@
 //! The command line (clap derive). No logic: each command calls into the library.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// Watches Exchange folders over EWS and turns every mail moved into one into a tracking request.
@@ -15,15 +15,105 @@ pub struct Cli {
         default_value = "foldertrack.toml"
     )]
     pub config: PathBuf,
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Watch every mapped folder until stopped.
+    Run,
+    /// One sync pass over every mapping, then exit.
+    Once,
+    /// Health, cadence and counts of every mailbox and mapping.
+    Status {
+        /// JSON for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate the config file, then check every mailbox against the server.
+    CheckConfig,
+    /// Print a mailbox's folder tree with FolderIds, marking the mapped ones.
+    Folders { address: String },
+    /// Sync one mailbox now (track-now).
+    SyncNow { address: String },
+    /// List items by state (undeliverable, rejected, retrying).
+    Items {
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Re-queue undeliverable and rejected items.
+    Retry {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        mailbox: Option<String>,
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Apply config changes to a running agent.
+    Reload,
+    /// A self-contained demonstration against the built-in simulator.
+    Demo {
+        /// Leave the simulator and the agent running afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Serve the Exchange simulator.
+    Sim {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// End-to-end benchmarks.
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Print the JSON schemas generated from the code, or write them into schemas/.
+    Schema {
+        #[arg(long)]
+        write: bool,
+    },
     /// Work with saved EWS documents.
     #[command(subcommand)]
     Ews(EwsCommand),
+}
+
+impl Command {
+    /// The command's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Once => "once",
+            Command::Status { .. } => "status",
+            Command::CheckConfig => "check-config",
+            Command::Folders { .. } => "folders",
+            Command::SyncNow { .. } => "sync-now",
+            Command::Items { .. } => "items",
+            Command::Retry { .. } => "retry",
+            Command::Reload => "reload",
+            Command::Demo { .. } => "demo",
+            Command::Sim { .. } => "sim",
+            Command::Bench { .. } => "bench",
+            Command::Schema { .. } => "schema",
+            Command::Ews(_) => "ews",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

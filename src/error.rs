@@ -5,6 +5,8 @@
 pub enum Error {
     #[error(transparent)]
     Ews(#[from] crate::ews::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
 }
 
 /// The crate's result type.

@@ -19,9 +19,16 @@ pub mod deliver;
 pub mod error;
 pub mod ews;
 pub mod feed;
+pub mod oauth;
 pub mod sim;
 pub mod store;
+pub mod telemetry;
 pub mod tracking;
 pub mod watch;
 
 pub use error::{Error, Result};
+
+/// The JSON schemas generated from the code, as `(file name under schemas/, text)`.
+pub fn schemas() -> Vec<(&'static str, String)> {
+    vec![("config.v1.json", config::schema_json())]
+}

@@ -3,11 +3,16 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use foldertrack::cli::{Cli, Command, EwsCommand};
+use foldertrack::config::Config;
 use std::io::Write;
 use std::process::ExitCode;
 
+/// Exit code of a command this build does not provide yet.
+const NOT_AVAILABLE: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    foldertrack::telemetry::init(cli.log_format, cli.verbose, cli.quiet);
     match run(cli) {
         Ok(code) => code,
         // A closed pipe (`foldertrack … | head`) is the reader's choice, not a failure.
@@ -42,7 +47,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schema { write } => {
+            for (file, text) in foldertrack::schemas() {
+                if write {
+                    let path = std::path::Path::new("schemas").join(file);
+                    std::fs::create_dir_all("schemas")
+                        .context("schemas: cannot create the folder")?;
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("{}: cannot write", path.display()))?;
+                    print_line(&format!("wrote {}", path.display()))?;
+                } else {
+                    print_line(&text)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => {
+            let mut failed = false;
+            for check in check_config(&cli.config) {
+                failed |= check.is_err();
+                match check {
+                    Ok(what) => print_line(&format!("ok   {what}"))?,
+                    Err(problem) => print_line(&format!("FAIL {problem}"))?,
+                }
+            }
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        other => {
+            eprintln!(
+                "foldertrack {}: not available in this build yet",
+                other.name()
+            );
+            Ok(ExitCode::from(NOT_AVAILABLE))
+        }
     }
+}
+
+/// The offline checks: the file parses and validates, and every secret it names resolves.
+fn check_config(path: &std::path::Path) -> Vec<Result<String, String>> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(foldertrack::config::Error::Invalid { problems, .. }) => {
+            return problems.into_iter().map(Err).collect();
+        }
+        Err(e) => return vec![Err(e.to_string())],
+    };
+    let mut checks = vec![Ok(format!("{}: syntax and values", path.display()))];
+    checks.extend(foldertrack::config::secret_checks(&config));
+    checks
 }
 
 /// Prints one line to stdout, reporting a closed pipe as an error instead of panicking.

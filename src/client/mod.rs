@@ -1,2 +1,508 @@
 //! I/O to Exchange: the HTTP transport, authentication, the call gate and retry decisions.
 //! Uses [`crate::ews`] for every byte on the wire; never touches the store.
+//!
+//! [`EwsClient::send`] writes an operation, waits at the [`Gate`] (back-off, rate limits,
+//! concurrency), posts it with the mailbox's `X-AnchorMailbox` (and `ExchangeImpersonation`
+//! when configured), reads the answer and maps it to a parsed response or an [`Error`] naming
+//! the mailbox and operation. Server back-off signals (ServerBusy's `BackOffMilliseconds`,
+//! `Retry-After`) are fed back into the gate. What to do about an error is [`retry::action`].
+
+pub mod auth;
+pub mod http;
+pub mod retry;
+pub mod throttle;
+
+pub use auth::Auth;
+pub use http::{Timeouts, http_client};
+pub use retry::{Action, Outcome, TransportFailure, action};
+pub use throttle::{Gate, GateStats, Limits};
+
+use crate::ews::{
+    self, ConnectingSid, ExchangeVersion, Fault, Mailbox, Operation, RequestHeader, Response,
+    ResponseCode,
+};
+use auth::Authenticator;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+/// The wait put on the account when the server says it is busy without saying how long.
+pub const DEFAULT_BUSY_BACK_OFF: Duration = Duration::from_secs(10);
+
+/// Everything an [`EwsClient`] needs. Debug shows no secret.
+#[derive(Clone, Debug)]
+pub struct ClientSettings {
+    /// The EWS endpoint, `https://host/EWS/Exchange.asmx`.
+    pub url: Url,
+    pub auth: Auth,
+    /// Act as each mailbox through the `ExchangeImpersonation` header.
+    pub impersonation: bool,
+    pub version: ExchangeVersion,
+    pub timeouts: Timeouts,
+    pub limits: Limits,
+    /// A PEM file of extra root certificates to trust (an internal CA), next to the system's.
+    pub extra_roots: Option<PathBuf>,
+}
+
+impl ClientSettings {
+    /// Settings with the default version, timeouts and limits.
+    pub fn new(url: Url, auth: Auth) -> Self {
+        Self {
+            url,
+            auth,
+            impersonation: true,
+            version: ExchangeVersion::default(),
+            timeouts: Timeouts::default(),
+            limits: Limits::default(),
+            extra_roots: None,
+        }
+    }
+}
+
+/// One call: which operation, for which mailbox. Every call error carries it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub mailbox: Mailbox,
+    pub operation: &'static str,
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} for {}", self.operation, self.mailbox)
+    }
+}
+
+/// A failed EWS call, or a client that could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("http client: {0}; check this machine's TLS setup")]
+    BuildHttpClient(#[source] reqwest::Error),
+    #[error("extra root certificates {path}: {source}; point the setting at a readable PEM file")]
+    RootCertificates {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("extra root certificates {path}: no PEM certificate in it; give a PEM bundle")]
+    BadRootCertificates { path: PathBuf },
+    #[error(
+        "{url}: credentials would travel unencrypted; use https (plain http is allowed only \
+         to a loopback address)"
+    )]
+    InsecureUrl { url: Url },
+    #[error(
+        "ntlm authentication is not in this build; rebuild with `--features ntlm`, or use \
+         basic or oauth"
+    )]
+    NtlmNotBuilt,
+    #[error(
+        "{call}: HTTP 401, the server refused the credentials; check the service account's \
+         password, or the app's secret and its full_access_as_app permission"
+    )]
+    Unauthorized { call: Call },
+    #[error(
+        "{call}: HTTP 403, EWS is blocked for this account or app; ask the Exchange admin to \
+         allow EWS for it (EWSEnabled, EWSAllowedAppIDs)"
+    )]
+    Forbidden { call: Call },
+    #[error(
+        "{call}: the server is throttling (HTTP {status}{}); foldertrack waits and retries",
+        .retry_after.map(|d| format!(", retry after {} s", d.as_secs())).unwrap_or_default()
+    )]
+    Throttled {
+        call: Call,
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    #[error(
+        "{call}: HTTP {status} without an EWS answer; foldertrack retries; if it persists, \
+         check the Exchange server's health"
+    )]
+    ServerError { call: Call, status: u16 },
+    #[error(
+        "{call}: redirected (HTTP {status}) to {location}; set the exchange url to the EWS \
+         endpoint itself (…/EWS/Exchange.asmx)"
+    )]
+    Redirected {
+        call: Call,
+        status: u16,
+        location: String,
+    },
+    #[error("{call}: HTTP {status}; check that the exchange url ends in /EWS/Exchange.asmx")]
+    UnexpectedStatus { call: Call, status: u16 },
+    #[error("{call}: the server answered with a fault, {fault}")]
+    Fault { call: Call, fault: Box<Fault> },
+    #[error("{call}: the answer is not a readable EWS response ({source}); foldertrack retries")]
+    Malformed {
+        call: Call,
+        #[source]
+        source: ews::Error,
+    },
+    #[error("{call}: no answer in time; foldertrack retries; if it persists, check the server")]
+    Timeout {
+        call: Call,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{call}: cannot connect ({source}); check the exchange url, DNS and firewalls")]
+    Connect {
+        call: Call,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "{call}: TLS failed ({source}); check the server certificate, or trust its CA with \
+         the extra root certificates setting"
+    )]
+    Tls {
+        call: Call,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{call}: the connection broke ({source}); foldertrack retries")]
+    Transport {
+        call: Call,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{call}: {source}")]
+    Token {
+        call: Call,
+        #[source]
+        source: Box<crate::oauth::Error>,
+    },
+    #[error("{call}: ntlm: {reason}; check the account's domain, name and password")]
+    Ntlm { call: Call, reason: String },
+}
+
+impl Error {
+    /// Classifies a reqwest failure of `call`.
+    fn transport(call: &Call, source: reqwest::Error) -> Self {
+        let call = call.clone();
+        if source.is_timeout() {
+            Error::Timeout { call, source }
+        } else if is_tls(&source) {
+            Error::Tls { call, source }
+        } else if source.is_connect() {
+            Error::Connect { call, source }
+        } else {
+            Error::Transport { call, source }
+        }
+    }
+
+    /// The call this error is about, when it is about one.
+    pub fn call(&self) -> Option<&Call> {
+        match self {
+            Error::BuildHttpClient(_)
+            | Error::RootCertificates { .. }
+            | Error::BadRootCertificates { .. }
+            | Error::InsecureUrl { .. }
+            | Error::NtlmNotBuilt => None,
+            Error::Unauthorized { call }
+            | Error::Forbidden { call }
+            | Error::Throttled { call, .. }
+            | Error::ServerError { call, .. }
+            | Error::Redirected { call, .. }
+            | Error::UnexpectedStatus { call, .. }
+            | Error::Fault { call, .. }
+            | Error::Malformed { call, .. }
+            | Error::Timeout { call, .. }
+            | Error::Connect { call, .. }
+            | Error::Tls { call, .. }
+            | Error::Transport { call, .. }
+            | Error::Token { call, .. }
+            | Error::Ntlm { call, .. } => Some(call),
+        }
+    }
+
+    /// What happened, in the terms of [`retry::action`]; `None` for set-up errors.
+    pub fn outcome(&self) -> Option<Outcome<'_>> {
+        let status = |status: &u16, retry_after| Outcome::Status {
+            status: *status,
+            retry_after,
+        };
+        Some(match self {
+            Error::BuildHttpClient(_)
+            | Error::RootCertificates { .. }
+            | Error::BadRootCertificates { .. }
+            | Error::InsecureUrl { .. }
+            | Error::NtlmNotBuilt
+            | Error::Tls { .. } => return None,
+            Error::Unauthorized { .. } => status(&401, None),
+            Error::Forbidden { .. } => status(&403, None),
+            Error::Throttled {
+                status: s,
+                retry_after,
+                ..
+            } => status(s, *retry_after),
+            Error::ServerError { status: s, .. } | Error::UnexpectedStatus { status: s, .. } => {
+                status(s, None)
+            }
+            Error::Redirected { location, .. } => Outcome::Redirect {
+                to_error_page: location.to_ascii_lowercase().contains("genericerrorpage"),
+            },
+            Error::Fault { fault, .. } => Outcome::from_fault(fault),
+            Error::Malformed { .. } => Outcome::Malformed,
+            Error::Timeout { .. } => Outcome::Transport(TransportFailure::Timeout),
+            Error::Connect { .. } => Outcome::Transport(TransportFailure::Connect),
+            Error::Transport { .. } => Outcome::Transport(TransportFailure::Reset),
+            Error::Token { source, .. } => Outcome::Credentials {
+                rejected: source.is_rejected(),
+            },
+            Error::Ntlm { .. } => Outcome::Credentials { rejected: true },
+        })
+    }
+
+    /// What to do about this error; set-up errors are fatal.
+    pub fn action(&self) -> Action {
+        self.outcome().as_ref().map_or(Action::Fatal, action)
+    }
+}
+
+/// True when a TLS failure (certificate, handshake) is somewhere in the error's causes.
+fn is_tls(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The client of one Exchange service account. Cheap to clone; clones share connections,
+/// tokens and the call gate.
+#[derive(Clone)]
+pub struct EwsClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: Url,
+    impersonation: bool,
+    version: ExchangeVersion,
+    auth: Authenticator,
+    gate: Gate,
+}
+
+impl EwsClient {
+    pub fn new(settings: ClientSettings) -> Result<Self, Error> {
+        auth::require_tls(&settings.url)?;
+        let auth = Authenticator::new(
+            &settings.auth,
+            &settings.timeouts,
+            settings.extra_roots.as_deref(),
+            settings.limits.account_concurrency,
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                url: settings.url,
+                impersonation: settings.impersonation,
+                version: settings.version,
+                auth,
+                gate: Gate::new(settings.limits),
+            }),
+        })
+    }
+
+    /// The call gate, for metrics ([`Gate::stats`]) and for the watcher's own back-offs.
+    pub fn gate(&self) -> &Gate {
+        &self.inner.gate
+    }
+
+    /// Sends `op` for `mailbox` and returns every response message. Per-message errors are
+    /// in the response (see [`Outcome::from_message`]); request-level failures are errors.
+    pub async fn send<O: Operation>(
+        &self,
+        mailbox: &Mailbox,
+        op: &O,
+    ) -> Result<Response<O::Message>, Error> {
+        let inner = &self.inner;
+        let call = Call {
+            mailbox: mailbox.clone(),
+            operation: O::NAME,
+        };
+        let header = RequestHeader {
+            version: inner.version,
+            impersonation: inner
+                .impersonation
+                .then(|| ConnectingSid::PrimarySmtpAddress(mailbox.as_str().to_owned())),
+        };
+        let body = ews::write_request(op, &header);
+        let request_id = http::request_id();
+        let permit = inner.gate.enter(mailbox).await;
+        let started = tokio::time::Instant::now();
+        let reply = inner
+            .auth
+            .send(&call, |client| {
+                http::ews_request(client, &inner.url, mailbox, O::NAME, &request_id, &body)
+            })
+            .await;
+        drop(permit);
+        let result = reply.and_then(|reply| http::interpret::<O>(&reply, &call, SystemTime::now()));
+        self.heed_back_off(&result);
+        tracing::debug!(
+            mailbox = %mailbox,
+            op = O::NAME,
+            request_id,
+            ok = result.is_ok(),
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "ews call"
+        );
+        result
+    }
+
+    /// Feeds the server's back-off signals into the gate: the whole account waits, since
+    /// Exchange's budgets are per account.
+    fn heed_back_off<T>(&self, result: &Result<Response<T>, Error>) {
+        let wait = match result {
+            Ok(response) => response
+                .messages
+                .iter()
+                .filter_map(|m| m.as_ref().err())
+                .filter_map(|e| busy_wait(&Outcome::from_message(e)))
+                .max(),
+            Err(e) => e.outcome().as_ref().and_then(busy_wait),
+        };
+        if let Some(wait) = wait {
+            tracing::info!(
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "server throttled"
+            );
+            self.inner.gate.back_off_account(wait);
+        }
+    }
+}
+
+/// How long the account should pause after `outcome`: the server's own figure, or
+/// [`DEFAULT_BUSY_BACK_OFF`] for a busy signal without one.
+fn busy_wait(outcome: &Outcome<'_>) -> Option<Duration> {
+    if let Action::RetryAfter(wait) = action(outcome) {
+        return Some(wait);
+    }
+    let busy = match outcome {
+        Outcome::Status { status, .. } => matches!(status, 429 | 503),
+        Outcome::Code { code, inner, .. } => {
+            **code == ResponseCode::ErrorServerBusy
+                || inner.as_ref() == Some(&ResponseCode::ErrorServerBusy)
+        }
+        Outcome::Redirect { .. }
+        | Outcome::Transport(_)
+        | Outcome::Malformed
+        | Outcome::Credentials { .. } => false,
+    };
+    busy.then_some(DEFAULT_BUSY_BACK_OFF)
+}
+
+impl std::fmt::Debug for EwsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EwsClient")
+            .field("url", &self.inner.url.as_str())
+            .field("impersonation", &self.inner.impersonation)
+            .field("version", &self.inner.version)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretString;
+
+    fn basic(url: &str) -> ClientSettings {
+        ClientSettings::new(
+            Url::parse(url).unwrap(),
+            Auth::Basic {
+                username: "svc".into(),
+                password: SecretString::from("hunter2-password"),
+            },
+        )
+    }
+
+    #[test]
+    fn settings_never_show_secrets() {
+        let mut settings = basic("https://mail.example.com/EWS/Exchange.asmx");
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        settings.auth = Auth::OAuth {
+            token_url: Url::parse("https://login.example.com/token").unwrap(),
+            client_id: "app".into(),
+            client_secret: SecretString::from("client-secret-value"),
+            scope: "https://outlook.office365.com/.default".into(),
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("client-secret-value"), "{shown}");
+        let client = EwsClient::new(settings).unwrap();
+        assert!(!format!("{client:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn credentials_go_over_plain_http_only_to_loopback() {
+        assert!(EwsClient::new(basic("http://127.0.0.1:8080/EWS/Exchange.asmx")).is_ok());
+        assert!(EwsClient::new(basic("http://localhost/EWS/Exchange.asmx")).is_ok());
+        assert!(EwsClient::new(basic("http://[::1]:9/EWS/Exchange.asmx")).is_ok());
+        let err = EwsClient::new(basic("http://mail.example.com/EWS/Exchange.asmx")).unwrap_err();
+        assert!(matches!(err, Error::InsecureUrl { .. }));
+        assert!(err.to_string().contains("use https"), "{err}");
+        let mut oauth = basic("https://mail.example.com/EWS/Exchange.asmx");
+        oauth.auth = Auth::OAuth {
+            token_url: Url::parse("http://login.example.com/token").unwrap(),
+            client_id: "app".into(),
+            client_secret: SecretString::from("x"),
+            scope: "s".into(),
+        };
+        assert!(matches!(
+            EwsClient::new(oauth).unwrap_err(),
+            Error::InsecureUrl { .. }
+        ));
+    }
+
+    #[cfg(not(feature = "ntlm"))]
+    #[test]
+    fn ntlm_without_the_feature_says_how_to_get_it() {
+        let mut settings = basic("https://mail.example.com/EWS/Exchange.asmx");
+        settings.auth = Auth::Ntlm {
+            domain: "CORP".into(),
+            username: "svc".into(),
+            password: SecretString::from("x"),
+        };
+        let err = EwsClient::new(settings).unwrap_err();
+        assert!(err.to_string().contains("--features ntlm"), "{err}");
+    }
+
+    #[test]
+    fn busy_signals_pause_the_account() {
+        let five = Some(Duration::from_secs(5));
+        let status = |status, retry_after| Outcome::Status {
+            status,
+            retry_after,
+        };
+        assert_eq!(busy_wait(&status(503, five)), five);
+        assert_eq!(busy_wait(&status(429, None)), Some(DEFAULT_BUSY_BACK_OFF));
+        assert_eq!(busy_wait(&status(500, None)), None);
+        let busy = ResponseCode::ErrorServerBusy;
+        let code = |back_off| Outcome::Code {
+            code: &busy,
+            back_off,
+            inner: None,
+        };
+        assert_eq!(busy_wait(&code(five)), five);
+        assert_eq!(busy_wait(&code(None)), Some(DEFAULT_BUSY_BACK_OFF));
+        let not_found = ResponseCode::ErrorItemNotFound;
+        let item = Outcome::Code {
+            code: &not_found,
+            back_off: None,
+            inner: None,
+        };
+        assert_eq!(busy_wait(&item), None);
+    }
+}

@@ -61,6 +61,12 @@ fn operations() -> Vec<Decoders> {
         decoders::<update_item::UpdateItem>(),
         decoders::<create_item::CreateItem>(),
         decoders::<move_item::MoveItem>(),
+        decoders::<find_folder::FindFolder>(),
+        decoders::<sync_folder_hierarchy::SyncFolderHierarchy>(),
+        decoders::<subscribe::Subscribe>(),
+        decoders::<get_events::GetEvents>(),
+        decoders::<get_streaming_events::GetStreamingEvents>(),
+        decoders::<unsubscribe::Unsubscribe>(),
     ]
 }
 

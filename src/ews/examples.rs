@@ -3,15 +3,23 @@
 
 use super::create_item::CreateItem;
 use super::envelope::{ConnectingSid, RequestHeader};
+use super::find_folder::{FindFolder, Page, Traversal};
 use super::folder::FolderShape;
+use super::get_events::GetEvents;
 use super::get_folder::GetFolder;
 use super::get_item::GetItem;
+use super::get_streaming_events::GetStreamingEvents;
 use super::ids::{
     ChangeKey, DistinguishedFolder, FolderId, FolderSelector, ItemId, ItemRef, SyncState,
 };
+use super::ids::{SubscriptionId, Watermark};
 use super::item::{EmailAddress, ExtendedProperty, Item, ItemShape, tracking_property};
 use super::move_item::MoveItem;
+use super::notification::EventKind;
+use super::subscribe::{Mode, Subscribe};
+use super::sync_folder_hierarchy::SyncFolderHierarchy;
 use super::sync_folder_items::SyncFolderItems;
+use super::unsubscribe::Unsubscribe;
 use super::update_item::{ConflictResolution, ItemChange, Update, UpdateItem};
 use super::{Operation, write_request_pretty};
 
@@ -36,10 +44,24 @@ fn header() -> RequestHeader {
 }
 
 fn file<O: Operation>(op: &O) -> (String, String) {
-    (
-        format!("{}.xml", O::NAME),
-        write_request_pretty(op, &header()),
-    )
+    named(O::NAME, op)
+}
+
+fn named<O: Operation>(name: &str, op: &O) -> (String, String) {
+    (format!("{name}.xml"), write_request_pretty(op, &header()))
+}
+
+fn subscribe(mode: Mode) -> Subscribe {
+    Subscribe {
+        mode,
+        folders: vec![folder()],
+        all_folders: false,
+        events: vec![EventKind::Created, EventKind::Moved, EventKind::Deleted],
+    }
+}
+
+fn subscription() -> SubscriptionId {
+    SubscriptionId("JgBibDFwcjA2bWIyMjEubmFtcHJkMDYucHJvZC5vdXRsb29rLmNvbRAAAAA=".into())
 }
 
 /// `(file name, request document)` for every operation.
@@ -87,6 +109,39 @@ pub fn requests() -> Vec<(String, String)> {
         file(&MoveItem {
             to_folder: folder(),
             items: vec![item("1")],
+        }),
+        file(&FindFolder {
+            traversal: Traversal::Deep,
+            shape: FolderShape::for_resolution(),
+            page: Some(Page {
+                max_entries: 1000,
+                offset: 0,
+            }),
+            parents: vec![DistinguishedFolder::MsgFolderRoot.into()],
+        }),
+        file(&SyncFolderHierarchy {
+            shape: FolderShape::for_resolution(),
+            root: Some(DistinguishedFolder::MsgFolderRoot.into()),
+            sync_state: Some(SyncState("H4sIAAAAAAAEAO29B2AcSZY=".into())),
+        }),
+        named(
+            "Subscribe-pull",
+            &subscribe(Mode::Pull {
+                watermark: None,
+                timeout_minutes: 30,
+            }),
+        ),
+        named("Subscribe-streaming", &subscribe(Mode::Streaming)),
+        file(&GetEvents {
+            subscription_id: subscription(),
+            watermark: Watermark("AQAAAPRh0wMN9PdGrXyrHxFmXXUhhQAAAAAAAAA=".into()),
+        }),
+        file(&GetStreamingEvents {
+            subscription_ids: vec![subscription()],
+            connection_timeout: 30,
+        }),
+        file(&Unsubscribe {
+            subscription_id: subscription(),
         }),
     ]
 }

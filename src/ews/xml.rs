@@ -10,6 +10,7 @@ use super::Error;
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// The namespaces EWS uses; anything else is `Other`.
@@ -73,14 +74,20 @@ impl Element<'_> {
     /// An attribute's value by local name, entities decoded. Attributes in EWS are unprefixed;
     /// namespace declarations are never returned.
     pub fn attr(&self, name: &str) -> Option<String> {
-        self.start.attributes().flatten().find_map(|a| {
-            let key = a.key;
-            let is_xmlns = key.as_namespace_binding().is_some();
-            if is_xmlns || key.local_name().into_inner() != name {
-                return None;
-            }
-            Some(unescape_lenient(&a.value))
-        })
+        // Duplicate checking allocates on every call; a duplicate attribute changes nothing
+        // for a reader that takes the first match.
+        self.start
+            .attributes()
+            .with_checks(false)
+            .flatten()
+            .find_map(|a| {
+                let key = a.key;
+                let is_xmlns = key.as_namespace_binding().is_some();
+                if is_xmlns || key.local_name().into_inner() != name {
+                    return None;
+                }
+                Some(unescape_lenient(&a.value))
+            })
     }
 }
 
@@ -130,11 +137,7 @@ impl<'i> XmlReader<'i> {
             match self.event()? {
                 Step::Open(el) => return Ok(Some(el)),
                 Step::Close => return Ok(None),
-                Step::Eof => {
-                    return Err(
-                        self.error(&format!("the document ends inside <{}>", parent.name()))
-                    );
-                }
+                Step::Eof => return Err(self.ended_inside(parent)),
                 Step::Text(_) | Step::Skip => {}
             }
         }
@@ -143,18 +146,22 @@ impl<'i> XmlReader<'i> {
     /// All text inside `el`, exactly as sent (entities decoded, nothing trimmed). Child elements,
     /// if any, are skipped.
     pub fn text(&mut self, el: &Element<'_>) -> Result<String, Error> {
-        let mut out = String::new();
+        self.text_cow(el).map(Cow::into_owned)
+    }
+
+    /// Like [`Self::text`], borrowed from the input when it is one text node (the common case).
+    fn text_cow(&mut self, el: &Element<'_>) -> Result<Cow<'i, str>, Error> {
         if el.empty {
-            return Ok(out);
+            return Ok(Cow::Borrowed(""));
         }
+        let mut out: Cow<'i, str> = Cow::Borrowed("");
         loop {
             match self.event()? {
-                Step::Text(piece) => out.push_str(&piece),
+                Step::Text(piece) if out.is_empty() => out = piece,
+                Step::Text(piece) => out.to_mut().push_str(&piece),
                 Step::Open(child) => self.skip(&child)?,
                 Step::Close => return Ok(out),
-                Step::Eof => {
-                    return Err(self.error(&format!("the document ends inside <{}>", el.name())));
-                }
+                Step::Eof => return Err(self.ended_inside(el)),
                 Step::Skip => {}
             }
         }
@@ -162,21 +169,16 @@ impl<'i> XmlReader<'i> {
 
     /// Text with surrounding whitespace removed: for codes, numbers and booleans only.
     pub fn trimmed(&mut self, el: &Element<'_>) -> Result<String, Error> {
-        let mut s = self.text(el)?;
-        let end = s.trim_end().len();
-        s.truncate(end);
-        let start = s.len() - s.trim_start().len();
-        s.drain(..start);
-        Ok(s)
+        Ok(self.text_cow(el)?.trim().to_owned())
     }
 
     /// `true`/`false` (also `1`/`0`, as xs:boolean allows).
     pub fn bool(&mut self, el: &Element<'_>) -> Result<bool, Error> {
-        let s = self.trimmed(el)?;
-        match s.as_str() {
+        let text = self.text_cow(el)?;
+        match text.trim() {
             "true" | "1" => Ok(true),
             "false" | "0" => Ok(false),
-            _ => Err(self.error(&format!(
+            s => Err(self.error(&format!(
                 "<{}> should be true or false, not {s:?}",
                 el.name()
             ))),
@@ -185,7 +187,8 @@ impl<'i> XmlReader<'i> {
 
     /// A number of any integer type.
     pub fn number<T: std::str::FromStr>(&mut self, el: &Element<'_>) -> Result<T, Error> {
-        let s = self.trimmed(el)?;
+        let text = self.text_cow(el)?;
+        let s = text.trim();
         s.parse()
             .map_err(|_| self.error(&format!("<{}> should be a number, not {s:?}", el.name())))
     }
@@ -214,10 +217,14 @@ impl<'i> XmlReader<'i> {
         self.error(&format!("expected {expected}, found <{}>", found.name()))
     }
 
+    fn ended_inside(&self, el: &Element<'_>) -> Error {
+        self.error(&format!("the document ends inside <{}>", el.name()))
+    }
+
     fn event(&mut self) -> Result<Step<'i>, Error> {
-        let (ns, event) = match self.inner.read_resolved_event() {
-            Ok((ResolveResult::Bound(ns), event)) => (Ns::from_uri(ns.into_inner()), event),
-            Ok((_, event)) => (Ns::Other, event),
+        // Only start tags are resolved: the namespace of an end tag or text is never asked for.
+        let event = match self.inner.read_event() {
+            Ok(event) => event,
             Err(e) => {
                 let pos = usize::try_from(self.inner.error_position()).unwrap_or(usize::MAX);
                 return Err(error_at(self.input, pos, &e.to_string()));
@@ -225,12 +232,12 @@ impl<'i> XmlReader<'i> {
         };
         Ok(match event {
             Event::Start(start) => Step::Open(Element {
-                ns,
+                ns: self.namespace(&start),
                 start,
                 empty: false,
             }),
             Event::Empty(start) => Step::Open(Element {
-                ns,
+                ns: self.namespace(&start),
                 start,
                 empty: true,
             }),
@@ -238,21 +245,28 @@ impl<'i> XmlReader<'i> {
             Event::Eof => Step::Eof,
             Event::Text(t) => Step::Text(t.xml10_content()),
             Event::CData(c) => Step::Text(c.xml10_content()),
-            Event::GeneralRef(r) => Step::Text(self.entity(&r)?.into()),
+            Event::GeneralRef(r) => Step::Text(self.entity(&r)?),
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => Step::Skip,
         })
     }
 
-    fn entity(&self, r: &quick_xml::events::BytesRef<'_>) -> Result<String, Error> {
+    fn namespace(&self, start: &BytesStart<'_>) -> Ns {
+        match self.inner.resolver().resolve_element(start.name()) {
+            (ResolveResult::Bound(ns), _) => Ns::from_uri(ns.into_inner()),
+            _ => Ns::Other,
+        }
+    }
+
+    fn entity(&self, r: &quick_xml::events::BytesRef<'_>) -> Result<Cow<'static, str>, Error> {
         if r.is_char_ref() {
             return match r.resolve_char_ref() {
-                Ok(Some(c)) => Ok(c.to_string()),
+                Ok(Some(c)) => Ok(Cow::Owned(c.to_string())),
                 _ => Err(self.error("an invalid character reference")),
             };
         }
         let name: &str = r;
         match quick_xml::escape::resolve_predefined_entity(name) {
-            Some(s) => Ok(s.to_owned()),
+            Some(s) => Ok(Cow::Borrowed(s)),
             None => Err(self.error(&format!("an unknown entity &{name};"))),
         }
     }
@@ -261,7 +275,7 @@ impl<'i> XmlReader<'i> {
 enum Step<'i> {
     Open(Element<'i>),
     Close,
-    Text(std::borrow::Cow<'i, str>),
+    Text(Cow<'i, str>),
     Skip,
     Eof,
 }

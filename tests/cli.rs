@@ -1,0 +1,114 @@
+//! The binary's behaviour on bad input: one clear line, the right exit code, never a panic.
+
+use std::process::{Command, Output};
+
+fn foldertrack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(args)
+        .env_remove("FOLDERTRACK_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/config/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_config_names_the_field_and_exits_1() {
+    let out = foldertrack(&[
+        "--config",
+        &fixture("reject_folder_outside_inbox.toml"),
+        "check-config",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("FAIL mailbox[0].folder[0].path: folder paths must start at Inbox"),
+        "{stdout}"
+    );
+    assert!(!text(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn check_config_reports_a_missing_secret_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(["--config", &fixture("minimal.toml"), "check-config"])
+        .env_remove("FOLDERTRACK_EWS_PASSWORD")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ok   "), "{stdout}");
+    assert!(
+        stdout.contains("FAIL exchange.auth.password_env: environment variable FOLDERTRACK_EWS_PASSWORD is not set"),
+        "{stdout}"
+    );
+    let ok = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(["--config", &fixture("minimal.toml"), "check-config"])
+        .env("FOLDERTRACK_EWS_PASSWORD", "not-logged")
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    assert!(!text(&ok.stdout).contains("not-logged"));
+}
+
+#[test]
+fn a_missing_config_file_says_how_to_point_at_one() {
+    let out = foldertrack(&["--config", "/nonexistent/foldertrack.toml", "check-config"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("cannot read the config file") && stdout.contains("--config"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn malformed_xml_names_the_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.xml");
+    std::fs::write(
+        &path,
+        "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\">\n<s:Body>\n</s:Envelope>",
+    )
+    .unwrap();
+    let out = foldertrack(&["ews", "decode", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("bad.xml: line 3"), "{stderr}");
+}
+
+#[test]
+fn unknown_commands_and_unbuilt_ones_exit_2() {
+    assert_eq!(foldertrack(&["frobnicate"]).status.code(), Some(2));
+    let out = foldertrack(&["reload"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not available in this build yet"));
+}
+
+#[test]
+fn ews_requests_writes_one_file_per_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = foldertrack(&["ews", "requests", "--out", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(
+        names.contains(&"SyncFolderItems.xml".to_owned()),
+        "{names:?}"
+    );
+    for name in names {
+        let xml = std::fs::read_to_string(dir.path().join(&name)).unwrap();
+        let decoded = foldertrack::ews::decode::decode(&xml).unwrap();
+        assert_eq!(decoded["kind"], "request", "{name}");
+    }
+}
