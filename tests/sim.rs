@@ -641,6 +641,18 @@ async fn pull_subscriptions_hand_out_events_after_the_watermark_until_unsubscrib
     );
     assert!(body.contains(":MovedEvent>"), "{body}");
     assert_eq!(all_ids(&body, "OldItemId"), [id]);
+    let parsed = ews::read_response::<foldertrack::ews::get_events::GetEvents>(&body).unwrap();
+    let note = parsed.messages[0]
+        .as_ref()
+        .unwrap()
+        .notification
+        .clone()
+        .unwrap();
+    let kinds: Vec<&str> = note.events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        kinds.contains(&"CreatedEvent") && kinds.contains(&"MovedEvent"),
+        "{kinds:?}"
+    );
     assert!(all_ids(&body, "ItemId").contains(&moved));
     let last = all_texts(&body, "Watermark").pop().unwrap();
     let (_, body) = post(&sim, AS_ALICE, None, get(&last)).await;

@@ -467,7 +467,7 @@ enum Command {
     Deliver {
         mailbox: String,
         folder: String,
-        message: NewMessage,
+        message: Box<NewMessage>,
     },
     MoveMessage {
         mailbox: String,
@@ -593,14 +593,29 @@ impl SimControl {
             C::FindByInternetMessageId {
                 internet_message_id,
             } => json(self.find_by_internet_message_id(&internet_message_id)),
-            C::AddFault { rule } => json(self.add_fault(rule)),
-            C::ClearFaults {} => json(self.clear_faults()),
+            C::AddFault { rule } => {
+                self.add_fault(rule);
+                json(())
+            }
+            C::ClearFaults {} => {
+                self.clear_faults();
+                json(())
+            }
             C::Faults {} => json(self.faults()),
             C::Calls {} => json(self.calls()),
             C::Stats {} => json(self.stats()),
-            C::ResetCalls {} => json(self.reset_calls()),
-            C::SetStyle { style } => json(self.set_style(style)),
-            C::SetConcurrencyLimit { limit } => json(self.set_concurrency_limit(limit)),
+            C::ResetCalls {} => {
+                self.reset_calls();
+                json(())
+            }
+            C::SetStyle { style } => {
+                self.set_style(style);
+                json(())
+            }
+            C::SetConcurrencyLimit { limit } => {
+                self.set_concurrency_limit(limit);
+                json(())
+            }
             C::Save {} => json(self.save()?),
         }
     }

@@ -1,5 +1,6 @@
 //! The EWS operations the simulator answers, one function each, acting on the mailbox a call is
-//! for. Requests are read with `ews/` (or `requests.rs` where `ews/` has no request type);
+//! for. Requests are read with `ews/` (FindFolder with `requests.rs`, which also reads the
+//! restriction and extended properties that `ews/` does not need);
 //! responses are written with `respond.rs`. Per-item problems become per-message errors in
 //! request order; request-level problems become SOAP faults. Owns EWS semantics over the
 //! state; never HTTP, authentication or fault injection.
@@ -13,12 +14,17 @@ use super::requests;
 use super::respond::{Doc, MessageError, Out};
 use crate::ews::create_item::CreateItem;
 use crate::ews::folder::BaseShape;
+use crate::ews::get_events::GetEvents;
 use crate::ews::get_folder::GetFolder;
 use crate::ews::get_item::GetItem;
+use crate::ews::get_streaming_events::GetStreamingEvents;
 use crate::ews::ids::FolderSelector;
 use crate::ews::item::{ExtendedFieldUri, ExtendedProperty, Item, ItemShape};
 use crate::ews::move_item::MoveItem;
+use crate::ews::subscribe::{Mode, Subscribe};
+use crate::ews::sync_folder_hierarchy::SyncFolderHierarchy;
 use crate::ews::sync_folder_items::{MAX_CHANGES, SyncFolderItems};
+use crate::ews::unsubscribe::Unsubscribe;
 use crate::ews::update_item::{ConflictResolution, Update, UpdateItem};
 use crate::ews::xml::{Element, Ns, XmlReader};
 use crate::ews::{Error as EwsError, Operation, ResponseCode};
@@ -32,16 +38,16 @@ use tokio::sync::Notify;
 pub enum Request {
     GetFolder(GetFolder),
     FindFolder(requests::FindFolder),
-    SyncFolderHierarchy(requests::SyncFolderHierarchy),
+    SyncFolderHierarchy(SyncFolderHierarchy),
     SyncFolderItems(SyncFolderItems),
     GetItem(GetItem),
     UpdateItem(UpdateItem),
     CreateItem(CreateItem),
     MoveItem(MoveItem),
-    Subscribe(requests::Subscribe),
-    GetEvents(requests::GetEvents),
-    GetStreamingEvents(requests::GetStreamingEvents),
-    Unsubscribe(String),
+    Subscribe(Subscribe),
+    GetEvents(GetEvents),
+    GetStreamingEvents(GetStreamingEvents),
+    Unsubscribe(Unsubscribe),
     /// An operation the simulator does not implement.
     Unsupported(String),
 }
@@ -56,18 +62,20 @@ pub fn read_operation<'i>(r: &mut XmlReader<'i>, el: &Element<'i>) -> Result<Req
     Ok(match el.name() {
         GetFolder::NAME => Request::GetFolder(GetFolder::read_body(r, el)?),
         "FindFolder" => Request::FindFolder(requests::find_folder(r, el)?),
-        "SyncFolderHierarchy" => {
-            Request::SyncFolderHierarchy(requests::sync_folder_hierarchy(r, el)?)
+        SyncFolderHierarchy::NAME => {
+            Request::SyncFolderHierarchy(SyncFolderHierarchy::read_body(r, el)?)
         }
         SyncFolderItems::NAME => Request::SyncFolderItems(SyncFolderItems::read_body(r, el)?),
         GetItem::NAME => Request::GetItem(GetItem::read_body(r, el)?),
         UpdateItem::NAME => Request::UpdateItem(UpdateItem::read_body(r, el)?),
         CreateItem::NAME => Request::CreateItem(CreateItem::read_body(r, el)?),
         MoveItem::NAME => Request::MoveItem(MoveItem::read_body(r, el)?),
-        "Subscribe" => Request::Subscribe(requests::subscribe(r, el)?),
-        "GetEvents" => Request::GetEvents(requests::get_events(r, el)?),
-        "GetStreamingEvents" => Request::GetStreamingEvents(requests::get_streaming_events(r, el)?),
-        "Unsubscribe" => Request::Unsubscribe(requests::unsubscribe(r, el)?),
+        Subscribe::NAME => Request::Subscribe(Subscribe::read_body(r, el)?),
+        GetEvents::NAME => Request::GetEvents(GetEvents::read_body(r, el)?),
+        GetStreamingEvents::NAME => {
+            Request::GetStreamingEvents(GetStreamingEvents::read_body(r, el)?)
+        }
+        Unsubscribe::NAME => Request::Unsubscribe(Unsubscribe::read_body(r, el)?),
         other => {
             let name = other.to_owned();
             r.skip(el)?;
@@ -148,7 +156,7 @@ pub fn handle(inner: &mut Inner, ctx: &Ctx<'_>, request: Request) -> Answer {
         Request::Subscribe(op) => subscribe(inner, ctx, &op),
         Request::GetEvents(op) => get_events(inner, ctx, &op),
         Request::GetStreamingEvents(op) => get_streaming_events(inner, ctx, &op),
-        Request::Unsubscribe(id) => unsubscribe(inner, ctx, &id),
+        Request::Unsubscribe(op) => unsubscribe(inner, ctx, op.subscription_id.as_str()),
         Request::Unsupported(name) => fault_answer(
             inner,
             &fault(
@@ -381,11 +389,7 @@ pub fn sync_error_document(inner: &Inner, op: &str, e: &MessageError) -> Doc {
     })
 }
 
-fn sync_folder_hierarchy(
-    inner: &mut Inner,
-    ctx: &Ctx<'_>,
-    op: &requests::SyncFolderHierarchy,
-) -> Answer {
+fn sync_folder_hierarchy(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderHierarchy) -> Answer {
     const OP: &str = "SyncFolderHierarchy";
     let current = inner.state.counters.seq;
     let Some(mb) = mailbox(inner, ctx) else {
@@ -403,13 +407,13 @@ fn sync_folder_hierarchy(
     };
     let since = match &op.sync_state {
         None => 0,
-        Some(s) => match ids::parse_hierarchy_sync_state(s) {
+        Some(s) => match ids::parse_hierarchy_sync_state(s.as_str()) {
             Some((m, r, seq)) if m == mb.number && r == root && seq <= current => seq,
             _ => return ok(sync_error_document(inner, OP, &invalid_sync_state())),
         },
     };
     let page = mb.folder_changes(root, since, usize::MAX);
-    let fields = folder_fields(op.shape.base, &op.shape.properties, &op.shape.extended);
+    let fields = folder_fields(op.shape.base, &op.shape.properties, &[]);
     ok(Out::document(inner.style, |o| {
         o.response(OP, |o| {
             o.message(OP, Ok(()), |o| {
@@ -1095,7 +1099,7 @@ fn move_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &MoveItem) -> Answer {
 /// EWSMaxSubscriptions in Exchange Online: per target mailbox.
 const MAX_SUBSCRIPTIONS_PER_MAILBOX: usize = 20;
 
-fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &requests::Subscribe) -> Answer {
+fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &Subscribe) -> Answer {
     const OP: &str = "Subscribe";
     let Some(mb) = mailbox(inner, ctx) else {
         return no_mailbox(inner);
@@ -1105,12 +1109,14 @@ fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &requests::Subscribe) -> Answ
             o.response(OP, |o| o.message(OP, Err(&e), |_| {}))
         }))
     };
-    let kind = match op.kind.as_str() {
-        "Pull" => Kind::Pull {
-            timeout: ctx.minute * op.timeout_minutes.unwrap_or(30).clamp(1, 1440),
+    let kind = match &op.mode {
+        Mode::Pull {
+            timeout_minutes, ..
+        } => Kind::Pull {
+            timeout: ctx.minute * (*timeout_minutes).clamp(1, 1440),
         },
-        "Streaming" => Kind::Streaming,
-        _ => {
+        Mode::Streaming => Kind::Streaming,
+        Mode::Push { .. } => {
             return single_error(
                 inner,
                 fault(
@@ -1150,10 +1156,11 @@ fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &requests::Subscribe) -> Answ
         );
     }
     let event_types = op
-        .event_types
+        .events
         .iter()
-        .filter(|t| notify::EVENT_TYPES.contains(&t.as_str()))
-        .cloned()
+        .map(|e| e.as_str())
+        .filter(|t| notify::EVENT_TYPES.contains(t))
+        .map(str::to_owned)
         .collect();
     let mailbox = mb.number;
     let n = inner.subs.add(Subscription {
@@ -1229,17 +1236,17 @@ pub fn write_event(o: &mut Out, e: &Event, watermark: Option<&str>) {
 /// GetEvents returns at most this many events per call.
 const MAX_EVENTS: usize = 50;
 
-fn get_events(inner: &mut Inner, ctx: &Ctx<'_>, op: &requests::GetEvents) -> Answer {
+fn get_events(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetEvents) -> Answer {
     const OP: &str = "GetEvents";
     let style = inner.style;
-    let result = own_subscription(inner, ctx, &op.subscription_id).and_then(|(n, s)| {
+    let result = own_subscription(inner, ctx, op.subscription_id.as_str()).and_then(|(n, s)| {
         if !matches!(s.kind, Kind::Pull { .. }) {
             return Err(fault(
                 ResponseCode::ErrorInvalidPullSubscriptionId,
                 "The subscription is not a pull subscription.",
             ));
         }
-        let seen = match ids::parse_watermark(&op.watermark) {
+        let seen = match ids::parse_watermark(op.watermark.as_str()) {
             Some((sub, e)) if sub == n && e <= s.next_event => e,
             _ => {
                 return Err(fault(
@@ -1278,13 +1285,9 @@ fn get_events(inner: &mut Inner, ctx: &Ctx<'_>, op: &requests::GetEvents) -> Ans
     }))
 }
 
-fn get_streaming_events(
-    inner: &mut Inner,
-    ctx: &Ctx<'_>,
-    op: &requests::GetStreamingEvents,
-) -> Answer {
+fn get_streaming_events(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetStreamingEvents) -> Answer {
     const OP: &str = "GetStreamingEvents";
-    if !(1..=30).contains(&op.timeout_minutes) || op.subscription_ids.is_empty() {
+    if !(1..=30).contains(&op.connection_timeout) || op.subscription_ids.is_empty() {
         return fault_answer(
             inner,
             &fault(
@@ -1297,17 +1300,17 @@ fn get_streaming_events(
     let mut plan = StreamPlan {
         subscriptions: Vec::new(),
         wakes: Vec::new(),
-        timeout: ctx.minute * op.timeout_minutes,
+        timeout: ctx.minute * op.connection_timeout,
     };
     let mut bad = Vec::new();
     for id in &op.subscription_ids {
-        match own_subscription(inner, ctx, id) {
+        match own_subscription(inner, ctx, id.as_str()) {
             Ok((n, s)) if s.kind == Kind::Streaming => {
                 s.streaming = true;
-                plan.subscriptions.push((n, id.clone()));
+                plan.subscriptions.push((n, id.0.clone()));
                 plan.wakes.push(s.wake.clone());
             }
-            _ => bad.push(id.clone()),
+            _ => bad.push(id.0.clone()),
         }
     }
     if bad.is_empty() {
