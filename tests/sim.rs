@@ -791,6 +791,27 @@ async fn the_concurrency_budget_answers_server_busy_and_statistics_count_the_pea
     sim.shutdown().await;
 }
 
+/// Sends `sync` as the service account for alice; the raw response.
+async fn send_sync(
+    sim: &foldertrack::sim::SimHandle,
+    sync: &SyncFolderItems,
+) -> reqwest::Result<reqwest::Response> {
+    http()
+        .post(sim.ews_url())
+        .basic_auth(SVC, Some(SVC_PW))
+        .body(ews::write_request(sync, &header(Some(ALICE))))
+        .send()
+        .await
+}
+
+/// Sends `sync` and reads the whole body, surfacing transport errors.
+async fn raw_sync(
+    sim: &foldertrack::sim::SimHandle,
+    sync: &SyncFolderItems,
+) -> reqwest::Result<String> {
+    send_sync(sim, sync).await?.text().await
+}
+
 fn rule(fault: FaultKind) -> FaultRule {
     FaultRule {
         mailbox: Some(ALICE.into()),
@@ -844,13 +865,7 @@ async fn injected_faults_look_like_exchange_and_its_front_ends() {
         ),
     ] {
         c.add_fault(rule(kind));
-        let resp = http()
-            .post(sim.ews_url())
-            .basic_auth(SVC, Some(SVC_PW))
-            .body(ews::write_request(&sync, &header(Some(ALICE))))
-            .send()
-            .await
-            .unwrap();
+        let resp = send_sync(&sim, &sync).await.unwrap();
         assert_eq!(resp.status().as_u16(), code);
         assert_eq!(resp.headers()["retry-after"], "7");
     }
@@ -883,31 +898,17 @@ async fn injected_faults_look_like_exchange_and_its_front_ends() {
         call(&sim, AS_SVC, Some(ALICE), &inbox_folder()).await.0,
         200
     );
-    let dropped = async {
-        http()
-            .post(sim.ews_url())
-            .basic_auth(SVC, Some(SVC_PW))
-            .body(ews::write_request(&sync, &header(Some(ALICE))))
-            .send()
-            .await?
-            .text()
-            .await
-    };
-    assert!(dropped.await.is_err());
+    assert!(
+        raw_sync(&sim, &sync).await.is_err(),
+        "a dropped connection is a transport error"
+    );
     assert_eq!(as_svc(&sim).await.0, 200);
 
     c.add_fault(rule(FaultKind::TruncateBody));
-    let truncated = async {
-        http()
-            .post(sim.ews_url())
-            .basic_auth(SVC, Some(SVC_PW))
-            .body(ews::write_request(&sync, &header(Some(ALICE))))
-            .send()
-            .await?
-            .text()
-            .await
-    };
-    assert!(truncated.await.is_err(), "a cut body is a transport error");
+    assert!(
+        raw_sync(&sim, &sync).await.is_err(),
+        "a cut body is a transport error"
+    );
 
     c.add_fault(FaultRule {
         probability: Some(0.0),

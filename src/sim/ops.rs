@@ -822,12 +822,12 @@ fn item_error(id: &str) -> MessageError {
 
 /// Writes one `ItemInfo` message per item, in request order.
 fn items_response<T>(
-    inner: &Inner,
+    style: super::respond::ResponseStyle,
     op: &'static str,
     results: &[Result<T, MessageError>],
     mut write: impl FnMut(&mut Out, &T),
 ) -> Answer {
-    ok(Out::document(inner.style, |o| {
+    ok(Out::document(style, |o| {
         o.response(op, |o| {
             for r in results {
                 match r {
@@ -860,7 +860,7 @@ fn get_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetItem) -> Answer {
                 .ok_or_else(|| item_error(r.id.as_str()))
         })
         .collect();
-    items_response(inner, "GetItem", &results, |o, k| {
+    items_response(inner.style, "GetItem", &results, |o, k| {
         if let Some(m) = mb.item(*k) {
             write_item(o, mb, *k, m, &fields);
         }
@@ -902,7 +902,6 @@ fn check_change_key(
 }
 
 fn update_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &UpdateItem) -> Answer {
-    let now = super::message::format_time(ctx.now);
     let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
         return no_mailbox(inner);
     };
@@ -930,12 +929,27 @@ fn update_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &UpdateItem) -> Answer {
             Ok(key)
         })
         .collect();
+    changed_items(inner, ctx, "UpdateItem", &happened, &results)
+}
+
+/// After a write: marks the state changed, tells subscribers, answers one message per item
+/// with its (new) ItemId and ChangeKey.
+fn changed_items(
+    inner: &mut Inner,
+    ctx: &Ctx<'_>,
+    op: &'static str,
+    happened: &[Happened],
+    results: &[Result<ItemKey, MessageError>],
+) -> Answer {
     inner.changed();
-    if let Some(mb) = inner.state.mailboxes.get(&ctx.mailbox) {
-        inner.subs.publish(mb, &happened, &now);
+    let now = super::message::format_time(ctx.now);
+    let style = inner.style;
+    let Inner { state, subs, .. } = &mut *inner;
+    let mb = state.mailboxes.get(&ctx.mailbox);
+    if let Some(mb) = mb {
+        subs.publish(mb, happened, &now);
     }
-    let mb = inner.state.mailboxes.get(&ctx.mailbox);
-    items_response(inner, "UpdateItem", &results, |o, k| {
+    items_response(style, op, results, |o, k| {
         if let Some((mb, m)) = mb.and_then(|mb| mb.item(*k).map(|m| (mb, m))) {
             o.t_open("Message");
             o.t_id(
@@ -1001,7 +1015,6 @@ fn new_message(item: &Item) -> NewMessage {
 }
 
 fn create_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &CreateItem) -> Answer {
-    let now = super::message::format_time(ctx.now);
     let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
         return no_mailbox(inner);
     };
@@ -1010,7 +1023,7 @@ fn create_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &CreateItem) -> Answer {
         Err(e) => {
             let results: Vec<Result<ItemKey, MessageError>> =
                 op.items.iter().map(|_| Err(e.clone())).collect();
-            return items_response(inner, "CreateItem", &results, |_, _| {});
+            return items_response(inner.style, "CreateItem", &results, |_, _| {});
         }
     };
     let counters = &mut inner.state.counters;
@@ -1035,26 +1048,10 @@ fn create_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &CreateItem) -> Answer {
             Ok(key)
         })
         .collect();
-    inner.changed();
-    if let Some(mb) = inner.state.mailboxes.get(&ctx.mailbox) {
-        inner.subs.publish(mb, &happened, &now);
-    }
-    let mb = inner.state.mailboxes.get(&ctx.mailbox);
-    items_response(inner, "CreateItem", &results, |o, k| {
-        if let Some((mb, m)) = mb.and_then(|mb| mb.item(*k).map(|m| (mb, m))) {
-            o.t_open("Message");
-            o.t_id(
-                "ItemId",
-                &ids::item_id(*k),
-                Some(&mb.item_change_key(*k, m)),
-            );
-            o.t_close("Message");
-        }
-    })
+    changed_items(inner, ctx, "CreateItem", &happened, &results)
 }
 
 fn move_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &MoveItem) -> Answer {
-    let now = super::message::format_time(ctx.now);
     let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
         return no_mailbox(inner);
     };
@@ -1078,22 +1075,7 @@ fn move_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &MoveItem) -> Answer {
             Ok(new)
         })
         .collect();
-    inner.changed();
-    if let Some(mb) = inner.state.mailboxes.get(&ctx.mailbox) {
-        inner.subs.publish(mb, &happened, &now);
-    }
-    let mb = inner.state.mailboxes.get(&ctx.mailbox);
-    items_response(inner, "MoveItem", &results, |o, k| {
-        if let Some((mb, m)) = mb.and_then(|mb| mb.item(*k).map(|m| (mb, m))) {
-            o.t_open("Message");
-            o.t_id(
-                "ItemId",
-                &ids::item_id(*k),
-                Some(&mb.item_change_key(*k, m)),
-            );
-            o.t_close("Message");
-        }
-    })
+    changed_items(inner, ctx, "MoveItem", &happened, &results)
 }
 
 /// EWSMaxSubscriptions in Exchange Online: per target mailbox.

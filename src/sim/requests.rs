@@ -4,49 +4,17 @@
 //! read by `ews/` itself.
 
 use crate::ews::Error;
-use crate::ews::folder::{BaseShape, read_selectors};
+use crate::ews::folder::read_selectors;
 use crate::ews::ids::FolderSelector;
-use crate::ews::item::ExtendedFieldUri;
+use crate::ews::item::ItemShape;
 use crate::ews::xml::{Element, XmlReader};
-
-/// A folder shape with its extended properties (FindFolder asks for PR_ATTR_HIDDEN).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Shape {
-    pub base: BaseShape,
-    pub properties: Vec<String>,
-    pub extended: Vec<ExtendedFieldUri>,
-}
-
-pub fn read_shape(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Shape, Error> {
-    let mut shape = Shape::default();
-    while let Some(child) = r.next_child(el)? {
-        match child.name() {
-            "BaseShape" => {
-                let s = r.trimmed(&child)?;
-                shape.base = BaseShape::parse(&s)
-                    .ok_or_else(|| r.error(&format!("unknown BaseShape {s:?}")))?;
-            }
-            "AdditionalProperties" => {
-                while let Some(p) = r.next_child(&child)? {
-                    match p.name() {
-                        "FieldURI" => shape.properties.extend(p.attr("FieldURI")),
-                        "ExtendedFieldURI" => shape.extended.push(ExtendedFieldUri::read(&p)),
-                        _ => {}
-                    }
-                    r.skip(&p)?;
-                }
-            }
-            _ => r.skip(&child)?,
-        }
-    }
-    Ok(shape)
-}
 
 /// `m:FindFolder`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindFolder {
     pub deep: bool,
-    pub shape: Shape,
+    /// Read as an item shape: the same children, extended properties included.
+    pub shape: ItemShape,
     pub max_entries: Option<usize>,
     pub offset: usize,
     pub from_end: bool,
@@ -59,7 +27,7 @@ pub fn find_folder(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<FindFolder
     let traversal = el.attr("Traversal").unwrap_or_default();
     let mut op = FindFolder {
         deep: traversal.trim() == "Deep",
-        shape: Shape::default(),
+        shape: ItemShape::default(),
         max_entries: None,
         offset: 0,
         from_end: false,
@@ -68,7 +36,7 @@ pub fn find_folder(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<FindFolder
     };
     while let Some(child) = r.next_child(el)? {
         match child.name() {
-            "FolderShape" => op.shape = read_shape(r, &child)?,
+            "FolderShape" => op.shape = ItemShape::read(r, &child)?,
             "IndexedPageFolderView" => {
                 op.max_entries = child
                     .attr("MaxEntriesReturned")
