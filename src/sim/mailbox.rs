@@ -433,10 +433,7 @@ impl Mailbox {
             .internet_message_id
             .clone()
             .unwrap_or_else(|| format!("<{:016x}.{item}@sim.foldertrack>", fastrand::u64(..)));
-        let conversation = m
-            .conversation_id
-            .clone()
-            .unwrap_or_else(|| ids::change_key(item, 0));
+        let conversation = m.conversation_id.clone().unwrap_or_default();
         let time = |t: &Option<String>| {
             t.as_deref()
                 .and_then(|s| s.parse::<jiff::Timestamp>().ok())
@@ -692,7 +689,7 @@ impl Mailbox {
             item_id: ids::item_id(key),
             change_key: self.item_change_key(key, m),
             internet_message_id: e.internet_message_id.to_owned(),
-            conversation_id: e.conversation_id.to_owned(),
+            conversation_id: super::ops::conversation_id(&e),
             subject: e.subject.to_owned(),
             from: super::message::owned(e.from),
             to: e.to.into_iter().map(super::message::owned).collect(),

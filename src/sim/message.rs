@@ -82,6 +82,18 @@ pub struct Envelope<'a> {
     pub cc: Vec<(Option<&'a str>, &'a str)>,
 }
 
+impl Envelope<'_> {
+    /// What the ConversationId derives from: the one given at delivery, else the
+    /// InternetMessageId (stored once, not twice; stable across moves either way).
+    pub fn conversation_key(&self) -> &str {
+        if self.conversation_id.is_empty() {
+            self.internet_message_id
+        } else {
+            self.conversation_id
+        }
+    }
+}
+
 const HEADER: usize = 8 + 8 + 4 + 1;
 
 fn push_str(out: &mut Vec<u8>, s: &str) {

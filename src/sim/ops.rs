@@ -564,6 +564,11 @@ fn extended_value(m: &Message, imid: &str, field: &ExtendedFieldUri) -> Option<E
         })
 }
 
+/// The ConversationId EWS shows for a message.
+pub fn conversation_id(e: &super::message::Envelope<'_>) -> String {
+    ids::change_key(u64::from(fnv(e.conversation_key())), 1)
+}
+
 fn fnv(s: &str) -> u32 {
     s.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
@@ -637,8 +642,7 @@ fn write_item(o: &mut Out, mb: &Mailbox, key: ItemKey, m: &Message, f: &ItemFiel
         }
     }
     if f.conversation {
-        let conv = ids::change_key(u64::from(fnv(e.conversation_id)), 1);
-        o.t_id("ConversationId", &conv, None);
+        o.t_id("ConversationId", &conversation_id(&e), None);
     }
     if f.sender {
         write_mailboxes(o, "Sender", &[e.from]);
