@@ -1,2 +1,299 @@
 //! A stateful Exchange simulator: EWS over HTTP on loopback, plus a control API, for tests,
 //! the demo and the benchmarks. Reads requests with [`crate::ews`]; writes its own responses.
+//!
+//! Start it in-process with [`Simulator::start`] (or [`serve_until`] for the CLI); drive it with
+//! [`SimControl`] (Rust) or the JSON control API under `/_sim/` on the same listener (see
+//! docs/simulator.md). It keeps users, mailboxes, folders and messages in memory behind one
+//! mutex, answers the EWS operations foldertrack uses the way Exchange does (new ItemIds on
+//! moves, coalesced sync changes, per-item errors in request order, ServerBusy under load), and
+//! injects faults on request. Owns everything under `src/sim/`; never touches the agent.
+//!
+//! Layout: `state.rs` accounts and mailboxes, `mailbox.rs` folders and change tracking,
+//! `message.rs` compact messages, `ids.rs` id encodings, `ops.rs` the operations,
+//! `requests.rs` request readers `ews/` lacks, `respond.rs` response writing and styles,
+//! `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs` call log and statistics,
+//! `server.rs` the EWS endpoint, `control.rs` the control API, `persist.rs` snapshots.
+
+pub mod calls;
+pub mod control;
+pub mod faults;
+pub mod ids;
+pub mod mailbox;
+pub mod message;
+pub mod notify;
+pub mod ops;
+pub mod persist;
+pub mod requests;
+pub mod respond;
+pub mod server;
+pub mod state;
+
+pub use calls::{CallRecord, Concurrency, Stats};
+pub use control::{HELP as CONTROL_HELP, SimControl};
+pub use faults::{FaultKind, FaultRule};
+pub use message::{Address, MessageView, NewMessage};
+pub use respond::{NotificationNs, Prefixes, ResponseStyle};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The path of the EWS endpoint, as on a real server.
+pub const EWS_PATH: &str = "/EWS/Exchange.asmx";
+/// The prefix of the control API.
+pub const CONTROL_PATH: &str = "/_sim";
+
+/// What the simulator answers when an account has more calls in flight than its budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverBudget {
+    /// A SOAP fault `ErrorServerBusy` with `BackOffMilliseconds` (HTTP 500).
+    #[default]
+    ServerBusy,
+    /// A response message `ErrorTooManyObjectsOpened` (HTTP 200).
+    TooManyObjectsOpened,
+}
+
+/// How to run the simulator.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Where to listen; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    pub style: ResponseStyle,
+    /// Concurrent EWS calls per account before it is answered as busy (Exchange: 27).
+    pub concurrency_limit: u32,
+    pub over_budget: OverBudget,
+    /// BackOffMilliseconds sent when over budget.
+    pub over_budget_back_off: Duration,
+    /// How long one EWS "minute" lasts (ConnectionTimeout, pull Timeout); shorten in tests.
+    pub minute: Duration,
+    /// Interval of `ConnectionStatus OK` keep-alives on streaming connections.
+    pub keep_alive: Duration,
+    /// A JSON snapshot file: loaded at start when present, written on change and at shutdown.
+    pub persist: Option<PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            style: ResponseStyle::default(),
+            concurrency_limit: 27,
+            over_budget: OverBudget::ServerBusy,
+            over_budget_back_off: Duration::from_millis(1000),
+            minute: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(30),
+            persist: None,
+        }
+    }
+}
+
+impl SimOptions {
+    /// The control API reference, for `foldertrack sim --help`.
+    pub fn help_text() -> &'static str {
+        control::HELP
+    }
+}
+
+/// A simulator failure a user sees.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("simulator: cannot listen on {addr}: {source}; pick another address or port")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("simulator: snapshot {path}: {message}; fix or move the file away")]
+    Snapshot { path: PathBuf, message: String },
+    #[error("simulator: {0}")]
+    State(#[from] state::StateError),
+}
+
+/// Everything the request handlers share.
+pub struct Inner {
+    pub state: state::State,
+    pub subs: notify::Subscriptions,
+    pub faults: faults::Faults,
+    pub calls: calls::Calls,
+    pub style: ResponseStyle,
+    pub concurrency_limit: u32,
+    dirty: bool,
+}
+
+impl Inner {
+    /// Marks the state as changed, for the snapshot writer.
+    pub fn changed(&mut self) {
+        self.dirty = true;
+    }
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    options: SimOptions,
+    persist_wake: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough state for a simulator.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The simulator's entry point.
+pub struct Simulator;
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    control: SimControl,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator on `options.listen` and returns once it accepts connections.
+    pub async fn start(options: SimOptions) -> Result<SimHandle, Error> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (handle, task) = launch(options, async {
+            let _ = rx.await;
+        })
+        .await?;
+        Ok(SimHandle {
+            addr: handle.0,
+            control: handle.1,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+async fn launch(
+    options: SimOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<((SocketAddr, SimControl), tokio::task::JoinHandle<()>), Error> {
+    let state = match &options.persist {
+        Some(path) => persist::load(path)?.unwrap_or_default(),
+        None => state::State::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(Inner {
+            state,
+            subs: Default::default(),
+            faults: Default::default(),
+            calls: Default::default(),
+            style: options.style,
+            concurrency_limit: options.concurrency_limit,
+            dirty: false,
+        }),
+        options,
+        persist_wake: tokio::sync::Notify::new(),
+    });
+    let control = SimControl {
+        shared: shared.clone(),
+    };
+    let router = server::router(shared.clone());
+    let persister = shared
+        .options
+        .persist
+        .clone()
+        .map(|path| tokio::spawn(persist::run(shared.clone(), path)));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(p) = persister {
+            p.abort();
+        }
+        if let Some(path) = &shared.options.persist {
+            let _ = persist::write_now(&shared, path);
+        }
+    });
+    Ok(((addr, control), task))
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT/EWS/Exchange.asmx`
+    pub fn ews_url(&self) -> String {
+        format!("http://{}{EWS_PATH}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/_sim`
+    pub fn control_url(&self) -> String {
+        format!("http://{}{CONTROL_PATH}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Rust control API (cheap to clone).
+    pub fn control(&self) -> SimControl {
+        self.control.clone()
+    }
+
+    /// Stops accepting calls, lets running ones finish, writes the snapshot.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Where a simulator started by [`serve_until`] listens.
+#[derive(Clone, Debug)]
+pub struct Served {
+    pub ews_url: String,
+    pub control_url: String,
+    pub control: SimControl,
+    /// Resolves once the simulator has stopped (after `shutdown` fired) and saved its snapshot.
+    pub done: Arc<tokio::sync::Notify>,
+}
+
+/// Starts a simulator on `listen` that serves until `shutdown` resolves; prints nothing. Returns
+/// its URLs at once; await `done.notified()` to wait for the end.
+pub async fn serve_until(
+    mut options: SimOptions,
+    listen: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Served, Error> {
+    options.listen = listen;
+    let ((addr, control), task) = launch(options, shutdown).await?;
+    let done = Arc::new(tokio::sync::Notify::new());
+    let signal = done.clone();
+    tokio::spawn(async move {
+        let _ = task.await;
+        signal.notify_waiters();
+        signal.notify_one();
+    });
+    Ok(Served {
+        ews_url: format!("http://{addr}{EWS_PATH}"),
+        control_url: format!("http://{addr}{CONTROL_PATH}"),
+        control,
+        done,
+    })
+}

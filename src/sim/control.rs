@@ -1,0 +1,724 @@
+//! The control API: the same operations as Rust methods on [`SimControl`] (in-process tests,
+//! the demo, the benchmarks) and as JSON over HTTP under `/_sim/<command>` on the simulator's
+//! listener (`foldertrack sim`). Users and mailboxes, impersonation grants, tokens, folders,
+//! messages "as a person would" (deliver, drag to another folder, categorise, delete), lookups,
+//! fault injection, the call log and statistics. Owns the commands; the state rules live in
+//! `state.rs` and `mailbox.rs`.
+
+use super::calls::{CallRecord, Stats};
+use super::faults::FaultRule;
+use super::ids;
+use super::mailbox::Happened;
+use super::message::{MessageView, NewMessage};
+use super::respond::ResponseStyle;
+use super::state::{StateError, key, tree};
+use super::{Error, Inner, Shared};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The Rust control API of a running simulator. Cheap to clone.
+#[derive(Clone)]
+pub struct SimControl {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SimControl")
+    }
+}
+
+/// What [`SimControl::deliver`] returns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub item_id: String,
+    pub internet_message_id: String,
+}
+
+impl SimControl {
+    fn read<T>(&self, f: impl FnOnce(&Inner) -> Result<T, StateError>) -> Result<T, Error> {
+        let inner = self.shared.lock();
+        f(&inner).map_err(Error::from)
+    }
+
+    /// Runs a change, publishes what happened to subscriptions, schedules a snapshot.
+    fn change<T>(
+        &self,
+        f: impl FnOnce(&mut Inner) -> Result<(T, Option<(u32, Vec<Happened>)>), StateError>,
+    ) -> Result<T, Error> {
+        let mut inner = self.shared.lock();
+        let (value, happened) = f(&mut inner)?;
+        if let Some((mailbox, what)) = happened {
+            let now = jiff::Timestamp::now().to_string();
+            let Inner { state, subs, .. } = &mut *inner;
+            if let Some(mb) = state.mailboxes.get(&mailbox) {
+                subs.publish(mb, &what, &now);
+            }
+        }
+        inner.changed();
+        drop(inner);
+        self.shared.persist_wake.notify_one();
+        Ok(value)
+    }
+
+    /// A person: an account with a password and a mailbox at `address`.
+    pub fn create_user(&self, address: &str, password: &str) -> Result<(), Error> {
+        self.change(|i| i.state.create_user(address, password).map(|()| ((), None)))
+    }
+
+    /// A mailbox reached through impersonation only (its owner has no password here).
+    pub fn create_mailbox(&self, address: &str) -> Result<(), Error> {
+        self.change(|i| i.state.create_mailbox(address).map(|()| ((), None)))
+    }
+
+    /// An account with a password and no mailbox (what foldertrack signs in as).
+    pub fn create_service_account(&self, name: &str, password: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state
+                .create_service_account(name, password)
+                .map(|()| ((), None))
+        })
+    }
+
+    /// Changes an account's password (the old one then gets HTTP 401).
+    pub fn set_password(&self, account: &str, password: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.account_mut(account)?.password = Some(password.to_owned());
+            Ok(((), None))
+        })
+    }
+
+    /// Lets `account` impersonate `mailbox`.
+    pub fn grant_impersonation(&self, account: &str, mailbox: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.mailbox_number(mailbox)?;
+            i.state
+                .account_mut(account)?
+                .impersonate
+                .insert(key(mailbox));
+            Ok(((), None))
+        })
+    }
+
+    /// Withdraws a grant (and the "every mailbox" grant, if any).
+    pub fn revoke_impersonation(&self, account: &str, mailbox: &str) -> Result<(), Error> {
+        self.change(|i| {
+            let a = i.state.account_mut(account)?;
+            a.impersonate.remove(&key(mailbox));
+            a.impersonate_all = false;
+            Ok(((), None))
+        })
+    }
+
+    /// Lets `account` impersonate every mailbox, or stops it.
+    pub fn impersonate_all(&self, account: &str, allowed: bool) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.account_mut(account)?.impersonate_all = allowed;
+            Ok(((), None))
+        })
+    }
+
+    /// Accepts `Authorization: Bearer <token>` as `account`.
+    pub fn add_token(&self, token: &str, account: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.account_mut(account)?;
+            i.state.tokens.insert(token.to_owned(), key(account));
+            Ok(((), None))
+        })
+    }
+
+    pub fn revoke_token(&self, token: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.tokens.remove(token);
+            Ok(((), None))
+        })
+    }
+
+    /// Creates every missing folder on `path` (e.g. `Inbox/Customers/Contoso`); returns the
+    /// FolderId of the last one.
+    pub fn create_folder(&self, mailbox: &str, path: &str) -> Result<String, Error> {
+        self.folder_change(mailbox, |mb, c| mb.create_folder(path, c))
+    }
+
+    pub fn rename_folder(
+        &self,
+        mailbox: &str,
+        path: &str,
+        new_name: &str,
+    ) -> Result<String, Error> {
+        self.folder_change(mailbox, |mb, c| mb.rename_folder(path, new_name, c))
+    }
+
+    /// Moves the folder at `path` under `new_parent` (a path; `""` is the top of the mailbox).
+    pub fn move_folder(
+        &self,
+        mailbox: &str,
+        path: &str,
+        new_parent: &str,
+    ) -> Result<String, Error> {
+        self.folder_change(mailbox, |mb, c| mb.move_folder(path, new_parent, c))
+    }
+
+    /// Deletes the folder, its subfolders and their messages.
+    pub fn delete_folder(&self, mailbox: &str, path: &str) -> Result<(), Error> {
+        self.change(|i| {
+            let (mb, c) = i.state.mailbox_mut(mailbox)?;
+            mb.delete_folder(path, c).map_err(tree(mailbox))?;
+            Ok(((), None))
+        })
+    }
+
+    fn folder_change(
+        &self,
+        mailbox: &str,
+        f: impl FnOnce(
+            &mut super::mailbox::Mailbox,
+            &mut super::mailbox::Counters,
+        ) -> Result<u32, super::mailbox::TreeError>,
+    ) -> Result<String, Error> {
+        self.change(|i| {
+            let (mb, c) = i.state.mailbox_mut(mailbox)?;
+            let folder = f(mb, c).map_err(tree(mailbox))?;
+            let happened = Happened::FolderChanged {
+                mailbox: mb.number,
+                folder,
+            };
+            Ok((mb.folder_id(folder), Some((mb.number, vec![happened]))))
+        })
+    }
+
+    /// The FolderId of the folder at `path`.
+    pub fn folder_id(&self, mailbox: &str, path: &str) -> Result<String, Error> {
+        self.read(|i| {
+            let mb = i.state.mailbox(mailbox)?;
+            let f = mb.folder_by_path(path).map_err(tree(mailbox))?;
+            Ok(mb.folder_id(f))
+        })
+    }
+
+    /// The folder paths of a mailbox, below the top of the information store.
+    pub fn folders(&self, mailbox: &str) -> Result<Vec<String>, Error> {
+        self.read(|i| {
+            let mb = i.state.mailbox(mailbox)?;
+            let top = mb
+                .distinguished(crate::ews::DistinguishedFolder::MsgFolderRoot)
+                .unwrap_or(0);
+            Ok(mb
+                .descendants(top)
+                .into_iter()
+                .map(|f| mb.path(f))
+                .collect())
+        })
+    }
+
+    /// New mail arrives in `folder` (a path such as `Inbox`).
+    pub fn deliver(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        message: &NewMessage,
+    ) -> Result<Delivered, Error> {
+        let now = jiff::Timestamp::now().as_second();
+        self.change(|i| {
+            let (mb, c) = i.state.mailbox_mut(mailbox)?;
+            let f = mb.folder_by_path(folder).map_err(tree(mailbox))?;
+            let (k, imid) = mb.deliver(f, message, now, c).map_err(tree(mailbox))?;
+            let happened = Happened::Created {
+                item: k,
+                new_mail: true,
+            };
+            Ok((
+                Delivered {
+                    item_id: ids::item_id(k),
+                    internet_message_id: imid,
+                },
+                Some((mb.number, vec![happened])),
+            ))
+        })
+    }
+
+    fn item_change<T>(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        f: impl FnOnce(
+            &mut super::mailbox::Mailbox,
+            ids::ItemKey,
+            &mut super::mailbox::Counters,
+        ) -> Result<(T, Happened), super::mailbox::TreeError>,
+    ) -> Result<T, Error> {
+        self.change(|i| {
+            let (mb, c) = i.state.mailbox_mut(mailbox)?;
+            let no_item = || tree(mailbox)(super::mailbox::TreeError::NoItem(item_id.to_owned()));
+            let key = ids::parse_item_id(item_id).ok_or_else(no_item)?;
+            mb.item(key).ok_or_else(no_item)?;
+            let (value, happened) = f(mb, key, c).map_err(tree(mailbox))?;
+            Ok((value, Some((mb.number, vec![happened]))))
+        })
+    }
+
+    /// A person drags the message into the folder at `to`: it gets a NEW ItemId, returned.
+    pub fn move_message(&self, mailbox: &str, item_id: &str, to: &str) -> Result<String, Error> {
+        self.item_change(mailbox, item_id, |mb, key, c| {
+            let to = mb.folder_by_path(to)?;
+            let new = mb.move_item(key, to, c)?;
+            Ok((
+                ids::item_id(new),
+                Happened::Moved {
+                    item: new,
+                    old: key,
+                },
+            ))
+        })
+    }
+
+    /// A person sets the message's categories; returns its new ChangeKey.
+    pub fn set_categories(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        categories: &[String],
+    ) -> Result<String, Error> {
+        self.item_change(mailbox, item_id, |mb, key, c| {
+            mb.modify(key, c, |m| {
+                m.extras_mut().categories = categories.to_vec();
+            })?;
+            let ck = mb
+                .item(key)
+                .map(|m| mb.item_change_key(key, m))
+                .unwrap_or_default();
+            Ok((ck, Happened::Modified { item: key }))
+        })
+    }
+
+    /// A person reads (or marks unread) the message.
+    pub fn mark_read(&self, mailbox: &str, item_id: &str, read: bool) -> Result<(), Error> {
+        self.item_change(mailbox, item_id, |mb, key, c| {
+            mb.modify(key, c, |m| m.is_read = read)?;
+            Ok(((), Happened::Modified { item: key }))
+        })
+    }
+
+    /// A person deletes the message for good.
+    pub fn delete_message(&self, mailbox: &str, item_id: &str) -> Result<(), Error> {
+        self.item_change(mailbox, item_id, |mb, key, c| {
+            mb.delete_item(key, c)?;
+            Ok(((), Happened::Deleted { item: key }))
+        })
+    }
+
+    /// The messages in the folder at `path`, oldest first.
+    pub fn messages(&self, mailbox: &str, path: &str) -> Result<Vec<MessageView>, Error> {
+        self.read(|i| {
+            let mb = i.state.mailbox(mailbox)?;
+            let f = mb.folder_by_path(path).map_err(tree(mailbox))?;
+            let mut items: Vec<_> = mb
+                .folders
+                .get(&f)
+                .map(|x| x.items.iter().map(|(n, m)| (*n, m)).collect())
+                .unwrap_or_default();
+            items.sort_by_key(|(n, _)| *n);
+            Ok(items
+                .into_iter()
+                .map(|(n, m)| mb.view(mb.item_key(f, n), m))
+                .collect())
+        })
+    }
+
+    /// One message by its current ItemId.
+    pub fn message(&self, mailbox: &str, item_id: &str) -> Result<MessageView, Error> {
+        self.read(|i| {
+            let mb = i.state.mailbox(mailbox)?;
+            mb.item_by_id(item_id)
+                .map(|(k, m)| mb.view(k, m))
+                .ok_or_else(|| tree(mailbox)(super::mailbox::TreeError::NoItem(item_id.to_owned())))
+        })
+    }
+
+    /// Every message with this InternetMessageId, in every mailbox and folder.
+    pub fn find_by_internet_message_id(&self, internet_message_id: &str) -> Vec<MessageView> {
+        let inner = self.shared.lock();
+        let mut out: Vec<MessageView> = inner
+            .state
+            .mailboxes
+            .values()
+            .flat_map(|mb| {
+                mb.all_items()
+                    .filter(|(_, m)| m.envelope.read().internet_message_id == internet_message_id)
+                    .map(|(k, m)| mb.view(k, m))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.mailbox, &a.folder).cmp(&(&b.mailbox, &b.folder)));
+        out
+    }
+
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.shared.lock().faults.add(rule);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.shared.lock().faults.list()
+    }
+
+    /// The call log, oldest first (the last 100,000 calls).
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.shared.lock().calls.log()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().calls.stats()
+    }
+
+    /// Forgets the call log and statistics.
+    pub fn reset_calls(&self) {
+        self.shared.lock().calls.reset();
+    }
+
+    pub fn set_style(&self, style: ResponseStyle) {
+        self.shared.lock().style = style;
+    }
+
+    pub fn set_concurrency_limit(&self, limit: u32) {
+        self.shared.lock().concurrency_limit = limit;
+    }
+
+    /// Writes the snapshot file now (when the simulator has one).
+    pub fn save(&self) -> Result<(), Error> {
+        match &self.shared.options.persist {
+            Some(path) => super::persist::write_now(&self.shared, path),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A control command as JSON: `{"command": "...", ...fields}`; over HTTP the command is the
+/// last path segment and the body holds the fields.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+enum Command {
+    CreateUser {
+        address: String,
+        password: String,
+    },
+    CreateMailbox {
+        address: String,
+    },
+    CreateServiceAccount {
+        name: String,
+        password: String,
+    },
+    SetPassword {
+        account: String,
+        password: String,
+    },
+    GrantImpersonation {
+        account: String,
+        mailbox: String,
+    },
+    RevokeImpersonation {
+        account: String,
+        mailbox: String,
+    },
+    ImpersonateAll {
+        account: String,
+        allowed: bool,
+    },
+    AddToken {
+        token: String,
+        account: String,
+    },
+    RevokeToken {
+        token: String,
+    },
+    CreateFolder {
+        mailbox: String,
+        path: String,
+    },
+    RenameFolder {
+        mailbox: String,
+        path: String,
+        new_name: String,
+    },
+    MoveFolder {
+        mailbox: String,
+        path: String,
+        new_parent: String,
+    },
+    DeleteFolder {
+        mailbox: String,
+        path: String,
+    },
+    FolderId {
+        mailbox: String,
+        path: String,
+    },
+    Folders {
+        mailbox: String,
+    },
+    Deliver {
+        mailbox: String,
+        folder: String,
+        message: Box<NewMessage>,
+    },
+    MoveMessage {
+        mailbox: String,
+        item_id: String,
+        to: String,
+    },
+    SetCategories {
+        mailbox: String,
+        item_id: String,
+        categories: Vec<String>,
+    },
+    MarkRead {
+        mailbox: String,
+        item_id: String,
+        read: bool,
+    },
+    DeleteMessage {
+        mailbox: String,
+        item_id: String,
+    },
+    Messages {
+        mailbox: String,
+        folder: String,
+    },
+    Message {
+        mailbox: String,
+        item_id: String,
+    },
+    FindByInternetMessageId {
+        internet_message_id: String,
+    },
+    AddFault {
+        rule: FaultRule,
+    },
+    ClearFaults {},
+    Faults {},
+    Calls {},
+    Stats {},
+    ResetCalls {},
+    SetStyle {
+        style: ResponseStyle,
+    },
+    SetConcurrencyLimit {
+        limit: u32,
+    },
+    Save {},
+}
+
+fn json<T: Serialize>(value: T) -> Result<serde_json::Value, Error> {
+    Ok(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
+}
+
+impl SimControl {
+    fn run(&self, command: Command) -> Result<serde_json::Value, Error> {
+        use Command as C;
+        match command {
+            C::CreateUser { address, password } => json(self.create_user(&address, &password)?),
+            C::CreateMailbox { address } => json(self.create_mailbox(&address)?),
+            C::CreateServiceAccount { name, password } => {
+                json(self.create_service_account(&name, &password)?)
+            }
+            C::SetPassword { account, password } => json(self.set_password(&account, &password)?),
+            C::GrantImpersonation { account, mailbox } => {
+                json(self.grant_impersonation(&account, &mailbox)?)
+            }
+            C::RevokeImpersonation { account, mailbox } => {
+                json(self.revoke_impersonation(&account, &mailbox)?)
+            }
+            C::ImpersonateAll { account, allowed } => {
+                json(self.impersonate_all(&account, allowed)?)
+            }
+            C::AddToken { token, account } => json(self.add_token(&token, &account)?),
+            C::RevokeToken { token } => json(self.revoke_token(&token)?),
+            C::CreateFolder { mailbox, path } => {
+                json(serde_json::json!({ "folder_id": self.create_folder(&mailbox, &path)? }))
+            }
+            C::RenameFolder {
+                mailbox,
+                path,
+                new_name,
+            } => json(serde_json::json!({
+                "folder_id": self.rename_folder(&mailbox, &path, &new_name)?
+            })),
+            C::MoveFolder {
+                mailbox,
+                path,
+                new_parent,
+            } => json(serde_json::json!({
+                "folder_id": self.move_folder(&mailbox, &path, &new_parent)?
+            })),
+            C::DeleteFolder { mailbox, path } => json(self.delete_folder(&mailbox, &path)?),
+            C::FolderId { mailbox, path } => {
+                json(serde_json::json!({ "folder_id": self.folder_id(&mailbox, &path)? }))
+            }
+            C::Folders { mailbox } => json(self.folders(&mailbox)?),
+            C::Deliver {
+                mailbox,
+                folder,
+                message,
+            } => json(self.deliver(&mailbox, &folder, &message)?),
+            C::MoveMessage {
+                mailbox,
+                item_id,
+                to,
+            } => json(serde_json::json!({
+                "item_id": self.move_message(&mailbox, &item_id, &to)?
+            })),
+            C::SetCategories {
+                mailbox,
+                item_id,
+                categories,
+            } => json(serde_json::json!({
+                "change_key": self.set_categories(&mailbox, &item_id, &categories)?
+            })),
+            C::MarkRead {
+                mailbox,
+                item_id,
+                read,
+            } => json(self.mark_read(&mailbox, &item_id, read)?),
+            C::DeleteMessage { mailbox, item_id } => json(self.delete_message(&mailbox, &item_id)?),
+            C::Messages { mailbox, folder } => json(self.messages(&mailbox, &folder)?),
+            C::Message { mailbox, item_id } => json(self.message(&mailbox, &item_id)?),
+            C::FindByInternetMessageId {
+                internet_message_id,
+            } => json(self.find_by_internet_message_id(&internet_message_id)),
+            C::AddFault { rule } => {
+                self.add_fault(rule);
+                json(())
+            }
+            C::ClearFaults {} => {
+                self.clear_faults();
+                json(())
+            }
+            C::Faults {} => json(self.faults()),
+            C::Calls {} => json(self.calls()),
+            C::Stats {} => json(self.stats()),
+            C::ResetCalls {} => {
+                self.reset_calls();
+                json(())
+            }
+            C::SetStyle { style } => {
+                self.set_style(style);
+                json(())
+            }
+            C::SetConcurrencyLimit { limit } => {
+                self.set_concurrency_limit(limit);
+                json(())
+            }
+            C::Save {} => json(self.save()?),
+        }
+    }
+}
+
+fn error_body(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// `GET|POST /_sim/<command>` with a JSON object body (or none).
+pub(crate) async fn http(
+    State(shared): State<Arc<Shared>>,
+    Path(command): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut fields: serde_json::Map<String, serde_json::Value> = if body
+        .iter()
+        .all(u8::is_ascii_whitespace)
+    {
+        serde_json::Map::new()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(m) => m,
+            Err(e) => {
+                return error_body(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "{command}: the body is not a JSON object ({e}); send {{...}} with the command's fields"
+                    ),
+                );
+            }
+        }
+    };
+    fields.insert("command".into(), serde_json::Value::String(command.clone()));
+    let parsed: Command = match serde_json::from_value(serde_json::Value::Object(fields)) {
+        Ok(c) => c,
+        Err(e) => {
+            let status = if e.to_string().contains("unknown variant") {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return error_body(
+                status,
+                format!("{command}: {e}; see `foldertrack sim --help` for the commands and fields"),
+            );
+        }
+    };
+    let control = SimControl { shared };
+    match control.run(parsed) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => error_body(StatusCode::BAD_REQUEST, e.to_string()),
+    }
+}
+
+/// The control API reference, shown by `foldertrack sim --help` and in docs/simulator.md.
+pub const HELP: &str = r#"Control API: POST (or GET) http://HOST:PORT/_sim/<command> with a JSON object of the
+command's fields (none: empty body). Answers JSON; errors are HTTP 400 {"error": "..."}, an
+unknown command HTTP 404.
+
+Accounts and access
+  create_user             {"address", "password"}        a person with a mailbox (Basic auth)
+  create_mailbox          {"address"}                    a mailbox reached by impersonation
+  create_service_account  {"name", "password"}           an account without a mailbox
+  set_password            {"account", "password"}        old password now gets HTTP 401
+  grant_impersonation     {"account", "mailbox"}
+  revoke_impersonation    {"account", "mailbox"}         then ErrorImpersonateUserDenied
+  impersonate_all         {"account", "allowed": bool}
+  add_token               {"token", "account"}           accept "Authorization: Bearer <token>"
+  revoke_token            {"token"}
+Folders (paths from the top of the mailbox, e.g. "Inbox/Customers/Contoso")
+  create_folder           {"mailbox", "path"}            creates missing parents -> {"folder_id"}
+  rename_folder           {"mailbox", "path", "new_name"}             -> {"folder_id"} (unchanged)
+  move_folder             {"mailbox", "path", "new_parent"}           -> {"folder_id"} (unchanged)
+  delete_folder           {"mailbox", "path"}            with subfolders and messages
+  folder_id               {"mailbox", "path"}            -> {"folder_id"}
+  folders                 {"mailbox"}                    -> ["Inbox", "Inbox/Customers", ...]
+Messages (as a person would)
+  deliver                 {"mailbox", "folder", "message": {"subject", "from", "to": [..],
+                           "cc": [..], "body", "body_type", "internet_message_id", "categories",
+                           "sent", "received", "has_attachments", "is_read", "size"}}
+                                                         -> {"item_id", "internet_message_id"}
+  move_message            {"mailbox", "item_id", "to"}   drag to folder "to" -> {"item_id"} (NEW)
+  set_categories          {"mailbox", "item_id", "categories": [..]}  -> {"change_key"}
+  mark_read               {"mailbox", "item_id", "read": bool}
+  delete_message          {"mailbox", "item_id"}
+  messages                {"mailbox", "folder"}          -> [message, ...]
+  message                 {"mailbox", "item_id"}         -> message
+  find_by_internet_message_id {"internet_message_id"}    -> [message, ...] in every mailbox
+Faults, log, statistics, style
+  add_fault               {"rule": {"mailbox"?, "operation"?, "count"?, "probability"?,
+                           "kind": "server_busy_message"|"server_busy_fault" (+"back_off_ms")
+                                 | "http503"|"http429" (+"retry_after_secs") | "unauthorized"
+                                 | "invalid_sync_state" | "mailbox_move_in_progress"
+                                 | "delay" (+"ms") | "drop_connection" | "truncate_body"}}
+  clear_faults  faults  calls  stats  reset_calls  save
+  set_style               {"style": {"prefixes": "exchange"|"classic"|"default_namespace"|"unusual",
+                           "notification_ns": "messages"|"types", "extra_elements": bool}}
+  set_concurrency_limit   {"limit"}                      per account (default 27)
+
+Example:
+  curl -s -XPOST $CONTROL/create_user -d '{"address":"alice@example.com","password":"pw"}'
+  curl -s -XPOST $CONTROL/create_folder -d '{"mailbox":"alice@example.com","path":"Inbox/Deals"}'
+  curl -s -XPOST $CONTROL/deliver -d '{"mailbox":"alice@example.com","folder":"Inbox",
+       "message":{"subject":"Quote","from":"Buyer <buyer@contoso.com>","to":["alice@example.com"]}}'
+"#;

@@ -1,0 +1,180 @@
+//! The simulator's identifiers: ItemIds, FolderIds, ChangeKeys, sync states, subscription ids
+//! and watermarks. Each is base64 of a few numbers plus a checksum, so it looks like an
+//! Exchange id, is unique, is case-sensitive, costs no memory per item (it is computed on the
+//! way out) and can be told apart from a forged or truncated one on the way in.
+//! Owns the encodings only; what the numbers mean lives in `mailbox.rs` and `notify.rs`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+/// Bytes every id starts with; base64 of them begins like an Exchange id (`AAMkA…`).
+const ITEM_PREFIX: [u8; 4] = [0x00, 0x03, 0x24, 0x00];
+const FOLDER_PREFIX: [u8; 4] = [0x01, 0x03, 0x24, 0x00];
+
+/// What an id encodes; the tag byte keeps kinds apart (a FolderId is never an ItemId).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Item = 1,
+    Folder = 2,
+    ItemSync = 3,
+    HierarchySync = 4,
+    Subscription = 5,
+    Watermark = 6,
+    ChangeKey = 7,
+}
+
+fn checksum(bytes: &[u8]) -> u16 {
+    // FNV-1a folded to 16 bits: enough to reject typos and truncation, not a secret.
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (h ^ (h >> 16)) as u16
+}
+
+fn encode(prefix: [u8; 4], kind: Kind, numbers: &[u64]) -> String {
+    let mut bytes = Vec::with_capacity(4 + 1 + numbers.len() * 8 + 2);
+    bytes.extend_from_slice(&prefix);
+    bytes.push(kind as u8);
+    for n in numbers {
+        bytes.extend_from_slice(&n.to_le_bytes());
+    }
+    let sum = checksum(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
+    STANDARD.encode(bytes)
+}
+
+fn decode<const N: usize>(prefix: [u8; 4], kind: Kind, text: &str) -> Option<[u64; N]> {
+    let bytes = STANDARD.decode(text.trim()).ok()?;
+    if bytes.len() != 4 + 1 + N * 8 + 2 || bytes[..4] != prefix || bytes[4] != kind as u8 {
+        return None;
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 2);
+    if checksum(body).to_le_bytes() != sum {
+        return None;
+    }
+    let mut out = [0u64; N];
+    for (i, chunk) in body[5..].chunks_exact(8).enumerate() {
+        out[i] = u64::from_le_bytes(chunk.try_into().ok()?);
+    }
+    Some(out)
+}
+
+/// An item: its mailbox, its folder and its number (new on every move).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub mailbox: u32,
+    pub folder: u32,
+    pub item: u64,
+}
+
+pub fn item_id(k: ItemKey) -> String {
+    encode(
+        ITEM_PREFIX,
+        Kind::Item,
+        &[u64::from(k.mailbox) << 32 | u64::from(k.folder), k.item],
+    )
+}
+
+pub fn parse_item_id(text: &str) -> Option<ItemKey> {
+    let [mf, item] = decode::<2>(ITEM_PREFIX, Kind::Item, text)?;
+    Some(ItemKey {
+        mailbox: (mf >> 32) as u32,
+        folder: mf as u32,
+        item,
+    })
+}
+
+pub fn folder_id(mailbox: u32, folder: u32) -> String {
+    encode(
+        FOLDER_PREFIX,
+        Kind::Folder,
+        &[u64::from(mailbox) << 32 | u64::from(folder)],
+    )
+}
+
+pub fn parse_folder_id(text: &str) -> Option<(u32, u32)> {
+    let [mf] = decode::<1>(FOLDER_PREFIX, Kind::Folder, text)?;
+    Some(((mf >> 32) as u32, mf as u32))
+}
+
+/// A ChangeKey: the object's number and version; a new version on every change.
+pub fn change_key(object: u64, version: u32) -> String {
+    encode(
+        ITEM_PREFIX,
+        Kind::ChangeKey,
+        &[object << 16 ^ u64::from(version)],
+    )
+}
+
+/// A SyncFolderItems state: the folder it belongs to and the change sequence it has seen.
+pub fn item_sync_state(mailbox: u32, folder: u32, seq: u64) -> String {
+    encode(
+        ITEM_PREFIX,
+        Kind::ItemSync,
+        &[u64::from(mailbox) << 32 | u64::from(folder), seq],
+    )
+}
+
+pub fn parse_item_sync_state(text: &str) -> Option<(u32, u32, u64)> {
+    let [mf, seq] = decode::<2>(ITEM_PREFIX, Kind::ItemSync, text)?;
+    Some(((mf >> 32) as u32, mf as u32, seq))
+}
+
+/// A SyncFolderHierarchy state: the mailbox, the sync root and the sequence seen.
+pub fn hierarchy_sync_state(mailbox: u32, root: u32, seq: u64) -> String {
+    encode(
+        FOLDER_PREFIX,
+        Kind::HierarchySync,
+        &[u64::from(mailbox) << 32 | u64::from(root), seq],
+    )
+}
+
+pub fn parse_hierarchy_sync_state(text: &str) -> Option<(u32, u32, u64)> {
+    let [mr, seq] = decode::<2>(FOLDER_PREFIX, Kind::HierarchySync, text)?;
+    Some(((mr >> 32) as u32, mr as u32, seq))
+}
+
+pub fn subscription_id(n: u64) -> String {
+    encode(FOLDER_PREFIX, Kind::Subscription, &[n])
+}
+
+pub fn parse_subscription_id(text: &str) -> Option<u64> {
+    decode::<1>(FOLDER_PREFIX, Kind::Subscription, text).map(|[n]| n)
+}
+
+pub fn watermark(subscription: u64, event: u64) -> String {
+    encode(FOLDER_PREFIX, Kind::Watermark, &[subscription, event])
+}
+
+pub fn parse_watermark(text: &str) -> Option<(u64, u64)> {
+    decode::<2>(FOLDER_PREFIX, Kind::Watermark, text).map(|[s, e]| (s, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_forgeries() {
+        let k = ItemKey {
+            mailbox: 7,
+            folder: 3,
+            item: 123_456,
+        };
+        let id = item_id(k);
+        assert!(id.starts_with("AAMkA"), "{id}");
+        assert_eq!(parse_item_id(&id), Some(k));
+        assert_eq!(parse_item_id(&id[..id.len() - 4]), None);
+        assert_eq!(parse_item_id(&id.to_lowercase()), None);
+        assert_eq!(parse_folder_id(&id), None);
+        assert_eq!(parse_folder_id(&folder_id(7, 3)), Some((7, 3)));
+        assert_eq!(
+            parse_item_sync_state(&item_sync_state(1, 2, 99)),
+            Some((1, 2, 99))
+        );
+        assert_eq!(parse_hierarchy_sync_state(&item_sync_state(1, 2, 99)), None);
+        assert_ne!(change_key(5, 1), change_key(5, 2));
+    }
+}

@@ -1,0 +1,504 @@
+//! The HTTP side of the simulator: the router (EWS endpoint and control API), authentication
+//! (Basic and OAuth bearer, 401 otherwise), ExchangeImpersonation checks, the per-account
+//! concurrency budget, injected faults, streaming bodies and the call log. Owns the wire
+//! behaviour; the operations themselves live in `ops.rs`.
+
+use super::calls::CallRecord;
+use super::faults::FaultKind;
+use super::ops::{self, Answer, Ctx, StreamPlan};
+use super::respond::{self, MessageError};
+use super::state::key;
+use super::{CONTROL_PATH, EWS_PATH, OverBudget, Shared};
+use crate::ews::ResponseCode;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{any, post};
+use base64::Engine as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route(EWS_PATH, post(ews))
+        .route("/ews/exchange.asmx", post(ews))
+        .route(
+            &format!("{CONTROL_PATH}/{{command}}"),
+            any(super::control::http),
+        )
+        .with_state(shared)
+}
+
+/// What goes back on the wire.
+enum Reply {
+    Xml {
+        status: u16,
+        xml: String,
+    },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
+    Stream(StreamPlan),
+    Drop,
+    Truncate(String),
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The account the Authorization header proves, if any.
+fn authenticate(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+    let auth = header_text(headers, "authorization")?;
+    let (scheme, value) = auth.split_once(' ')?;
+    let inner = shared.lock();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (user, password) = text.split_once(':')?;
+        inner.state.basic(user, password)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        inner.state.bearer(value.trim())
+    } else {
+        None
+    }
+}
+
+async fn ews(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let mut record = CallRecord {
+        at: jiff::Timestamp::now().to_string(),
+        operation: "-".into(),
+        account: None,
+        impersonated: None,
+        anchor_mailbox: header_text(&headers, "x-anchormailbox"),
+        result: String::new(),
+        http_status: 200,
+        bytes_in: body.len() as u64,
+        bytes_out: 0,
+        duration_ms: 0,
+    };
+    let reply = serve(&shared, &headers, &body, &mut record).await;
+    let response = match reply {
+        Reply::Xml { status, xml } => {
+            record.http_status = status;
+            record.bytes_out = xml.len() as u64;
+            xml_response(status, Body::from(xml), None)
+        }
+        Reply::Status {
+            status,
+            retry_after,
+        } => {
+            record.http_status = status;
+            record.result = format!("HTTP {status}");
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            if let Some(secs) = retry_after {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            if status == 401 {
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"simulator\", Bearer"),
+                );
+            }
+            r
+        }
+        Reply::Stream(plan) => {
+            record.result = "NoError".into();
+            xml_response(200, stream_body(shared.clone(), plan), None)
+        }
+        Reply::Drop => {
+            record.result = "dropped".into();
+            let failing = futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped"))
+            });
+            xml_response(200, Body::from_stream(failing), None)
+        }
+        Reply::Truncate(xml) => {
+            record.result = format!("{} (truncated)", record.result);
+            let full = xml.len();
+            let mut cut = full / 2;
+            while !xml.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            record.bytes_out = cut as u64;
+            let half = Bytes::from(xml.into_bytes()).slice(..cut);
+            let parts = futures_util::stream::iter([
+                Ok(half),
+                Err(std::io::Error::other("body truncated")),
+            ]);
+            xml_response(200, Body::from_stream(parts), Some(full))
+        }
+    };
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    shared.lock().calls.record(record);
+    response
+}
+
+fn xml_response(status: u16, body: Body, content_length: Option<usize>) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    if let Some(len) = content_length {
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    r
+}
+
+/// Leaves the concurrency counters when the call ends, however it ends.
+struct InFlight {
+    shared: Arc<Shared>,
+    account: String,
+    mailbox: Option<String>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        inner.calls.leave_account(&self.account);
+        if let Some(m) = &self.mailbox {
+            inner.calls.leave_mailbox(m);
+        }
+    }
+}
+
+fn fault_reply(shared: &Shared, e: &MessageError, record: &mut CallRecord) -> Reply {
+    let style = shared.lock().style;
+    let doc = respond::fault_document(style, e);
+    record.result = doc.result;
+    Reply::Xml {
+        status: 500,
+        xml: doc.xml,
+    }
+}
+
+async fn serve(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    record: &mut CallRecord,
+) -> Reply {
+    let Some(account) = authenticate(shared, headers) else {
+        return Reply::Status {
+            status: 401,
+            retry_after: None,
+        };
+    };
+    record.account = Some(account.clone());
+    let xml = match std::str::from_utf8(body) {
+        Ok(x) => x,
+        Err(e) => {
+            let err = ops::fault(
+                ResponseCode::ErrorSchemaValidation,
+                format!("The request is not UTF-8: {e}."),
+            );
+            return fault_reply(shared, &err, record);
+        }
+    };
+    let parsed = crate::ews::envelope::read_request(xml, ops::read_operation);
+    let (header, request) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let (line, column, message) = match &e {
+                crate::ews::Error::Malformed {
+                    line,
+                    column,
+                    message,
+                } => (*line, *column, message.clone()),
+                other => (0, 0, other.to_string()),
+            };
+            let err = ops::fault(
+                ResponseCode::ErrorSchemaValidation,
+                format!("The request failed schema validation: {message}"),
+            )
+            .with("LineNumber", line.to_string())
+            .with("LinePosition", column.to_string())
+            .with("Violation", message);
+            return fault_reply(shared, &err, record);
+        }
+    };
+    record.operation = request.name().to_owned();
+    let impersonated = header.impersonation.as_ref().map(|s| s.value().to_owned());
+    record.impersonated = impersonated.clone();
+
+    // Whose mailbox: the impersonated one (if allowed), else the account's own.
+    let target = {
+        let inner = shared.lock();
+        let acc = inner.state.accounts.get(&account);
+        match &impersonated {
+            Some(addr) => {
+                let may =
+                    acc.is_some_and(|a| a.impersonate_all || a.impersonate.contains(&key(addr)));
+                match inner.state.mailbox_number(addr) {
+                    Err(_) => Err(ops::fault(
+                        ResponseCode::ErrorNonExistentMailbox,
+                        "The SMTP address has no mailbox associated with it.",
+                    )
+                    .with("SmtpAddress", addr.clone())),
+                    Ok(_) if !may => Err(ops::fault(
+                        ResponseCode::ErrorImpersonateUserDenied,
+                        "The account does not have permission to impersonate the requested user.",
+                    )),
+                    Ok(n) => Ok((n, addr.clone())),
+                }
+            }
+            None => match acc.and_then(|a| a.mailbox) {
+                Some(n) => Ok((
+                    n,
+                    inner
+                        .state
+                        .mailboxes
+                        .get(&n)
+                        .map(|m| m.address.clone())
+                        .unwrap_or_default(),
+                )),
+                None => Err(ops::fault(
+                    ResponseCode::ErrorNonExistentMailbox,
+                    "The account has no mailbox; impersonate a mailbox with ExchangeImpersonation.",
+                )),
+            },
+        }
+    };
+    let (mailbox, address) = match target {
+        Ok(t) => t,
+        Err(e) => return fault_reply(shared, &e, record),
+    };
+
+    // The budget: count this call, answer busy beyond the limit.
+    let in_flight = {
+        let mut inner = shared.lock();
+        let now = inner.calls.enter_account(&account);
+        inner.calls.enter_mailbox(&key(&address));
+        (now, inner.concurrency_limit)
+    };
+    let _guard = InFlight {
+        shared: shared.clone(),
+        account: account.clone(),
+        mailbox: Some(key(&address)),
+    };
+    if in_flight.0 > in_flight.1 {
+        let back_off = shared.options.over_budget_back_off.as_millis().to_string();
+        let text = format!(
+            "The server cannot service this request right now. Try again later. Policy: MaxConcurrency {}.",
+            in_flight.1
+        );
+        return match shared.options.over_budget {
+            OverBudget::ServerBusy => fault_reply(
+                shared,
+                &ops::fault(ResponseCode::ErrorServerBusy, text)
+                    .with("BackOffMilliseconds", back_off),
+                record,
+            ),
+            OverBudget::TooManyObjectsOpened => {
+                let style = shared.lock().style;
+                let doc = respond::error_document(
+                    style,
+                    request.name(),
+                    &ops::fault(ResponseCode::ErrorTooManyObjectsOpened, text),
+                );
+                record.result = doc.result;
+                Reply::Xml {
+                    status: 200,
+                    xml: doc.xml,
+                }
+            }
+        };
+    }
+
+    let injected = shared.lock().faults.take(Some(&address), request.name());
+    let mut after: Option<FaultKind> = None;
+    for f in injected {
+        match f {
+            FaultKind::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+            other => after = Some(other),
+        }
+    }
+    let op = request.name().to_owned();
+    let message_fault = |e: MessageError, record: &mut CallRecord| {
+        let inner = shared.lock();
+        let doc = if op.starts_with("Sync") {
+            ops::sync_error_document(&inner, &op, &e)
+        } else {
+            respond::error_document(inner.style, &op, &e)
+        };
+        record.result = doc.result;
+        Reply::Xml {
+            status: 200,
+            xml: doc.xml,
+        }
+    };
+    match after {
+        Some(FaultKind::Unauthorized) => {
+            return Reply::Status {
+                status: 401,
+                retry_after: None,
+            };
+        }
+        Some(FaultKind::Http503 { retry_after_secs }) => {
+            return Reply::Status {
+                status: 503,
+                retry_after: Some(retry_after_secs),
+            };
+        }
+        Some(FaultKind::Http429 { retry_after_secs }) => {
+            return Reply::Status {
+                status: 429,
+                retry_after: Some(retry_after_secs),
+            };
+        }
+        Some(FaultKind::ServerBusyFault { back_off_ms }) => {
+            return fault_reply(
+                shared,
+                &ops::fault(
+                    ResponseCode::ErrorServerBusy,
+                    "The server cannot service this request right now. Try again later.",
+                )
+                .with("BackOffMilliseconds", back_off_ms.to_string()),
+                record,
+            );
+        }
+        Some(FaultKind::ServerBusyMessage { back_off_ms }) => {
+            return message_fault(
+                ops::fault(
+                    ResponseCode::ErrorServerBusy,
+                    "The server cannot service this request right now. Try again later.",
+                )
+                .with("BackOffMilliseconds", back_off_ms.to_string()),
+                record,
+            );
+        }
+        Some(FaultKind::InvalidSyncState) => {
+            return message_fault(
+                ops::fault(
+                    ResponseCode::ErrorInvalidSyncStateData,
+                    "Synchronization state data is corrupt or otherwise invalid.",
+                ),
+                record,
+            );
+        }
+        Some(FaultKind::MailboxMoveInProgress) => {
+            return message_fault(
+                ops::fault(
+                    ResponseCode::ErrorMailboxMoveInProgress,
+                    "The mailbox is being moved to another database; try again later.",
+                ),
+                record,
+            );
+        }
+        Some(FaultKind::DropConnection) => return Reply::Drop,
+        _ => {}
+    }
+
+    let answer = {
+        let mut inner = shared.lock();
+        let ctx = Ctx {
+            account: &account,
+            mailbox,
+            now: jiff::Timestamp::now().as_second(),
+            minute: shared.options.minute,
+        };
+        let answer = ops::handle(&mut inner, &ctx, request);
+        if inner.dirty {
+            shared.persist_wake.notify_one();
+        }
+        answer
+    };
+    match answer {
+        Answer::Doc { status, doc } => {
+            record.result = doc.result;
+            if after == Some(FaultKind::TruncateBody) {
+                Reply::Truncate(doc.xml)
+            } else {
+                Reply::Xml {
+                    status,
+                    xml: doc.xml,
+                }
+            }
+        }
+        Answer::Stream(plan) => Reply::Stream(plan),
+    }
+}
+
+/// The streaming body: an envelope at once, then one per batch of events, a keep-alive at each
+/// interval, and `Closed` at the connection timeout.
+fn stream_body(shared: Arc<Shared>, plan: StreamPlan) -> Body {
+    struct Conn {
+        shared: Arc<Shared>,
+        plan: StreamPlan,
+        deadline: tokio::time::Instant,
+        next_keep_alive: tokio::time::Instant,
+        started: bool,
+        done: bool,
+    }
+    let now = tokio::time::Instant::now();
+    let keep_alive = shared.options.keep_alive;
+    let conn = Conn {
+        deadline: now + plan.timeout,
+        next_keep_alive: now + keep_alive,
+        shared,
+        plan,
+        started: false,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(conn, move |mut c| async move {
+        if c.done {
+            return None;
+        }
+        loop {
+            let now = tokio::time::Instant::now();
+            let status = if !c.started {
+                c.started = true;
+                Some("OK")
+            } else if now >= c.deadline {
+                c.done = true;
+                Some("Closed")
+            } else if now >= c.next_keep_alive {
+                c.next_keep_alive = now + keep_alive;
+                Some("OK")
+            } else {
+                None
+            };
+            let doc = {
+                let mut inner = c.shared.lock();
+                let doc = ops::stream_envelope(&mut inner, &c.plan, status);
+                if c.done {
+                    for (n, _) in &c.plan.subscriptions {
+                        if let Some(s) = inner.subs.subs.get_mut(n) {
+                            s.streaming = false;
+                        }
+                    }
+                }
+                doc
+            };
+            if let Some(doc) = doc {
+                return Some((Ok::<Bytes, std::io::Error>(Bytes::from(doc.xml)), c));
+            }
+            let wake_at = c.deadline.min(c.next_keep_alive);
+            let wakes: Vec<_> = c
+                .plan
+                .wakes
+                .iter()
+                .map(|w| Box::pin(w.notified()))
+                .collect();
+            tokio::select! {
+                _ = futures_util::future::select_all(wakes) => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    });
+    Body::from_stream(stream)
+}
