@@ -74,10 +74,15 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
-    /// Serve the Exchange simulator.
+    /// Serve the Exchange simulator on loopback until Ctrl-C.
+    #[command(after_long_help = crate::sim::CONTROL_HELP)]
     Sim {
+        /// Where to listen; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
+        listen: std::net::SocketAddr,
+        /// Keep the simulator's state in this file across restarts.
+        #[arg(long)]
+        persist: Option<PathBuf>,
     },
     /// End-to-end benchmarks.
     Bench {

@@ -77,6 +77,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Sim { listen, persist } => {
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(async {
+                let options = foldertrack::sim::SimOptions {
+                    persist,
+                    ..Default::default()
+                };
+                let shutdown = async {
+                    let _ = tokio::signal::ctrl_c().await;
+                };
+                let served = foldertrack::sim::serve_until(options, listen, shutdown)
+                    .await
+                    .with_context(|| format!("{listen}: cannot start the simulator"))?;
+                print_line(&format!("EWS:     {}", served.ews_url))?;
+                print_line(&format!("control: {}", served.control_url))?;
+                print_line("serving until Ctrl-C; `foldertrack sim --help` lists the control API")?;
+                served.done.notified().await;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
         other => {
             eprintln!(
                 "foldertrack {}: not available in this build yet",

@@ -112,3 +112,35 @@ fn ews_requests_writes_one_file_per_operation() {
         assert_eq!(decoded["kind"], "request", "{name}");
     }
 }
+
+#[test]
+fn sim_prints_its_urls_on_loopback_and_serves() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ews = lines.next().unwrap().unwrap();
+    let control = lines.next().unwrap().unwrap();
+    assert!(ews.starts_with("EWS:     http://127.0.0.1:"), "{ews}");
+    assert!(control.contains("/_sim"), "{control}");
+    // The EWS endpoint answers an unauthenticated call with 401, as Exchange does.
+    let addr = ews
+        .trim_start_matches("EWS:     http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(stream, "POST /EWS/Exchange.asmx HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+}
