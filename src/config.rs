@@ -6,7 +6,6 @@
 use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -241,15 +240,7 @@ pub struct FolderMapping {
     pub include_body: bool,
 }
 
-/// A record in the system of record.
-#[derive(Clone, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Regarding {
-    /// The table's logical name, e.g. `account`.
-    pub entity: String,
-    /// The row's id (a GUID).
-    pub id: String,
-}
+pub use crate::tracking::Regarding;
 
 /// `[sink]`, by `kind`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
@@ -793,12 +784,6 @@ pub fn schema_json() -> String {
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text
-}
-
-impl fmt::Display for Regarding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.entity, self.id)
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
 //! - [`config`], [`cli`]: the configuration file and the command line.
 
+pub mod app;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -4,8 +4,11 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use foldertrack::cli::{Cli, Command, EwsCommand};
 use foldertrack::config::Config;
-use std::io::Write;
+use foldertrack::feed::ews::EwsFeed;
+use foldertrack::store::SledStore;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Exit code of a command this build does not provide yet.
 const NOT_AVAILABLE: u8 = 2;
@@ -98,6 +101,54 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Command::Once => agent(&cli.config, |config, feed, store| async move {
+            let terminal = std::io::stderr().is_terminal();
+            let pages = std::sync::atomic::AtomicUsize::new(0);
+            let progress = |p: foldertrack::watch::mailbox::Progress<'_>| {
+                let n = pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if terminal {
+                    eprint!(
+                        "\r\x1b[2K{n} pages  {} {}  (+{} changes)",
+                        p.mailbox, p.path, p.changes
+                    );
+                }
+            };
+            let summary = foldertrack::app::once(&config, feed, store, &progress).await?;
+            if terminal {
+                eprint!("\r\x1b[2K");
+            }
+            for (mailbox, error) in &summary.failed {
+                print_line(&format!("FAIL {mailbox}: {error}"))?;
+            }
+            for (mapping, state) in &summary.not_watched {
+                print_line(&format!("not watched: {mapping}: {state}"))?;
+            }
+            print_line(&format!(
+                "{} mailboxes ({} failed), {} folders, {} changes: {} tracking requests, {} sightings recorded, {} delivered",
+                summary.mailboxes,
+                summary.failed.len(),
+                summary.folders,
+                summary.changes,
+                summary.tracked,
+                summary.recorded,
+                summary.delivered
+            ))?;
+            Ok(if summary.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }),
+        Command::Run => agent(&cli.config, |config, feed, store| async move {
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                stop.cancel();
+            });
+            foldertrack::app::run(Arc::new(config), feed, store, shutdown).await?;
+            Ok(ExitCode::SUCCESS)
+        }),
         other => {
             eprintln!(
                 "foldertrack {}: not available in this build yet",
@@ -106,6 +157,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::from(NOT_AVAILABLE))
         }
     }
+}
+
+/// Loads the config, opens the store, builds the feed, and runs `f` on a runtime.
+fn agent<Fut>(
+    path: &std::path::Path,
+    f: impl FnOnce(Config, Arc<EwsFeed>, Arc<SledStore>) -> Fut,
+) -> Result<ExitCode>
+where
+    Fut: std::future::Future<Output = Result<ExitCode>>,
+{
+    let config = Config::load(path)?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let feed = Arc::new(foldertrack::app::feed(&config)?);
+    let store = Arc::new(SledStore::open(&config.store.path)?);
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(f(config, feed, store))
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The offline checks: the file parses and validates, and every secret it names resolves.

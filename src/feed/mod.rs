@@ -1,1 +1,151 @@
-//! A folder's changes, protocol-neutral: the watcher's only view of a mailbox.
+//! A folder's changes, protocol-neutral: the watcher's only view of a mailbox. EWS now
+//! ([`ews::EwsFeed`]); Microsoft Graph delta queries later — everything above the feed treats
+//! ids and cursors as opaque strings.
+
+pub mod ews;
+
+use crate::tracking::MessageInfo;
+use std::future::Future;
+use std::time::Duration;
+
+/// Where a folder's change stream stands. Opaque: stored and handed back as is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(pub String);
+
+/// An item as the feed names it: its current id and version (ChangeKey).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemRef {
+    pub id: String,
+    pub version: Option<String>,
+}
+
+/// One change in a folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FeedChange {
+    /// The item appeared in the folder (new, moved or copied in).
+    Added(ItemRef),
+    /// The item was edited (subject, categories, our own write-back…).
+    Changed(ItemRef),
+    /// The item left the folder (moved out or deleted); only its id is known.
+    Removed(String),
+    /// Only the read flag changed.
+    ReadFlag(String),
+    /// The server sent a change that could not be read; the rest of the page is intact.
+    Unreadable(String),
+}
+
+/// A page of a folder's changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub changes: Vec<FeedChange>,
+    pub cursor: Cursor,
+    /// The server has more changes after this page.
+    pub more: bool,
+}
+
+/// A folder of the mailbox's tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FolderNode {
+    pub id: String,
+    pub parent: Option<String>,
+    pub name: String,
+}
+
+/// A change in the mailbox's folder tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FolderEvent {
+    /// Created, renamed or moved: the folder as it is now.
+    Upsert(FolderNode),
+    Removed(String),
+}
+
+/// A page of folder tree changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HierarchyPage {
+    pub events: Vec<FolderEvent>,
+    pub cursor: Cursor,
+    pub more: bool,
+}
+
+/// The folders mapping paths start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WellKnown {
+    /// The top of the mail folder tree (`msgfolderroot`): paths are relative to it.
+    pub top: String,
+    pub inbox: String,
+    pub sent: String,
+}
+
+/// What a tracking request needs of one message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub message: MessageInfo,
+    /// PR_SEARCH_KEY as hex, the identity of last resort (R18).
+    pub search_key: Option<String>,
+}
+
+/// What the caller should do about a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The server asked for this pause.
+    After(Duration),
+    /// Transient: back off exponentially.
+    Backoff,
+    /// The folder's cursor is unusable: drop it and re-baseline (R23).
+    ResetCursor,
+    /// The folder id no longer resolves.
+    ResolveFolder,
+    /// The mailbox is unavailable for a while (moving): park it.
+    Park,
+    /// Access refused or no such mailbox: disable it until an admin fixes the cause (R31).
+    Disable,
+    /// A bug or a configuration error on our side.
+    Fatal,
+}
+
+/// A failed feed call, classified.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub retry: Retry,
+    pub message: String,
+}
+
+/// "Give me the changes in this folder since this cursor", and the few other things the
+/// watcher asks of a mailbox.
+pub trait FolderFeed: Send + Sync + 'static {
+    /// The ids of the folders mapping paths start from.
+    fn well_known(&self, mailbox: &str) -> impl Future<Output = Result<WellKnown, Error>> + Send;
+
+    /// Changes to the folder tree after `cursor`; `None` lists every folder as an upsert.
+    fn hierarchy(
+        &self,
+        mailbox: &str,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<HierarchyPage, Error>> + Send;
+
+    /// Changes in a folder after `cursor`; `None` lists everything in it as Added.
+    fn next_page(
+        &self,
+        mailbox: &str,
+        folder_id: &str,
+        cursor: Option<&Cursor>,
+    ) -> impl Future<Output = Result<Page, Error>> + Send;
+
+    /// The details of these items, in as few calls as the server allows. Items that no
+    /// longer exist (moved on meanwhile) are left out: they show up where they went.
+    fn fetch(
+        &self,
+        mailbox: &str,
+        items: &[ItemRef],
+        with_body: bool,
+    ) -> impl Future<Output = Result<Vec<Fetched>, Error>> + Send;
+
+    /// Sets the item's categories (the write-back); returns its new version.
+    fn mark(
+        &self,
+        mailbox: &str,
+        item: &ItemRef,
+        categories: &[String],
+    ) -> impl Future<Output = Result<ItemRef, Error>> + Send;
+}

@@ -1,1 +1,490 @@
-//! Durable state: sync cursors, seen messages, the outbox. The only code that touches sled.
+//! Durable state: per folder its sync cursor, per message its identity and history, per
+//! mapping its resolution, and the outbox of tracking requests waiting for delivery.
+//!
+//! A backend provides five primitives (one atomic transaction over named trees, point reads,
+//! prefix scans, a flush, its size); everything foldertrack stores is written once, in the
+//! provided methods of [`Store`], so [`SledStore`] (the only code that names sled) and
+//! [`MemStore`] (for unit tests) keep the same contract.
+
+pub mod keys;
+mod mem;
+pub mod records;
+mod sled;
+
+pub use self::sled::SledStore;
+pub use mem::MemStore;
+pub use records::{FolderRecord, MappingRecord, MappingState, SeenRecord};
+
+use crate::tracking::{
+    EventKind, FolderLocation, Identity, MessageInfo, MessageRecord, Sighting, TrackingRequest,
+    Verdict,
+};
+use jiff::Timestamp;
+use serde::{Serialize, de::DeserializeOwned};
+use std::cell::RefCell;
+use std::future::Future;
+use std::path::PathBuf;
+
+/// The format this build writes into `meta/format`; a store with a larger one is refused.
+pub const FORMAT: u32 = 1;
+
+/// The trees of the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tree {
+    Meta,
+    Mappings,
+    Folders,
+    Seen,
+    Messages,
+    Outbox,
+}
+
+impl Tree {
+    pub const ALL: [Tree; 6] = [
+        Tree::Meta,
+        Tree::Mappings,
+        Tree::Folders,
+        Tree::Seen,
+        Tree::Messages,
+        Tree::Outbox,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Mappings => "mappings",
+            Tree::Folders => "folders",
+            Tree::Seen => "seen",
+            Tree::Messages => "messages",
+            Tree::Outbox => "outbox",
+        }
+    }
+}
+
+/// A store failure, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "store {path}: written by a newer foldertrack (store format {found}, this build reads up to {FORMAT}); run that newer version, or set store.path to another folder"
+    )]
+    NewerFormat { path: PathBuf, found: u32 },
+    #[error(
+        "store {path} cannot be opened: {reason}. If another foldertrack uses it, stop that one; if it is corrupt, move the folder aside and start again (every folder is then baselined afresh, and messages already tracked may be sent once more)"
+    )]
+    Open { path: PathBuf, reason: String },
+    #[error("store: {0}")]
+    Storage(String),
+    #[error("store: unreadable record in {tree}: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// Why a transaction did not complete.
+#[derive(Debug)]
+pub enum TxError {
+    /// A concurrent transaction touched the same keys: the backend runs the closure again.
+    Conflict,
+    /// Stop: nothing is written.
+    Abort(Error),
+}
+
+impl From<Error> for TxError {
+    fn from(e: Error) -> Self {
+        TxError::Abort(e)
+    }
+}
+
+/// The view of the store inside one transaction. Everything written through it lands
+/// together or not at all.
+pub trait Txn {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError>;
+    fn put(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError>;
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError>;
+}
+
+/// A message that appeared in a watched folder, fetched.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arrival {
+    pub identity: Identity,
+    pub message: MessageInfo,
+    pub sighting: Sighting,
+    /// Why it is here: it appeared (R11), or its mapping was re-pointed (R8).
+    pub cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    Appeared,
+    Repointed,
+}
+
+/// Everything one page of changes produced, committed in ONE transaction (R22).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageCommit {
+    /// The folder's record with its new cursor.
+    pub folder: FolderRecord,
+    /// Items to remember without tracking them (a baseline, R10).
+    pub seen: Vec<String>,
+    pub arrived: Vec<Arrival>,
+    /// Items that left the folder (R13).
+    pub left: Vec<String>,
+    /// A mapping record to save with the page (a re-pointed regarding, R8).
+    pub mapping: Option<MappingRecord>,
+    pub at: Timestamp,
+}
+
+/// What a committed page produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Committed {
+    /// The tracking requests put into the outbox, in order.
+    pub emitted: Vec<TrackingRequest>,
+    /// Arrivals that were already known here (a page applied twice) or elsewhere (a sighting).
+    pub recorded: usize,
+}
+
+/// Counts for status and the benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub messages: usize,
+    pub seen: usize,
+    pub folders: usize,
+    pub outbox: usize,
+    pub bytes_on_disk: u64,
+}
+
+/// Durable state behind a backend's five primitives.
+pub trait Store: Send + Sync + 'static {
+    /// Runs `f` atomically. It may be run more than once (optimistic concurrency): keep it
+    /// free of I/O and side effects.
+    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error>;
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
+    /// Up to `limit` entries whose key starts with `prefix`, in key order.
+    fn scan(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, Error>;
+    fn count(&self, tree: Tree) -> Result<usize, Error>;
+    /// Makes every completed transaction durable.
+    fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
+    fn bytes_on_disk(&self) -> Result<u64, Error>;
+
+    /// Runs `f` atomically and returns what its last (successful) run produced.
+    fn transaction<R>(&self, f: impl Fn(&dyn Txn) -> Result<R, TxError>) -> Result<R, Error>
+    where
+        Self: Sized,
+    {
+        let out = RefCell::new(None);
+        self.transact(&|tx| {
+            *out.borrow_mut() = Some(f(tx)?);
+            Ok(())
+        })?;
+        Ok(out
+            .into_inner()
+            .expect("a committed transaction ran its closure"))
+    }
+
+    fn read<T: DeserializeOwned>(&self, tree: Tree, key: &[u8]) -> Result<Option<T>, Error>
+    where
+        Self: Sized,
+    {
+        self.get(tree, key)?.map(|v| decode(tree, &v)).transpose()
+    }
+
+    fn folder(&self, mailbox: &str, folder_id: &str) -> Result<Option<FolderRecord>, Error>
+    where
+        Self: Sized,
+    {
+        self.read(Tree::Folders, &keys::folder(mailbox, folder_id))
+    }
+
+    /// Every watched folder of a mailbox.
+    fn folders(&self, mailbox: &str) -> Result<Vec<FolderRecord>, Error>
+    where
+        Self: Sized,
+    {
+        scan_decoded(self, Tree::Folders, &keys::mailbox_prefix(mailbox))
+    }
+
+    fn seen(
+        &self,
+        mailbox: &str,
+        folder_id: &str,
+        item_id: &str,
+    ) -> Result<Option<SeenRecord>, Error>
+    where
+        Self: Sized,
+    {
+        self.read(Tree::Seen, &keys::seen(mailbox, folder_id, item_id))
+    }
+
+    /// The tracked items seen in a folder (those a re-pointed mapping re-links).
+    fn tracked_in(&self, mailbox: &str, folder_id: &str) -> Result<Vec<SeenRecord>, Error>
+    where
+        Self: Sized,
+    {
+        let all: Vec<SeenRecord> =
+            scan_decoded(self, Tree::Seen, &keys::seen_prefix(mailbox, folder_id))?;
+        Ok(all.into_iter().filter(|s| s.message.is_some()).collect())
+    }
+
+    fn mapping(&self, mailbox: &str, name: &str) -> Result<Option<MappingRecord>, Error>
+    where
+        Self: Sized,
+    {
+        self.read(Tree::Mappings, &keys::mapping(mailbox, name))
+    }
+
+    fn mappings(&self, mailbox: &str) -> Result<Vec<MappingRecord>, Error>
+    where
+        Self: Sized,
+    {
+        scan_decoded(self, Tree::Mappings, &keys::mailbox_prefix(mailbox))
+    }
+
+    fn message(&self, id: &str) -> Result<Option<MessageRecord>, Error>
+    where
+        Self: Sized,
+    {
+        self.read(Tree::Messages, id.as_bytes())
+    }
+
+    /// Saves mapping and folder records (resolution, pause, orphaning), durably.
+    fn save_mappings(
+        &self,
+        mappings: Vec<MappingRecord>,
+        folders: Vec<FolderRecord>,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| {
+                for m in &mappings {
+                    tx.put(
+                        Tree::Mappings,
+                        &keys::mapping(&m.mailbox, &m.name),
+                        records::encode(m),
+                    )?;
+                }
+                for f in &folders {
+                    tx.put(
+                        Tree::Folders,
+                        &keys::folder(&f.mailbox, &f.folder_id),
+                        records::encode(f),
+                    )?;
+                }
+                Ok(())
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Drops a folder's cursor so its next sync is a baseline that remembers what was seen
+    /// (R23).
+    fn reset_cursor(
+        &self,
+        mailbox: &str,
+        folder_id: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let key = keys::folder(mailbox, folder_id);
+            self.transaction(|tx| {
+                if let Some(bytes) = tx.get(Tree::Folders, &key)? {
+                    let mut f: FolderRecord = decode(Tree::Folders, &bytes)?;
+                    f.cursor = None;
+                    tx.put(Tree::Folders, &key, records::encode(&f))?;
+                }
+                Ok(())
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Applies one page in ONE transaction — cursor, seen items, message records, outbox —
+    /// and makes it durable before returning (R22). Applying the same page twice (a crash
+    /// between commit and the next call) emits nothing the second time.
+    fn commit_page(&self, page: PageCommit) -> impl Future<Output = Result<Committed, Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let committed = self.transaction(|tx| apply_page(tx, &page))?;
+            self.flush().await?;
+            Ok(committed)
+        }
+    }
+
+    /// The oldest `limit` entries of the outbox.
+    fn outbox(&self, limit: usize) -> Result<Vec<(u64, TrackingRequest)>, Error>
+    where
+        Self: Sized,
+    {
+        self.scan(Tree::Outbox, &[], limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let seq = keys::outbox_seq(&k).ok_or_else(|| Error::Corrupt {
+                    tree: Tree::Outbox.name(),
+                    reason: format!("a key of {} bytes", k.len()),
+                })?;
+                Ok((seq, decode(Tree::Outbox, &v)?))
+            })
+            .collect()
+    }
+
+    /// Removes a delivered entry from the outbox, durably.
+    fn ack(&self, seq: u64) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| tx.remove(Tree::Outbox, &keys::outbox(seq)))?;
+            self.flush().await
+        }
+    }
+
+    fn stats(&self) -> Result<Stats, Error>
+    where
+        Self: Sized,
+    {
+        Ok(Stats {
+            messages: self.count(Tree::Messages)?,
+            seen: self.count(Tree::Seen)?,
+            folders: self.count(Tree::Folders)?,
+            outbox: self.count(Tree::Outbox)?,
+            bytes_on_disk: self.bytes_on_disk()?,
+        })
+    }
+}
+
+fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, Error> {
+    records::decode(bytes).map_err(|reason| Error::Corrupt {
+        tree: tree.name(),
+        reason,
+    })
+}
+
+fn scan_decoded<S: Store, T: DeserializeOwned>(
+    store: &S,
+    tree: Tree,
+    prefix: &[u8],
+) -> Result<Vec<T>, Error> {
+    store
+        .scan(tree, prefix, usize::MAX)?
+        .iter()
+        .map(|(_, v)| decode(tree, v))
+        .collect()
+}
+
+fn read_tx<T: DeserializeOwned>(
+    tx: &dyn Txn,
+    tree: Tree,
+    key: &[u8],
+) -> Result<Option<T>, TxError> {
+    Ok(tx.get(tree, key)?.map(|v| decode(tree, &v)).transpose()?)
+}
+
+const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+
+/// The body of [`Store::commit_page`]: pure over the transaction.
+fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
+    let folder = &page.folder;
+    let seen_key = |item_id: &str| keys::seen(&folder.mailbox, &folder.folder_id, item_id);
+    let mut out = Committed::default();
+    let mut next_seq: Option<u64> = None;
+
+    for item_id in &page.seen {
+        let key = seen_key(item_id);
+        if tx.get(Tree::Seen, &key)?.is_none() {
+            tx.put(Tree::Seen, &key, records::encode(&SeenRecord::default()))?;
+        }
+    }
+    for item_id in &page.left {
+        let key = seen_key(item_id);
+        let Some(seen) = read_tx::<SeenRecord>(tx, Tree::Seen, &key)? else {
+            continue;
+        };
+        if let Some(id) = &seen.message
+            && let Some(mut record) = read_tx::<MessageRecord>(tx, Tree::Messages, id.as_bytes())?
+        {
+            record.left(&folder.folder_id, &folder.path, page.at);
+            tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+        }
+        tx.remove(Tree::Seen, &key)?;
+    }
+    for arrival in &page.arrived {
+        let key = seen_key(&arrival.message.item_id);
+        let already = read_tx::<SeenRecord>(tx, Tree::Seen, &key)?;
+        if arrival.cause == Cause::Appeared && already.as_ref().is_some_and(|s| s.message.is_some())
+        {
+            out.recorded += 1;
+            continue;
+        }
+        let id = arrival.identity.request_id();
+        let (mut record, verdict) =
+            match read_tx::<MessageRecord>(tx, Tree::Messages, id.as_bytes())? {
+                None => (
+                    MessageRecord::first(id.clone(), &arrival.sighting),
+                    Verdict::Emit(EventKind::MovedIn),
+                ),
+                Some(mut r) => {
+                    let v = match (&arrival.cause, &arrival.sighting.regarding) {
+                        (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
+                        _ => r.sight(&arrival.sighting),
+                    };
+                    (r, v)
+                }
+            };
+        match verdict {
+            Verdict::Emit(event) => {
+                let (sequence, event_id) = record.next_event();
+                let request = TrackingRequest {
+                    id: id.clone(),
+                    event_id,
+                    sequence,
+                    event,
+                    mailbox: folder.mailbox.clone(),
+                    folder: FolderLocation {
+                        id: folder.folder_id.clone(),
+                        path: folder.path.clone(),
+                    },
+                    mapping: arrival.sighting.mapping.clone(),
+                    regarding: record.regarding.clone(),
+                    message: arrival.message.clone(),
+                    detected_at: page.at,
+                };
+                let seq = match next_seq {
+                    Some(s) => s,
+                    None => read_tx::<u64>(tx, Tree::Meta, OUTBOX_SEQ)?.unwrap_or(0) + 1,
+                };
+                next_seq = Some(seq + 1);
+                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&request))?;
+                out.emitted.push(request);
+            }
+            Verdict::Recorded => out.recorded += 1,
+        }
+        tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+        let seen = SeenRecord {
+            item_id: Some(arrival.message.item_id.clone()),
+            message: Some(id),
+        };
+        tx.put(Tree::Seen, &key, records::encode(&seen))?;
+    }
+    if let Some(next) = next_seq {
+        tx.put(Tree::Meta, OUTBOX_SEQ, records::encode(&(next - 1)))?;
+    }
+    if let Some(m) = &page.mapping {
+        tx.put(
+            Tree::Mappings,
+            &keys::mapping(&m.mailbox, &m.name),
+            records::encode(m),
+        )?;
+    }
+    tx.put(
+        Tree::Folders,
+        &keys::folder(&folder.mailbox, &folder.folder_id),
+        records::encode(folder),
+    )?;
+    Ok(out)
+}

@@ -1,0 +1,359 @@
+//! The EWS change feed: SyncFolderHierarchy for the folder tree, SyncFolderItems pages of up to
+//! 512 changes for a folder, batched GetItem for what a tracking request needs, UpdateItem for
+//! the write-back. Every call goes through [`EwsClient`] (back-off gate, limiter, semaphore).
+
+use super::{
+    Cursor, Error, FeedChange, Fetched, FolderEvent, FolderFeed, FolderNode, HierarchyPage,
+    ItemRef, Page, Retry, WellKnown,
+};
+use crate::client::{self, Action, EwsClient, Outcome};
+use crate::ews::folder::{Folder, FolderShape};
+use crate::ews::get_folder::GetFolder;
+use crate::ews::get_item::GetItem;
+use crate::ews::item::{EmailAddress, Item, ItemShape, search_key_property};
+use crate::ews::sync_folder_hierarchy::{FolderChange, SyncFolderHierarchy};
+use crate::ews::sync_folder_items::{Change, MAX_CHANGES, SyncFolderItems};
+use crate::ews::update_item::{ConflictResolution, ItemChange, Update, UpdateItem};
+use crate::ews::{
+    self, ChangeKey, DistinguishedFolder, FolderId, FolderSelector, Mailbox, Operation,
+    ResponseCode, ResponseError, SyncState,
+};
+use crate::tracking::{Address, Direction, Identity, MessageInfo, normalise_message_id};
+
+/// GetItem batch size: Exchange answers 10–25 ids per call comfortably.
+pub const DEFAULT_BATCH: usize = 20;
+
+/// The EWS implementation of [`FolderFeed`].
+#[derive(Clone)]
+pub struct EwsFeed {
+    client: EwsClient,
+    page_size: u16,
+    batch: usize,
+}
+
+impl EwsFeed {
+    pub fn new(client: EwsClient) -> Self {
+        Self {
+            client,
+            page_size: MAX_CHANGES,
+            batch: DEFAULT_BATCH,
+        }
+    }
+
+    /// Changes per SyncFolderItems page (1..=512) and ids per GetItem call (1..=100).
+    pub fn with_sizes(mut self, page_size: u16, batch: usize) -> Self {
+        self.page_size = page_size.clamp(1, MAX_CHANGES);
+        self.batch = batch.clamp(1, 100);
+        self
+    }
+
+    pub fn client(&self) -> &EwsClient {
+        &self.client
+    }
+
+    async fn call<O: Operation>(
+        &self,
+        mailbox: &str,
+        op: &O,
+    ) -> Result<Vec<Result<O::Message, ResponseError>>, Error> {
+        let response = self
+            .client
+            .send(&Mailbox(mailbox.to_owned()), op)
+            .await
+            .map_err(|e| Error {
+                retry: retry_of(e.action()),
+                message: e.to_string(),
+            })?;
+        Ok(response.messages)
+    }
+
+    /// The single message of a one-message call.
+    async fn call_one<O: Operation>(&self, mailbox: &str, op: &O) -> Result<O::Message, Error> {
+        self.call(mailbox, op)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error {
+                retry: Retry::Backoff,
+                message: format!("{} answered with no response message", O::NAME),
+            })?
+            .map_err(|e| message_error(O::NAME, mailbox, &e))
+    }
+}
+
+fn retry_of(action: Action) -> Retry {
+    match action {
+        Action::RetryAfter(d) => Retry::After(d),
+        Action::Backoff | Action::Resubscribe | Action::FailItem => Retry::Backoff,
+        Action::Rebaseline => Retry::ResetCursor,
+        Action::ResolveFolder => Retry::ResolveFolder,
+        Action::ParkMailbox => Retry::Park,
+        Action::DisableMailbox => Retry::Disable,
+        Action::Fatal => Retry::Fatal,
+    }
+}
+
+fn message_error(operation: &str, mailbox: &str, e: &ResponseError) -> Error {
+    Error {
+        retry: retry_of(client::action(&Outcome::from_message(e))),
+        message: format!(
+            "{operation} for {mailbox}: {:?}{}",
+            e.code,
+            e.text
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+fn folder_id(f: &Folder) -> Option<String> {
+    f.id.as_ref().map(|r| r.id.0.clone())
+}
+
+fn node(f: &Folder) -> Option<FolderNode> {
+    Some(FolderNode {
+        id: folder_id(f)?,
+        parent: f.parent_id.as_ref().map(|p| p.id.0.clone()),
+        name: f.display_name.clone().unwrap_or_default(),
+    })
+}
+
+fn item_ref(r: &ews::ItemRef) -> ItemRef {
+    ItemRef {
+        id: r.id.0.clone(),
+        version: r.change_key.as_ref().map(|c| c.0.clone()),
+    }
+}
+
+fn ews_ref(r: &ItemRef) -> ews::ItemRef {
+    ews::ItemRef {
+        id: r.id.as_str().into(),
+        change_key: r.version.as_deref().map(ChangeKey::from),
+    }
+}
+
+fn address(a: &EmailAddress) -> Option<Address> {
+    Some(Address {
+        name: a.name.clone().filter(|n| !n.is_empty()),
+        address: a.address.clone()?,
+    })
+}
+
+/// The protocol-neutral view of a fetched message.
+pub fn fetched(mailbox: &str, item: &Item, with_body: bool) -> Option<Fetched> {
+    let id = item.item_id.as_ref()?;
+    let internet_message_id = item
+        .internet_message_id
+        .as_deref()
+        .and_then(normalise_message_id);
+    let search_key = item
+        .extended(&search_key_property())
+        .and_then(|p| p.value.clone());
+    let from = item
+        .from
+        .as_ref()
+        .or(item.sender.as_ref())
+        .and_then(address);
+    let direction = from.as_ref().map(|f| {
+        if f.address.eq_ignore_ascii_case(mailbox) {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        }
+    });
+    let identity = Identity::of(
+        mailbox,
+        internet_message_id.as_deref(),
+        search_key.as_deref(),
+    )
+    .map(|i| i.source());
+    Some(Fetched {
+        message: MessageInfo {
+            internet_message_id,
+            identity,
+            item_id: id.id.0.clone(),
+            change_key: id.change_key.as_ref().map(|c| c.0.clone()),
+            conversation_id: item.conversation_id.clone(),
+            subject: item.subject.clone(),
+            from,
+            to: item.to.iter().filter_map(address).collect(),
+            cc: item.cc.iter().filter_map(address).collect(),
+            sent_at: item.sent_at(),
+            received_at: item.received_at(),
+            size: item.size,
+            has_attachments: item.has_attachments.unwrap_or(false),
+            direction,
+            body: with_body
+                .then(|| item.body.as_ref().map(|b| b.text.clone()))
+                .flatten(),
+        },
+        search_key,
+    })
+}
+
+impl FolderFeed for EwsFeed {
+    async fn well_known(&self, mailbox: &str) -> Result<WellKnown, Error> {
+        let wanted = [
+            DistinguishedFolder::MsgFolderRoot,
+            DistinguishedFolder::Inbox,
+            DistinguishedFolder::SentItems,
+        ];
+        let op = GetFolder {
+            shape: FolderShape::for_resolution(),
+            folders: wanted.iter().map(|d| FolderSelector::from(*d)).collect(),
+        };
+        let mut ids = Vec::with_capacity(3);
+        for (message, which) in self.call(mailbox, &op).await?.into_iter().zip(wanted) {
+            let message = message.map_err(|e| message_error(GetFolder::NAME, mailbox, &e))?;
+            ids.push(
+                message
+                    .folders
+                    .first()
+                    .and_then(folder_id)
+                    .ok_or_else(|| Error {
+                        retry: Retry::Backoff,
+                        message: format!("GetFolder for {mailbox}: no id for {}", which.as_str()),
+                    })?,
+            );
+        }
+        let [top, inbox, sent]: [String; 3] = ids.try_into().map_err(|_| Error {
+            retry: Retry::Backoff,
+            message: format!("GetFolder for {mailbox}: fewer folders than asked for"),
+        })?;
+        Ok(WellKnown { top, inbox, sent })
+    }
+
+    async fn hierarchy(
+        &self,
+        mailbox: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<HierarchyPage, Error> {
+        let op = SyncFolderHierarchy {
+            shape: FolderShape::for_resolution(),
+            root: None,
+            sync_state: cursor.map(|c| SyncState(c.0.clone())),
+        };
+        let m = self.call_one(mailbox, &op).await?;
+        let events = m
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                FolderChange::Create(f) | FolderChange::Update(f) => {
+                    node(f).map(FolderEvent::Upsert)
+                }
+                FolderChange::Delete(r) => Some(FolderEvent::Removed(r.id.0.clone())),
+            })
+            .collect();
+        Ok(HierarchyPage {
+            events,
+            cursor: Cursor(m.sync_state.map(|s| s.0).unwrap_or_default()),
+            more: !m.includes_last_folder_in_range,
+        })
+    }
+
+    async fn next_page(
+        &self,
+        mailbox: &str,
+        folder: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page, Error> {
+        let op = SyncFolderItems::page(
+            FolderId::from(folder).into(),
+            cursor.map(|c| SyncState(c.0.clone())),
+            self.page_size,
+        );
+        let m = self.call_one(mailbox, &op).await?;
+        let changes = m
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Create(item) => item
+                    .item_id
+                    .as_ref()
+                    .map(|r| FeedChange::Added(item_ref(r))),
+                Change::Update(item) => item
+                    .item_id
+                    .as_ref()
+                    .map(|r| FeedChange::Changed(item_ref(r))),
+                Change::Delete(r) => Some(FeedChange::Removed(r.id.0.clone())),
+                Change::ReadFlagChange { item_id, .. } => {
+                    Some(FeedChange::ReadFlag(item_id.id.0.clone()))
+                }
+                Change::Unreadable { index, reason } => {
+                    Some(FeedChange::Unreadable(format!("change {index}: {reason}")))
+                }
+            })
+            .collect();
+        let cursor = m.sync_state.map(|s| Cursor(s.0)).ok_or_else(|| Error {
+            retry: Retry::Backoff,
+            message: format!("SyncFolderItems for {mailbox}: the answer has no SyncState"),
+        })?;
+        Ok(Page {
+            changes,
+            cursor,
+            more: !m.includes_last_item_in_range,
+        })
+    }
+
+    async fn fetch(
+        &self,
+        mailbox: &str,
+        items: &[ItemRef],
+        with_body: bool,
+    ) -> Result<Vec<Fetched>, Error> {
+        let mut out = Vec::with_capacity(items.len());
+        for chunk in items.chunks(self.batch) {
+            let op = GetItem {
+                shape: ItemShape::for_tracking(with_body),
+                // By id only: the version in hand may already be stale (a read flag change).
+                items: chunk
+                    .iter()
+                    .map(|r| {
+                        ews_ref(&ItemRef {
+                            id: r.id.clone(),
+                            version: None,
+                        })
+                    })
+                    .collect(),
+            };
+            for message in self.call(mailbox, &op).await? {
+                match message {
+                    Ok(m) => out.extend(
+                        m.items
+                            .iter()
+                            .filter_map(|i| fetched(mailbox, i, with_body)),
+                    ),
+                    // Moved on since the sync: it will show up in the folder it went to.
+                    Err(e) if e.code == ResponseCode::ErrorItemNotFound => {}
+                    Err(e) => return Err(message_error(GetItem::NAME, mailbox, &e)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark(
+        &self,
+        mailbox: &str,
+        item: &ItemRef,
+        categories: &[String],
+    ) -> Result<ItemRef, Error> {
+        let op = UpdateItem {
+            conflict_resolution: ConflictResolution::AutoResolve,
+            changes: vec![ItemChange {
+                item: ews_ref(item),
+                updates: vec![Update::SetCategories(categories.to_vec())],
+            }],
+        };
+        let m = self.call_one(mailbox, &op).await?;
+        m.items
+            .first()
+            .and_then(|i| i.item_id.as_ref())
+            .map(item_ref)
+            .ok_or_else(|| Error {
+                retry: Retry::Backoff,
+                message: format!("UpdateItem for {mailbox}: the answer names no item"),
+            })
+    }
+}

@@ -1,0 +1,103 @@
+//! The values stored in each tree: JSON behind a leading format byte, so a record written by a
+//! newer foldertrack is recognised rather than misread.
+
+use crate::tracking::Regarding;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// The record format this build writes.
+const RECORD_VERSION: u8 = 1;
+
+/// A watched folder: its cursor and where it stands (folders tree).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FolderRecord {
+    pub mailbox: String,
+    pub folder_id: String,
+    /// For people: the path when last seen.
+    pub path: String,
+    /// The mapping that makes this folder watched.
+    pub mapping: String,
+    /// The opaque sync cursor; `None` before the first page and after a reset (R23).
+    pub cursor: Option<String>,
+    /// A full sync has completed once: from then on, whatever appears is a tracking request
+    /// (R10), and a cursor reset re-baselines without forgetting what was seen (R23).
+    pub baselined: bool,
+}
+
+/// How a mapping stands (R5, R6).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+pub enum MappingState {
+    Active,
+    /// Not watched for now, for the reason given (e.g. `folder_moved_outside_inbox`).
+    Paused(String),
+    /// The folder was deleted: what was tracked stays tracked; never re-attached by name.
+    Orphaned,
+    /// The configured path names no folder (yet).
+    NotFound,
+}
+
+/// A configured mapping, keyed by FolderId once resolved (mappings tree).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MappingRecord {
+    pub mailbox: String,
+    /// As written in the config: the path or the FolderId.
+    pub name: String,
+    pub folder_id: Option<String>,
+    pub path: Option<String>,
+    /// The regarding the items from this mapping were last linked to (R8 compares).
+    pub regarding: Option<Regarding>,
+    pub state: MappingState,
+}
+
+/// An item seen in a watched folder (seen tree). The ItemId is kept only for tracked items,
+/// which a re-pointed mapping must fetch again (R8).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SeenRecord {
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub item_id: Option<String>,
+    /// The request id of the message, when it was tracked or is known.
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `[version byte] JSON`.
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    serde_json::to_writer(&mut out, value).expect("records always serialise");
+    out
+}
+
+/// Reads a record; the error says what is wrong with it.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, json)) => serde_json::from_slice(json).map_err(|e| e.to_string()),
+        Some((v, _)) => Err(format!(
+            "record format {v}, this build reads {RECORD_VERSION}: a newer foldertrack wrote it"
+        )),
+        None => Err("empty record".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_newer_ones_are_refused() {
+        let seen = SeenRecord {
+            item_id: Some("AAMk".into()),
+            message: Some("ab".into()),
+        };
+        let bytes = encode(&seen);
+        assert_eq!(decode::<SeenRecord>(&bytes).unwrap(), seen);
+        let mut newer = bytes.clone();
+        newer[0] = 9;
+        assert!(decode::<SeenRecord>(&newer).unwrap_err().contains("newer"));
+        assert!(decode::<SeenRecord>(&[]).is_err());
+        assert_eq!(
+            encode(&SeenRecord::default()).len(),
+            3,
+            "an untracked item costs 3 bytes"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! [`SledStore`]: the only code that names sled. One `Db`, one tree per [`Tree`], one
+//! multi-tree transaction per commit, `flush_async` before anything is acknowledged.
+
+use super::{Entry, Error, FORMAT, Store, Tree, TxError, Txn, records};
+use sled::Transactional;
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use std::path::{Path, PathBuf};
+
+/// sled's default cache is 1 GiB; the store's working set is far smaller.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+pub struct SledStore {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+    path: PathBuf,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store at `path`, refusing one written by a newer format.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let open_error = |reason: String| Error::Open {
+            path: path.to_owned(),
+            reason,
+        };
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| open_error(e.to_string()))?;
+        let trees = Tree::ALL
+            .iter()
+            .map(|t| db.open_tree(t.name()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| open_error(e.to_string()))?;
+        let store = Self {
+            db,
+            trees,
+            path: path.to_owned(),
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        &self.trees[tree as usize]
+    }
+
+    fn check_format(&self) -> Result<(), Error> {
+        let meta = self.tree(Tree::Meta);
+        match meta.get(b"format").map_err(storage)? {
+            None => {
+                meta.insert(b"format", records::encode(&FORMAT))
+                    .map_err(storage)?;
+                meta.flush().map_err(storage)?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found: u32 = records::decode(&bytes).map_err(|reason| Error::Open {
+                    path: self.path.clone(),
+                    reason: format!("its format marker is unreadable ({reason})"),
+                })?;
+                if found > FORMAT {
+                    return Err(Error::NewerFormat {
+                        path: self.path.clone(),
+                        found,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn storage(e: sled::Error) -> Error {
+    Error::Storage(e.to_string())
+}
+
+fn from_sled(e: UnabortableTransactionError) -> TxError {
+    match e {
+        UnabortableTransactionError::Conflict => TxError::Conflict,
+        UnabortableTransactionError::Storage(e) => TxError::Abort(storage(e)),
+    }
+}
+
+struct SledTxn<'a>(&'a [TransactionalTree]);
+
+impl Txn for SledTxn<'_> {
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        Ok(self.0[tree as usize]
+            .get(key)
+            .map_err(from_sled)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn put(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
+        self.0[tree as usize]
+            .insert(key, value)
+            .map_err(from_sled)?;
+        Ok(())
+    }
+
+    fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError> {
+        self.0[tree as usize].remove(key).map_err(from_sled)?;
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
+        let result = self.trees.as_slice().transaction(|view| {
+            f(&SledTxn(view)).map_err(|e| match e {
+                TxError::Conflict => ConflictableTransactionError::Conflict,
+                TxError::Abort(e) => ConflictableTransactionError::Abort(e),
+            })
+        });
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => storage(e),
+        })
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self
+            .tree(tree)
+            .get(key)
+            .map_err(storage)?
+            .map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
+        self.tree(tree)
+            .scan_prefix(prefix)
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
+            .collect()
+    }
+
+    fn count(&self, tree: Tree) -> Result<usize, Error> {
+        Ok(self.tree(tree).len())
+    }
+
+    async fn flush(&self) -> Result<(), Error> {
+        self.db.flush_async().await.map(drop).map_err(storage)
+    }
+
+    fn bytes_on_disk(&self) -> Result<u64, Error> {
+        self.db.size_on_disk().map_err(storage)
+    }
+}

@@ -1,0 +1,360 @@
+//! One mailbox's sync pass: refresh the folder tree, resolve the mappings, then per watched
+//! folder: pages → classify → fetch → one store commit per page, the cursor advancing only
+//! with what the page produced (R22).
+
+use super::classify::{self, Mode, Reason};
+use super::mappings::{self, FolderTree, Target};
+use crate::config::{FolderMapping, MailboxConfig};
+use crate::feed::{self, Cursor, FolderFeed, ItemRef, Retry};
+use crate::store::{self, Arrival, Cause, FolderRecord, MappingState, PageCommit, Store};
+use crate::tracking::{Identity, Place, Sighting, TrackingRequest};
+use jiff::Timestamp;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Feed(#[from] feed::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl Error {
+    /// What the scheduler should do: store failures are not the server's fault.
+    pub fn retry(&self) -> Retry {
+        match self {
+            Error::Feed(e) => e.retry,
+            Error::Store(_) => Retry::Fatal,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default)]
+pub struct PassReport {
+    pub folders: usize,
+    pub pages: usize,
+    pub changes: usize,
+    /// Tracking requests put into the outbox.
+    pub emitted: Vec<TrackingRequest>,
+    /// Sightings recorded without an event (R12, R19).
+    pub recorded: usize,
+    /// Mappings not being watched, with their state.
+    pub not_watched: Vec<(String, MappingState)>,
+}
+
+/// Progress of a pass, for a progress bar: a page of a folder was committed.
+#[derive(Clone, Debug)]
+pub struct Progress<'a> {
+    pub mailbox: &'a str,
+    pub path: &'a str,
+    pub changes: usize,
+}
+
+/// The watcher of one mailbox. Holds the folder tree between passes, so an idle pass costs
+/// one hierarchy call plus one call per watched folder.
+pub struct MailboxWatcher<F, S> {
+    feed: Arc<F>,
+    store: Arc<S>,
+    config: MailboxConfig,
+    tree: Option<(FolderTree, Cursor)>,
+}
+
+impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
+    pub fn new(feed: Arc<F>, store: Arc<S>, config: MailboxConfig) -> Self {
+        Self {
+            feed,
+            store,
+            config,
+            tree: None,
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.config.address
+    }
+
+    /// Applies a reloaded configuration of this mailbox (R9): the next pass resolves added
+    /// mappings, drops removed ones and re-links re-pointed ones.
+    pub fn reconfigure(&mut self, config: MailboxConfig) {
+        self.config = config;
+    }
+
+    /// One sync pass over every mapping of the mailbox.
+    pub async fn sync(
+        &mut self,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<PassReport, Error> {
+        let mut report = PassReport::default();
+        self.refresh_tree().await?;
+        let targets = self.resolve_mappings(&mut report).await?;
+        for (target, repoint) in &targets {
+            if *repoint {
+                self.repoint(target, &mut report).await?;
+            }
+            self.sync_folder(target, &mut report, progress).await?;
+        }
+        report.folders = targets.len();
+        Ok(report)
+    }
+
+    async fn refresh_tree(&mut self) -> Result<(), Error> {
+        let mailbox = self.config.address.as_str();
+        let (mut tree, mut cursor) = match self.tree.take() {
+            Some((tree, cursor)) => (tree, Some(cursor)),
+            None => (FolderTree::new(self.feed.well_known(mailbox).await?), None),
+        };
+        loop {
+            let page = match self.feed.hierarchy(mailbox, cursor.as_ref()).await {
+                Err(e) if e.retry == Retry::ResetCursor && cursor.is_some() => {
+                    tree = FolderTree::new(tree.well_known);
+                    cursor = None;
+                    continue;
+                }
+                other => other?,
+            };
+            tree.apply(page.events);
+            cursor = Some(page.cursor);
+            if !page.more {
+                break;
+            }
+        }
+        self.tree = cursor.map(|c| (tree, c));
+        Ok(())
+    }
+
+    /// The mappings of the config, plus Sent Items when `track_sent_items` (R16).
+    fn mappings(&self, tree: &FolderTree) -> Vec<FolderMapping> {
+        let mut out = self.config.folder.clone();
+        if self.config.track_sent_items {
+            out.push(FolderMapping {
+                path: None,
+                id: Some(tree.well_known.sent.clone()),
+                regarding: None,
+                include_subfolders: false,
+                track_existing: false,
+                allow_outside_inbox: true,
+                include_body: false,
+            });
+        }
+        out
+    }
+
+    /// Resolves every mapping, saves what changed, and returns the folders to sync, each with
+    /// whether its mapping's regarding was re-pointed (R8).
+    async fn resolve_mappings(
+        &self,
+        report: &mut PassReport,
+    ) -> Result<Vec<(Target, bool)>, Error> {
+        let Some((tree, _)) = &self.tree else {
+            return Ok(Vec::new());
+        };
+        let mailbox = self.config.address.as_str();
+        let mut changed = Vec::new();
+        let mut targets = Vec::new();
+        for m in self.mappings(tree) {
+            let stored = self.store.mapping(mailbox, &mappings::mapping_name(&m))?;
+            let (mut record, found) = mappings::resolve(mailbox, &m, stored.as_ref(), tree);
+            let repoint =
+                stored.is_some() && record.regarding != m.regarding && m.regarding.is_some();
+            if stored.is_some() && m.regarding.is_none() {
+                // R7: old links stay; new items go without a regarding.
+                record.regarding = None;
+            }
+            if record.state != MappingState::Active {
+                if stored.as_ref().map(|s| &s.state) != Some(&record.state) {
+                    tracing::warn!(event = "mapping_not_watched", mailbox, mapping = %record.name, state = ?record.state);
+                }
+                report
+                    .not_watched
+                    .push((record.name.clone(), record.state.clone()));
+            }
+            if stored.as_ref() != Some(&record) && !repoint {
+                changed.push(record);
+            }
+            targets.extend(found.into_iter().map(|t| (t, repoint)));
+        }
+        if !changed.is_empty() {
+            self.store.save_mappings(changed, Vec::new()).await?;
+        }
+        Ok(targets)
+    }
+
+    fn folder_record(&self, target: &Target) -> Result<FolderRecord, Error> {
+        let mailbox = &self.config.address;
+        let mut record = self
+            .store
+            .folder(mailbox, &target.folder_id)?
+            .unwrap_or(FolderRecord {
+                mailbox: mailbox.clone(),
+                folder_id: target.folder_id.clone(),
+                path: target.path.clone(),
+                mapping: target.mapping.clone(),
+                cursor: None,
+                baselined: false,
+            });
+        record.path = target.path.clone();
+        Ok(record)
+    }
+
+    async fn sync_folder(
+        &self,
+        target: &Target,
+        report: &mut PassReport,
+        progress: &(dyn Fn(Progress<'_>) + Sync),
+    ) -> Result<(), Error> {
+        let mailbox = self.config.address.as_str();
+        let mut record = self.folder_record(target)?;
+        let mut reset = false;
+        loop {
+            let cursor = record.cursor.clone().map(Cursor);
+            let page = match self
+                .feed
+                .next_page(mailbox, &target.folder_id, cursor.as_ref())
+                .await
+            {
+                // R23: forget the cursor, keep what was seen, list the folder again.
+                Err(e) if e.retry == Retry::ResetCursor && !reset => {
+                    tracing::warn!(event = "cursor_reset", mailbox, folder = %target.path, reason = %e);
+                    self.store.reset_cursor(mailbox, &target.folder_id).await?;
+                    record.cursor = None;
+                    reset = true;
+                    continue;
+                }
+                other => other?,
+            };
+            let mode = if record.baselined {
+                Mode::Track
+            } else {
+                Mode::Baseline {
+                    track_existing: target.track_existing,
+                }
+            };
+            let mut seen = HashSet::new();
+            for id in classify::lookups(&page.changes) {
+                if self.store.seen(mailbox, &target.folder_id, id)?.is_some() {
+                    seen.insert(id.to_owned());
+                }
+            }
+            let classified = classify::classify(&page.changes, mode, &seen);
+            for ignored in &classified.ignored {
+                if let Reason::Unreadable(why) = &ignored.reason {
+                    tracing::warn!(event = "change_unreadable", mailbox, folder = %target.path, reason = %why);
+                }
+            }
+            let arrived = self
+                .arrivals(target, &classified.fetch, Cause::Appeared)
+                .await?;
+            record.cursor = Some(page.cursor.0.clone());
+            record.baselined |= !page.more;
+            let committed = self
+                .store
+                .commit_page(PageCommit {
+                    folder: record.clone(),
+                    seen: classified.seen_only,
+                    arrived,
+                    left: classified.left,
+                    mapping: None,
+                    at: Timestamp::now(),
+                })
+                .await?;
+            report.pages += 1;
+            report.changes += page.changes.len();
+            report.recorded += committed.recorded;
+            for r in &committed.emitted {
+                tracing::info!(event = "item_tracked", mailbox, folder = %r.folder.path, id = %r.id, kind = ?r.event);
+            }
+            report.emitted.extend(committed.emitted);
+            progress(Progress {
+                mailbox,
+                path: &target.path,
+                changes: page.changes.len(),
+            });
+            if !page.more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// R8: the mapping's regarding changed; re-link every item tracked from the folder.
+    async fn repoint(&self, target: &Target, report: &mut PassReport) -> Result<(), Error> {
+        let mailbox = self.config.address.as_str();
+        let tracked: Vec<ItemRef> = self
+            .store
+            .tracked_in(mailbox, &target.folder_id)?
+            .into_iter()
+            .filter_map(|s| s.item_id)
+            .map(|id| ItemRef { id, version: None })
+            .collect();
+        let arrived = self.arrivals(target, &tracked, Cause::Repointed).await?;
+        let mut mapping = self
+            .store
+            .mapping(mailbox, &target.mapping)?
+            .expect("a re-pointed mapping was stored");
+        mapping.regarding = target.regarding.clone();
+        let committed = self
+            .store
+            .commit_page(PageCommit {
+                folder: self.folder_record(target)?,
+                seen: Vec::new(),
+                arrived,
+                left: Vec::new(),
+                mapping: Some(mapping),
+                at: Timestamp::now(),
+            })
+            .await?;
+        tracing::info!(event = "mapping_repointed", mailbox, mapping = %target.mapping, relinked = committed.emitted.len());
+        report.emitted.extend(committed.emitted);
+        Ok(())
+    }
+
+    /// Fetches candidates and turns them into arrivals with their identity (R18).
+    async fn arrivals(
+        &self,
+        target: &Target,
+        items: &[ItemRef],
+        cause: Cause,
+    ) -> Result<Vec<Arrival>, Error> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mailbox = self.config.address.as_str();
+        let at = Timestamp::now();
+        let fetched = self.feed.fetch(mailbox, items, target.include_body).await?;
+        Ok(fetched
+            .into_iter()
+            .map(|f| {
+                let identity = Identity::of(
+                    mailbox,
+                    f.message.internet_message_id.as_deref(),
+                    f.search_key.as_deref(),
+                )
+                .unwrap_or_else(|| {
+                    // Neither id nor search key: the item id is all there is; say so.
+                    tracing::warn!(event = "identity_missing", mailbox, folder = %target.path);
+                    Identity::SearchKey {
+                        mailbox: mailbox.to_ascii_lowercase(),
+                        key: format!("item:{}", f.message.item_id),
+                    }
+                });
+                Arrival {
+                    identity,
+                    sighting: Sighting {
+                        place: Place {
+                            mailbox: mailbox.to_owned(),
+                            folder_id: target.folder_id.clone(),
+                            path: target.path.clone(),
+                        },
+                        mapping: target.mapping.clone(),
+                        regarding: target.regarding.clone(),
+                        at,
+                    },
+                    message: f.message,
+                    cause,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,162 @@
+//! The agent against the simulator: a simulator with mailboxes, a temporary folder holding the
+//! config, the store and the JSONL sink, and one-call sync passes.
+#![allow(dead_code)]
+
+use foldertrack::app::{self, Summary};
+use foldertrack::config::Config;
+use foldertrack::feed::ews::EwsFeed;
+use foldertrack::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
+use foldertrack::store::{SledStore, Store};
+use foldertrack::tracking::TrackingRequest;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const ALICE: &str = "alice@example.com";
+pub const BOB: &str = "bob@example.com";
+pub const SVC: &str = "svc-tracking@example.com";
+pub const SVC_PW: &str = "svc-secret-Pw1";
+pub const CONTOSO: &str = "00000000-0000-0000-0000-00000000c050";
+pub const FABRIKAM: &str = "00000000-0000-0000-0000-0000000fab00";
+
+/// A simulator with alice and bob, and a service account that may act as both.
+pub async fn simulator() -> SimHandle {
+    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    let c = sim.control();
+    c.create_mailbox(ALICE).unwrap();
+    c.create_mailbox(BOB).unwrap();
+    c.create_service_account(SVC, SVC_PW).unwrap();
+    c.impersonate_all(SVC, true).unwrap();
+    sim
+}
+
+/// A mapped folder: path, regarding id, extra TOML lines.
+pub type Folder<'a> = (&'a str, Option<&'a str>, &'a str);
+
+/// `[[mailbox]]` sections: `(address, folders)`.
+pub fn mailboxes(list: &[(&str, &[Folder<'_>])]) -> String {
+    let mut out = String::new();
+    for (address, folders) in list {
+        out += &format!("[[mailbox]]\naddress = \"{address}\"\n");
+        for (path, regarding, extra) in *folders {
+            out += &format!("[[mailbox.folder]]\npath = \"{path}\"\n");
+            if let Some(id) = regarding {
+                out += &format!("regarding = {{ entity = \"account\", id = \"{id}\" }}\n");
+            }
+            out += extra;
+            out += "\n";
+        }
+    }
+    out
+}
+
+/// Writes a config for the simulator into `dir` and returns its path.
+pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> PathBuf {
+    std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+    let text = format!(
+        r#"[exchange]
+url = "{ews_url}"
+auth = {{ kind = "basic", username = "{SVC}", password_file = "{pw}" }}
+
+[store]
+path = "{store}"
+
+[sink]
+kind = "jsonl"
+path = "{out}"
+
+[limits]
+calls_per_second = 500
+mailbox_calls_per_second = 100
+{extra}
+{mailboxes}"#,
+        pw = dir.join("svc.pw").display(),
+        store = dir.join("store").display(),
+        out = dir.join("tracked.jsonl").display(),
+    );
+    let path = dir.join("foldertrack.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The agent of one test: sim, folder, store, feed.
+pub struct Agent {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    pub store: Arc<SledStore>,
+    pub feed: Arc<EwsFeed>,
+}
+
+impl Agent {
+    pub async fn start(mailboxes: &str) -> Self {
+        let sim = simulator().await;
+        Self::with_sim(sim, mailboxes).await
+    }
+
+    pub async fn with_sim(sim: SimHandle, mailboxes: &str) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_config(dir.path(), &sim.ews_url(), mailboxes, "");
+        let config = Config::load(&path).unwrap();
+        let feed = Arc::new(app::feed(&config).unwrap());
+        let store = Arc::new(SledStore::open(&config.store.path).unwrap());
+        Self {
+            sim,
+            dir,
+            config,
+            store,
+            feed,
+        }
+    }
+
+    pub fn sim(&self) -> SimControl {
+        self.sim.control()
+    }
+
+    /// Applies new mappings, as a reload does (R9).
+    pub fn reconfigure(&mut self, mailboxes: &str) {
+        let path = write_config(self.dir.path(), &self.sim.ews_url(), mailboxes, "");
+        self.config = Config::load(&path).unwrap();
+    }
+
+    /// One sync pass over every mapping, then the outbox drained to the JSONL file.
+    pub async fn pass(&self) -> Summary {
+        app::once(&self.config, self.feed.clone(), self.store.clone(), &|_| {})
+            .await
+            .unwrap()
+    }
+
+    /// Every line of the JSONL sink so far.
+    pub fn delivered(&self) -> Vec<TrackingRequest> {
+        read_jsonl(&self.dir.path().join("tracked.jsonl"))
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.store.stats().unwrap().outbox
+    }
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<TrackingRequest> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+pub fn mail(subject: &str) -> NewMessage {
+    NewMessage {
+        subject: subject.into(),
+        from: "Buyer <buyer@contoso.com>".into(),
+        to: vec![ALICE.into()],
+        body: Some("the secret body text".into()),
+        ..NewMessage::default()
+    }
+}
+
+/// Delivers a mail to the Inbox and drags it into `folder`; returns its new ItemId.
+pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> String {
+    let delivered = c.deliver(mailbox, "Inbox", &mail(subject)).unwrap();
+    c.move_message(mailbox, &delivered.item_id, folder).unwrap()
+}

@@ -1,0 +1,487 @@
+//! The acceptance scenarios of tracking-rules.md that concern mappings, classification and the
+//! store, against the simulator through the real client, feed and sled store.
+
+mod common;
+
+use common::*;
+use foldertrack::feed::{FolderFeed, ItemRef};
+use foldertrack::sim::{FaultKind, FaultRule};
+use foldertrack::store::{MappingState, Store};
+use foldertrack::tracking::{Direction, EventKind, Identity};
+
+const CUSTOMERS: &str = "Inbox/Customers/Contoso";
+
+fn contoso() -> String {
+    mailboxes(&[(ALICE, &[(CUSTOMERS, Some(CONTOSO), "")])])
+}
+
+/// A baselined mapping over Inbox/Customers/Contoso (regarding Contoso).
+async fn baselined() -> Agent {
+    let agent = Agent::start(&contoso()).await;
+    agent.sim().create_folder(ALICE, CUSTOMERS).unwrap();
+    agent.pass().await;
+    agent
+}
+
+#[tokio::test]
+async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
+    let agent = Agent::start(&contoso()).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    for i in 0..3 {
+        c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
+            .unwrap();
+    }
+    let summary = agent.pass().await;
+    assert_eq!(summary.tracked, 0);
+    assert!(agent.delivered().is_empty());
+    assert_eq!(
+        agent.store.stats().unwrap().seen,
+        3,
+        "the baseline is remembered"
+    );
+}
+
+#[tokio::test]
+async fn s02_r10_track_existing_tracks_the_baseline() {
+    let agent = Agent::start(&mailboxes(&[(
+        ALICE,
+        &[(CUSTOMERS, Some(CONTOSO), "track_existing = true")],
+    )]))
+    .await;
+    let c = agent.sim();
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    for i in 0..3 {
+        c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
+            .unwrap();
+    }
+    assert_eq!(agent.pass().await.tracked, 3);
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|r| r.event == EventKind::MovedIn));
+}
+
+#[tokio::test]
+async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "Quote for Contoso", CUSTOMERS);
+    let summary = agent.pass().await;
+    assert_eq!((summary.tracked, summary.delivered), (1, 1));
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    let r = &lines[0];
+    assert_eq!(r.event, EventKind::MovedIn);
+    assert_eq!(r.event_id, format!("{}.1", r.id));
+    assert_eq!(r.mailbox, ALICE);
+    assert_eq!(r.folder.path, CUSTOMERS);
+    assert_eq!(r.regarding.as_ref().unwrap().id, CONTOSO);
+    assert_eq!(r.message.item_id, item);
+    assert_eq!(r.message.subject.as_deref(), Some("Quote for Contoso"));
+    assert_eq!(
+        r.message.from.as_ref().unwrap().address,
+        "buyer@contoso.com"
+    );
+    assert_eq!(r.message.direction, Some(Direction::Incoming));
+    assert_eq!(r.message.body, None, "R35: no body unless the mapping asks");
+    let view = c.message(ALICE, &item).unwrap();
+    let identity = Identity::of(ALICE, Some(&view.internet_message_id), None).unwrap();
+    assert_eq!(
+        r.id,
+        identity.request_id(),
+        "R21: the id derives from the message id"
+    );
+    assert_eq!(agent.outbox_len(), 0, "delivered entries leave the outbox");
+    // Nothing more on the next pass.
+    assert_eq!(agent.pass().await.tracked, 0);
+}
+
+#[tokio::test]
+async fn s04_r4_a_renamed_folder_stays_tracked_under_its_new_path() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    c.rename_folder(ALICE, CUSTOMERS, "Contoso Ltd").unwrap();
+    drag(&c, ALICE, "after rename", "Inbox/Customers/Contoso Ltd");
+    agent.pass().await;
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].folder.path, "Inbox/Customers/Contoso Ltd");
+    let m = agent.store.mapping(ALICE, CUSTOMERS).unwrap().unwrap();
+    assert_eq!(m.state, MappingState::Active);
+    assert_eq!(m.path.as_deref(), Some("Inbox/Customers/Contoso Ltd"));
+}
+
+#[tokio::test]
+async fn s05_r5_a_folder_moved_out_of_the_inbox_pauses_its_mapping() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Archive").unwrap();
+    c.move_folder(ALICE, CUSTOMERS, "Archive").unwrap();
+    c.deliver(ALICE, "Archive/Contoso", &mail("while paused"))
+        .unwrap();
+    let summary = agent.pass().await;
+    assert_eq!(summary.tracked, 0);
+    let m = agent.store.mapping(ALICE, CUSTOMERS).unwrap().unwrap();
+    assert_eq!(
+        m.state,
+        MappingState::Paused("folder_moved_outside_inbox".into())
+    );
+    assert!(
+        summary
+            .not_watched
+            .iter()
+            .any(|(_, s)| s.contains("folder_moved_outside_inbox"))
+    );
+}
+
+#[tokio::test]
+async fn s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_tracked() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    drag(&c, ALICE, "tracked before", CUSTOMERS);
+    agent.pass().await;
+    c.delete_folder(ALICE, CUSTOMERS).unwrap();
+    agent.pass().await;
+    assert_eq!(
+        agent
+            .store
+            .mapping(ALICE, CUSTOMERS)
+            .unwrap()
+            .unwrap()
+            .state,
+        MappingState::Orphaned
+    );
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    drag(&c, ALICE, "into the namesake", CUSTOMERS);
+    agent.pass().await;
+    assert_eq!(
+        agent.delivered().len(),
+        1,
+        "only the mail tracked before the deletion"
+    );
+    assert_eq!(
+        agent
+            .store
+            .mapping(ALICE, CUSTOMERS)
+            .unwrap()
+            .unwrap()
+            .state,
+        MappingState::Orphaned
+    );
+}
+
+fn two_folders(b_regarding: Option<&str>) -> String {
+    mailboxes(&[(
+        ALICE,
+        &[("Inbox/A", Some(CONTOSO), ""), ("Inbox/B", b_regarding, "")],
+    )])
+}
+
+async fn tracked_in_a(b_regarding: Option<&str>) -> (Agent, String) {
+    let agent = Agent::start(&two_folders(b_regarding)).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/A").unwrap();
+    c.create_folder(ALICE, "Inbox/B").unwrap();
+    agent.pass().await;
+    let item = drag(&c, ALICE, "moving mail", "Inbox/A");
+    agent.pass().await;
+    assert_eq!(agent.delivered().len(), 1);
+    (agent, item)
+}
+
+#[tokio::test]
+async fn s07_r12_a_move_to_a_mapped_folder_with_another_regarding_relinks() {
+    let (agent, item) = tracked_in_a(Some(FABRIKAM)).await;
+    agent.sim().move_message(ALICE, &item, "Inbox/B").unwrap();
+    agent.pass().await;
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1].event, EventKind::Relinked);
+    assert_eq!(lines[1].id, lines[0].id, "the same record");
+    assert_eq!(lines[1].event_id, format!("{}.2", lines[0].id));
+    assert_eq!(lines[1].regarding.as_ref().unwrap().id, FABRIKAM);
+    assert_eq!(lines[1].folder.path, "Inbox/B");
+}
+
+#[tokio::test]
+async fn s08_r12_a_move_to_a_mapped_folder_without_regarding_keeps_the_record() {
+    let (agent, item) = tracked_in_a(None).await;
+    agent.sim().move_message(ALICE, &item, "Inbox/B").unwrap();
+    assert_eq!(agent.pass().await.tracked, 0);
+    assert_eq!(agent.delivered().len(), 1);
+    let record = agent
+        .store
+        .message(&agent.delivered()[0].id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.regarding.unwrap().id, CONTOSO);
+    assert_eq!(record.location.unwrap().path, "Inbox/B");
+}
+
+#[tokio::test]
+async fn s09_r13_moving_out_or_deleting_sends_nothing_and_is_in_the_history() {
+    let (agent, item) = tracked_in_a(None).await;
+    let c = agent.sim();
+    let id = agent.delivered()[0].id.clone();
+    let out = c.move_message(ALICE, &item, "Inbox").unwrap();
+    agent.pass().await;
+    let record = agent.store.message(&id).unwrap().unwrap();
+    assert!(
+        record
+            .history
+            .iter()
+            .any(|h| h.what.contains("left Inbox/A"))
+    );
+    assert_eq!(record.location, None);
+    // R14: moved back in with the same regarding: not a new record, no event.
+    let back = c.move_message(ALICE, &out, "Inbox/A").unwrap();
+    agent.pass().await;
+    c.delete_message(ALICE, &back).unwrap();
+    agent.pass().await;
+    assert_eq!(agent.delivered().len(), 1);
+    let record = agent.store.message(&id).unwrap().unwrap();
+    assert_eq!(record.events, 1);
+    assert!(record.history.len() >= 4, "{:?}", record.history);
+}
+
+#[tokio::test]
+async fn s10_r19_the_same_message_filed_by_two_mailboxes_is_one_record() {
+    let agent = Agent::start(&mailboxes(&[
+        (ALICE, &[(CUSTOMERS, Some(CONTOSO), "")]),
+        (BOB, &[("Inbox/Deals", Some(FABRIKAM), "")]),
+    ]))
+    .await;
+    let c = agent.sim();
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    c.create_folder(BOB, "Inbox/Deals").unwrap();
+    agent.pass().await;
+    let mut shared = mail("to both");
+    shared.internet_message_id = Some("<shared-1@contoso.com>".into());
+    shared.to.push(BOB.into());
+    for (mailbox, folder) in [(ALICE, CUSTOMERS), (BOB, "Inbox/Deals")] {
+        let d = c.deliver(mailbox, "Inbox", &shared).unwrap();
+        c.move_message(mailbox, &d.item_id, folder).unwrap();
+    }
+    agent.pass().await;
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1, "one record");
+    assert_eq!(
+        lines[0].regarding.as_ref().unwrap().id,
+        CONTOSO,
+        "first wins"
+    );
+    let record = agent.store.message(&lines[0].id).unwrap().unwrap();
+    assert_eq!(record.sightings.len(), 1);
+    assert_eq!(record.sightings[0].mailbox, BOB);
+    assert_eq!(
+        record.conflicts.len(),
+        1,
+        "Bob's folder is regarding another record"
+    );
+}
+
+#[tokio::test]
+async fn s11_r15_our_own_category_write_back_emits_nothing() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "to be marked", CUSTOMERS);
+    agent.pass().await;
+    let marked = agent
+        .feed
+        .mark(
+            ALICE,
+            &ItemRef {
+                id: item.clone(),
+                version: None,
+            },
+            &["Tracked".into()],
+        )
+        .await
+        .unwrap();
+    assert_ne!(marked.version, None);
+    assert_eq!(c.message(ALICE, &item).unwrap().categories, ["Tracked"]);
+    assert_eq!(agent.pass().await.tracked, 0);
+    assert_eq!(agent.delivered().len(), 1);
+}
+
+#[tokio::test]
+async fn s12_r15_a_users_edit_of_a_tracked_mail_emits_nothing() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "to be edited", CUSTOMERS);
+    agent.pass().await;
+    c.set_categories(ALICE, &item, &["Red".into()]).unwrap();
+    c.mark_read(ALICE, &item, true).unwrap();
+    let summary = agent.pass().await;
+    assert!(summary.changes >= 1, "the edit was seen");
+    assert_eq!(summary.tracked, 0);
+    assert_eq!(agent.delivered().len(), 1);
+}
+
+#[tokio::test]
+async fn s13_r8_repointing_a_mapping_relinks_every_tracked_item_once() {
+    let mut agent = baselined().await;
+    let c = agent.sim();
+    for i in 0..3 {
+        drag(&c, ALICE, &format!("tracked {i}"), CUSTOMERS);
+    }
+    agent.pass().await;
+    agent.reconfigure(&mailboxes(&[(ALICE, &[(CUSTOMERS, Some(FABRIKAM), "")])]));
+    assert_eq!(agent.pass().await.tracked, 3);
+    let lines = agent.delivered();
+    let relinked: Vec<_> = lines
+        .iter()
+        .filter(|r| r.event == EventKind::Relinked)
+        .collect();
+    assert_eq!(relinked.len(), 3);
+    assert!(
+        relinked
+            .iter()
+            .all(|r| r.regarding.as_ref().unwrap().id == FABRIKAM)
+    );
+    // Once only; and new mail takes the new regarding.
+    drag(&c, ALICE, "after repoint", CUSTOMERS);
+    assert_eq!(agent.pass().await.tracked, 1);
+    let last = agent.delivered().pop().unwrap();
+    assert_eq!(
+        (last.event, last.regarding.unwrap().id.as_str()),
+        (EventKind::MovedIn, FABRIKAM)
+    );
+}
+
+#[tokio::test]
+async fn s14_r23_a_lost_sync_state_rebaselines_without_re_emitting() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    for i in 0..3 {
+        drag(&c, ALICE, &format!("before {i}"), CUSTOMERS);
+    }
+    agent.pass().await;
+    c.deliver(ALICE, CUSTOMERS, &mail("arrived meanwhile"))
+        .unwrap();
+    c.add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("SyncFolderItems".into()),
+        fault: FaultKind::InvalidSyncState,
+        count: Some(1),
+        probability: None,
+    });
+    let summary = agent.pass().await;
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let lines = agent.delivered();
+    assert_eq!(
+        lines.len(),
+        4,
+        "three from before, once each, and the new one"
+    );
+    assert_eq!(
+        lines[3].message.subject.as_deref(),
+        Some("arrived meanwhile")
+    );
+}
+
+#[tokio::test]
+async fn r16_sent_items_are_watched_only_when_asked_and_tracked_as_outgoing() {
+    let config = format!("[[mailbox]]\naddress = \"{ALICE}\"\ntrack_sent_items = true\n");
+    let agent = Agent::start(&config).await;
+    let c = agent.sim();
+    agent.pass().await;
+    let mut sent = mail("my offer");
+    sent.from = ALICE.into();
+    sent.to = vec!["buyer@contoso.com".into()];
+    c.deliver(ALICE, "Sent Items", &sent).unwrap();
+    agent.pass().await;
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].message.direction, Some(Direction::Outgoing));
+    assert_eq!(lines[0].regarding, None);
+}
+
+#[tokio::test]
+async fn r2_include_subfolders_tracks_mail_in_subfolders_created_later() {
+    let agent = Agent::start(&mailboxes(&[(
+        ALICE,
+        &[(
+            "Inbox/Customers",
+            Some(CONTOSO),
+            "include_subfolders = true",
+        )],
+    )]))
+    .await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    agent.pass().await;
+    c.create_folder(ALICE, "Inbox/Customers/New Co").unwrap();
+    agent.pass().await;
+    drag(&c, ALICE, "into a new subfolder", "Inbox/Customers/New Co");
+    agent.pass().await;
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].folder.path, "Inbox/Customers/New Co");
+    assert_eq!(lines[0].mapping, "Inbox/Customers");
+}
+
+#[tokio::test]
+async fn r20_a_copy_of_a_tracked_message_is_not_a_second_record() {
+    let agent = Agent::start(&mailboxes(&[(
+        ALICE,
+        &[
+            ("Inbox/A", Some(CONTOSO), ""),
+            ("Inbox/B", Some(CONTOSO), ""),
+        ],
+    )]))
+    .await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/A").unwrap();
+    c.create_folder(ALICE, "Inbox/B").unwrap();
+    agent.pass().await;
+    let mut m = mail("copied");
+    m.internet_message_id = Some("<copy-1@contoso.com>".into());
+    c.deliver(ALICE, "Inbox/A", &m).unwrap();
+    c.deliver(ALICE, "Inbox/B", &m).unwrap();
+    agent.pass().await;
+    assert_eq!(agent.delivered().len(), 1);
+}
+
+#[tokio::test]
+async fn a_baseline_larger_than_a_page_is_resumed_and_completed() {
+    let agent = Agent::start(&contoso()).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    for i in 0..600 {
+        c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
+            .unwrap();
+    }
+    let summary = agent.pass().await;
+    assert_eq!(summary.tracked, 0);
+    assert!(summary.changes >= 600);
+    drag(&c, ALICE, "after a big baseline", CUSTOMERS);
+    assert_eq!(agent.pass().await.tracked, 1);
+}
+
+#[tokio::test]
+async fn a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    for i in 0..5 {
+        drag(&c, ALICE, &format!("m{i}"), CUSTOMERS);
+    }
+    c.add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("GetItem".into()),
+        fault: FaultKind::Http503 {
+            retry_after_secs: 0,
+        },
+        count: Some(1),
+        probability: None,
+    });
+    let failed = agent.pass().await;
+    assert_eq!(failed.failed.len(), 1);
+    assert_eq!(
+        agent.delivered().len(),
+        0,
+        "the cursor did not advance past unfetched items"
+    );
+    agent.pass().await;
+    assert_eq!(agent.delivered().len(), 5);
+}
