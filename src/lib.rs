@@ -5,11 +5,13 @@
 //!
 //! - [`ews`]: the EWS protocol — requests written, responses read — with no I/O.
 //! - [`client`]: the transport to Exchange: HTTP, authentication, the call gate, retry decisions.
+//! - [`tracking`]: the tracking request every sink receives, and the record kept per message.
 //! - [`feed`]: a folder's changes, protocol-neutral (EWS now, Microsoft Graph later).
 //! - [`store`]: durable state; the only code that touches sled.
 //! - [`watch`]: pure decisions (classify, cadence) and the per-mailbox tasks.
 //! - [`deliver`]: sinks for tracking requests and the write-back to the mailbox.
 //! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
+//! - [`app`]: wiring — the config becomes a client, feed, watchers and the outbox drain.
 //! - [`config`], [`cli`]: the configuration file and the command line.
 
 pub mod app;
@@ -31,5 +33,8 @@ pub use error::{Error, Result};
 
 /// The JSON schemas generated from the code, as `(file name under schemas/, text)`.
 pub fn schemas() -> Vec<(&'static str, String)> {
-    vec![("config.v1.json", config::schema_json())]
+    vec![
+        ("config.v1.json", config::schema_json()),
+        ("tracking_request.v1.json", tracking::schema_json()),
+    ]
 }

@@ -1,0 +1,229 @@
+//! One contract, every store: SledStore on disk and MemStore in memory behave the same.
+
+use foldertrack::store::{
+    self, Arrival, Cause, FolderRecord, MemStore, PageCommit, SledStore, Store, Tree,
+};
+use foldertrack::tracking::{EventKind, Identity, MessageInfo, Place, Regarding, Sighting};
+use jiff::Timestamp;
+
+fn folder(mailbox: &str, cursor: &str) -> FolderRecord {
+    FolderRecord {
+        mailbox: mailbox.into(),
+        folder_id: "F1".into(),
+        path: "Inbox/Customers".into(),
+        mapping: "Inbox/Customers".into(),
+        cursor: Some(cursor.into()),
+        baselined: true,
+    }
+}
+
+fn arrival(imid: &str, item: &str, mailbox: &str, regarding: &str) -> Arrival {
+    Arrival {
+        identity: Identity::MessageId(imid.into()),
+        message: MessageInfo {
+            internet_message_id: Some(imid.into()),
+            item_id: item.into(),
+            subject: Some("s".into()),
+            ..MessageInfo::default()
+        },
+        sighting: Sighting {
+            place: Place {
+                mailbox: mailbox.into(),
+                folder_id: "F1".into(),
+                path: "Inbox/Customers".into(),
+            },
+            mapping: "Inbox/Customers".into(),
+            regarding: Some(Regarding {
+                entity: "account".into(),
+                id: regarding.into(),
+            }),
+            at: Timestamp::now(),
+        },
+        cause: Cause::Appeared,
+    }
+}
+
+/// A page of a's folder F1.
+fn page(cursor: &str, arrived: Vec<Arrival>) -> PageCommit {
+    page_of("a@example.com", cursor, arrived)
+}
+
+fn page_of(mailbox: &str, cursor: &str, arrived: Vec<Arrival>) -> PageCommit {
+    PageCommit {
+        folder: folder(mailbox, cursor),
+        seen: vec!["baseline-item".into()],
+        arrived,
+        left: Vec::new(),
+        mapping: None,
+        at: Timestamp::now(),
+    }
+}
+
+async fn contract<S: Store>(store: S) {
+    // One page: cursor, seen and outbox together.
+    let c = store
+        .commit_page(page(
+            "c1",
+            vec![
+                arrival("<m1@x>", "I1", "a@example.com", "r1"),
+                arrival("<m2@x>", "I2", "a@example.com", "r1"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(c.emitted.len(), 2);
+    assert_eq!(
+        store
+            .folder("a@example.com", "F1")
+            .unwrap()
+            .unwrap()
+            .cursor
+            .as_deref(),
+        Some("c1")
+    );
+    assert!(
+        store
+            .seen("a@example.com", "F1", "baseline-item")
+            .unwrap()
+            .is_some()
+    );
+    let outbox = store.outbox(10).unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox[0].0 < outbox[1].0, "oldest first");
+    assert_eq!(outbox[0].1.event, EventKind::MovedIn);
+
+    // The same page again (a crash after commit, before the next call): nothing new.
+    let again = store
+        .commit_page(page(
+            "c1",
+            vec![arrival("<m1@x>", "I1", "a@example.com", "r1")],
+        ))
+        .await
+        .unwrap();
+    assert!(again.emitted.is_empty());
+    assert_eq!(store.outbox(10).unwrap().len(), 2);
+
+    // Another mailbox files m1: a sighting, not a second record.
+    let other = store
+        .commit_page(page_of(
+            "b@example.com",
+            "b1",
+            vec![arrival("<m1@x>", "J1", "b@example.com", "r1")],
+        ))
+        .await
+        .unwrap();
+    assert!(other.emitted.is_empty());
+    let id = Identity::MessageId("<m1@x>".into()).request_id();
+    assert_eq!(store.message(&id).unwrap().unwrap().sightings.len(), 1);
+
+    // Ack removes exactly the acknowledged entry; sequence numbers keep growing.
+    store.ack(outbox[0].0).await.unwrap();
+    let left = store.outbox(10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0, outbox[1].0);
+    let next = store
+        .commit_page(page(
+            "c3",
+            vec![arrival("<m3@x>", "I3", "a@example.com", "r1")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next.emitted.len(), 1);
+    assert!(store.outbox(10).unwrap()[1].0 > outbox[1].0);
+
+    // A reset cursor keeps the seen items (R23).
+    store.reset_cursor("a@example.com", "F1").await.unwrap();
+    assert_eq!(
+        store.folder("a@example.com", "F1").unwrap().unwrap().cursor,
+        None
+    );
+    assert!(store.seen("a@example.com", "F1", "I1").unwrap().is_some());
+
+    // Tracked items of a folder are listed with their ItemIds (R8).
+    let tracked = store.tracked_in("a@example.com", "F1").unwrap();
+    assert_eq!(tracked.len(), 3, "{tracked:?}");
+    assert!(tracked.iter().all(|s| s.item_id.is_some()));
+
+    // An aborted transaction writes nothing.
+    let failed = store.transaction(|tx| {
+        tx.put(Tree::Outbox, b"half", vec![1])?;
+        Err::<(), _>(store::TxError::Abort(store::Error::Storage("stop".into())))
+    });
+    assert!(failed.is_err());
+    assert_eq!(store.outbox(10).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn sled_store_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(SledStore::open(&dir.path().join("store")).unwrap()).await;
+}
+
+#[tokio::test]
+async fn mem_store_keeps_the_contract() {
+    contract(MemStore::new()).await;
+}
+
+#[tokio::test]
+async fn r22_what_a_commit_returned_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path).unwrap();
+        store
+            .commit_page(page(
+                "c9",
+                vec![arrival("<m1@x>", "I1", "a@example.com", "r1")],
+            ))
+            .await
+            .unwrap();
+    }
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(
+        store
+            .folder("a@example.com", "F1")
+            .unwrap()
+            .unwrap()
+            .cursor
+            .as_deref(),
+        Some("c9")
+    );
+    assert_eq!(store.outbox(10).unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_store_written_by_a_newer_format_refuses_to_open_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path).unwrap();
+        store
+            .transaction(|tx| tx.put(Tree::Meta, b"format", store::records::encode(&99u32)))
+            .unwrap();
+        store.flush().await.unwrap();
+    }
+    let error = SledStore::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("newer foldertrack"), "{error}");
+    assert!(error.contains("format 99"), "{error}");
+    assert!(!error.contains('\n'));
+}
+
+#[test]
+fn a_store_that_cannot_be_opened_names_its_path_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-a-store");
+    std::fs::write(&path, b"a plain file").unwrap();
+    let error = SledStore::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("not-a-store"), "{error}");
+    assert!(error.contains("move the folder aside"), "{error}");
+}
+
+#[tokio::test]
+async fn a_store_in_use_by_another_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let _first = SledStore::open(&path).unwrap();
+    // sled locks the store for its process; a second open in the same process also fails.
+    let error = SledStore::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("another foldertrack"), "{error}");
+}
