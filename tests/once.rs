@@ -1,0 +1,79 @@
+//! `foldertrack once` as a user runs it: against the simulator, the expected requests in the
+//! sink and a one-line summary; failures named per mailbox with a non-zero exit.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+fn once(config: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(config)
+        .arg("once")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    c.deliver(ALICE, "Inbox/Customers", &mail("already there"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[
+            (ALICE, &[("Inbox/Customers", Some(CONTOSO), "")]),
+            (BOB, &[("Inbox/Missing", None, "")]),
+        ]),
+        "",
+    );
+    let (ok, stdout, _) = once(&config);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("0 tracking requests"), "{stdout}");
+    assert!(
+        stdout.contains("bob@example.com Inbox/Missing: NotFound"),
+        "{stdout}"
+    );
+
+    for subject in ["one", "two", "three"] {
+        drag(&c, ALICE, subject, "Inbox/Customers");
+    }
+    let (ok, stdout, _) = once(&config);
+    assert!(ok);
+    assert!(stdout.contains("2 mailboxes (0 failed)"), "{stdout}");
+    assert!(stdout.contains("3 tracking requests"), "{stdout}");
+    assert!(stdout.contains("3 delivered"), "{stdout}");
+    let lines = read_jsonl(&dir.path().join("tracked.jsonl"));
+    let subjects: Vec<_> = lines
+        .iter()
+        .map(|r| r.message.subject.clone().unwrap())
+        .collect();
+    assert_eq!(subjects, ["one", "two", "three"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_names_a_failing_mailbox_and_exits_non_zero() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(ALICE, &[("Inbox/Customers", None, "")])]),
+        "",
+    );
+    std::fs::write(dir.path().join("svc.pw"), "wrong password").unwrap();
+    let (ok, stdout, stderr) = once(&config);
+    assert!(!ok);
+    assert!(stdout.contains("FAIL alice@example.com"), "{stdout}");
+    assert!(!stdout.contains("wrong password") && !stderr.contains("wrong password"));
+}
