@@ -68,6 +68,8 @@ pub enum Command {
     },
     /// Apply config changes to a running agent.
     Reload,
+    /// Rewrite the store with only its live data, giving unused space back (agent stopped).
+    Compact,
     /// A self-contained demonstration against the built-in simulator.
     Demo {
         /// Leave the simulator and the agent running afterwards.
@@ -112,6 +114,7 @@ impl Command {
             Command::Items { .. } => "items",
             Command::Retry { .. } => "retry",
             Command::Reload => "reload",
+            Command::Compact => "compact",
             Command::Demo { .. } => "demo",
             Command::Sim { .. } => "sim",
             Command::Bench { .. } => "bench",

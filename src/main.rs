@@ -139,6 +139,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }),
+        Command::Compact => {
+            let config = Config::load(&cli.config)?;
+            let (before, after) = SledStore::compact(&config.store.path)?;
+            print_line(&format!(
+                "{}: {} MiB -> {} MiB",
+                config.store.path.display(),
+                before >> 20,
+                after >> 20
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run => agent(&cli.config, |config, feed, store| async move {
             let shutdown = tokio_util::sync::CancellationToken::new();
             let stop = shutdown.clone();

@@ -199,11 +199,33 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).expect("a schema always serialises") + "\n"
 }
 
-/// Where a message was seen: a mapped folder of a mailbox.
+/// Where a message was seen: a mapped folder of a mailbox. Stored in every message record,
+/// hence the short field names.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Place {
+    #[serde(rename = "m")]
     pub mailbox: String,
+    #[serde(rename = "f")]
     pub folder_id: String,
+    #[serde(rename = "p")]
+    pub path: String,
+}
+
+impl Place {
+    fn location(&self) -> Location {
+        Location {
+            folder_id: self.folder_id.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A folder of the record owner's mailbox.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Location {
+    #[serde(rename = "f")]
+    pub folder_id: String,
+    #[serde(rename = "p")]
     pub path: String,
 }
 
@@ -216,31 +238,41 @@ pub struct Sighting {
     pub at: Timestamp,
 }
 
-/// What foldertrack remembers about one message (one per identity, R19/R20).
+/// What foldertrack remembers about one message (one per identity, R19/R20). One per tracked
+/// message, kept for good: hence the short field names (see docs/benchmarks.md).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MessageRecord {
+    /// The request id; the store's key, not repeated in the value.
+    #[serde(skip)]
     pub id: String,
-    /// Where the message currently sits, as far as foldertrack knows; `None` after it left
-    /// every mapped folder.
-    pub location: Option<Place>,
     /// The mailbox that filed it first: moves inside it re-link, other mailboxes are sightings.
+    #[serde(rename = "o")]
     pub owner: String,
+    /// The owner's folder the message sits in, as far as foldertrack knows; `None` after it
+    /// left every mapped folder.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub regarding: Option<Regarding>,
     /// Events emitted so far (the next one gets `events + 1`).
+    #[serde(rename = "e")]
     pub events: u32,
     /// Other mailboxes that filed the same message (R19).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
     pub sightings: Vec<Place>,
     /// Sightings in a folder whose regarding differs from the record's (R19).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<Regarding>,
+    #[serde(rename = "h")]
     pub history: Vec<HistoryEntry>,
 }
 
 /// One line of a message's history, shown by `foldertrack items`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct HistoryEntry {
+    #[serde(rename = "t", with = "jiff::fmt::serde::timestamp::second::required")]
     pub at: Timestamp,
+    #[serde(rename = "w")]
     pub what: String,
 }
 
@@ -258,7 +290,7 @@ impl MessageRecord {
     pub fn first(id: String, s: &Sighting) -> Self {
         Self {
             id,
-            location: Some(s.place.clone()),
+            location: Some(s.place.location()),
             owner: s.place.mailbox.clone(),
             regarding: s.regarding.clone(),
             events: 0,
@@ -266,7 +298,7 @@ impl MessageRecord {
             conflicts: Vec::new(),
             history: vec![HistoryEntry {
                 at: s.at,
-                what: format!("tracked from {} in {}", s.place.path, s.place.mailbox),
+                what: format!("tracked from {}", s.place.path),
             }],
         }
     }
@@ -290,7 +322,7 @@ impl MessageRecord {
             self.note(s.at, what);
             return Verdict::Recorded;
         }
-        self.location = Some(s.place.clone());
+        self.location = Some(s.place.location());
         match &s.regarding {
             Some(r) if self.regarding.as_ref() != Some(r) => {
                 self.regarding = Some(r.clone());

@@ -117,7 +117,7 @@ async fn contract<S: Store>(store: S) {
     assert_eq!(store.message(&id).unwrap().unwrap().sightings.len(), 1);
 
     // Ack removes exactly the acknowledged entry; sequence numbers keep growing.
-    store.ack(outbox[0].0).await.unwrap();
+    store.ack(&[outbox[0].0]).await.unwrap();
     let left = store.outbox(10).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, outbox[1].0);
@@ -139,10 +139,21 @@ async fn contract<S: Store>(store: S) {
     );
     assert!(store.seen("a@example.com", "F1", "I1").unwrap().is_some());
 
-    // Tracked items of a folder are listed with their ItemIds (R8).
-    let tracked = store.tracked_in("a@example.com", "F1").unwrap();
-    assert_eq!(tracked.len(), 3, "{tracked:?}");
-    assert!(tracked.iter().all(|s| s.item_id.is_some()));
+    // Tracked items are known by their ItemIds; baseline items are seen but untracked.
+    for item in ["I1", "I2", "I3"] {
+        let seen = store.seen("a@example.com", "F1", item).unwrap().unwrap();
+        assert!(seen.message.is_some(), "{item}");
+    }
+    let baseline = store
+        .seen("a@example.com", "F1", "baseline-item")
+        .unwrap()
+        .unwrap();
+    assert_eq!(baseline.message, None);
+    assert_eq!(
+        store.seen("a@example.com", "F1", "J1").unwrap(),
+        None,
+        "J1 is b's"
+    );
 
     // An aborted transaction writes nothing.
     let failed = store.transaction(|tx| {
@@ -226,4 +237,58 @@ async fn a_store_in_use_by_another_process_is_refused() {
     // sled locks the store for its process; a second open in the same process also fails.
     let error = SledStore::open(&path).err().expect("refused").to_string();
     assert!(error.contains("another foldertrack"), "{error}");
+}
+
+#[tokio::test]
+async fn compacting_keeps_every_live_entry_and_gives_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path).unwrap();
+        for n in 0..40u32 {
+            let arrivals = (0..50u32)
+                .map(|i| {
+                    arrival(
+                        &format!("<{n}.{i}@x>"),
+                        &format!("I{n}.{i}"),
+                        "a@example.com",
+                        "r1",
+                    )
+                })
+                .collect();
+            store
+                .commit_page(page(&format!("c{n}"), arrivals))
+                .await
+                .unwrap();
+        }
+        let all: Vec<u64> = store
+            .outbox(usize::MAX)
+            .unwrap()
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        store.ack(&all[..1000]).await.unwrap();
+    }
+    let (before, after) = SledStore::compact(&path).unwrap();
+    assert!(after < before, "{after} < {before}");
+    let store = SledStore::open(&path).unwrap();
+    let stats = store.stats().unwrap();
+    assert_eq!((stats.messages, stats.outbox), (2000, 1000));
+    assert!(
+        store
+            .seen("a@example.com", "F1", "I39.49")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .folder("a@example.com", "F1")
+            .unwrap()
+            .unwrap()
+            .cursor
+            .as_deref(),
+        Some("c39")
+    );
+    assert!(!dir.path().join("store.compacting").exists());
+    assert!(!dir.path().join("store.retired").exists());
 }

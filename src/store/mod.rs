@@ -244,7 +244,11 @@ pub trait Store: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        self.read(Tree::Messages, id.as_bytes())
+        let record: Option<MessageRecord> = self.read(Tree::Messages, id.as_bytes())?;
+        Ok(record.map(|r| MessageRecord {
+            id: id.to_owned(),
+            ..r
+        }))
     }
 
     /// Saves mapping and folder records (resolution, pause, orphaning), durably.
@@ -333,13 +337,16 @@ pub trait Store: Send + Sync + 'static {
             .collect()
     }
 
-    /// Removes a delivered entry from the outbox, durably.
-    fn ack(&self, seq: u64) -> impl Future<Output = Result<(), Error>> + Send
+    /// Removes delivered entries from the outbox, durably, in one transaction.
+    fn ack(&self, seqs: &[u64]) -> impl Future<Output = Result<(), Error>> + Send
     where
         Self: Sized,
     {
         async move {
-            self.transaction(|tx| tx.remove(Tree::Outbox, &keys::outbox(seq)))?;
+            self.transaction(|tx| {
+                seqs.iter()
+                    .try_for_each(|seq| tx.remove(Tree::Outbox, &keys::outbox(*seq)))
+            })?;
             self.flush().await
         }
     }
@@ -385,6 +392,14 @@ fn read_tx<T: DeserializeOwned>(
     Ok(tx.get(tree, key)?.map(|v| decode(tree, &v)).transpose()?)
 }
 
+fn read_message(tx: &dyn Txn, id: &str) -> Result<Option<MessageRecord>, TxError> {
+    let record: Option<MessageRecord> = read_tx(tx, Tree::Messages, id.as_bytes())?;
+    Ok(record.map(|r| MessageRecord {
+        id: id.to_owned(),
+        ..r
+    }))
+}
+
 const OUTBOX_SEQ: &[u8] = b"outbox_seq";
 
 /// The body of [`Store::commit_page`]: pure over the transaction.
@@ -406,7 +421,7 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
             continue;
         };
         if let Some(id) = &seen.message
-            && let Some(mut record) = read_tx::<MessageRecord>(tx, Tree::Messages, id.as_bytes())?
+            && let Some(mut record) = read_message(tx, id)?
         {
             record.left(&folder.folder_id, &folder.path, page.at);
             tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
@@ -422,20 +437,19 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
             continue;
         }
         let id = arrival.identity.request_id();
-        let (mut record, verdict) =
-            match read_tx::<MessageRecord>(tx, Tree::Messages, id.as_bytes())? {
-                None => (
-                    MessageRecord::first(id.clone(), &arrival.sighting),
-                    Verdict::Emit(EventKind::MovedIn),
-                ),
-                Some(mut r) => {
-                    let v = match (&arrival.cause, &arrival.sighting.regarding) {
-                        (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
-                        _ => r.sight(&arrival.sighting),
-                    };
-                    (r, v)
-                }
-            };
+        let (mut record, verdict) = match read_message(tx, &id)? {
+            None => (
+                MessageRecord::first(id.clone(), &arrival.sighting),
+                Verdict::Emit(EventKind::MovedIn),
+            ),
+            Some(mut r) => {
+                let v = match (&arrival.cause, &arrival.sighting.regarding) {
+                    (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
+                    _ => r.sight(&arrival.sighting),
+                };
+                (r, v)
+            }
+        };
         match verdict {
             Verdict::Emit(event) => {
                 let (sequence, event_id) = record.next_event();
@@ -465,10 +479,7 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
             Verdict::Recorded => out.recorded += 1,
         }
         tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
-        let seen = SeenRecord {
-            item_id: Some(arrival.message.item_id.clone()),
-            message: Some(id),
-        };
+        let seen = SeenRecord { message: Some(id) };
         tx.put(Tree::Seen, &key, records::encode(&seen))?;
     }
     if let Some(next) = next_seq {

@@ -49,12 +49,9 @@ pub struct MappingRecord {
     pub state: MappingState,
 }
 
-/// An item seen in a watched folder (seen tree). The ItemId is kept only for tracked items,
-/// which a re-pointed mapping must fetch again (R8).
+/// An item seen in a watched folder (seen tree), keyed by a hash of its ItemId.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SeenRecord {
-    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
-    pub item_id: Option<String>,
     /// The request id of the message, when it was tracked or is known.
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -85,7 +82,6 @@ mod tests {
     #[test]
     fn records_round_trip_and_newer_ones_are_refused() {
         let seen = SeenRecord {
-            item_id: Some("AAMk".into()),
             message: Some("ab".into()),
         };
         let bytes = encode(&seen);

@@ -44,6 +44,47 @@ impl SledStore {
         Ok(store)
     }
 
+    /// Rewrites the store at `path` with only its live entries, since sled does not give the
+    /// space of removed and overwritten entries back by itself. The store must not be in use.
+    /// Returns its size on disk before and after.
+    pub fn compact(path: &Path) -> Result<(u64, u64), Error> {
+        let old = Self::open(path)?;
+        let before = old.bytes_on_disk()?;
+        let sibling = |suffix: &str| {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            PathBuf::from(name)
+        };
+        let (fresh, retired) = (sibling(".compacting"), sibling(".retired"));
+        let io = |e: std::io::Error| Error::Storage(format!("compacting {}: {e}", path.display()));
+        for leftover in [&fresh, &retired] {
+            if leftover.exists() {
+                std::fs::remove_dir_all(leftover).map_err(io)?;
+            }
+        }
+        let new = Self::open(&fresh)?;
+        for tree in Tree::ALL {
+            let mut batch = sled::Batch::default();
+            for (n, entry) in old.tree(tree).iter().enumerate() {
+                let (k, v) = entry.map_err(storage)?;
+                batch.insert(k, v);
+                if n % 10_000 == 9_999 {
+                    new.tree(tree)
+                        .apply_batch(std::mem::take(&mut batch))
+                        .map_err(storage)?;
+                }
+            }
+            new.tree(tree).apply_batch(batch).map_err(storage)?;
+        }
+        new.db.flush().map_err(storage)?;
+        let after = new.bytes_on_disk()?;
+        drop((old, new));
+        std::fs::rename(path, &retired).map_err(io)?;
+        std::fs::rename(&fresh, path).map_err(io)?;
+        std::fs::remove_dir_all(&retired).map_err(io)?;
+        Ok((before, after))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -5,7 +5,7 @@
 use super::classify::{self, Mode, Reason};
 use super::mappings::{self, FolderTree, Target};
 use crate::config::{FolderMapping, MailboxConfig};
-use crate::feed::{self, Cursor, FolderFeed, ItemRef, Retry};
+use crate::feed::{self, Cursor, FeedChange, FolderFeed, ItemRef, Retry};
 use crate::store::{self, Arrival, Cause, FolderRecord, MappingState, PageCommit, Store};
 use crate::tracking::{Identity, Place, Sighting, TrackingRequest};
 use jiff::Timestamp;
@@ -278,16 +278,32 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         }
     }
 
-    /// R8: the mapping's regarding changed; re-link every item tracked from the folder.
+    /// R8: the mapping's regarding changed; re-link every tracked item currently in the
+    /// folder. The folder is listed afresh (the store keeps no ItemIds, only their hashes).
     async fn repoint(&self, target: &Target, report: &mut PassReport) -> Result<(), Error> {
         let mailbox = self.config.address.as_str();
-        let tracked: Vec<ItemRef> = self
-            .store
-            .tracked_in(mailbox, &target.folder_id)?
-            .into_iter()
-            .filter_map(|s| s.item_id)
-            .map(|id| ItemRef { id, version: None })
-            .collect();
+        let mut tracked = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .feed
+                .next_page(mailbox, &target.folder_id, cursor.as_ref())
+                .await?;
+            for change in page.changes {
+                if let FeedChange::Added(item) = change
+                    && self
+                        .store
+                        .seen(mailbox, &target.folder_id, &item.id)?
+                        .is_some_and(|s| s.message.is_some())
+                {
+                    tracked.push(item);
+                }
+            }
+            cursor = Some(page.cursor);
+            if !page.more {
+                break;
+            }
+        }
         let arrived = self.arrivals(target, &tracked, Cause::Repointed).await?;
         let mut mapping = self
             .store
