@@ -5,14 +5,15 @@ use crate::client::{self, ClientSettings, EwsClient, Limits, Timeouts};
 use crate::config::{self, Config, Sink};
 use crate::deliver::jsonl::{Appended, JsonlFile};
 use crate::ews::ExchangeVersion;
+use crate::feed::FolderFeed;
 use crate::feed::ews::EwsFeed;
-use crate::feed::{FolderFeed, Retry};
 use crate::store::{self, Store};
-use crate::watch::cadence::{Cadence, CadenceSettings, Outcome};
 use crate::watch::mailbox::{MailboxWatcher, PassReport, Progress};
+use crate::watch::supervisor::Supervisor;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Why the agent could not start or stopped.
@@ -200,57 +201,28 @@ pub async fn drain<S: Store>(config: &Config, store: &S) -> Result<usize, Error>
     }
 }
 
-/// Keeps every mailbox on its cadence until `shutdown`; a pass in progress finishes its
-/// current page's commit (each commit is atomic, so stopping between them loses nothing).
+/// Keeps every mailbox on its cadence until `shutdown`, applying reloaded configs as they
+/// come (R9). Each page's commit is atomic, so stopping between any two loses nothing.
 pub async fn run<F: FolderFeed, S: Store>(
-    config: Arc<Config>,
+    config: Config,
     feed: Arc<F>,
     store: Arc<S>,
     shutdown: CancellationToken,
-) -> Result<(), Error> {
-    let settings = CadenceSettings {
-        normal: Duration::from_secs(config.cadence.normal_secs),
-        busy: Duration::from_secs(config.cadence.busy_secs),
-        quiet: Duration::from_secs(config.cadence.quiet_secs),
-        jitter: config.cadence.jitter,
-    };
-    let outbox = Arc::new(tokio::sync::Notify::new());
-    let mut tasks = tokio::task::JoinSet::new();
-    for mailbox in config.mailbox.clone() {
-        let (feed, store, shutdown, outbox) = (
-            feed.clone(),
-            store.clone(),
-            shutdown.clone(),
-            outbox.clone(),
-        );
-        tasks.spawn(async move {
-            let mut watcher = MailboxWatcher::new(feed, store, mailbox);
-            let mut cadence = Cadence::new(settings);
-            loop {
-                let outcome = match watcher.sync(&|_| {}).await {
-                    Ok(r) if r.emitted.is_empty() && r.changes == 0 => Outcome::Idle,
-                    Ok(r) => {
-                        outbox.notify_one();
-                        Outcome::Tracked(r.emitted.len())
-                    }
-                    Err(e) => {
-                        tracing::warn!(event = "sync_failed", mailbox = watcher.address(), error = %e);
-                        match e.retry() {
-                            Retry::After(d) => Outcome::Throttled(d),
-                            _ => Outcome::Failed,
-                        }
-                    }
-                };
-                let delay = cadence.next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-        });
-    }
+    mut reloads: mpsc::UnboundedReceiver<Config>,
+) -> Result<Arc<Supervisor<F, S>>, Error> {
+    let supervisor = Supervisor::new(
+        feed,
+        store.clone(),
+        config.cadence.settings(),
+        config.health.policy(),
+        shutdown.clone(),
+    );
+    supervisor.apply(&config.mailbox);
+    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len());
     let deliver = {
-        let (config, store, shutdown) = (config.clone(), store.clone(), shutdown.clone());
+        let (store, shutdown, outbox) =
+            (store.clone(), shutdown.clone(), supervisor.outbox.clone());
+        let config = config.clone();
         async move {
             loop {
                 if let Err(e) = drain(&config, store.as_ref()).await {
@@ -264,8 +236,30 @@ pub async fn run<F: FolderFeed, S: Store>(
             }
         }
     };
-    tokio::join!(deliver, async {
-        while tasks.join_next().await.is_some() {}
-    });
-    Ok(())
+    let reload = async {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(new) = reloads.recv() => {
+                    let restart: Vec<&str> = [
+                        ("exchange", format!("{:?}", new.exchange) != format!("{:?}", config.exchange)),
+                        ("store", format!("{:?}", new.store) != format!("{:?}", config.store)),
+                        ("sink", format!("{:?}", new.sink) != format!("{:?}", config.sink)),
+                        ("limits", format!("{:?}", new.limits) != format!("{:?}", config.limits)),
+                    ]
+                    .into_iter()
+                    .filter_map(|(section, changed)| changed.then_some(section))
+                    .collect();
+                    if !restart.is_empty() {
+                        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
+                    }
+                    supervisor.apply(&new.mailbox);
+                    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
+                }
+            }
+        }
+    };
+    tokio::join!(deliver, reload, supervisor.join());
+    tracing::info!(event = "agent_stopped");
+    Ok(supervisor)
 }

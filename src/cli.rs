@@ -66,8 +66,12 @@ pub enum Command {
         #[arg(long)]
         since: Option<String>,
     },
-    /// Apply config changes to a running agent.
-    Reload,
+    /// Apply config changes to a running agent (it re-reads its config file).
+    Reload {
+        /// Show which mappings would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Rewrite the store with only its live data, giving unused space back (agent stopped).
     Compact,
     /// A self-contained demonstration against the built-in simulator.
@@ -113,7 +117,7 @@ impl Command {
             Command::SyncNow { .. } => "sync-now",
             Command::Items { .. } => "items",
             Command::Retry { .. } => "retry",
-            Command::Reload => "reload",
+            Command::Reload { .. } => "reload",
             Command::Compact => "compact",
             Command::Demo { .. } => "demo",
             Command::Sim { .. } => "sim",

@@ -53,6 +53,8 @@ pub struct Config {
     /// Delivery retries.
     #[serde(default)]
     pub delivery: Delivery,
+    #[serde(default)]
+    pub health: HealthSettings,
     /// What is written back onto tracked mail.
     #[serde(default)]
     pub writeback: Writeback,
@@ -154,6 +156,18 @@ impl Default for Limits {
             mailbox_calls_per_second: 2,
             get_item_batch: 20,
             sync_page_size: 512,
+        }
+    }
+}
+
+impl Cadence {
+    pub fn settings(&self) -> crate::watch::cadence::CadenceSettings {
+        let secs = std::time::Duration::from_secs;
+        crate::watch::cadence::CadenceSettings {
+            normal: secs(self.normal_secs),
+            busy: secs(self.busy_secs),
+            quiet: secs(self.quiet_secs),
+            jitter: self.jitter,
         }
     }
 }
@@ -294,6 +308,47 @@ pub struct Delivery {
 impl Default for Delivery {
     fn default() -> Self {
         Self { max_attempts: 5 }
+    }
+}
+
+/// `[health]`: how a failing mailbox is retried, parked and probed (R29, R31).
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// The first retry after a failed sync, in seconds; doubled per failure.
+    pub retry_secs: u64,
+    /// The longest wait between retries, in seconds.
+    pub retry_max_secs: u64,
+    /// Failures in a row before the mailbox is parked.
+    pub park_after: u32,
+    /// Seconds between probes of a parked mailbox.
+    pub parked_probe_secs: u64,
+    /// Seconds between probes of a disabled mailbox (credentials, impersonation, not found).
+    pub disabled_probe_secs: u64,
+}
+
+impl HealthSettings {
+    pub fn policy(&self) -> crate::watch::health::HealthPolicy {
+        let secs = std::time::Duration::from_secs;
+        crate::watch::health::HealthPolicy {
+            base: secs(self.retry_secs),
+            cap: secs(self.retry_max_secs),
+            park_after: self.park_after,
+            parked_probe: secs(self.parked_probe_secs),
+            disabled_probe: secs(self.disabled_probe_secs),
+        }
+    }
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            retry_secs: 10,
+            retry_max_secs: 900,
+            park_after: 10,
+            parked_probe_secs: 1800,
+            disabled_probe_secs: 3600,
+        }
     }
 }
 
@@ -493,6 +548,16 @@ impl Config {
         if !(0.0..=0.5).contains(&c.jitter) {
             p.add("cadence.jitter", "must be 0 to 0.5");
         }
+        let h = &self.health;
+        if !(h.retry_secs >= 1 && h.retry_secs <= h.retry_max_secs) {
+            p.add("health", "needs 1 <= retry_secs <= retry_max_secs");
+        }
+        if h.park_after == 0 || h.parked_probe_secs == 0 || h.disabled_probe_secs == 0 {
+            p.add(
+                "health",
+                "park_after and the probe intervals must be at least 1",
+            );
+        }
         let mut addresses = std::collections::HashSet::new();
         for (i, m) in self.mailbox.iter().enumerate() {
             let at = format!("mailbox[{i}]");
@@ -656,6 +721,62 @@ pub fn resolve_secret(
             .map_err(|e| fail(format!("cannot read {}: {e}", path.display()))),
         (None, None) => Err(fail("no secret configured".into())),
     }
+}
+
+/// What applying `new` over `old` changes in the mailboxes and mappings, one line each (R9).
+pub fn mapping_changes(old: &Config, new: &Config) -> Vec<String> {
+    let name = |f: &FolderMapping| f.path.clone().or_else(|| f.id.clone()).unwrap_or_default();
+    let regarding = |r: &Option<Regarding>| r.as_ref().map_or("none".to_owned(), |r| r.to_string());
+    let mut out = Vec::new();
+    for m in &old.mailbox {
+        if !new.mailbox.iter().any(|n| n.address == m.address) {
+            out.push(format!(
+                "{}: mailbox removed (what it tracked stays tracked)",
+                m.address
+            ));
+        }
+    }
+    for n in &new.mailbox {
+        let Some(m) = old.mailbox.iter().find(|m| m.address == n.address) else {
+            out.push(format!(
+                "{}: mailbox added; its folders start with a baseline",
+                n.address
+            ));
+            continue;
+        };
+        for f in &m.folder {
+            if !n.folder.iter().any(|g| name(g) == name(f)) {
+                out.push(format!(
+                    "{} {}: mapping removed (what it tracked stays tracked)",
+                    n.address,
+                    name(f)
+                ));
+            }
+        }
+        for g in &n.folder {
+            match m.folder.iter().find(|f| name(f) == name(g)) {
+                None => out.push(format!(
+                    "{} {}: mapping added; it starts with a baseline",
+                    n.address,
+                    name(g)
+                )),
+                Some(f) if f.regarding != g.regarding => out.push(format!(
+                    "{} {}: regarding {} -> {}{}",
+                    n.address,
+                    name(g),
+                    regarding(&f.regarding),
+                    regarding(&g.regarding),
+                    if g.regarding.is_some() {
+                        "; every tracked mail in the folder is re-linked"
+                    } else {
+                        "; old links stay, new mail goes without a regarding"
+                    }
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    out
 }
 
 /// One check per secret the config names: it resolves, or what is wrong.

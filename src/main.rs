@@ -150,16 +150,58 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run => agent(&cli.config, |config, feed, store| async move {
-            let shutdown = tokio_util::sync::CancellationToken::new();
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                wait_for_signal().await;
-                stop.cancel();
-            });
-            foldertrack::app::run(Arc::new(config), feed, store, shutdown).await?;
+        Command::Run => {
+            let path = cli.config.clone();
+            agent(&cli.config, |config, feed, store| async move {
+                let agent_files = AgentFiles::new(&config);
+                agent_files.write(&path)?;
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let (reload_tx, reloads) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(signals(
+                    shutdown.clone(),
+                    reload_tx,
+                    path,
+                    agent_files.clone(),
+                ));
+                let result = foldertrack::app::run(config, feed, store, shutdown, reloads).await;
+                agent_files.remove();
+                result?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Reload { dry_run } => {
+            let config = Config::load(&cli.config)?;
+            let files = AgentFiles::new(&config);
+            let applied = Config::load(&files.applied).with_context(|| {
+                format!(
+                    "no running agent found for store {} (start one with `foldertrack run`)",
+                    config.store.path.display()
+                )
+            })?;
+            let changes = foldertrack::config::mapping_changes(&applied, &config);
+            for line in &changes {
+                print_line(line)?;
+            }
+            if changes.is_empty() {
+                print_line("no mailbox or mapping changes")?;
+            }
+            if !dry_run {
+                let pid = std::fs::read_to_string(&files.pid)
+                    .with_context(|| format!("{}: no running agent", files.pid.display()))?;
+                let status = std::process::Command::new("kill")
+                    .args(["-HUP", pid.trim()])
+                    .status()
+                    .context("cannot run `kill`")?;
+                anyhow::ensure!(
+                    status.success(),
+                    "agent {} is not running; remove {}",
+                    pid.trim(),
+                    files.pid.display()
+                );
+                print_line(&format!("asked agent {} to reload", pid.trim()))?;
+            }
             Ok(ExitCode::SUCCESS)
-        }),
+        }
         other => {
             eprintln!(
                 "foldertrack {}: not available in this build yet",
@@ -186,19 +228,79 @@ where
     runtime.block_on(f(config, feed, store))
 }
 
-/// Ctrl-C, or SIGTERM from a service manager.
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("a SIGTERM handler can be installed");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+/// The files a running agent keeps beside its store: its pid (for `reload`) and the config it
+/// applied last (for `reload --dry-run`).
+#[derive(Clone)]
+struct AgentFiles {
+    pid: std::path::PathBuf,
+    applied: std::path::PathBuf,
+}
+
+impl AgentFiles {
+    fn new(config: &Config) -> Self {
+        let beside = |suffix: &str| {
+            let mut name = config.store.path.as_os_str().to_owned();
+            name.push(suffix);
+            std::path::PathBuf::from(name)
+        };
+        Self {
+            pid: beside(".pid"),
+            applied: beside(".applied.toml"),
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    fn write(&self, config: &std::path::Path) -> Result<()> {
+        std::fs::write(&self.pid, std::process::id().to_string())
+            .with_context(|| format!("{}: cannot write", self.pid.display()))?;
+        self.applied_now(config)
+    }
+
+    fn applied_now(&self, config: &std::path::Path) -> Result<()> {
+        std::fs::copy(config, &self.applied)
+            .map(drop)
+            .with_context(|| format!("{}: cannot write", self.applied.display()))
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.pid);
+        let _ = std::fs::remove_file(&self.applied);
+    }
+}
+
+/// Ctrl-C or SIGTERM stop the agent; SIGHUP reloads its config file (R9).
+async fn signals(
+    shutdown: tokio_util::sync::CancellationToken,
+    reloads: tokio::sync::mpsc::UnboundedSender<Config>,
+    path: std::path::PathBuf,
+    files: AgentFiles,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!(
+            event = "signals_unavailable",
+            "stop with Ctrl-C; reload is not available"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => match Config::load(&path) {
+                Ok(config) => {
+                    let _ = files.applied_now(&path);
+                    let _ = reloads.send(config);
+                }
+                Err(e) => tracing::error!(event = "reload_refused", error = %e, "still running the previous config"),
+            },
+        }
+    }
+    shutdown.cancel();
 }
 
 /// The offline checks: the file parses and validates, and every secret it names resolves.

@@ -242,6 +242,12 @@ impl Gate {
         account.max(mailbox).filter(|t| *t > now)
     }
 
+    /// How long the server asked to leave the mailbox (or its whole account) alone, if it did.
+    pub fn back_off_remaining(&self, mailbox: &Mailbox) -> Option<Duration> {
+        self.back_off_until(mailbox)
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
     /// Waits until a call for `mailbox` may go, then returns the permit it holds while it runs.
     pub async fn enter(&self, mailbox: &Mailbox) -> Permit {
         let inner = &self.inner;

@@ -193,6 +193,12 @@ pub fn fetched(mailbox: &str, item: &Item, with_body: bool) -> Option<Fetched> {
 }
 
 impl FolderFeed for EwsFeed {
+    fn paused_for(&self, mailbox: &str) -> Option<std::time::Duration> {
+        self.client
+            .gate()
+            .back_off_remaining(&Mailbox(mailbox.to_owned()))
+    }
+
     async fn well_known(&self, mailbox: &str) -> Result<WellKnown, Error> {
         let wanted = [
             DistinguishedFolder::MsgFolderRoot,

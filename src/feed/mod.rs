@@ -141,6 +141,9 @@ pub trait FolderFeed: Send + Sync + 'static {
         with_body: bool,
     ) -> impl Future<Output = Result<Vec<Fetched>, Error>> + Send;
 
+    /// How long the server asked to leave this mailbox alone (throttling), if it did.
+    fn paused_for(&self, mailbox: &str) -> Option<Duration>;
+
     /// Sets the item's categories (the write-back); returns its new version.
     fn mark(
         &self,

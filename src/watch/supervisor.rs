@@ -1,0 +1,378 @@
+//! The supervisor: one task per mailbox, each on its own cadence (R37) and health (R29, R31),
+//! never syncing twice at once (R39), woken at once by track-now (R38) or a reload (R9).
+//! One failing mailbox only ever delays itself (R33).
+
+use super::cadence::{Cadence, CadenceSettings, Outcome};
+use super::health::{Failure, Health, HealthPolicy};
+use super::mailbox::{MailboxWatcher, PassReport};
+use crate::config::MailboxConfig;
+use crate::feed::{FolderFeed, Retry};
+use crate::store::Store;
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// What a mailbox's task shows to status and the admin API.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MailboxStatus {
+    pub address: String,
+    pub health: Health,
+    /// The current cadence interval, in seconds.
+    pub interval_secs: u64,
+    pub syncing: bool,
+    pub last_sync_started: Option<Timestamp>,
+    pub last_sync_finished: Option<Timestamp>,
+    pub next_sync: Option<Timestamp>,
+    pub syncs: u64,
+    pub tracked: u64,
+    pub failed_syncs: u64,
+    /// Mappings not watched now, with their state.
+    pub not_watched: Vec<(String, String)>,
+}
+
+/// The answer to a track-now request (R38).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SyncNow {
+    /// The sync ran; it produced this many tracking requests.
+    Done { tracked: usize },
+    /// The sync could not run or failed; the next regular sync picks the item up.
+    Fallback {
+        reason: String,
+        next_sync: Option<Timestamp>,
+    },
+    /// No such mailbox is configured.
+    UnknownMailbox,
+}
+
+type Waiter = oneshot::Sender<SyncNow>;
+
+struct Handle {
+    config: watch::Sender<MailboxConfig>,
+    sync_now: mpsc::UnboundedSender<Waiter>,
+    stop: CancellationToken,
+    status: Arc<Mutex<MailboxStatus>>,
+}
+
+/// Runs the mailboxes' tasks; cheap to share (the admin API holds one).
+pub struct Supervisor<F, S> {
+    feed: Arc<F>,
+    store: Arc<S>,
+    cadence: CadenceSettings,
+    health: HealthPolicy,
+    handles: Mutex<HashMap<String, Handle>>,
+    tasks: Mutex<JoinSet<()>>,
+    shutdown: CancellationToken,
+    /// Notified after every sync that put something into the outbox.
+    pub outbox: Arc<tokio::sync::Notify>,
+}
+
+impl<F: FolderFeed, S: Store> Supervisor<F, S> {
+    pub fn new(
+        feed: Arc<F>,
+        store: Arc<S>,
+        cadence: CadenceSettings,
+        health: HealthPolicy,
+        shutdown: CancellationToken,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            feed,
+            store,
+            cadence,
+            health,
+            handles: Mutex::default(),
+            tasks: Mutex::default(),
+            shutdown,
+            outbox: Arc::default(),
+        })
+    }
+
+    /// Starts, stops and re-configures mailbox tasks to match `mailboxes` (start and R9).
+    pub fn apply(self: &Arc<Self>, mailboxes: &[MailboxConfig]) {
+        let mut handles = self.handles.lock().expect("unpoisoned");
+        handles.retain(|address, h| {
+            let keep = mailboxes.iter().any(|m| &m.address == address);
+            if !keep {
+                tracing::info!(event = "mailbox_removed", mailbox = %address);
+                h.stop.cancel();
+            }
+            keep
+        });
+        for m in mailboxes {
+            match handles.get(&m.address) {
+                Some(h) => {
+                    h.config.send_if_modified(|current| {
+                        let changed = format!("{current:?}") != format!("{m:?}");
+                        if changed {
+                            *current = m.clone();
+                        }
+                        changed
+                    });
+                }
+                None => {
+                    let handle = self.spawn(m.clone());
+                    handles.insert(m.address.clone(), handle);
+                }
+            }
+        }
+    }
+
+    fn spawn(self: &Arc<Self>, config: MailboxConfig) -> Handle {
+        let (config_tx, config_rx) = watch::channel(config.clone());
+        let (sync_tx, sync_rx) = mpsc::unbounded_channel();
+        let stop = self.shutdown.child_token();
+        let status = Arc::new(Mutex::new(MailboxStatus {
+            address: config.address.clone(),
+            interval_secs: self.cadence.normal.as_secs(),
+            ..MailboxStatus::default()
+        }));
+        let task = MailboxTask {
+            feed: self.feed.clone(),
+            watcher: MailboxWatcher::new(self.feed.clone(), self.store.clone(), config),
+            cadence: Cadence::new(self.cadence),
+            health: Health::default(),
+            policy: self.health,
+            config: config_rx,
+            sync_now: sync_rx,
+            stop: stop.clone(),
+            status: status.clone(),
+            outbox: self.outbox.clone(),
+        };
+        self.tasks.lock().expect("unpoisoned").spawn(task.run());
+        Handle {
+            config: config_tx,
+            sync_now: sync_tx,
+            stop,
+            status,
+        }
+    }
+
+    /// Track-now: syncs the mailbox at once (or right after the sync in progress) and says how
+    /// it went (R38).
+    pub async fn sync_now(&self, address: &str) -> SyncNow {
+        let (tx, rx) = oneshot::channel();
+        let sent = {
+            let handles = self.handles.lock().expect("unpoisoned");
+            let Some(h) = handles
+                .get(&address.to_ascii_lowercase())
+                .or_else(|| handles.get(address))
+            else {
+                return SyncNow::UnknownMailbox;
+            };
+            h.sync_now.send(tx).is_ok()
+        };
+        match (sent, rx.await) {
+            (true, Ok(answer)) => answer,
+            _ => SyncNow::Fallback {
+                reason: "the agent is shutting down".into(),
+                next_sync: None,
+            },
+        }
+    }
+
+    /// Every mailbox's status, sorted by address.
+    pub fn status(&self) -> Vec<MailboxStatus> {
+        let handles = self.handles.lock().expect("unpoisoned");
+        let mut out: Vec<MailboxStatus> = handles
+            .values()
+            .map(|h| h.status.lock().expect("unpoisoned").clone())
+            .collect();
+        out.sort_by(|a, b| a.address.cmp(&b.address));
+        out
+    }
+
+    /// Waits until every task has stopped (after the shutdown token is cancelled).
+    pub async fn join(&self) {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().expect("unpoisoned"));
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+struct MailboxTask<F, S> {
+    feed: Arc<F>,
+    watcher: MailboxWatcher<F, S>,
+    cadence: Cadence,
+    health: Health,
+    policy: HealthPolicy,
+    config: watch::Receiver<MailboxConfig>,
+    sync_now: mpsc::UnboundedReceiver<Waiter>,
+    stop: CancellationToken,
+    status: Arc<Mutex<MailboxStatus>>,
+    outbox: Arc<tokio::sync::Notify>,
+}
+
+/// The fix an admin applies for a permanent failure (R31).
+const PERMANENT_FIX: &str = "check the service account's credentials and grant it ApplicationImpersonation on this mailbox (Exchange Online: the app's full_access_as_app consent), or remove the mailbox from the config; it resumes by itself once fixed";
+
+impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
+    async fn run(mut self) {
+        let mut delay = Duration::ZERO;
+        loop {
+            self.set_next(Some(delay));
+            let mut waiters = Vec::new();
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(delay) => {}
+                Some(w) = self.sync_now.recv() => {
+                    // Track-now that cannot run now: say so at once, keep the schedule.
+                    let blocked = if !self.health.is_active() {
+                        Some(format!("the mailbox is {}", self.health.label()))
+                    } else {
+                        self.feed
+                            .paused_for(self.watcher.address())
+                            .filter(|d| *d > Duration::from_secs(1))
+                            .map(|d| format!("Exchange asked for a pause of {} s (throttling)", d.as_secs().max(1)))
+                    };
+                    if let Some(reason) = blocked {
+                        let _ = w.send(self.fallback(reason));
+                        delay = self.remaining();
+                        continue;
+                    }
+                    waiters.push(w);
+                }
+                Ok(()) = self.config.changed() => {
+                    let config = self.config.borrow_and_update().clone();
+                    tracing::info!(event = "mailbox_reconfigured", mailbox = %config.address);
+                    self.watcher.reconfigure(config);
+                }
+            }
+            delay = self.sync(waiters).await;
+            // Requests that arrived during the sync: one follow-up for all of them (R39).
+            while !self.stop.is_cancelled() {
+                let mut pending = Vec::new();
+                while let Ok(w) = self.sync_now.try_recv() {
+                    pending.push(w);
+                }
+                if pending.is_empty() {
+                    break;
+                }
+                delay = self.sync(pending).await;
+            }
+        }
+    }
+
+    /// One pass; answers the track-now waiters; returns the delay until the next one.
+    async fn sync(&mut self, waiters: Vec<Waiter>) -> Duration {
+        let address = self.watcher.address().to_owned();
+        self.update(|s| {
+            s.syncing = true;
+            s.last_sync_started = Some(Timestamp::now());
+        });
+        let started = std::time::Instant::now();
+        let result = self.watcher.sync(&|_| {}).await;
+        let (delay, answer) = match result {
+            Ok(report) => {
+                self.health.on_success();
+                let tracked = report.emitted.len();
+                if tracked > 0 {
+                    self.outbox.notify_one();
+                }
+                let outcome = if report.changes == 0 {
+                    Outcome::Idle
+                } else {
+                    Outcome::Tracked(tracked)
+                };
+                tracing::info!(event = "sync_finished", mailbox = %address, changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
+                self.record(&report);
+                let delay = self
+                    .cadence
+                    .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
+                (delay, SyncNow::Done { tracked })
+            }
+            Err(e) => {
+                let error = e.to_string();
+                let retry = e.retry();
+                let failure = match retry {
+                    Retry::Disable => Failure::Permanent {
+                        error: error.clone(),
+                        fix: PERMANENT_FIX.into(),
+                    },
+                    Retry::After(d) => Failure::Transient {
+                        error: error.clone(),
+                        hint: Some(d),
+                    },
+                    _ => Failure::Transient {
+                        error: error.clone(),
+                        hint: None,
+                    },
+                };
+                let was = self.health.label();
+                let delay = self.health.on_failure(failure, &self.policy);
+                if self.health.label() != was {
+                    tracing::warn!(event = "mailbox_health", mailbox = %address, health = self.health.label(), error = %error);
+                } else {
+                    tracing::warn!(event = "sync_failed", mailbox = %address, error = %error, retry_in_secs = delay.as_secs());
+                }
+                // Keep the cadence's memory of recent activity; failures do not speed it up.
+                let _ = self.cadence.next_delay(
+                    match retry {
+                        Retry::After(d) => Outcome::Throttled(d),
+                        _ => Outcome::Failed,
+                    },
+                    0.0,
+                );
+                self.update(|s| s.failed_syncs += 1);
+                let next = Timestamp::now().checked_add(delay).ok();
+                (
+                    delay,
+                    SyncNow::Fallback {
+                        reason: error,
+                        next_sync: next,
+                    },
+                )
+            }
+        };
+        let health = self.health.clone();
+        let interval = self.cadence.interval().as_secs();
+        self.update(|s| {
+            s.syncing = false;
+            s.last_sync_finished = Some(Timestamp::now());
+            s.syncs += 1;
+            s.health = health;
+            s.interval_secs = interval;
+        });
+        for w in waiters {
+            let _ = w.send(answer.clone());
+        }
+        delay
+    }
+
+    fn record(&self, report: &PassReport) {
+        self.update(|s| {
+            s.tracked += report.emitted.len() as u64;
+            s.not_watched = report
+                .not_watched
+                .iter()
+                .map(|(m, state)| (m.clone(), format!("{state:?}")))
+                .collect();
+        });
+    }
+
+    fn fallback(&self, reason: String) -> SyncNow {
+        SyncNow::Fallback {
+            reason,
+            next_sync: self.status.lock().expect("unpoisoned").next_sync,
+        }
+    }
+
+    /// Time left until the scheduled sync.
+    fn remaining(&self) -> Duration {
+        let next = self.status.lock().expect("unpoisoned").next_sync;
+        next.and_then(|n| n.duration_since(Timestamp::now()).try_into().ok())
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn set_next(&self, delay: Option<Duration>) {
+        let next = delay.and_then(|d| Timestamp::now().checked_add(d).ok());
+        self.update(|s| s.next_sync = next);
+    }
+
+    fn update(&self, f: impl FnOnce(&mut MailboxStatus)) {
+        f(&mut self.status.lock().expect("unpoisoned"));
+    }
+}
