@@ -8,8 +8,13 @@ use foldertrack::feed::ews::EwsFeed;
 use foldertrack::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use foldertrack::store::{SledStore, Store};
 use foldertrack::tracking::TrackingRequest;
+use foldertrack::watch::cadence::CadenceSettings;
+use foldertrack::watch::health::HealthPolicy;
+use foldertrack::watch::supervisor::Supervisor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
@@ -131,6 +136,41 @@ impl Agent {
         read_jsonl(&self.dir.path().join("tracked.jsonl"))
     }
 
+    /// A supervisor over every configured mailbox, with cadence (busy, normal, quiet) in
+    /// seconds and no jitter. Cancel the token to stop it.
+    pub fn supervise(
+        &self,
+        (busy, normal, quiet): (u64, u64, u64),
+        health: HealthPolicy,
+    ) -> (Arc<Supervisor<EwsFeed, SledStore>>, CancellationToken) {
+        let secs = Duration::from_secs;
+        let shutdown = CancellationToken::new();
+        let supervisor = Supervisor::new(
+            self.feed.clone(),
+            self.store.clone(),
+            CadenceSettings {
+                busy: secs(busy),
+                normal: secs(normal),
+                quiet: secs(quiet),
+                jitter: 0.0,
+            },
+            health,
+            shutdown.clone(),
+        );
+        supervisor.apply(&self.config.mailbox);
+        (supervisor, shutdown)
+    }
+
+    /// The mailboxes of the tracking requests in the outbox.
+    pub fn outbox_mailboxes(&self) -> Vec<String> {
+        self.store
+            .outbox(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.mailbox)
+            .collect()
+    }
+
     pub fn outbox_len(&self) -> usize {
         self.store.stats().unwrap().outbox
     }
@@ -159,4 +199,29 @@ pub fn mail(subject: &str) -> NewMessage {
 pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> String {
     let delivered = c.deliver(mailbox, "Inbox", &mail(subject)).unwrap();
     c.move_message(mailbox, &delivered.item_id, folder).unwrap()
+}
+
+/// Polls `check` every 50 ms until it holds or `within` has passed; returns whether it held.
+pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check()
+}
+
+/// A health policy in seconds: retry after `retry` s (not doubling past it), park after
+/// `park_after` failures, probe parked and disabled mailboxes every `probe` s.
+pub fn quick_health(retry: u64, park_after: u32, probe: u64) -> HealthPolicy {
+    let secs = Duration::from_secs;
+    HealthPolicy {
+        base: secs(retry),
+        cap: secs(retry),
+        park_after,
+        parked_probe: secs(probe),
+        disabled_probe: secs(probe),
+    }
 }
