@@ -234,7 +234,7 @@ fn bench(c: &mut Criterion) {
         if batch.is_empty() {
             break;
         }
-        rt.block_on(store.ack(&batch)).unwrap();
+        rt.block_on(store.delivered(&batch, false)).unwrap();
     }
     let drained = store.stats().unwrap().bytes_on_disk;
     drop(store);

@@ -2,8 +2,8 @@
 //! pass, `run` keeps every mailbox on its cadence until shutdown.
 
 use crate::client::{self, ClientSettings, EwsClient, Limits, Timeouts};
-use crate::config::{self, Config, Sink};
-use crate::deliver::jsonl::{Appended, JsonlFile};
+use crate::config::{self, Config};
+use crate::deliver::{AnySink, Deliverer, Drained, Sink};
 use crate::ews::ExchangeVersion;
 use crate::feed::FolderFeed;
 use crate::feed::ews::EwsFeed;
@@ -126,6 +126,8 @@ pub struct Summary {
     pub recorded: usize,
     pub not_watched: Vec<(String, String)>,
     pub delivered: usize,
+    /// Requests that became undeliverable or were rejected in this pass.
+    pub undelivered: usize,
 }
 
 impl Summary {
@@ -165,40 +167,25 @@ pub async fn once<F: FolderFeed, S: Store>(
         }
         summary.add(&mailbox.address, result.map_err(|e| e.to_string()));
     }
-    summary.delivered = drain(config, store.as_ref()).await?;
+    let deliverer = Deliverer::new(AnySink::from_config(config).map_err(Error::Sink)?, config);
+    let drained = deliver(config, &deliverer, feed.as_ref(), store.as_ref()).await?;
+    summary.delivered = drained.delivered;
+    summary.undelivered = drained.undeliverable + drained.rejected;
     Ok(summary)
 }
 
-/// Delivers the outbox to the JSONL sink, oldest first; an entry leaves the outbox only after
-/// the line is on disk, and a line already in the file is not written again (R21).
-pub async fn drain<S: Store>(config: &Config, store: &S) -> Result<usize, Error> {
-    let Sink::Jsonl { path, rotate_bytes } = &config.sink else {
-        // The webhook and Dynamics sinks deliver through their own loop (not in this build).
-        return Ok(0);
-    };
-    let mut file = JsonlFile::open(path, *rotate_bytes).map_err(|e| Error::Sink(e.to_string()))?;
-    let mut delivered = 0;
-    loop {
-        let batch = store.outbox(256)?;
-        if batch.is_empty() {
-            return Ok(delivered);
-        }
-        // Each line is fsynced before its batch is acknowledged; a crash in between offers
-        // the batch again and the file skips what it holds.
-        let mut done = Vec::with_capacity(batch.len());
-        for (seq, request) in batch {
-            let line = serde_json::to_string(&request).expect("requests always serialise");
-            if file
-                .append(&request.event_id, &line)
-                .map_err(|e| Error::Sink(e.to_string()))?
-                == Appended::Written
-            {
-                delivered += 1;
-            }
-            done.push(seq);
-        }
-        store.ack(&done).await?;
+/// Delivers what is due in the outbox, then writes the results back to the mailboxes.
+pub async fn deliver<F: FolderFeed, S: Store, K: Sink>(
+    config: &Config,
+    deliverer: &Deliverer<K>,
+    feed: &F,
+    store: &S,
+) -> Result<Drained, Error> {
+    let drained = deliverer.drain(store).await?;
+    if config.writeback.enabled {
+        crate::deliver::writeback::write_back(feed, store, &config.writeback).await?;
     }
+    Ok(drained)
 }
 
 /// Keeps every mailbox on its cadence until `shutdown`, applying reloaded configs as they
@@ -210,8 +197,9 @@ pub async fn run<F: FolderFeed, S: Store>(
     shutdown: CancellationToken,
     mut reloads: mpsc::UnboundedReceiver<Config>,
 ) -> Result<Arc<Supervisor<F, S>>, Error> {
+    let deliverer = Deliverer::new(AnySink::from_config(&config).map_err(Error::Sink)?, &config);
     let supervisor = Supervisor::new(
-        feed,
+        feed.clone(),
         store.clone(),
         config.cadence.settings(),
         config.health.policy(),
@@ -225,8 +213,8 @@ pub async fn run<F: FolderFeed, S: Store>(
         let config = config.clone();
         async move {
             loop {
-                if let Err(e) = drain(&config, store.as_ref()).await {
-                    tracing::error!(event = "delivery_failed", error = %e);
+                if let Err(e) = deliver(&config, &deliverer, feed.as_ref(), store.as_ref()).await {
+                    tracing::error!(event = "delivery_stopped", error = %e);
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

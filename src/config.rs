@@ -285,6 +285,8 @@ pub enum Sink {
         /// Act on behalf of the mailbox owner (CallerObjectId).
         #[serde(default)]
         act_as_owner: bool,
+        /// Overrides `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
+        token_url: Option<String>,
     },
 }
 

@@ -1,7 +1,8 @@
 //! One contract, every store: SledStore on disk and MemStore in memory behave the same.
 
 use foldertrack::store::{
-    self, Arrival, Cause, FolderRecord, MemStore, PageCommit, SledStore, Store, Tree,
+    self, Arrival, Cause, DeadEntry, Failed, FolderRecord, MarkKind, MemStore, PageCommit,
+    SledStore, Store, Tree,
 };
 use foldertrack::tracking::{EventKind, Identity, MessageInfo, Place, Regarding, Sighting};
 use jiff::Timestamp;
@@ -90,7 +91,7 @@ async fn contract<S: Store>(store: S) {
     let outbox = store.outbox(10).unwrap();
     assert_eq!(outbox.len(), 2);
     assert!(outbox[0].0 < outbox[1].0, "oldest first");
-    assert_eq!(outbox[0].1.event, EventKind::MovedIn);
+    assert_eq!(outbox[0].1.request.event, EventKind::MovedIn);
 
     // The same page again (a crash after commit, before the next call): nothing new.
     let again = store
@@ -116,8 +117,16 @@ async fn contract<S: Store>(store: S) {
     let id = Identity::MessageId("<m1@x>".into()).request_id();
     assert_eq!(store.message(&id).unwrap().unwrap().sightings.len(), 1);
 
-    // Ack removes exactly the acknowledged entry; sequence numbers keep growing.
-    store.ack(&[outbox[0].0]).await.unwrap();
+    // Delivery removes exactly the delivered entry and queues its write-back; sequence
+    // numbers keep growing.
+    store.delivered(&[outbox[0].0], true).await.unwrap();
+    let marks = store.marks(10).unwrap();
+    assert_eq!(marks.len(), 1);
+    assert_eq!(marks[0].0, outbox[0].1.request.id);
+    assert_eq!(
+        (marks[0].1.item_id.as_str(), marks[0].1.kind),
+        ("I1", MarkKind::Tracked)
+    );
     let left = store.outbox(10).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].0, outbox[1].0);
@@ -130,6 +139,71 @@ async fn contract<S: Store>(store: S) {
         .unwrap();
     assert_eq!(next.emitted.len(), 1);
     assert!(store.outbox(10).unwrap()[1].0 > outbox[1].0);
+
+    // A failed attempt waits for its time; others stay due (R33).
+    let (seq, mut entry) = store.outbox(1).unwrap().remove(0);
+    entry.attempts = 1;
+    entry.next_try = Some(Timestamp::now() + jiff::SignedDuration::from_secs(60));
+    store.retry_later(seq, entry.clone()).await.unwrap();
+    let due: Vec<u64> = store
+        .due(Timestamp::now(), 10)
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(!due.contains(&seq) && due.len() == 1, "{due:?}");
+    let later = Timestamp::now() + jiff::SignedDuration::from_secs(61);
+    assert_eq!(store.due(later, 10).unwrap().len(), 2);
+
+    // Given up: out of the outbox into the dead tree, a failed mark, a history line; retry
+    // puts it back with a fresh count.
+    let dead = DeadEntry {
+        request: entry.request.clone(),
+        state: Failed::Undeliverable,
+        reason: "HTTP 503".into(),
+        attempts: 5,
+        at: Timestamp::now(),
+    };
+    store.dead_letter(seq, dead, true).await.unwrap();
+    assert_eq!(store.dead(10).unwrap().len(), 1);
+    assert_eq!(store.outbox(10).unwrap().len(), 1);
+    let mark = store
+        .marks(10)
+        .unwrap()
+        .into_iter()
+        .find(|(id, _)| *id == entry.request.id)
+        .unwrap();
+    assert_eq!(mark.1.kind, MarkKind::Failed);
+    let record = store.message(&entry.request.id).unwrap().unwrap();
+    assert!(
+        record
+            .history
+            .last()
+            .unwrap()
+            .what
+            .contains("undeliverable"),
+        "{:?}",
+        record.history
+    );
+    assert_eq!(store.requeue(&[seq]).await.unwrap(), 1);
+    let back = store.outbox(10).unwrap();
+    assert_eq!(back.len(), 2);
+    assert!(
+        back.iter()
+            .any(|(s, e)| *s == seq && e.attempts == 0 && e.next_try.is_none())
+    );
+    assert!(store.dead(10).unwrap().is_empty());
+
+    // A mark that is done leaves; one kept for another try stays.
+    let (id, mut pending) = store.marks(1).unwrap().remove(0);
+    pending.attempts = 1;
+    store.mark_done(&id, Some(pending), None).await.unwrap();
+    assert_eq!(store.marks(10).unwrap().len(), 2);
+    store
+        .mark_done(&id, None, Some("given up".into()))
+        .await
+        .unwrap();
+    assert_eq!(store.marks(10).unwrap().len(), 1);
 
     // A reset cursor keeps the seen items (R23).
     store.reset_cursor("a@example.com", "F1").await.unwrap();
@@ -267,7 +341,7 @@ async fn compacting_keeps_every_live_entry_and_gives_space_back() {
             .iter()
             .map(|(s, _)| *s)
             .collect();
-        store.ack(&all[..1000]).await.unwrap();
+        store.delivered(&all[..1000], false).await.unwrap();
     }
     let (before, after) = SledStore::compact(&path).unwrap();
     assert!(after < before, "{after} < {before}");

@@ -181,7 +181,7 @@ fn from_ews(e: ews::Error, call: Call) -> Error {
 }
 
 /// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait.
-pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -3,10 +3,204 @@
 //! direction, body when the mapping allows), then set or change its regarding record.
 //! <https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/overview>
 //!
-//! This file holds the pure parts: the requests' URLs and bodies, and what an answer means.
+//! The requests' URLs and bodies and what an answer means are pure functions; [`DynamicsSink`]
+//! does the calls.
 
+use super::Sink;
 use super::policy::DeliveryError;
+use crate::config::{self, Config};
+use crate::oauth::TokenSource;
+use crate::tracking::{Direction, TrackingRequest};
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// The Dataverse sink: OAuth client credentials for the organisation, then per request a
+/// lookup by message id, a create or a re-link, optionally as the mailbox's owner.
+pub struct DynamicsSink {
+    http: reqwest::Client,
+    org: url::Url,
+    tokens: TokenSource,
+    act_as_owner: bool,
+    /// Mailbox → the owner's Entra object id, looked up once.
+    owners: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+impl DynamicsSink {
+    pub fn from_config(config: &Config) -> Result<Self, String> {
+        let config::Sink::Dynamics {
+            org_url,
+            tenant_id,
+            client_id,
+            client_secret_env,
+            client_secret_file,
+            act_as_owner,
+            token_url,
+        } = &config.sink
+        else {
+            return Err("the sink is not dynamics".into());
+        };
+        let org = url::Url::parse(org_url).map_err(|e| format!("sink.org_url {org_url:?}: {e}"))?;
+        let token_url = token_url.clone().unwrap_or_else(|| {
+            format!("https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token")
+        });
+        let token_url = url::Url::parse(&token_url)
+            .map_err(|e| format!("sink.token_url {token_url:?}: {e}"))?;
+        let secret = config::resolve_secret(
+            "sink.client_secret",
+            client_secret_env.as_deref(),
+            client_secret_file.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let http = crate::client::http_client(&crate::client::Timeouts::default())
+            .map_err(|e| e.to_string())?;
+        let scope = format!("{}/.default", org.as_str().trim_end_matches('/'));
+        Ok(Self {
+            tokens: TokenSource::new(token_url, client_id.clone(), secret, scope, http.clone()),
+            http,
+            org,
+            act_as_owner: *act_as_owner,
+            owners: Default::default(),
+        })
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.org.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// One Web API call; a JSON answer or the error it stands for.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        caller: Option<&str>,
+    ) -> Result<Value, DeliveryError> {
+        let token = self.tokens.token().await.map_err(|e| {
+            if e.is_rejected() {
+                DeliveryError::Rejected {
+                    reason: format!("Dataverse sign-in: {e}"),
+                }
+            } else {
+                DeliveryError::Transient {
+                    reason: format!("Dataverse sign-in: {e}"),
+                    retry_after: None,
+                }
+            }
+        })?;
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(token.secret())
+            .header("OData-Version", "4.0")
+            .header("OData-MaxVersion", "4.0")
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(id) = caller {
+            request = request.header("CallerObjectId", id);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| super::transport_error("Dataverse", &e))?;
+        let status = answer.status().as_u16();
+        let retry_after =
+            crate::client::http::retry_after(answer.headers(), std::time::SystemTime::now());
+        let text = answer
+            .text()
+            .await
+            .map_err(|e| super::transport_error("Dataverse", &e))?;
+        let json: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::Null)
+        };
+        if (200..300).contains(&status) {
+            Ok(json)
+        } else {
+            Err(error_outcome(status, &json, retry_after))
+        }
+    }
+
+    /// The Entra object id of the mailbox's owner, for `CallerObjectId` (R34).
+    async fn owner(&self, mailbox: &str) -> Result<String, DeliveryError> {
+        if let Some(id) = self.owners.lock().await.get(mailbox) {
+            return Ok(id.clone());
+        }
+        let answer = self
+            .call(reqwest::Method::GET, &owner_path(mailbox), None, None)
+            .await?;
+        let id = answer["value"]
+            .get(0)
+            .and_then(|u| u["azureactivedirectoryobjectid"].as_str())
+            .ok_or_else(|| DeliveryError::Rejected {
+                reason: format!("Dataverse has no user with the address {mailbox}; add the user, or set act_as_owner = false"),
+            })?
+            .to_owned();
+        self.owners
+            .lock()
+            .await
+            .insert(mailbox.to_owned(), id.clone());
+        Ok(id)
+    }
+}
+
+impl Sink for DynamicsSink {
+    async fn deliver(&self, request: &TrackingRequest) -> Result<(), DeliveryError> {
+        let caller = match self.act_as_owner {
+            true => Some(self.owner(&request.mailbox).await?),
+            false => None,
+        };
+        let caller = caller.as_deref();
+        let email = EmailActivity::of(request);
+        let found = self
+            .call(
+                reqwest::Method::GET,
+                &lookup_path(&email.message_id),
+                None,
+                caller,
+            )
+            .await?;
+        match (found_activity(&found), &request.regarding) {
+            // Known already: set or change its regarding (R12, R8); nothing else to do.
+            (Some(id), Some(regarding)) => {
+                let path = format!("{API_PATH}/emails({id})");
+                self.call(
+                    reqwest::Method::PATCH,
+                    &path,
+                    Some(&relink_body(regarding)),
+                    caller,
+                )
+                .await?;
+            }
+            (Some(_), None) => {}
+            (None, regarding) => {
+                let path = format!("{API_PATH}/emails");
+                self.call(
+                    reqwest::Method::POST,
+                    &path,
+                    Some(&create_body(&email, regarding.as_ref())),
+                    caller,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The query that finds a Dataverse user by mailbox address.
+pub fn owner_path(mailbox: &str) -> String {
+    let literal = mailbox.replace('\'', "''");
+    format!(
+        "{API_PATH}/systemusers?$select=azureactivedirectoryobjectid&$filter=internalemailaddress eq '{}'",
+        percent_encode(&literal)
+    )
+}
 
 /// The Web API's path under the organisation URL.
 pub const API_PATH: &str = "/api/data/v9.2";
@@ -36,35 +230,52 @@ pub struct EmailActivity {
     pub body: Option<String>,
 }
 
-/// The record an email is "regarding": a table's logical name and the row's id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Regarding {
-    pub entity: String,
-    pub id: String,
+pub use crate::tracking::Regarding;
+
+/// The entity set (URL collection) of a table: Dataverse's plural of the logical name.
+pub fn entity_set(entity: &str) -> String {
+    if let Some(stem) = entity
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
+    {
+        format!("{stem}ies")
+    } else if entity.ends_with('s') || entity.ends_with('x') {
+        format!("{entity}es")
+    } else {
+        format!("{entity}s")
+    }
 }
 
-impl Regarding {
-    /// The entity set (URL collection) of the table: Dataverse's plural of the logical name.
-    pub fn entity_set(&self) -> String {
-        let e = self.entity.as_str();
-        if let Some(stem) = e
-            .strip_suffix('y')
-            .filter(|s| !s.ends_with(['a', 'e', 'o', 'u']))
-        {
-            format!("{stem}ies")
-        } else if e.ends_with('s') || e.ends_with('x') {
-            format!("{e}es")
-        } else {
-            format!("{e}s")
-        }
-    }
+/// The `@odata.bind` pair that sets an email's regarding to this record.
+fn binding(regarding: &Regarding) -> (String, Value) {
+    (
+        format!("regardingobjectid_{}@odata.bind", regarding.entity),
+        json!(format!(
+            "/{}({})",
+            entity_set(&regarding.entity),
+            regarding.id
+        )),
+    )
+}
 
-    /// The `@odata.bind` pair that sets an email's regarding to this record.
-    fn binding(&self) -> (String, Value) {
-        (
-            format!("regardingobjectid_{}@odata.bind", self.entity),
-            json!(format!("/{}({})", self.entity_set(), self.id)),
-        )
+impl EmailActivity {
+    /// The activity a tracking request describes.
+    pub fn of(request: &TrackingRequest) -> Self {
+        let m = &request.message;
+        let address = |a: &crate::tracking::Address| a.address.clone();
+        Self {
+            message_id: m
+                .internet_message_id
+                .clone()
+                .unwrap_or_else(|| format!("<{}@foldertrack>", request.id)),
+            subject: m.subject.clone(),
+            from: m.from.as_ref().map(address),
+            to: m.to.iter().map(address).collect(),
+            cc: m.cc.iter().map(address).collect(),
+            sent_at: m.sent_at.map(|t| t.to_string()),
+            outgoing: m.direction == Some(Direction::Outgoing),
+            body: m.body.clone(),
+        }
     }
 }
 
@@ -110,7 +321,7 @@ pub fn create_body(email: &EmailActivity, regarding: Option<&Regarding>) -> Valu
         .collect();
     body.insert("email_activity_parties".into(), Value::Array(parties));
     if let Some(r) = regarding {
-        let (k, v) = r.binding();
+        let (k, v) = binding(r);
         body.insert(k, v);
     }
     Value::Object(body)
@@ -118,7 +329,7 @@ pub fn create_body(email: &EmailActivity, regarding: Option<&Regarding>) -> Valu
 
 /// The body that re-links an existing email to `regarding`.
 pub fn relink_body(regarding: &Regarding) -> Value {
-    let (k, v) = regarding.binding();
+    let (k, v) = binding(regarding);
     json!({ k: v })
 }
 
@@ -184,7 +395,7 @@ mod tests {
             ("new_address", "new_addresses"),
             ("new_key", "new_keys"),
         ] {
-            assert_eq!(regarding(entity).entity_set(), set);
+            assert_eq!(entity_set(entity), set);
         }
     }
 

@@ -6,6 +6,9 @@
 //! line it already holds. Delivery is in outbox order, so only the newest lines can ever be
 //! offered again: the tail of the file is all that needs remembering.
 
+use super::Sink;
+use super::policy::DeliveryError;
+use crate::tracking::TrackingRequest;
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
@@ -32,6 +35,64 @@ pub struct JsonlError {
     action: &'static str,
     #[source]
     source: std::io::Error,
+}
+
+/// The JSONL sink: a [`JsonlFile`] behind a lock, one fsync per batch.
+pub struct JsonlSink {
+    file: std::sync::Mutex<JsonlFile>,
+}
+
+impl JsonlSink {
+    pub fn open(path: &Path, rotate_bytes: Option<u64>) -> Result<Self, JsonlError> {
+        Ok(Self {
+            file: std::sync::Mutex::new(JsonlFile::open(path, rotate_bytes)?),
+        })
+    }
+
+    fn write(&self, requests: &[&TrackingRequest]) -> Vec<Result<(), DeliveryError>> {
+        let lines: Vec<String> = requests
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("requests always serialise"))
+            .collect();
+        let pairs: Vec<(&str, &str)> = requests
+            .iter()
+            .zip(&lines)
+            .map(|(r, l)| (r.event_id.as_str(), l.as_str()))
+            .collect();
+        let mut file = self
+            .file
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match file.append_all(&pairs) {
+            Ok(_) => requests.iter().map(|_| Ok(())).collect(),
+            Err(e) => requests
+                .iter()
+                .map(|_| {
+                    Err(DeliveryError::Transient {
+                        reason: e.to_string(),
+                        retry_after: None,
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Sink for JsonlSink {
+    async fn deliver(&self, request: &TrackingRequest) -> Result<(), DeliveryError> {
+        self.write(&[request]).remove(0)
+    }
+
+    async fn deliver_all(&self, requests: &[&TrackingRequest]) -> Vec<Result<(), DeliveryError>> {
+        self.write(requests)
+    }
+}
+
+/// Lines gathered for one write.
+#[derive(Default)]
+struct Pending<'a> {
+    bytes: Vec<u8>,
+    ids: Vec<&'a str>,
 }
 
 /// An append-only JSONL file.
@@ -84,28 +145,52 @@ impl JsonlFile {
     /// Appends `line` (one JSON object, no newline) for `event_id`, fsynced, unless the file
     /// already holds that event.
     pub fn append(&mut self, event_id: &str, line: &str) -> Result<Appended, JsonlError> {
-        if self.recent.contains(event_id) {
-            return Ok(Appended::AlreadyThere);
+        Ok(self.append_all(&[(event_id, line)])?[0])
+    }
+
+    /// Appends several lines with one fsync at the end (and one before each rotation); what
+    /// each line came to, in order.
+    pub fn append_all(&mut self, lines: &[(&str, &str)]) -> Result<Vec<Appended>, JsonlError> {
+        let mut out = Vec::with_capacity(lines.len());
+        let mut pending = Pending::default();
+        for (event_id, line) in lines {
+            if self.recent.contains(*event_id) || pending.ids.contains(event_id) {
+                out.push(Appended::AlreadyThere);
+                continue;
+            }
+            let needed = line.len() as u64 + 1;
+            if self.rotate_bytes.is_some_and(|limit| {
+                let size = self.size + pending.bytes.len() as u64;
+                size > 0 && size + needed > limit
+            }) {
+                self.write_synced(std::mem::take(&mut pending))?;
+                self.rotate()?;
+            }
+            pending.bytes.extend_from_slice(line.as_bytes());
+            pending.bytes.push(b'\n');
+            pending.ids.push(event_id);
+            out.push(Appended::Written);
         }
-        let needed = line.len() as u64 + 1;
-        if self
-            .rotate_bytes
-            .is_some_and(|limit| self.size > 0 && self.size + needed > limit)
-        {
-            self.rotate()?;
+        self.write_synced(pending)?;
+        Ok(out)
+    }
+
+    /// Writes and fsyncs; only then are the lines' event ids remembered as written.
+    fn write_synced(&mut self, pending: Pending<'_>) -> Result<(), JsonlError> {
+        if pending.bytes.is_empty() {
+            return Ok(());
         }
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
         self.file
-            .write_all(&bytes)
+            .write_all(&pending.bytes)
             .map_err(|source| self.error("append", source))?;
         self.file
             .sync_data()
             .map_err(|source| self.error("fsync", source))?;
-        self.size += needed;
-        self.remember(event_id.to_owned());
-        Ok(Appended::Written)
+        self.size += pending.bytes.len() as u64;
+        for id in pending.ids {
+            self.remember(id.to_owned());
+        }
+        Ok(())
     }
 
     /// The file being written.

@@ -3,10 +3,65 @@
 //! 2xx = delivered, 409 = already delivered, other 4xx = rejected (408 and 429 are retried),
 //! 5xx and timeouts = retried with back-off.
 
+use super::Sink;
 use super::policy::DeliveryError;
+use crate::tracking::TrackingRequest;
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// Requests in flight at once to the receiver.
+const IN_FLIGHT: usize = 16;
+
+/// POSTs each tracking request to the receiver, signed.
+pub struct WebhookSink {
+    http: reqwest::Client,
+    url: url::Url,
+    secret: SecretString,
+}
+
+impl WebhookSink {
+    pub fn new(url: &str, secret: SecretString, timeout: Duration) -> Result<Self, String> {
+        let url = url::Url::parse(url).map_err(|e| format!("sink.url {url:?}: {e}"))?;
+        let timeouts = crate::client::Timeouts {
+            connect: timeout.min(Duration::from_secs(10)),
+            request: timeout,
+        };
+        let http = crate::client::http_client(&timeouts).map_err(|e| e.to_string())?;
+        Ok(Self { http, url, secret })
+    }
+}
+
+impl Sink for WebhookSink {
+    async fn deliver(&self, request: &TrackingRequest) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(request).expect("requests always serialise");
+        let answer = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                SIGNATURE_HEADER,
+                sign(self.secret.expose_secret().as_bytes(), &body),
+            )
+            .header(IDEMPOTENCY_HEADER, &request.event_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| super::transport_error("webhook", &e))?;
+        let retry_after = crate::client::http::retry_after(answer.headers(), SystemTime::now());
+        outcome(answer.status().as_u16(), retry_after).map(drop)
+    }
+
+    async fn deliver_all(&self, requests: &[&TrackingRequest]) -> Vec<Result<(), DeliveryError>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for chunk in requests.chunks(IN_FLIGHT) {
+            let calls: Vec<_> = chunk.iter().map(|r| self.deliver(r)).collect();
+            out.extend(futures_util::future::join_all(calls).await);
+        }
+        out
+    }
+}
 
 /// The header carrying the body's signature: `sha256=<hex of HMAC-SHA256(secret, body)>`.
 pub const SIGNATURE_HEADER: &str = "X-Foldertrack-Signature";

@@ -189,6 +189,7 @@ pub fn fetched(mailbox: &str, item: &Item, with_body: bool) -> Option<Fetched> {
                 .flatten(),
         },
         search_key,
+        categories: item.categories.clone(),
     })
 }
 

@@ -80,8 +80,10 @@ pub struct WellKnown {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fetched {
     pub message: MessageInfo,
-    /// PR_SEARCH_KEY as hex, the identity of last resort (R18).
+    /// PR_SEARCH_KEY as Exchange sent it, the identity of last resort (R18).
     pub search_key: Option<String>,
+    /// The mail's categories, which the write-back keeps (R26).
+    pub categories: Vec<String>,
 }
 
 /// What the caller should do about a failed call.

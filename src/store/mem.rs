@@ -89,6 +89,15 @@ impl Store for MemStore {
             .collect())
     }
 
+    fn scan_from(&self, tree: Tree, start: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
+        let trees = self.trees.lock().expect("unpoisoned");
+        Ok(trees[tree as usize]
+            .range(start.to_vec()..)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn count(&self, tree: Tree) -> Result<usize, Error> {
         Ok(self.trees.lock().expect("unpoisoned")[tree as usize].len())
     }

@@ -13,7 +13,10 @@ mod sled;
 
 pub use self::sled::SledStore;
 pub use mem::MemStore;
-pub use records::{FolderRecord, MappingRecord, MappingState, SeenRecord};
+pub use records::{
+    DeadEntry, Failed, FolderRecord, MappingRecord, MappingState, MarkEntry, MarkKind, OutboxEntry,
+    SeenRecord,
+};
 
 use crate::tracking::{
     EventKind, FolderLocation, Identity, MessageInfo, MessageRecord, Sighting, TrackingRequest,
@@ -37,16 +40,20 @@ pub enum Tree {
     Seen,
     Messages,
     Outbox,
+    Dead,
+    Marks,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 6] = [
+    pub const ALL: [Tree; 8] = [
         Tree::Meta,
         Tree::Mappings,
         Tree::Folders,
         Tree::Seen,
         Tree::Messages,
         Tree::Outbox,
+        Tree::Dead,
+        Tree::Marks,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +64,8 @@ impl Tree {
             Tree::Seen => "seen",
             Tree::Messages => "messages",
             Tree::Outbox => "outbox",
+            Tree::Dead => "dead",
+            Tree::Marks => "marks",
         }
     }
 }
@@ -151,6 +160,8 @@ pub struct Stats {
     pub seen: usize,
     pub folders: usize,
     pub outbox: usize,
+    pub dead: usize,
+    pub marks: usize,
     pub bytes_on_disk: u64,
 }
 
@@ -162,6 +173,8 @@ pub trait Store: Send + Sync + 'static {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error>;
     /// Up to `limit` entries whose key starts with `prefix`, in key order.
     fn scan(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, Error>;
+    /// Up to `limit` entries from `start` on, in key order.
+    fn scan_from(&self, tree: Tree, start: &[u8], limit: usize) -> Result<Vec<Entry>, Error>;
     fn count(&self, tree: Tree) -> Result<usize, Error>;
     /// Makes every completed transaction durable.
     fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
@@ -321,31 +334,191 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The oldest `limit` entries of the outbox.
-    fn outbox(&self, limit: usize) -> Result<Vec<(u64, TrackingRequest)>, Error>
+    fn outbox(&self, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, Error>
     where
         Self: Sized,
     {
-        self.scan(Tree::Outbox, &[], limit)?
-            .into_iter()
-            .map(|(k, v)| {
-                let seq = keys::outbox_seq(&k).ok_or_else(|| Error::Corrupt {
-                    tree: Tree::Outbox.name(),
-                    reason: format!("a key of {} bytes", k.len()),
-                })?;
-                Ok((seq, decode(Tree::Outbox, &v)?))
-            })
-            .collect()
+        sequenced(self, Tree::Outbox, limit)
     }
 
-    /// Removes delivered entries from the outbox, durably, in one transaction.
-    fn ack(&self, seqs: &[u64]) -> impl Future<Output = Result<(), Error>> + Send
+    /// Up to `limit` outbox entries due at `now`, oldest first (entries waiting for a retry
+    /// are passed over, so one failing item never blocks the others: R33).
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        let mut out = Vec::new();
+        let mut after: Option<u64> = None;
+        while out.len() < limit {
+            let from = after.map_or(0, |s| s + 1);
+            let batch: Vec<(u64, OutboxEntry)> = self
+                .scan_from(Tree::Outbox, &keys::outbox(from), 1024)?
+                .into_iter()
+                .map(|(k, v)| Ok((outbox_seq(&k)?, decode(Tree::Outbox, &v)?)))
+                .collect::<Result<_, Error>>()?;
+            let Some((last, _)) = batch.last() else { break };
+            after = Some(*last);
+            out.extend(
+                batch
+                    .into_iter()
+                    .filter(|(_, e)| e.next_try.is_none_or(|t| t <= now)),
+            );
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The sink confirmed these: they leave the outbox, and their mails are queued for the
+    /// `Tracked` category when write-back is on — one transaction (R26).
+    fn delivered(&self, seqs: &[u64], mark: bool) -> impl Future<Output = Result<(), Error>> + Send
     where
         Self: Sized,
     {
         async move {
             self.transaction(|tx| {
-                seqs.iter()
-                    .try_for_each(|seq| tx.remove(Tree::Outbox, &keys::outbox(*seq)))
+                for seq in seqs {
+                    let key = keys::outbox(*seq);
+                    let Some(entry) = read_tx::<OutboxEntry>(tx, Tree::Outbox, &key)? else {
+                        continue;
+                    };
+                    tx.remove(Tree::Outbox, &key)?;
+                    if mark {
+                        queue_mark(tx, &entry.request, MarkKind::Tracked)?;
+                    }
+                }
+                Ok(())
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// A failed attempt to be retried later: the entry stays, with its count and next time.
+    fn retry_later(
+        &self,
+        seq: u64,
+        entry: OutboxEntry,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| {
+                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Gives up on an entry (R30, R32): it moves to the dead tree with its reason, and its mail
+    /// is queued for the `Tracking failed` category when write-back is on (R27).
+    fn dead_letter(
+        &self,
+        seq: u64,
+        dead: DeadEntry,
+        mark: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| {
+                tx.remove(Tree::Outbox, &keys::outbox(seq))?;
+                tx.put(Tree::Dead, &keys::outbox(seq), records::encode(&dead))?;
+                if mark {
+                    queue_mark(tx, &dead.request, MarkKind::Failed)?;
+                }
+                let id = dead.request.id.as_str();
+                if let Some(mut record) = read_message(tx, id)? {
+                    record.note(
+                        dead.at,
+                        format!("{:?}: {}", dead.state, dead.reason).to_lowercase(),
+                    );
+                    tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                }
+                Ok(())
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Undeliverable and rejected requests, oldest first.
+    fn dead(&self, limit: usize) -> Result<Vec<(u64, DeadEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        sequenced(self, Tree::Dead, limit)
+    }
+
+    /// Puts dead entries back into the outbox with a fresh count (`foldertrack retry`).
+    fn requeue(&self, seqs: &[u64]) -> impl Future<Output = Result<usize, Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let n = self.transaction(|tx| {
+                let mut n = 0;
+                for seq in seqs {
+                    let key = keys::outbox(*seq);
+                    let Some(dead) = read_tx::<DeadEntry>(tx, Tree::Dead, &key)? else {
+                        continue;
+                    };
+                    tx.remove(Tree::Dead, &key)?;
+                    let entry = OutboxEntry {
+                        request: dead.request,
+                        attempts: 0,
+                        next_try: None,
+                        last_error: None,
+                    };
+                    tx.put(Tree::Outbox, &key, records::encode(&entry))?;
+                    n += 1;
+                }
+                Ok(n)
+            })?;
+            self.flush().await?;
+            Ok(n)
+        }
+    }
+
+    /// Pending write-backs, by request id.
+    fn marks(&self, limit: usize) -> Result<Vec<(String, MarkEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        self.scan(Tree::Marks, &[], limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    decode(Tree::Marks, &v)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// A write-back is done (or given up, with `note` for the history); `None` keeps it for
+    /// another try with `retry`.
+    fn mark_done(
+        &self,
+        id: &str,
+        retry: Option<MarkEntry>,
+        note: Option<String>,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| {
+                match &retry {
+                    Some(entry) => tx.put(Tree::Marks, id.as_bytes(), records::encode(entry))?,
+                    None => tx.remove(Tree::Marks, id.as_bytes())?,
+                }
+                if let Some(note) = &note
+                    && let Some(mut record) = read_message(tx, id)?
+                {
+                    record.note(Timestamp::now(), note.clone());
+                    tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                }
+                Ok(())
             })?;
             self.flush().await
         }
@@ -360,6 +533,8 @@ pub trait Store: Send + Sync + 'static {
             seen: self.count(Tree::Seen)?,
             folders: self.count(Tree::Folders)?,
             outbox: self.count(Tree::Outbox)?,
+            dead: self.count(Tree::Dead)?,
+            marks: self.count(Tree::Marks)?,
             bytes_on_disk: self.bytes_on_disk()?,
         })
     }
@@ -370,6 +545,37 @@ fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, Error> {
         tree: tree.name(),
         reason,
     })
+}
+
+fn outbox_seq(key: &[u8]) -> Result<u64, Error> {
+    keys::outbox_seq(key).ok_or_else(|| Error::Corrupt {
+        tree: Tree::Outbox.name(),
+        reason: format!("a key of {} bytes", key.len()),
+    })
+}
+
+/// The entries of a tree keyed by sequence, oldest first.
+fn sequenced<S: Store, T: DeserializeOwned>(
+    store: &S,
+    tree: Tree,
+    limit: usize,
+) -> Result<Vec<(u64, T)>, Error> {
+    store
+        .scan(tree, &[], limit)?
+        .into_iter()
+        .map(|(k, v)| Ok((outbox_seq(&k)?, decode(tree, &v)?)))
+        .collect()
+}
+
+/// Queues the write-back of `kind` for the request's mail, replacing any earlier one.
+fn queue_mark(tx: &dyn Txn, request: &TrackingRequest, kind: MarkKind) -> Result<(), TxError> {
+    let mark = MarkEntry {
+        mailbox: request.mailbox.clone(),
+        item_id: request.message.item_id.clone(),
+        kind,
+        attempts: 0,
+    };
+    tx.put(Tree::Marks, request.id.as_bytes(), records::encode(&mark))
 }
 
 fn scan_decoded<S: Store, T: DeserializeOwned>(
@@ -473,12 +679,26 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
                     None => read_tx::<u64>(tx, Tree::Meta, OUTBOX_SEQ)?.unwrap_or(0) + 1,
                 };
                 next_seq = Some(seq + 1);
-                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&request))?;
-                out.emitted.push(request);
+                let entry = OutboxEntry {
+                    request,
+                    attempts: 0,
+                    next_try: None,
+                    last_error: None,
+                };
+                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))?;
+                out.emitted.push(entry.request);
             }
             Verdict::Recorded => out.recorded += 1,
         }
         tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+        // A write-back that failed because the mail moved finds it here again (R28).
+        if let Some(mut mark) = read_tx::<MarkEntry>(tx, Tree::Marks, id.as_bytes())?
+            && mark.mailbox == folder.mailbox
+            && mark.item_id != arrival.message.item_id
+        {
+            mark.item_id = arrival.message.item_id.clone();
+            tx.put(Tree::Marks, id.as_bytes(), records::encode(&mark))?;
+        }
         let seen = SeenRecord { message: Some(id) };
         tx.put(Tree::Seen, &key, records::encode(&seen))?;
     }

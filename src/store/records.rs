@@ -1,7 +1,8 @@
 //! The values stored in each tree: JSON behind a leading format byte, so a record written by a
 //! newer foldertrack is recognised rather than misread.
 
-use crate::tracking::Regarding;
+use crate::tracking::{Regarding, TrackingRequest};
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The record format this build writes.
@@ -55,6 +56,63 @@ pub struct SeenRecord {
     /// The request id of the message, when it was tracked or is known.
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// A tracking request waiting for delivery (outbox tree, keyed by sequence).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    pub request: TrackingRequest,
+    /// Failed attempts so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+    /// Not before this time (after a failed attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Why a request left the outbox without being delivered.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Failed {
+    /// Out of attempts (R30); `foldertrack retry` re-queues it.
+    Undeliverable,
+    /// Refused for good by the sink (R32).
+    Rejected,
+}
+
+/// A request that could not be delivered (dead tree, keyed by its outbox sequence).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeadEntry {
+    pub request: TrackingRequest,
+    pub state: Failed,
+    pub reason: String,
+    pub attempts: u32,
+    pub at: Timestamp,
+}
+
+/// Which category the write-back puts on the mail (R26, R27).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKind {
+    Tracked,
+    Failed,
+}
+
+/// A pending write-back (marks tree, keyed by request id: one per message, the latest wins).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MarkEntry {
+    pub mailbox: String,
+    /// The message's ItemId as last seen; updated when it shows up again after a move (R28).
+    pub item_id: String,
+    pub kind: MarkKind,
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// `[version byte] JSON`.

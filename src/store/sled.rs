@@ -183,6 +183,14 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn scan_from(&self, tree: Tree, start: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
+        self.tree(tree)
+            .range(start..)
+            .take(limit)
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
+            .collect()
+    }
+
     fn count(&self, tree: Tree) -> Result<usize, Error> {
         Ok(self.tree(tree).len())
     }

@@ -167,7 +167,7 @@ impl Agent {
             .outbox(usize::MAX)
             .unwrap()
             .into_iter()
-            .map(|(_, r)| r.mailbox)
+            .map(|(_, e)| e.request.mailbox)
             .collect()
     }
 
