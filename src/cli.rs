@@ -34,6 +34,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// The states `foldertrack items` can filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Failed at least once, waiting for the next attempt.
+    Retrying,
+    /// Out of attempts (`retry` re-queues it).
+    Undeliverable,
+    /// Refused for good by the sink.
+    Rejected,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch every mapped folder until stopped.
@@ -54,15 +66,22 @@ pub enum Command {
     SyncNow { address: String },
     /// List items by state (undeliverable, rejected, retrying).
     Items {
+        /// Only items in this state (default: every problem item).
+        #[arg(long, value_enum)]
+        state: Option<ItemState>,
+        /// JSON lines for scripts.
         #[arg(long)]
-        state: Option<String>,
+        json: bool,
     },
-    /// Re-queue undeliverable and rejected items.
+    /// Re-queue undeliverable and rejected items (agent stopped).
     Retry {
+        /// Say what would be re-queued, and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Only this mailbox's items.
         #[arg(long)]
         mailbox: Option<String>,
+        /// Only items that failed at or after this time (RFC 3339, or a date: 2026-11-27).
         #[arg(long)]
         since: Option<String>,
     },

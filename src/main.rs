@@ -139,6 +139,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }),
+        Command::Items { state, json } => {
+            let config = Config::load(&cli.config)?;
+            let store = SledStore::open(&config.store.path)?;
+            let items = foldertrack::app::problem_items(&store, state)?;
+            for item in &items {
+                if json {
+                    print_line(&serde_json::to_string(item)?)?;
+                } else {
+                    print_line(&item_line(item))?;
+                }
+            }
+            if items.is_empty() && !json {
+                print_line("no items waiting, undeliverable or rejected")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry {
+            dry_run,
+            mailbox,
+            since,
+        } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let config = Config::load(&cli.config)?;
+            let store = SledStore::open(&config.store.path)?;
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let items = runtime.block_on(foldertrack::app::retry(
+                &store,
+                mailbox.as_deref(),
+                since,
+                dry_run,
+            ))?;
+            for item in &items {
+                print_line(&item_line(item))?;
+            }
+            let verb = if dry_run {
+                "would re-queue"
+            } else {
+                "re-queued"
+            };
+            print_line(&format!(
+                "{verb} {} item(s){}",
+                items.len(),
+                if dry_run {
+                    ""
+                } else {
+                    "; the agent delivers them at its next round"
+                }
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compact => {
             let config = Config::load(&cli.config)?;
             let (before, after) = SledStore::compact(&config.store.path)?;
@@ -226,6 +277,29 @@ where
     let store = Arc::new(SledStore::open(&config.store.path)?);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(f(config, feed, store))
+}
+
+/// One problem item on one line.
+fn item_line(i: &foldertrack::app::ItemLine) -> String {
+    let state = format!("{:?}", i.state).to_lowercase();
+    let at =
+        i.at.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+    format!(
+        "{state:<13} {at:<19}  {}  {} {}  attempts {}  {}",
+        i.event_id, i.mailbox, i.folder, i.attempts, i.reason
+    )
+}
+
+/// `--since`: an RFC 3339 time or a date (midnight UTC).
+fn parse_since(s: &str) -> Result<jiff::Timestamp> {
+    s.parse::<jiff::Timestamp>()
+        .or_else(|_| format!("{s}T00:00:00Z").parse::<jiff::Timestamp>())
+        .with_context(|| {
+            format!(
+                "--since {s:?}: give an RFC 3339 time (2026-11-27T09:00:00Z) or a date (2026-11-27)"
+            )
+        })
 }
 
 /// The files a running agent keeps beside its store: its pid (for `reload`) and the config it

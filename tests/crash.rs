@@ -11,8 +11,6 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const KILLS: usize = 55;
-const MAILS: usize = 220;
 const FOLDER: &str = "Inbox/Customers";
 
 fn foldertrack(config: &std::path::Path, args: &[&str]) -> Command {
@@ -24,20 +22,27 @@ fn foldertrack(config: &std::path::Path, args: &[&str]) -> Command {
     cmd
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
+/// Moves `mails` into the mapped folder while `foldertrack run` is killed `kills` times;
+/// returns the InternetMessageIds moved in, the folder, and the seed.
+async fn kill_and_restart(
+    sim: &foldertrack::sim::SimHandle,
+    dir: &std::path::Path,
+    sink: &str,
+    kills: usize,
+    mails: usize,
+) -> (Vec<String>, std::path::PathBuf, u64) {
     let seed = fastrand::u64(..);
     println!("seed {seed}");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let sim = simulator().await;
     let c = sim.control();
     c.create_folder(ALICE, FOLDER).unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config(
-        dir.path(),
+        dir,
         &sim.ews_url(),
         &mailboxes(&[(ALICE, &[(FOLDER, Some(CONTOSO), "")])]),
-        "[cadence]\nbusy_secs = 1\nnormal_secs = 1\nquiet_secs = 1\njitter = 0.0\n",
+        &format!(
+            "{sink}\n[cadence]\nbusy_secs = 1\nnormal_secs = 1\nquiet_secs = 1\njitter = 0.0\n"
+        ),
     );
     // The baseline first: what is moved in after it must all be tracked.
     assert!(foldertrack(&config, &["once"]).status().unwrap().success());
@@ -47,7 +52,7 @@ async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
         let c = c.clone();
         tokio::spawn(async move {
             let mut moved = Vec::new();
-            for i in 0..MAILS {
+            for i in 0..mails {
                 let d = c
                     .deliver(ALICE, "Inbox", &mail(&format!("crash {i}")))
                     .unwrap();
@@ -58,14 +63,27 @@ async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
             moved
         })
     };
-    for _ in 0..KILLS {
+    for _ in 0..kills {
         let mut child = foldertrack(&config, &["run"]).spawn().unwrap();
         tokio::time::sleep(Duration::from_millis(rng.u64(30..400))).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
     }
     let moved = mover.await.unwrap();
+    (moved, config, seed)
+}
 
+/// The clean pass after the kills picks up whatever the last kill interrupted.
+fn finish(config: &std::path::Path) {
+    assert!(foldertrack(config, &["once"]).status().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
+    const MAILS: usize = 220;
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (moved, config, seed) = kill_and_restart(&sim, dir.path(), "", 55, MAILS).await;
     // The killed agents did the work, not only the clean pass below.
     let before = read_jsonl(&dir.path().join("tracked.jsonl")).len();
     println!("{before} of {MAILS} tracked by agents that were then killed");
@@ -73,9 +91,7 @@ async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
         before > MAILS / 2,
         "seed {seed}: only {before} tracked while being killed"
     );
-
-    // One clean pass picks up whatever the last kill interrupted.
-    assert!(foldertrack(&config, &["once"]).status().unwrap().success());
+    finish(&config);
 
     let lines = read_jsonl(&dir.path().join("tracked.jsonl"));
     let mut per_message: HashMap<String, usize> = HashMap::new();
@@ -100,4 +116,21 @@ async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
     let stats = store.stats().unwrap();
     assert_eq!(stats.outbox, 0, "everything delivered left the outbox");
     assert_eq!(stats.messages, MAILS, "one record per message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r21_killed_during_delivery_dataverse_never_gets_a_second_activity() {
+    const MAILS: usize = 80;
+    let dv = common::receivers::Dataverse::start().await;
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dv.sink_toml(dir.path(), false);
+    let (moved, config, seed) = kill_and_restart(&sim, dir.path(), &sink, 25, MAILS).await;
+    finish(&config);
+    let creates = dv.creates();
+    let lost: Vec<_> = moved.iter().filter(|m| !creates.contains_key(*m)).collect();
+    let twice: Vec<_> = creates.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(lost.is_empty(), "seed {seed}: lost {lost:?}");
+    assert!(twice.is_empty(), "seed {seed}: created twice {twice:?}");
+    assert_eq!(creates.len(), MAILS);
 }

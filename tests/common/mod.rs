@@ -54,9 +54,18 @@ pub fn mailboxes(list: &[(&str, &[Folder<'_>])]) -> String {
     out
 }
 
-/// Writes a config for the simulator into `dir` and returns its path.
+/// Writes a config for the simulator into `dir` and returns its path. The sink is the JSONL
+/// file `tracked.jsonl` unless `extra` has a `[sink]` section.
 pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> PathBuf {
     std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+    let sink = if extra.contains("[sink]") {
+        String::new()
+    } else {
+        format!(
+            "[sink]\nkind = \"jsonl\"\npath = \"{}\"\n",
+            dir.join("tracked.jsonl").display()
+        )
+    };
     let text = format!(
         r#"[exchange]
 url = "{ews_url}"
@@ -65,10 +74,7 @@ auth = {{ kind = "basic", username = "{SVC}", password_file = "{pw}" }}
 [store]
 path = "{store}"
 
-[sink]
-kind = "jsonl"
-path = "{out}"
-
+{sink}
 [limits]
 calls_per_second = 500
 mailbox_calls_per_second = 100
@@ -76,7 +82,6 @@ mailbox_calls_per_second = 100
 {mailboxes}"#,
         pw = dir.join("svc.pw").display(),
         store = dir.join("store").display(),
-        out = dir.join("tracked.jsonl").display(),
     );
     let path = dir.join("foldertrack.toml");
     std::fs::write(&path, text).unwrap();
@@ -87,6 +92,8 @@ mailbox_calls_per_second = 100
 pub struct Agent {
     pub sim: SimHandle,
     pub dir: tempfile::TempDir,
+    /// Extra config sections (e.g. a `[sink]`), kept across `reconfigure`.
+    pub extra: String,
     pub config: Config,
     pub store: Arc<SledStore>,
     pub feed: Arc<EwsFeed>,
@@ -99,15 +106,26 @@ impl Agent {
     }
 
     pub async fn with_sim(sim: SimHandle, mailboxes: &str) -> Self {
+        Self::with_extra(sim, mailboxes, |_| String::new()).await
+    }
+
+    /// `extra` writes its files into the agent's folder and returns config sections.
+    pub async fn with_extra(
+        sim: SimHandle,
+        mailboxes: &str,
+        extra: impl FnOnce(&Path) -> String,
+    ) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let path = write_config(dir.path(), &sim.ews_url(), mailboxes, "");
+        let extra = extra(dir.path());
+        let path = write_config(dir.path(), &sim.ews_url(), mailboxes, &extra);
         let config = Config::load(&path).unwrap();
         let feed = Arc::new(app::feed(&config).unwrap());
         let store = Arc::new(SledStore::open(&config.store.path).unwrap());
         Self {
             sim,
             dir,
+            extra,
             config,
             store,
             feed,
@@ -120,7 +138,7 @@ impl Agent {
 
     /// Applies new mappings, as a reload does (R9).
     pub fn reconfigure(&mut self, mailboxes: &str) {
-        let path = write_config(self.dir.path(), &self.sim.ews_url(), mailboxes, "");
+        let path = write_config(self.dir.path(), &self.sim.ews_url(), mailboxes, &self.extra);
         self.config = Config::load(&path).unwrap();
     }
 
@@ -200,6 +218,8 @@ pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> Strin
     let delivered = c.deliver(mailbox, "Inbox", &mail(subject)).unwrap();
     c.move_message(mailbox, &delivered.item_id, folder).unwrap()
 }
+
+pub mod receivers;
 
 /// Polls `check` every 50 ms until it holds or `within` has passed; returns whether it held.
 pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
