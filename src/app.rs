@@ -37,6 +37,9 @@ pub fn client_settings(config: &Config) -> Result<ClientSettings, Error> {
     let ex = &config.exchange;
     let url = url::Url::parse(&ex.url)
         .map_err(|e| Error::Invalid(format!("exchange.url {:?}: {e}", ex.url)))?;
+    let password = |env: &Option<String>, file: &Option<std::path::PathBuf>| {
+        config::resolve_secret("exchange.auth.password", env.as_deref(), file.as_deref())
+    };
     let auth = match &ex.auth {
         config::Auth::Basic {
             username,
@@ -44,11 +47,7 @@ pub fn client_settings(config: &Config) -> Result<ClientSettings, Error> {
             password_file,
         } => client::Auth::Basic {
             username: username.clone(),
-            password: config::resolve_secret(
-                "exchange.auth.password",
-                password_env.as_deref(),
-                password_file.as_deref(),
-            )?,
+            password: password(password_env, password_file)?,
         },
         config::Auth::Ntlm {
             username,
@@ -58,11 +57,7 @@ pub fn client_settings(config: &Config) -> Result<ClientSettings, Error> {
         } => client::Auth::Ntlm {
             domain: domain.clone().unwrap_or_default(),
             username: username.clone(),
-            password: config::resolve_secret(
-                "exchange.auth.password",
-                password_env.as_deref(),
-                password_file.as_deref(),
-            )?,
+            password: password(password_env, password_file)?,
         },
         config::Auth::Oauth {
             tenant_id,

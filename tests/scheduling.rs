@@ -42,6 +42,27 @@ fn fault(
 
 const SLOW: (u64, u64, u64) = (60, 60, 60);
 
+type Sup = foldertrack::watch::supervisor::Supervisor<
+    foldertrack::feed::ews::EwsFeed,
+    foldertrack::store::SledStore,
+>;
+
+/// Waits until every mailbox has had its first sync.
+async fn synced_once(supervisor: &Sup) {
+    assert!(
+        eventually(Duration::from_secs(5), || supervisor
+            .status()
+            .iter()
+            .all(|s| s.syncs >= 1))
+        .await
+    );
+}
+
+async fn stop_all(supervisor: &Sup, stop: tokio_util::sync::CancellationToken) {
+    stop.cancel();
+    supervisor.join().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r37_busy_and_quiet_mailboxes_converge_and_a_quiet_one_still_tracks_within_its_interval() {
     let agent = agent().await;
@@ -83,8 +104,7 @@ async fn r37_busy_and_quiet_mailboxes_converge_and_a_quiet_one_still_tracks_with
         "{:?}",
         started.elapsed()
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,13 +112,7 @@ async fn r38_track_now_tracks_within_two_seconds_and_reports_the_fallback_when_t
     let agent = agent().await;
     let c = agent.sim();
     let (supervisor, stop) = agent.supervise(SLOW, quick_health(1, 10, 60));
-    assert!(
-        eventually(Duration::from_secs(5), || supervisor
-            .status()
-            .iter()
-            .all(|s| s.syncs >= 1))
-        .await
-    );
+    synced_once(&supervisor).await;
 
     drag(&c, ALICE, "track me now", "Inbox/A");
     let asked = Instant::now();
@@ -142,8 +156,7 @@ async fn r38_track_now_tracks_within_two_seconds_and_reports_the_fallback_when_t
         supervisor.sync_now("nobody@example.com").await,
         SyncNow::UnknownMailbox
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,13 +164,7 @@ async fn r39_syncs_requested_during_a_sync_run_as_one_follow_up() {
     let agent = agent().await;
     let c = agent.sim();
     let (supervisor, stop) = agent.supervise(SLOW, quick_health(1, 10, 60));
-    assert!(
-        eventually(Duration::from_secs(5), || supervisor
-            .status()
-            .iter()
-            .all(|s| s.syncs >= 1))
-        .await
-    );
+    synced_once(&supervisor).await;
     c.reset_calls();
     c.add_fault(fault(
         Some(ALICE),
@@ -189,8 +196,7 @@ async fn r39_syncs_requested_during_a_sync_run_as_one_follow_up() {
         })
         .count();
     assert_eq!(syncs, 2, "the sync in progress and exactly one follow-up");
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }
 
 fn rfc3339(at: &str) -> jiff::Timestamp {
@@ -214,8 +220,7 @@ async fn r29_a_busy_server_gets_no_call_for_its_back_off_and_concurrency_stays_u
         })
         .await
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
     let calls = c.calls();
     let busy = calls
         .iter()
@@ -254,13 +259,7 @@ async fn r31_denied_access_disables_at_once_others_go_on_and_it_resumes_by_itsel
     c.grant_impersonation(SVC, ALICE).unwrap();
     c.grant_impersonation(SVC, BOB).unwrap();
     let (supervisor, stop) = agent.supervise((1, 1, 1), quick_health(1, 10, 2));
-    assert!(
-        eventually(Duration::from_secs(5), || supervisor
-            .status()
-            .iter()
-            .all(|s| s.syncs >= 1))
-        .await
-    );
+    synced_once(&supervisor).await;
     c.revoke_impersonation(SVC, BOB).unwrap();
     assert!(
         eventually(Duration::from_secs(5), || {
@@ -301,8 +300,7 @@ async fn r31_denied_access_disables_at_once_others_go_on_and_it_resumes_by_itsel
             .contains(&BOB.to_owned()))
         .await
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,8 +327,7 @@ async fn r31_refused_credentials_disable_every_mailbox_until_they_are_restored()
         })
         .await
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,6 +358,5 @@ async fn r29_a_mailbox_failing_transiently_is_parked_and_recovers_while_others_k
             == Health::Healthy)
         .await
     );
-    stop.cancel();
-    supervisor.join().await;
+    stop_all(&supervisor, stop).await;
 }

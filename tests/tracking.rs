@@ -23,15 +23,21 @@ async fn baselined() -> Agent {
     agent
 }
 
-#[tokio::test]
-async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
-    let agent = Agent::start(&contoso()).await;
+/// An agent over a mapped folder that already holds `n` mails.
+async fn with_old_mails(config: &str, n: usize) -> Agent {
+    let agent = Agent::start(config).await;
     let c = agent.sim();
     c.create_folder(ALICE, CUSTOMERS).unwrap();
-    for i in 0..3 {
+    for i in 0..n {
         c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
             .unwrap();
     }
+    agent
+}
+
+#[tokio::test]
+async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
+    let agent = with_old_mails(&contoso(), 3).await;
     let summary = agent.pass().await;
     assert_eq!(summary.tracked, 0);
     assert!(agent.delivered().is_empty());
@@ -44,17 +50,11 @@ async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
 
 #[tokio::test]
 async fn s02_r10_track_existing_tracks_the_baseline() {
-    let agent = Agent::start(&mailboxes(&[(
+    let config = mailboxes(&[(
         ALICE,
         &[(CUSTOMERS, Some(CONTOSO), "track_existing = true")],
-    )]))
-    .await;
-    let c = agent.sim();
-    c.create_folder(ALICE, CUSTOMERS).unwrap();
-    for i in 0..3 {
-        c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
-            .unwrap();
-    }
+    )]);
+    let agent = with_old_mails(&config, 3).await;
     assert_eq!(agent.pass().await.tracked, 3);
     let lines = agent.delivered();
     assert_eq!(lines.len(), 3);
@@ -445,13 +445,8 @@ async fn r20_a_copy_of_a_tracked_message_is_not_a_second_record() {
 
 #[tokio::test]
 async fn a_baseline_larger_than_a_page_is_resumed_and_completed() {
-    let agent = Agent::start(&contoso()).await;
+    let agent = with_old_mails(&contoso(), 600).await;
     let c = agent.sim();
-    c.create_folder(ALICE, CUSTOMERS).unwrap();
-    for i in 0..600 {
-        c.deliver(ALICE, CUSTOMERS, &mail(&format!("old {i}")))
-            .unwrap();
-    }
     let summary = agent.pass().await;
     assert_eq!(summary.tracked, 0);
     assert!(summary.changes >= 600);
