@@ -8,8 +8,10 @@ use crate::deliver::{AnySink, Deliverer, Drained, Sink};
 use crate::ews::ExchangeVersion;
 use crate::feed::FolderFeed;
 use crate::feed::ews::EwsFeed;
+use crate::store::MappingState;
 use crate::store::{self, Store};
 use crate::watch::mailbox::{MailboxWatcher, PassReport, Progress};
+use crate::watch::mappings::{self, FolderTree};
 use crate::watch::supervisor::Supervisor;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -192,6 +194,7 @@ pub async fn run<F: FolderFeed, S: Store>(
     store: Arc<S>,
     shutdown: CancellationToken,
     mut reloads: mpsc::UnboundedReceiver<Config>,
+    listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<Arc<Supervisor<F, S>>, Error> {
     let deliverer = Deliverer::new(AnySink::from_config(&config).map_err(Error::Sink)?, &config);
     let supervisor = Supervisor::new(
@@ -202,7 +205,29 @@ pub async fn run<F: FolderFeed, S: Store>(
         shutdown.clone(),
     );
     supervisor.apply(&config.mailbox);
-    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len());
+    let token = match (&config.admin.token_env, &config.admin.token_file) {
+        (None, None) => None,
+        (env, file) => Some(config::resolve_secret(
+            "admin.token",
+            env.as_deref(),
+            file.as_deref(),
+        )?),
+    };
+    let admin = Arc::new(crate::admin::Admin {
+        supervisor: supervisor.clone(),
+        store: store.clone(),
+        token,
+    });
+    let listen = crate::admin::serve(&config.admin.listen, admin, shutdown.clone())
+        .await
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "admin.listen {}: {e}; pick a free address",
+                config.admin.listen
+            ))
+        })?;
+    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len(), admin = %listen);
+    listening(listen);
     let deliver = {
         let (store, shutdown, outbox) =
             (store.clone(), shutdown.clone(), supervisor.outbox.clone());
@@ -249,7 +274,7 @@ pub async fn run<F: FolderFeed, S: Store>(
 }
 
 /// One problem item, as `foldertrack items` and the admin API show it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ItemLine {
     pub state: ItemState,
     pub id: String,
@@ -330,4 +355,121 @@ pub async fn retry<S: Store>(
         store.requeue(&seqs).await?;
     }
     Ok(chosen)
+}
+
+/// The mailbox's folder tree, as the feed sees it now.
+async fn folder_tree<F: FolderFeed>(
+    feed: &F,
+    mailbox: &str,
+) -> Result<FolderTree, crate::feed::Error> {
+    let mut tree = FolderTree::new(feed.well_known(mailbox).await?);
+    let mut cursor = None;
+    loop {
+        let page = feed.hierarchy(mailbox, cursor.as_ref()).await?;
+        tree.apply(page.events);
+        cursor = Some(page.cursor);
+        if !page.more {
+            return Ok(tree);
+        }
+    }
+}
+
+/// One folder of `foldertrack folders`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FolderLine {
+    pub depth: usize,
+    pub name: String,
+    pub id: String,
+    /// The mapping that covers it, if any.
+    pub mapping: Option<String>,
+}
+
+/// The mailbox's mail folders, depth first, marking those a configured mapping covers.
+pub async fn folders<F: FolderFeed>(
+    config: &Config,
+    feed: &F,
+    mailbox: &str,
+) -> Result<Vec<FolderLine>, String> {
+    let tree = folder_tree(feed, mailbox)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut mapped = std::collections::HashMap::new();
+    if let Some(m) = config
+        .mailbox
+        .iter()
+        .find(|m| m.address.eq_ignore_ascii_case(mailbox))
+    {
+        for f in &m.folder {
+            for target in mappings::resolve(mailbox, f, None, &tree).1 {
+                mapped.insert(target.folder_id, target.mapping);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<(usize, &crate::feed::FolderNode)> = tree
+        .children(&tree.well_known.top)
+        .into_iter()
+        .rev()
+        .map(|n| (0, n))
+        .collect();
+    while let Some((depth, node)) = stack.pop() {
+        out.push(FolderLine {
+            depth,
+            name: node.name.clone(),
+            id: node.id.clone(),
+            mapping: mapped.get(&node.id).cloned(),
+        });
+        stack.extend(
+            tree.children(&node.id)
+                .into_iter()
+                .rev()
+                .map(|n| (depth + 1, n)),
+        );
+    }
+    Ok(out)
+}
+
+/// `check-config` against the server: per mailbox, access (credentials, impersonation), then
+/// each mapping's folder. One line each, OK or what to fix.
+pub async fn check_server(config: &Config) -> Vec<Result<String, String>> {
+    let feed = match feed(config) {
+        Ok(f) => f,
+        Err(e) => return vec![Err(e.to_string())],
+    };
+    let mut checks = Vec::new();
+    for m in &config.mailbox {
+        let tree = match folder_tree(&feed, &m.address).await {
+            Ok(t) => {
+                checks.push(Ok(format!(
+                    "{}: signed in and allowed to read the mailbox",
+                    m.address
+                )));
+                t
+            }
+            Err(e) => {
+                checks.push(Err(format!("{}: {e}", m.address)));
+                continue;
+            }
+        };
+        for f in &m.folder {
+            let (record, _) = mappings::resolve(&m.address, f, None, &tree);
+            let name = &record.name;
+            checks.push(match record.state {
+                MappingState::Active => Ok(format!(
+                    "{} {name}: found ({})",
+                    m.address,
+                    record.path.unwrap_or_default()
+                )),
+                MappingState::NotFound | MappingState::Orphaned => Err(format!(
+                    "{} {name}: no such folder; fix the path (`foldertrack folders {}` lists them) or create the folder",
+                    m.address, m.address
+                )),
+                MappingState::Paused(reason) => Err(format!(
+                    "{} {name}: {reason}; move the folder under the Inbox or set allow_outside_inbox = true",
+                    m.address
+                )),
+            });
+        }
+    }
+    checks
 }

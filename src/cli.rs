@@ -59,7 +59,11 @@ pub enum Command {
         json: bool,
     },
     /// Validate the config file, then check every mailbox against the server.
-    CheckConfig,
+    CheckConfig {
+        /// Only the file and its secrets; no call to the server.
+        #[arg(long)]
+        offline: bool,
+    },
     /// Print a mailbox's folder tree with FolderIds, marking the mapped ones.
     Folders { address: String },
     /// Sync one mailbox now (track-now).
@@ -131,7 +135,7 @@ impl Command {
             Command::Run => "run",
             Command::Once => "once",
             Command::Status { .. } => "status",
-            Command::CheckConfig => "check-config",
+            Command::CheckConfig { .. } => "check-config",
             Command::Folders { .. } => "folders",
             Command::SyncNow { .. } => "sync-now",
             Command::Items { .. } => "items",

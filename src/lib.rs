@@ -11,9 +11,11 @@
 //! - [`watch`]: pure decisions (classify, cadence) and the per-mailbox tasks.
 //! - [`deliver`]: sinks for tracking requests and the write-back to the mailbox.
 //! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
+//! - [`admin`]: the admin HTTP API — health, metrics, status, track-now, items.
 //! - [`app`]: wiring — the config becomes a client, feed, watchers and the outbox drain.
 //! - [`config`], [`cli`]: the configuration file and the command line.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod client;

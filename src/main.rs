@@ -5,7 +5,9 @@ use clap::Parser;
 use foldertrack::cli::{Cli, Command, EwsCommand};
 use foldertrack::config::Config;
 use foldertrack::feed::ews::EwsFeed;
-use foldertrack::store::SledStore;
+use foldertrack::store::{MappingState, SledStore};
+use foldertrack::watch::health::Health;
+use foldertrack::watch::supervisor::SyncNow;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,9 +67,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { offline } => {
             let mut failed = false;
-            for check in check_config(&cli.config) {
+            let mut checks = check_config(&cli.config);
+            if !offline
+                && checks.iter().all(Result::is_ok)
+                && let Ok(config) = Config::load(&cli.config)
+            {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let runtime =
+                    tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+                checks.extend(runtime.block_on(foldertrack::app::check_server(&config)));
+            }
+            for check in checks {
                 failed |= check.is_err();
                 match check {
                     Ok(what) => print_line(&format!("ok   {what}"))?,
@@ -141,8 +153,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Command::Items { state, json } => {
             let config = Config::load(&cli.config)?;
-            let store = SledStore::open(&config.store.path)?;
-            let items = foldertrack::app::problem_items(&store, state)?;
+            let items = match AgentFiles::new(&config).running() {
+                Some(addr) => block_on(admin_client(&config, &addr)?.items(state))?,
+                None => {
+                    foldertrack::app::problem_items(&SledStore::open(&config.store.path)?, state)?
+                }
+            };
             for item in &items {
                 if json {
                     print_line(&serde_json::to_string(item)?)?;
@@ -190,6 +206,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Status { json } => {
+            let config = Config::load(&cli.config)?;
+            let addr = AgentFiles::new(&config)
+                .running()
+                .unwrap_or(config.admin.listen.clone());
+            let status = block_on(admin_client(&config, &addr)?.status())?;
+            if json {
+                print_line(&serde_json::to_string_pretty(&status)?)?;
+            } else {
+                print_status(&status)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SyncNow { address } => {
+            let config = Config::load(&cli.config)?;
+            let addr = AgentFiles::new(&config)
+                .running()
+                .unwrap_or(config.admin.listen.clone());
+            match block_on(admin_client(&config, &addr)?.sync_now(&address))? {
+                SyncNow::Done { tracked } => {
+                    print_line(&format!(
+                        "{address}: synced now, {tracked} tracking request(s)"
+                    ))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                SyncNow::Fallback { reason, next_sync } => {
+                    let when = next_sync
+                        .map(|t| format!(" (due {})", local(t)))
+                        .unwrap_or_default();
+                    print_line(&format!(
+                        "{address}: could not sync now: {reason}; the next regular sync{when} picks the mail up"
+                    ))?;
+                    Ok(ExitCode::FAILURE)
+                }
+                SyncNow::UnknownMailbox => anyhow::bail!("{address}: not a configured mailbox"),
+            }
+        }
+        Command::Folders { address } => {
+            let config = Config::load(&cli.config)?;
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let feed = foldertrack::app::feed(&config)?;
+            let lines = block_on(foldertrack::app::folders(&config, &feed, &address))
+                .map_err(anyhow::Error::msg)?;
+            let width = lines
+                .iter()
+                .map(|l| l.depth * 2 + l.name.chars().count())
+                .max()
+                .unwrap_or(0);
+            for l in &lines {
+                let name = format!("{}{}", "  ".repeat(l.depth), l.name);
+                let mapped = l
+                    .mapping
+                    .as_deref()
+                    .map(|m| format!("  [mapped: {m}]"))
+                    .unwrap_or_default();
+                print_line(&format!("{name:<width$}  {}{mapped}", l.id))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Compact => {
             let config = Config::load(&cli.config)?;
             let (before, after) = SledStore::compact(&config.store.path)?;
@@ -214,7 +289,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     path,
                     agent_files.clone(),
                 ));
-                let result = foldertrack::app::run(config, feed, store, shutdown, reloads).await;
+                let admin_file = agent_files.admin.clone();
+                let result = foldertrack::app::run(config, feed, store, shutdown, reloads, |addr| {
+                    if let Err(e) = std::fs::write(&admin_file, addr.to_string()) {
+                        tracing::warn!(event = "agent_file_unwritable", path = %admin_file.display(), error = %e);
+                    }
+                })
+                .await;
                 agent_files.remove();
                 result?;
                 Ok(ExitCode::SUCCESS)
@@ -279,6 +360,82 @@ where
     runtime.block_on(f(config, feed, store))
 }
 
+/// Runs a future on a fresh runtime (for the CLI's one-shot calls).
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new()
+        .expect("a runtime starts")
+        .block_on(f)
+}
+
+fn admin_client(config: &Config, addr: &str) -> Result<foldertrack::admin::AdminClient> {
+    let token = match (&config.admin.token_env, &config.admin.token_file) {
+        (None, None) => None,
+        (env, file) => Some(foldertrack::config::resolve_secret(
+            "admin.token",
+            env.as_deref(),
+            file.as_deref(),
+        )?),
+    };
+    foldertrack::admin::AdminClient::new(addr, token).map_err(anyhow::Error::msg)
+}
+
+/// A time for people: local date and time to the second.
+fn local(t: jiff::Timestamp) -> String {
+    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+fn print_status(status: &foldertrack::admin::StatusView) -> Result<()> {
+    print_line(&format!(
+        "{:<28} {:<9} {:>8}  {:<19}  {:<19}  {:>7}  {:>6}",
+        "MAILBOX", "HEALTH", "INTERVAL", "LAST SYNC", "NEXT SYNC", "TRACKED", "FAILED"
+    ))?;
+    for m in &status.mailboxes {
+        let s = &m.status;
+        let time = |t: Option<jiff::Timestamp>| t.map(local).unwrap_or_else(|| "-".into());
+        print_line(&format!(
+            "{:<28} {:<9} {:>7}s  {:<19}  {:<19}  {:>7}  {:>6}",
+            s.address,
+            s.health.label(),
+            s.interval_secs,
+            time(s.last_sync_finished),
+            time(s.next_sync),
+            s.tracked,
+            s.failed_syncs
+        ))?;
+        match &s.health {
+            Health::Retrying { last_error, .. } | Health::Parked { last_error, .. } => {
+                print_line(&format!("    last error: {last_error}"))?
+            }
+            Health::Disabled { error, fix } => {
+                print_line(&format!("    error: {error}"))?;
+                print_line(&format!("    fix: {fix}"))?;
+            }
+            Health::Healthy => {}
+        }
+        for mapping in &m.mappings {
+            let state = match &mapping.state {
+                MappingState::Active => "active".to_owned(),
+                MappingState::Paused(reason) => format!("paused: {reason}"),
+                MappingState::Orphaned => "orphaned: the folder was deleted".to_owned(),
+                MappingState::NotFound => "not found".to_owned(),
+            };
+            print_line(&format!(
+                "    {:<40} {:<36} {}",
+                mapping.path.as_deref().unwrap_or(&mapping.name),
+                state,
+                mapping.folder_id.as_deref().unwrap_or("-")
+            ))?;
+        }
+    }
+    print_line(&format!(
+        "outbox {} · undeliverable or rejected {} · write-backs pending {}",
+        status.outbox, status.undelivered, status.pending_write_backs
+    ))?;
+    Ok(())
+}
+
 /// One problem item on one line.
 fn item_line(i: &foldertrack::app::ItemLine) -> String {
     let state = format!("{:?}", i.state).to_lowercase();
@@ -302,12 +459,14 @@ fn parse_since(s: &str) -> Result<jiff::Timestamp> {
         })
 }
 
-/// The files a running agent keeps beside its store: its pid (for `reload`) and the config it
-/// applied last (for `reload --dry-run`).
+/// The files a running agent keeps beside its store: its pid (for `reload`), the config it
+/// applied last (for `reload --dry-run`) and its admin API's address (for the CLI).
 #[derive(Clone)]
 struct AgentFiles {
     pid: std::path::PathBuf,
     applied: std::path::PathBuf,
+    /// The admin API's bound address (`admin.listen` may ask for port 0).
+    admin: std::path::PathBuf,
 }
 
 impl AgentFiles {
@@ -320,6 +479,7 @@ impl AgentFiles {
         Self {
             pid: beside(".pid"),
             applied: beside(".applied.toml"),
+            admin: beside(".admin"),
         }
     }
 
@@ -335,9 +495,20 @@ impl AgentFiles {
             .with_context(|| format!("{}: cannot write", self.applied.display()))
     }
 
+    /// The admin address of the agent running on this store, if one is.
+    fn running(&self) -> Option<String> {
+        let pid = std::fs::read_to_string(&self.pid).ok()?;
+        let alive = std::path::Path::new("/proc").join(pid.trim()).exists();
+        alive
+            .then(|| std::fs::read_to_string(&self.admin).ok())
+            .flatten()
+            .map(|a| a.trim().to_owned())
+    }
+
     fn remove(&self) {
-        let _ = std::fs::remove_file(&self.pid);
-        let _ = std::fs::remove_file(&self.applied);
+        for file in [&self.pid, &self.applied, &self.admin] {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 

@@ -21,3 +21,115 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
 }
+
+/// The process's metrics: labelled counters and histograms, rendered as Prometheus text by
+/// the admin API's `/metrics` (with the gauges it reads live). One registry per process, like
+/// any Prometheus recorder.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: std::sync::OnceLock<Metrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(Metrics::default)
+}
+
+/// Seconds, for latency histograms: 10 ms to 30 min.
+const BUCKETS: [f64; 14] = [
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 720.0, 1800.0,
+];
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    counters: std::sync::Mutex<std::collections::BTreeMap<(&'static str, Labels), u64>>,
+    histograms: std::sync::Mutex<std::collections::BTreeMap<(&'static str, Labels), Histogram>>,
+}
+
+impl Metrics {
+    pub fn count(&self, name: &'static str, labels: &[(&'static str, &str)], n: u64) {
+        let key = (name, owned(labels));
+        *self
+            .counters
+            .lock()
+            .expect("unpoisoned")
+            .entry(key)
+            .or_default() += n;
+    }
+
+    pub fn observe(&self, name: &'static str, labels: &[(&'static str, &str)], seconds: f64) {
+        let key = (name, owned(labels));
+        let mut all = self.histograms.lock().expect("unpoisoned");
+        let h = all.entry(key).or_default();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                h.counts[i] += 1;
+            }
+        }
+        h.count += 1;
+        h.sum += seconds;
+    }
+
+    /// Prometheus text exposition of every counter and histogram, with `# HELP` from `help`.
+    pub fn render(&self, help: &dyn Fn(&str) -> &'static str) -> String {
+        let mut out = String::new();
+        let mut last = "";
+        for ((name, labels), value) in self.counters.lock().expect("unpoisoned").iter() {
+            if *name != last {
+                out += &format!("# HELP {name} {}\n# TYPE {name} counter\n", help(name));
+                last = name;
+            }
+            out += &format!("{name}{} {value}\n", label_text(labels, None));
+        }
+        for ((name, labels), h) in self.histograms.lock().expect("unpoisoned").iter() {
+            if *name != last {
+                out += &format!("# HELP {name} {}\n# TYPE {name} histogram\n", help(name));
+                last = name;
+            }
+            for (bound, count) in BUCKETS.iter().zip(h.counts) {
+                out += &format!(
+                    "{name}_bucket{} {count}\n",
+                    label_text(labels, Some(&bound.to_string()))
+                );
+            }
+            out += &format!(
+                "{name}_bucket{} {}\n",
+                label_text(labels, Some("+Inf")),
+                h.count
+            );
+            out += &format!("{name}_sum{} {}\n", label_text(labels, None), h.sum);
+            out += &format!("{name}_count{} {}\n", label_text(labels, None), h.count);
+        }
+        out
+    }
+}
+
+fn owned(labels: &[(&'static str, &str)]) -> Labels {
+    labels.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+}
+
+/// `{a="x",le="1"}`, values escaped as the exposition format asks.
+pub fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}

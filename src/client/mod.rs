@@ -254,6 +254,19 @@ impl Error {
         })
     }
 
+    /// A short label for metrics: the status, fault code or transport failure.
+    pub fn metric_label(&self) -> String {
+        match self.outcome() {
+            Some(Outcome::Status { status, .. }) => format!("HTTP {status}"),
+            Some(Outcome::Code { code, .. }) => format!("{code:?}"),
+            Some(Outcome::Transport(t)) => format!("{t:?}").to_lowercase(),
+            Some(Outcome::Redirect { .. }) => "redirect".into(),
+            Some(Outcome::Malformed) => "malformed".into(),
+            Some(Outcome::Credentials { .. }) => "credentials".into(),
+            None => "setup".into(),
+        }
+    }
+
     /// What to do about this error; set-up errors are fatal.
     pub fn action(&self) -> Action {
         self.outcome().as_ref().map_or(Action::Fatal, action)
@@ -339,8 +352,15 @@ impl EwsClient {
         };
         let body = ews::write_request(op, &header);
         let request_id = http::request_id();
+        let asked = tokio::time::Instant::now();
         let permit = inner.gate.enter(mailbox).await;
         let started = tokio::time::Instant::now();
+        let metrics = crate::telemetry::metrics();
+        metrics.observe(
+            "foldertrack_gate_wait_seconds",
+            &[],
+            started.duration_since(asked).as_secs_f64(),
+        );
         let reply = inner
             .auth
             .send(&call, |client| {
@@ -350,6 +370,19 @@ impl EwsClient {
         drop(permit);
         let result = reply.and_then(|reply| http::interpret::<O>(&reply, &call, SystemTime::now()));
         self.heed_back_off(&result);
+        let outcome = match &result {
+            Ok(r) => r
+                .messages
+                .iter()
+                .find_map(|m| m.as_ref().err())
+                .map_or("NoError".to_owned(), |e| format!("{:?}", e.code)),
+            Err(e) => e.metric_label(),
+        };
+        metrics.count(
+            "foldertrack_ews_calls_total",
+            &[("operation", O::NAME), ("outcome", &outcome)],
+            1,
+        );
         tracing::debug!(
             mailbox = %mailbox,
             op = O::NAME,

@@ -170,6 +170,22 @@ impl<K: Sink> Deliverer<K> {
             }
             drained.delivered += ok.len();
             store.delivered(&ok, self.write_back).await?;
+            let metrics = crate::telemetry::metrics();
+            metrics.count(
+                "foldertrack_tracking_requests_total",
+                &[("outcome", "delivered")],
+                ok.len() as u64,
+            );
+            let now = Timestamp::now();
+            for (seq, entry) in &due {
+                if ok.contains(seq) {
+                    let waited = now
+                        .duration_since(entry.request.detected_at)
+                        .as_secs_f64()
+                        .max(0.0);
+                    metrics.observe("foldertrack_detected_to_delivered_seconds", &[], waited);
+                }
+            }
         }
     }
 
@@ -183,11 +199,23 @@ impl<K: Sink> Deliverer<K> {
     ) -> Result<(), store::Error> {
         entry.attempts += 1;
         let request = &entry.request;
+        let metrics = crate::telemetry::metrics();
         let dead = |state, drained: &mut Drained| {
-            match state {
-                Failed::Undeliverable => drained.undeliverable += 1,
-                Failed::Rejected => drained.rejected += 1,
-            }
+            let outcome = match state {
+                Failed::Undeliverable => {
+                    drained.undeliverable += 1;
+                    "undeliverable"
+                }
+                Failed::Rejected => {
+                    drained.rejected += 1;
+                    "rejected"
+                }
+            };
+            metrics.count(
+                "foldertrack_tracking_requests_total",
+                &[("outcome", outcome)],
+                1,
+            );
             tracing::warn!(event = "delivery_failed_for_good", id = %request.id, mailbox = %request.mailbox, state = ?state, attempts = entry.attempts, reason = %error);
             DeadEntry {
                 request: request.clone(),
@@ -200,6 +228,11 @@ impl<K: Sink> Deliverer<K> {
         match self.policy.next(&error, entry.attempts) {
             Next::RetryIn(delay) => {
                 drained.retrying += 1;
+                metrics.count(
+                    "foldertrack_tracking_requests_total",
+                    &[("outcome", "retried")],
+                    1,
+                );
                 tracing::info!(event = "delivery_retry", id = %request.id, attempt = entry.attempts, retry_in_secs = delay.as_secs(), reason = %error);
                 entry.next_try = Timestamp::now().checked_add(delay).ok();
                 entry.last_error = Some(error.to_string());

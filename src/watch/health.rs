@@ -21,7 +21,7 @@ pub enum Failure {
 }
 
 /// A mailbox's health, shown in status and metrics.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Health {
     #[default]

@@ -83,6 +83,22 @@ impl FolderTree {
         Some(at)
     }
 
+    /// The folders directly below `parent`, by name.
+    pub fn children(&self, parent: &str) -> Vec<&FolderNode> {
+        let mut out: Vec<&FolderNode> = self
+            .nodes
+            .values()
+            .filter(|n| n.parent.as_deref() == Some(parent))
+            .collect();
+        out.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
+        out
+    }
+
     fn child(&self, parent: &str, name: &str) -> Option<String> {
         let mut matches: Vec<&FolderNode> = self
             .nodes

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// What a mailbox's task shows to status and the admin API.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct MailboxStatus {
     pub address: String,
     pub health: Health,
@@ -36,7 +36,7 @@ pub struct MailboxStatus {
 }
 
 /// The answer to a track-now request (R38).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum SyncNow {
     /// The sync ran; it produced this many tracking requests.
@@ -265,10 +265,21 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         });
         let started = std::time::Instant::now();
         let result = self.watcher.sync(&|_| {}).await;
+        let metrics = crate::telemetry::metrics();
+        metrics.observe(
+            "foldertrack_sync_seconds",
+            &[("result", if result.is_ok() { "ok" } else { "failed" })],
+            started.elapsed().as_secs_f64(),
+        );
         let (delay, answer) = match result {
             Ok(report) => {
                 self.health.on_success();
                 let tracked = report.emitted.len();
+                metrics.count(
+                    "foldertrack_tracking_requests_total",
+                    &[("outcome", "emitted")],
+                    tracked as u64,
+                );
                 if tracked > 0 {
                     self.outbox.notify_one();
                 }

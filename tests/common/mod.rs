@@ -55,7 +55,8 @@ pub fn mailboxes(list: &[(&str, &[Folder<'_>])]) -> String {
 }
 
 /// Writes a config for the simulator into `dir` and returns its path. The sink is the JSONL
-/// file `tracked.jsonl` unless `extra` has a `[sink]` section.
+/// file `tracked.jsonl` unless `extra` has a `[sink]` section; the admin API listens on a free
+/// loopback port unless it has an `[admin]` one.
 pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> PathBuf {
     std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
     let sink = if extra.contains("[sink]") {
@@ -66,6 +67,11 @@ pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> 
             dir.join("tracked.jsonl").display()
         )
     };
+    let admin = if extra.contains("[admin]") {
+        ""
+    } else {
+        "[admin]\nlisten = \"127.0.0.1:0\"\n"
+    };
     let text = format!(
         r#"[exchange]
 url = "{ews_url}"
@@ -75,6 +81,7 @@ auth = {{ kind = "basic", username = "{SVC}", password_file = "{pw}" }}
 path = "{store}"
 
 {sink}
+{admin}
 [limits]
 calls_per_second = 500
 mailbox_calls_per_second = 100

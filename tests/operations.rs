@@ -1,0 +1,310 @@
+//! What an administrator runs, against the simulator: `foldertrack run` with its admin API
+//! (status, track-now, metrics, health, the token), `status`, `sync-now`, `items`, `reload`,
+//! `folders` and `check-config`, and a clean stop on SIGTERM.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "admin-token-for-tests";
+
+fn foldertrack(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+struct Running {
+    child: Child,
+    admin: String,
+    dir: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `foldertrack run` and waits for its admin API.
+async fn run(config: &Path, dir: &Path) -> Running {
+    let child = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let admin_file = dir.join("store.admin");
+    assert!(eventually(Duration::from_secs(10), || admin_file.exists()).await);
+    let admin = std::fs::read_to_string(&admin_file).unwrap();
+    Running {
+        child,
+        admin: format!("http://{}", admin.trim()),
+        dir: dir.to_owned(),
+    }
+}
+
+fn config_with(dir: &Path, sim: &foldertrack::sim::SimHandle, mappings: &str) -> PathBuf {
+    std::fs::write(dir.join("admin.token"), TOKEN).unwrap();
+    let extra = format!(
+        "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+        dir.join("admin.token").display()
+    );
+    write_config(dir, &sim.ews_url(), mappings, &extra)
+}
+
+/// Each sample line is `name{labels} value`; HELP and TYPE come before a family's samples.
+fn assert_prometheus(text: &str) {
+    let mut typed = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap();
+            assert!(
+                matches!(parts.next(), Some("counter" | "gauge" | "histogram")),
+                "{line}"
+            );
+            typed.insert(name.to_owned());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(value.parse::<f64>().is_ok(), "value of {line}");
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "no TYPE before {line}");
+        if let Some(labels) = series.strip_prefix(name)
+            && !labels.is_empty()
+        {
+            assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    c.create_folder(ALICE, "Inbox/Later").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let one = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = config_with(dir.path(), &sim, &one);
+    let agent = run(&config, dir.path()).await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let http = http.clone();
+        let url = format!("{}{path}", agent.admin);
+        async move { http.get(url).send().await.unwrap() }
+    };
+    assert_eq!(get("/healthz").await.status(), 200);
+    let mut ready = false;
+    for _ in 0..100 {
+        if get("/readyz").await.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "ready once every mailbox had its first sync");
+
+    // Track-now from the command line: tracked within 2 seconds of the request.
+    drag(&c, ALICE, "track me", "Inbox/Customers");
+    let asked = Instant::now();
+    let (code, out) = foldertrack(&config, &["sync-now", ALICE]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 tracking request"), "{out}");
+    assert!(asked.elapsed() < Duration::from_secs(2));
+    // A state-changing call without the token is refused.
+    let url = format!("{}/v1/mailboxes/{ALICE}/sync", agent.admin);
+    assert_eq!(http.post(&url).send().await.unwrap().status(), 401);
+    let ok = http.post(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let (code, table) = foldertrack(&config, &["status"]);
+    assert_eq!(code, 0, "{table}");
+    assert!(
+        table.contains(ALICE) && table.contains("healthy"),
+        "{table}"
+    );
+    assert!(
+        table.contains("Inbox/Customers") && table.contains("active"),
+        "{table}"
+    );
+    let (_, json) = foldertrack(&config, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["mailboxes"][0]["address"], ALICE);
+    assert_eq!(status["mailboxes"][0]["tracked"], 1);
+    assert_eq!(
+        status["mailboxes"][0]["mappings"][0]["state"]["state"],
+        "active"
+    );
+    let mailbox: serde_json::Value = get(&format!("/v1/mailboxes/{ALICE}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mailbox["health"]["state"], "healthy");
+    assert_eq!(get("/v1/mailboxes/nobody@example.com").await.status(), 404);
+
+    // Items go through the API while the agent holds the store.
+    let (code, items) = foldertrack(&config, &["items"]);
+    assert_eq!(code, 0, "{items}");
+    assert!(items.contains("no items"), "{items}");
+
+    let metrics = get("/metrics").await.text().await.unwrap();
+    assert_prometheus(&metrics);
+    for family in [
+        "foldertrack_ews_calls_total{operation=\"SyncFolderItems\",outcome=\"NoError\"}",
+        "foldertrack_tracking_requests_total{outcome=\"delivered\"} 1",
+        "foldertrack_mailboxes{health=\"healthy\"} 1",
+        "foldertrack_outbox 0",
+        "foldertrack_sync_seconds_bucket",
+        "foldertrack_gate_wait_seconds_count",
+        "foldertrack_detected_to_delivered_seconds_count 1",
+    ] {
+        assert!(metrics.contains(family), "{family} missing from\n{metrics}");
+    }
+
+    // Reload: a mapping added to the file is watched without a restart (R9).
+    let two = mailboxes(&[(
+        ALICE,
+        &[
+            ("Inbox/Customers", Some(CONTOSO), ""),
+            ("Inbox/Later", None, ""),
+        ],
+    )]);
+    config_with(dir.path(), &sim, &two);
+    let (code, plan) = foldertrack(&config, &["reload", "--dry-run"]);
+    assert_eq!(code, 0, "{plan}");
+    assert!(plan.contains("Inbox/Later: mapping added"), "{plan}");
+    let (code, out) = foldertrack(&config, &["reload"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, plan) = foldertrack(&config, &["reload", "--dry-run"]);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            foldertrack(&config, &["reload", "--dry-run"])
+                .1
+                .contains("no mailbox or mapping changes")
+        })
+        .await,
+        "{plan}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await; // the reload's baseline sync
+    drag(&c, ALICE, "into the new mapping", "Inbox/Later");
+    let (_, out) = foldertrack(&config, &["sync-now", ALICE]);
+    assert!(out.contains("1 tracking request"), "{out}");
+    let lines = read_jsonl(&dir.path().join("tracked.jsonl"));
+    assert_eq!(lines.last().unwrap().folder.path, "Inbox/Later");
+    assert_eq!(lines.len(), 2);
+
+    // SIGTERM: a clean stop that leaves no agent files behind.
+    let mut agent = agent;
+    let pid = agent.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = agent.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!agent.dir.join("store.pid").exists());
+    let (code, out) = foldertrack(&config, &["status"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("no running agent"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_prints_the_tree_with_ids_and_marks_the_mapped_ones() {
+    let sim = simulator().await;
+    let c = sim.control();
+    let contoso = c.create_folder(ALICE, "Inbox/Customers/Contoso").unwrap();
+    c.create_folder(ALICE, "Archive").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(ALICE, &[("Inbox/Customers/Contoso", Some(CONTOSO), "")])]),
+        "",
+    );
+    let (code, out) = foldertrack(&config, &["folders", ALICE]);
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().find(|l| l.contains("Contoso")).unwrap();
+    assert!(
+        line.starts_with("    Contoso"),
+        "indented under Customers: {out}"
+    );
+    assert!(
+        line.contains(&contoso) && line.contains("[mapped: Inbox/Customers/Contoso]"),
+        "{line}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("Inbox ")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Archive ") && !l.contains("mapped")),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_checks_every_mailbox_and_folder_against_the_server() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let good = mailboxes(&[(ALICE, &[("Inbox/Customers", None, "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &good, "");
+    let (code, out) = foldertrack(&config, &["check-config"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
+    assert!(
+        out.contains(&format!("ok   {ALICE} Inbox/Customers: found")),
+        "{out}"
+    );
+
+    let bad = mailboxes(&[
+        (ALICE, &[("Inbox/Custmers", None, "")]),
+        (BOB, &[("Inbox", None, "")]),
+    ]);
+    c.impersonate_all(SVC, false).unwrap();
+    c.grant_impersonation(SVC, ALICE).unwrap();
+    let config = write_config(dir.path(), &sim.ews_url(), &bad, "");
+    let (code, out) = foldertrack(&config, &["check-config"]);
+    assert_eq!(code, 1, "{out}");
+    let fail: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fail.len(), 2, "{out}");
+    assert!(
+        fail[0].contains("Inbox/Custmers: no such folder")
+            && fail[0].contains("foldertrack folders"),
+        "{out}"
+    );
+    assert!(
+        fail[1].contains(BOB) && fail[1].contains("ErrorImpersonateUserDenied"),
+        "{out}"
+    );
+}
