@@ -12,6 +12,7 @@
 //! - [`deliver`]: sinks for tracking requests and the write-back to the mailbox.
 //! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
 //! - [`admin`]: the admin HTTP API — health, metrics, status, track-now, items.
+//! - [`demo`]: `foldertrack demo`, the agent against the simulator with a scripted office.
 //! - [`app`]: wiring — the config becomes a client, feed, watchers and the outbox drain.
 //! - [`config`], [`cli`]: the configuration file and the command line.
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod deliver;
+pub mod demo;
 pub mod error;
 pub mod ews;
 pub mod feed;

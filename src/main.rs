@@ -265,6 +265,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo { keep } => {
+            let dir = std::env::temp_dir().join(format!("foldertrack-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("{}: cannot create", dir.display()))?;
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let summary = runtime.block_on(async {
+                let stop = tokio_util::sync::CancellationToken::new();
+                let ctrl_c = stop.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::signal::ctrl_c().await;
+                    ctrl_c.cancel();
+                });
+                foldertrack::demo::run(&dir, keep, stop, |line| {
+                    let _ = print_line(&line);
+                })
+                .await
+            })?;
+            print_line(&format!(
+                "summary: moved in {}, tracked {}, re-linked {}, duplicates {}, failures {}, EWS calls {} ({} answered busy), {:.0} s",
+                summary.moved_in,
+                summary.tracked,
+                summary.relinked,
+                summary.duplicates,
+                summary.failures,
+                summary.ews_calls,
+                summary.throttled,
+                summary.seconds
+            ))?;
+            print_line(&format!("tracking requests: {}", summary.output.display()))?;
+            Ok(if summary.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Compact => {
             let config = Config::load(&cli.config)?;
             let (before, after) = SledStore::compact(&config.store.path)?;

@@ -92,7 +92,7 @@ fn malformed_xml_names_the_file_line_and_column() {
 #[test]
 fn unknown_commands_and_unbuilt_ones_exit_2() {
     assert_eq!(foldertrack(&["frobnicate"]).status.code(), Some(2));
-    let out = foldertrack(&["demo"]);
+    let out = foldertrack(&["bench", "e2e"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not available in this build yet"));
 }

@@ -131,6 +131,29 @@ impl SimControl {
         })
     }
 
+    /// Registers an app for the token endpoint (`POST /{tenant}/oauth2/v2.0/token`, client
+    /// credentials): each token it issues acts as `account`.
+    pub fn add_oauth_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+        account: &str,
+    ) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.account_mut(account)?;
+            i.state
+                .oauth_clients
+                .insert(client_id.to_owned(), (secret.to_owned(), key(account)));
+            Ok(((), None))
+        })
+    }
+
+    /// Every bearer token accepted now (added, or issued by the token endpoint).
+    pub fn tokens(&self) -> Vec<String> {
+        self.read(|i| Ok(i.state.tokens.keys().cloned().collect()))
+            .unwrap_or_default()
+    }
+
     pub fn revoke_token(&self, token: &str) -> Result<(), Error> {
         self.change(|i| {
             i.state.tokens.remove(token);
@@ -439,6 +462,11 @@ enum Command {
     RevokeToken {
         token: String,
     },
+    AddOauthClient {
+        client_id: String,
+        secret: String,
+        account: String,
+    },
     CreateFolder {
         mailbox: String,
         path: String,
@@ -541,6 +569,11 @@ impl SimControl {
             }
             C::AddToken { token, account } => json(self.add_token(&token, &account)?),
             C::RevokeToken { token } => json(self.revoke_token(&token)?),
+            C::AddOauthClient {
+                client_id,
+                secret,
+                account,
+            } => json(self.add_oauth_client(&client_id, &secret, &account)?),
             C::CreateFolder { mailbox, path } => {
                 json(serde_json::json!({ "folder_id": self.create_folder(&mailbox, &path)? }))
             }
@@ -686,6 +719,9 @@ Accounts and access
   impersonate_all         {"account", "allowed": bool}
   add_token               {"token", "account"}           accept "Authorization: Bearer <token>"
   revoke_token            {"token"}
+  add_oauth_client        {"client_id", "secret", "account"}  the token endpoint
+                           POST /<tenant>/oauth2/v2.0/token (client credentials) issues
+                           bearer tokens acting as the account
 Folders (paths from the top of the mailbox, e.g. "Inbox/Customers/Contoso")
   create_folder           {"mailbox", "path"}            creates missing parents -> {"folder_id"}
   rename_folder           {"mailbox", "path", "new_name"}             -> {"folder_id"} (unchanged)

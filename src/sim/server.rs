@@ -28,7 +28,43 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             &format!("{CONTROL_PATH}/{{command}}"),
             any(super::control::http),
         )
+        .route("/{tenant}/oauth2/v2.0/token", post(token))
         .with_state(shared)
+}
+
+/// The OAuth 2.0 token endpoint (client credentials) of the apps `add_oauth_client` made.
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+    let mut inner = shared.lock();
+    let account = inner
+        .state
+        .oauth_clients
+        .get(field("client_id"))
+        .filter(|(secret, _)| {
+            field("grant_type") == "client_credentials" && secret == field("client_secret")
+        })
+        .map(|(_, account)| account.clone());
+    let (status, body) = match account {
+        Some(account) => {
+            let token = format!("sim-{:032x}", fastrand::u128(..));
+            inner.state.tokens.insert(token.clone(), account);
+            let body = serde_json::json!({"token_type": "Bearer", "expires_in": 3600, "access_token": token});
+            (StatusCode::OK, body)
+        }
+        None => (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "invalid_client"}),
+        ),
+    };
+    drop(inner);
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
 }
 
 /// What goes back on the wire.

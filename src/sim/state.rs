@@ -26,6 +26,9 @@ pub struct State {
     pub accounts: HashMap<String, Account>,
     /// OAuth bearer token → account.
     pub tokens: HashMap<String, String>,
+    /// OAuth client id → (client secret, account): the token endpoint's app registrations.
+    #[serde(default)]
+    pub oauth_clients: HashMap<String, (String, String)>,
     pub mailboxes: HashMap<u32, Mailbox>,
     /// Lowercase SMTP address → mailbox number.
     pub addresses: HashMap<String, u32>,
