@@ -114,10 +114,8 @@ pub enum Command {
         persist: Option<PathBuf>,
     },
     /// End-to-end benchmarks.
-    Bench {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print the JSON schemas generated from the code, or write them into schemas/.
     Schema {
         #[arg(long)]
@@ -128,27 +126,35 @@ pub enum Command {
     Ews(EwsCommand),
 }
 
-impl Command {
-    /// The command's name as typed.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Command::Run => "run",
-            Command::Once => "once",
-            Command::Status { .. } => "status",
-            Command::CheckConfig { .. } => "check-config",
-            Command::Folders { .. } => "folders",
-            Command::SyncNow { .. } => "sync-now",
-            Command::Items { .. } => "items",
-            Command::Retry { .. } => "retry",
-            Command::Reload { .. } => "reload",
-            Command::Compact => "compact",
-            Command::Demo { .. } => "demo",
-            Command::Sim { .. } => "sim",
-            Command::Bench { .. } => "bench",
-            Command::Schema { .. } => "schema",
-            Command::Ews(_) => "ews",
-        }
-    }
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The agent end to end against the simulator: tracked, lost, duplicated, latency, calls,
+    /// bytes, memory, CPU.
+    E2e {
+        /// small (10 mailboxes, under a minute), office (1,000) or enterprise (10,000 × 5).
+        #[arg(long, default_value = "small")]
+        preset: String,
+        #[arg(long)]
+        mailboxes: Option<usize>,
+        /// Mapped folders per mailbox.
+        #[arg(long)]
+        folders: Option<usize>,
+        /// Seconds of dragging mail into mapped folders.
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Mails dragged per second, over all mailboxes.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of the idle window measured afterwards.
+        #[arg(long)]
+        idle: Option<u64>,
+        /// Ask for a track-now after every drag.
+        #[arg(long)]
+        track_now: bool,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,11 +13,13 @@
 //! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
 //! - [`admin`]: the admin HTTP API — health, metrics, status, track-now, items.
 //! - [`demo`]: `foldertrack demo`, the agent against the simulator with a scripted office.
+//! - [`bench`]: `foldertrack bench e2e`, the agent end to end against the simulator.
 //! - [`app`]: wiring — the config becomes a client, feed, watchers and the outbox drain.
 //! - [`config`], [`cli`]: the configuration file and the command line.
 
 pub mod admin;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

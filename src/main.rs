@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use foldertrack::cli::{Cli, Command, EwsCommand};
+use foldertrack::cli::{BenchCommand, Cli, Command, EwsCommand};
 use foldertrack::config::Config;
 use foldertrack::feed::ews::EwsFeed;
 use foldertrack::store::{MappingState, SledStore};
@@ -11,9 +11,6 @@ use foldertrack::watch::supervisor::SyncNow;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// Exit code of a command this build does not provide yet.
-const NOT_AVAILABLE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -302,6 +299,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Bench(BenchCommand::E2e {
+            preset,
+            mailboxes,
+            folders,
+            duration,
+            rate,
+            idle,
+            track_now,
+            json,
+        }) => {
+            let mut o = foldertrack::bench::Options::preset(&preset).with_context(|| {
+                format!("--preset {preset:?}: choose small, office or enterprise")
+            })?;
+            o.mailboxes = mailboxes.unwrap_or(o.mailboxes).max(1);
+            o.folders = folders.unwrap_or(o.folders).max(1);
+            o.duration = duration.unwrap_or(o.duration);
+            o.rate = rate.unwrap_or(o.rate).max(0.01);
+            o.idle = idle.unwrap_or(o.idle);
+            o.track_now = track_now;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            let agent = std::env::current_exe().context("cannot find this program's path")?;
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let report = block_on(foldertrack::bench::e2e(o, &agent, command, |line| {
+                eprintln!("{line}");
+            }))
+            .map_err(anyhow::Error::msg)?;
+            let text = serde_json::to_string_pretty(&report)?;
+            if let Some(path) = json {
+                std::fs::write(&path, &text)
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+            }
+            print_line(&text)?;
+            eprint!("{}", foldertrack::bench::table(&report));
+            Ok(if report.lost == 0 && report.duplicated == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Compact => {
             let config = Config::load(&cli.config)?;
             let (before, after) = SledStore::compact(&config.store.path)?;
@@ -370,13 +406,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_line(&format!("asked agent {} to reload", pid.trim()))?;
             }
             Ok(ExitCode::SUCCESS)
-        }
-        other => {
-            eprintln!(
-                "foldertrack {}: not available in this build yet",
-                other.name()
-            );
-            Ok(ExitCode::from(NOT_AVAILABLE))
         }
     }
 }

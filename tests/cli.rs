@@ -90,11 +90,23 @@ fn malformed_xml_names_the_file_line_and_column() {
 }
 
 #[test]
-fn unknown_commands_and_unbuilt_ones_exit_2() {
+fn unknown_commands_and_bad_arguments_exit_2_with_one_line_that_says_what_to_fix() {
     assert_eq!(foldertrack(&["frobnicate"]).status.code(), Some(2));
-    let out = foldertrack(&["bench", "e2e"]);
+    let out = foldertrack(&["items", "--state", "lost"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("not available in this build yet"));
+    assert!(
+        text(&out.stderr).contains("invalid value 'lost'"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = foldertrack(&["bench", "e2e", "--preset", "huge"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("choose small, office or enterprise"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -480,3 +480,56 @@ async fn a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up() 
     agent.pass().await;
     assert_eq!(agent.delivered().len(), 5);
 }
+
+/// A watcher kept across passes, as the supervisor keeps one.
+fn watcher(
+    agent: &Agent,
+) -> foldertrack::watch::mailbox::MailboxWatcher<
+    foldertrack::feed::ews::EwsFeed,
+    foldertrack::store::SledStore,
+> {
+    foldertrack::watch::mailbox::MailboxWatcher::new(
+        agent.feed.clone(),
+        agent.store.clone(),
+        agent.config.mailbox[0].clone(),
+    )
+}
+
+#[tokio::test]
+async fn an_idle_pass_costs_one_call_per_watched_folder() {
+    let agent = Agent::start(&two_folders(None)).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/A").unwrap();
+    c.create_folder(ALICE, "Inbox/B").unwrap();
+    let mut w = watcher(&agent);
+    w.sync(&|_| {}).await.unwrap();
+    c.reset_calls();
+    w.sync(&|_| {}).await.unwrap();
+    let calls: Vec<String> = c.calls().into_iter().map(|call| call.operation).collect();
+    assert_eq!(calls, ["SyncFolderItems", "SyncFolderItems"]);
+}
+
+#[tokio::test]
+async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass() {
+    let agent = Agent::start(&two_folders(None)).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/A").unwrap();
+    c.create_folder(ALICE, "Inbox/B").unwrap();
+    let mut w = watcher(&agent);
+    w.sync(&|_| {}).await.unwrap();
+    c.delete_folder(ALICE, "Inbox/A").unwrap();
+    // The tree was checked moments ago: this pass learns of the deletion from the folder sync,
+    // and the other folder is synced all the same (R33).
+    drag(&c, ALICE, "into B meanwhile", "Inbox/B");
+    assert_eq!(w.sync(&|_| {}).await.unwrap().emitted.len(), 1);
+    w.sync(&|_| {}).await.unwrap();
+    let state = agent
+        .store
+        .mapping(ALICE, "Inbox/A")
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state, MappingState::Orphaned);
+    drag(&c, ALICE, "B still works", "Inbox/B");
+    assert_eq!(w.sync(&|_| {}).await.unwrap().emitted.len(), 1);
+}

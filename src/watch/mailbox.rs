@@ -11,6 +11,7 @@ use crate::tracking::{Identity, Place, Sighting, TrackingRequest};
 use jiff::Timestamp;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +54,28 @@ pub struct Progress<'a> {
     pub changes: usize,
 }
 
-/// The watcher of one mailbox. Holds the folder tree between passes, so an idle pass costs
-/// one hierarchy call plus one call per watched folder.
+/// How often the folder tree is checked for renames, moves and new subfolders when nothing
+/// else asks for it.
+pub const HIERARCHY_EVERY: Duration = Duration::from_secs(600);
+
+/// The watcher of one mailbox. Holds the folder tree between passes and checks it only every
+/// [`HIERARCHY_EVERY`], or at once after a reload or a folder that no longer resolves: an idle
+/// pass costs one call per watched folder.
 pub struct MailboxWatcher<F, S> {
     feed: Arc<F>,
     store: Arc<S>,
     config: MailboxConfig,
-    tree: Option<(FolderTree, Cursor)>,
+    tree: Option<KnownTree>,
+    hierarchy_every: Duration,
+}
+
+/// The folder tree as of `checked`, and the cursor to ask for what changed since.
+struct KnownTree {
+    folders: FolderTree,
+    cursor: Cursor,
+    checked: Instant,
+    /// Check it on the next pass whatever its age.
+    stale: bool,
 }
 
 impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
@@ -69,6 +85,19 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             store,
             config,
             tree: None,
+            hierarchy_every: HIERARCHY_EVERY,
+        }
+    }
+
+    /// Checks the folder tree at least this often (tests and benchmarks shorten it).
+    pub fn with_hierarchy_every(mut self, every: Duration) -> Self {
+        self.hierarchy_every = every;
+        self
+    }
+
+    fn mark_tree_stale(&mut self) {
+        if let Some(t) = &mut self.tree {
+            t.stale = true;
         }
     }
 
@@ -80,6 +109,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
     /// mappings, drops removed ones and re-links re-pointed ones.
     pub fn reconfigure(&mut self, config: MailboxConfig) {
         self.config = config;
+        self.mark_tree_stale();
     }
 
     /// One sync pass over every mapping of the mailbox.
@@ -88,13 +118,36 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<PassReport, Error> {
         let mut report = PassReport::default();
-        self.refresh_tree().await?;
+        let due = self
+            .tree
+            .as_ref()
+            .is_none_or(|t| t.stale || t.checked.elapsed() >= self.hierarchy_every);
+        if due {
+            self.refresh_tree().await?;
+        }
         let targets = self.resolve_mappings(&mut report).await?;
+        if !report.not_watched.is_empty() {
+            // A folder not found (yet) or moved away: look again next time.
+            self.mark_tree_stale();
+        }
         for (target, repoint) in &targets {
-            if *repoint {
-                self.repoint(target, &mut report).await?;
+            let result = async {
+                if *repoint {
+                    self.repoint(target, &mut report).await?;
+                }
+                self.sync_folder(target, &mut report, progress).await
             }
-            self.sync_folder(target, &mut report, progress).await?;
+            .await;
+            match result {
+                Ok(()) => {}
+                // Deleted or moved since the tree was checked: the other folders go on, and the
+                // next pass checks the tree and says what became of this one.
+                Err(e) if e.retry() == Retry::ResolveFolder => {
+                    tracing::warn!(event = "folder_gone", mailbox = %self.config.address, folder = %target.path, error = %e);
+                    self.mark_tree_stale();
+                }
+                Err(e) => return Err(e),
+            }
         }
         report.folders = targets.len();
         Ok(report)
@@ -103,7 +156,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
     async fn refresh_tree(&mut self) -> Result<(), Error> {
         let mailbox = self.config.address.as_str();
         let (mut tree, mut cursor) = match self.tree.take() {
-            Some((tree, cursor)) => (tree, Some(cursor)),
+            Some(known) => (known.folders, Some(known.cursor)),
             None => (FolderTree::new(self.feed.well_known(mailbox).await?), None),
         };
         loop {
@@ -121,7 +174,12 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 break;
             }
         }
-        self.tree = cursor.map(|c| (tree, c));
+        self.tree = cursor.map(|cursor| KnownTree {
+            folders: tree,
+            cursor,
+            checked: Instant::now(),
+            stale: false,
+        });
         Ok(())
     }
 
@@ -148,7 +206,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         &self,
         report: &mut PassReport,
     ) -> Result<Vec<(Target, bool)>, Error> {
-        let Some((tree, _)) = &self.tree else {
+        let Some(KnownTree { folders: tree, .. }) = &self.tree else {
             return Ok(Vec::new());
         };
         let mailbox = self.config.address.as_str();

@@ -1,0 +1,524 @@
+//! `foldertrack bench e2e`: the whole agent, end to end, against the simulator. The simulator
+//! runs in this process; the agent runs as a child `foldertrack run`, so its memory and CPU
+//! are read from /proc apart from the simulator's. People drag mail into mapped folders at a
+//! given rate; the harness tails the JSONL sink and reports tracked, lost and duplicated, the
+//! move → record latency, EWS calls per tracked mail and per idle mailbox and cycle, bytes per
+//! tracked mail, and the agent's peak memory and CPU time.
+
+use crate::sim::{NewMessage, SimControl, SimOptions, Simulator};
+use crate::tracking::{EventKind, TrackingRequest};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Options {
+    pub preset: String,
+    pub mailboxes: usize,
+    pub folders: usize,
+    /// Seconds of dragging.
+    pub duration: u64,
+    /// Mails dragged per second, over all mailboxes.
+    pub rate: f64,
+    /// The cadence (busy, normal, quiet) in seconds.
+    pub cadence: (u64, u64, u64),
+    /// Ask for a track-now after every drag (R38) instead of waiting for the cadence.
+    pub track_now: bool,
+    /// Seconds of the idle window after the drags (calls per idle mailbox per cycle).
+    pub idle: u64,
+}
+
+impl Options {
+    pub fn preset(name: &str) -> Option<Self> {
+        let (mailboxes, folders, duration, rate, cadence, idle) = match name {
+            "small" => (10, 2, 15, 4.0, (2, 5, 10), 12),
+            "office" => (1_000, 3, 90, 20.0, (30, 60, 120), 130),
+            "enterprise" => (10_000, 5, 300, 50.0, (120, 300, 720), 330),
+            _ => return None,
+        };
+        Some(Self {
+            preset: name.to_owned(),
+            mailboxes,
+            folders,
+            duration,
+            rate,
+            cadence,
+            track_now: false,
+            idle,
+        })
+    }
+}
+
+/// Latency percentiles, in seconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// The figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    pub options: Option<Options>,
+    pub moved_in: usize,
+    pub tracked: usize,
+    pub lost: usize,
+    pub duplicated: usize,
+    pub tracked_per_second: f64,
+    pub latency: Latency,
+    pub ews_calls_per_tracked: f64,
+    pub idle_calls_per_mailbox_cycle: f64,
+    pub idle_calls_per_folder_cycle: f64,
+    pub bytes_per_tracked: f64,
+    pub agent_peak_rss_mib: f64,
+    pub agent_cpu_seconds: f64,
+    pub agent_cpu_share_idle: f64,
+    pub startup_seconds: f64,
+    pub machine: Machine,
+    pub command: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub date: String,
+}
+
+impl Machine {
+    fn here() -> Self {
+        let kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        Self {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_gib: kib / 1024.0 / 1024.0,
+            date: jiff::Timestamp::now().strftime("%Y-%m-%d").to_string(),
+        }
+    }
+}
+
+/// A child process's peak resident memory (MiB) and CPU time (s), from /proc.
+fn process_figures(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the 14th, stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Linux reports in USER_HZ, 100 on every platform Rust targets.
+    (hwm / 1024.0, (ticks(11) + ticks(12)) / 100.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn mailbox(i: usize) -> String {
+    format!("user{i:05}@bench.example")
+}
+
+fn folder(j: usize) -> String {
+    format!("Inbox/Customers/C{j}")
+}
+
+fn config_text(dir: &Path, ews_url: &str, o: &Options) -> String {
+    let mut text = format!(
+        r#"[exchange]
+url = "{ews_url}"
+auth = {{ kind = "basic", username = "svc-bench", password_file = "{pw}" }}
+
+[store]
+path = "{store}"
+
+[sink]
+kind = "jsonl"
+path = "{out}"
+
+[cadence]
+busy_secs = {busy}
+normal_secs = {normal}
+quiet_secs = {quiet}
+
+[limits]
+max_concurrent_calls = 16
+calls_per_second = 2000
+mailbox_calls_per_second = 20
+
+[writeback]
+enabled = false
+
+[admin]
+listen = "127.0.0.1:0"
+"#,
+        pw = dir.join("svc.pw").display(),
+        store = dir.join("store").display(),
+        out = dir.join("tracked.jsonl").display(),
+        busy = o.cadence.0,
+        normal = o.cadence.1,
+        quiet = o.cadence.2,
+    );
+    for i in 0..o.mailboxes {
+        text += &format!("\n[[mailbox]]\naddress = \"{}\"\n", mailbox(i));
+        for j in 0..o.folders {
+            text += &format!("[[mailbox.folder]]\npath = \"{}\"\n", folder(j));
+        }
+    }
+    text
+}
+
+/// A scratch folder, removed at the end.
+struct BenchDir(PathBuf);
+
+impl BenchDir {
+    fn new() -> Result<Self, String> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("foldertrack-bench-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for BenchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Tails the JSONL sink: the new requests since the last call.
+struct Tail {
+    path: PathBuf,
+    offset: usize,
+}
+
+impl Tail {
+    fn read(&mut self) -> Vec<TrackingRequest> {
+        let text = std::fs::read(&self.path).unwrap_or_default();
+        let Some(new) = text.get(self.offset..) else {
+            return Vec::new();
+        };
+        let complete = new.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        self.offset += complete;
+        new[..complete]
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice(l).ok())
+            .collect()
+    }
+}
+
+/// Runs the benchmark; `say` hears progress. The agent binary is `agent`.
+pub async fn e2e(
+    o: Options,
+    agent: &Path,
+    command: String,
+    say: impl Fn(&str),
+) -> Result<Report, String> {
+    let dir = BenchDir::new()?;
+    let sim = Simulator::start(SimOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let c = sim.control();
+    setup(&c, &o).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("svc.pw"), "bench-pw").map_err(|e| e.to_string())?;
+    let config = dir.path().join("foldertrack.toml");
+    std::fs::write(&config, config_text(dir.path(), &sim.ews_url(), &o))
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "{} mailboxes × {} folders ready; starting the agent",
+        o.mailboxes, o.folders
+    ));
+
+    let started = Instant::now();
+    let log = std::fs::File::create(dir.path().join("agent.log")).map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(agent)
+        .arg("--config")
+        .arg(&config)
+        .args(["-q", "run"])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", agent.display()))?;
+    let pid = child.id();
+    let result = measure(&o, &c, dir.path(), pid, started, &say).await;
+    let (rss, cpu) = process_figures(pid);
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = child.wait();
+    sim.shutdown().await;
+    let mut report = result?;
+    report.agent_peak_rss_mib = rss;
+    report.agent_cpu_seconds = cpu;
+    report.machine = Machine::here();
+    report.command = command;
+    report.options = Some(o);
+    Ok(report)
+}
+
+fn setup(c: &SimControl, o: &Options) -> Result<(), crate::sim::Error> {
+    c.create_service_account("svc-bench", "bench-pw")?;
+    c.impersonate_all("svc-bench", true)?;
+    for i in 0..o.mailboxes {
+        let m = mailbox(i);
+        c.create_mailbox(&m)?;
+        for j in 0..o.folders {
+            c.create_folder(&m, &folder(j))?;
+        }
+    }
+    Ok(())
+}
+
+async fn admin_client(dir: &Path) -> Result<crate::admin::AdminClient, String> {
+    let file = dir.join("store.admin");
+    for _ in 0..600 {
+        if let Ok(addr) = std::fs::read_to_string(&file) {
+            return crate::admin::AdminClient::new(addr.trim(), None);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the agent did not start within 30 s; see its log".into())
+}
+
+/// Total syncs over all mailboxes, from the admin API.
+async fn syncs(admin: &crate::admin::AdminClient) -> Result<u64, String> {
+    let status = admin.status().await.map_err(|e| e.to_string())?;
+    Ok(status.mailboxes.iter().map(|m| m.status.syncs).sum())
+}
+
+async fn measure(
+    o: &Options,
+    c: &SimControl,
+    dir: &Path,
+    pid: u32,
+    started: Instant,
+    say: &impl Fn(&str),
+) -> Result<Report, String> {
+    let admin = admin_client(dir).await?;
+    // Every mailbox baselined before the first drag: what is moved in after is tracked.
+    loop {
+        let status = admin.status().await.map_err(|e| e.to_string())?;
+        if status.mailboxes.iter().all(|m| m.status.syncs > 0) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            return Err("the first syncs did not finish within 30 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let startup = started.elapsed().as_secs_f64();
+    say(&format!(
+        "baselines done in {startup:.1} s; dragging for {} s at {}/s",
+        o.duration, o.rate
+    ));
+    let before = c.stats();
+    let mut tail = Tail {
+        path: dir.join("tracked.jsonl"),
+        offset: 0,
+    };
+    let mut moved: HashMap<String, Instant> = HashMap::new();
+    let mut arrived: HashMap<String, (Instant, usize)> = HashMap::new();
+    let note = |requests: Vec<TrackingRequest>, arrived: &mut HashMap<String, (Instant, usize)>| {
+        let now = Instant::now();
+        for r in requests
+            .into_iter()
+            .filter(|r| r.event == EventKind::MovedIn)
+        {
+            let id = r.message.internet_message_id.unwrap_or_default();
+            arrived.entry(id).or_insert((now, 0)).1 += 1;
+        }
+    };
+    let total = (o.duration as f64 * o.rate).round() as usize;
+    let gap = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
+    let drag_start = Instant::now();
+    let mut rng = fastrand::Rng::new();
+    for n in 0..total {
+        let due = drag_start + gap.mul_f64(n as f64);
+        while Instant::now() < due {
+            note(tail.read(), &mut arrived);
+            tokio::time::sleep((due - Instant::now()).min(Duration::from_millis(20))).await;
+        }
+        let (m, f) = (
+            mailbox(rng.usize(..o.mailboxes)),
+            folder(rng.usize(..o.folders)),
+        );
+        let mail = NewMessage {
+            subject: format!("bench {n}"),
+            from: "customer@bench.example".into(),
+            to: vec![m.clone()],
+            ..NewMessage::default()
+        };
+        let d = c.deliver(&m, "Inbox", &mail).map_err(|e| e.to_string())?;
+        c.move_message(&m, &d.item_id, &f)
+            .map_err(|e| e.to_string())?;
+        moved.insert(d.internet_message_id, Instant::now());
+        if o.track_now {
+            admin.sync_now(&m).await.map_err(|e| e.to_string())?;
+        }
+    }
+    let drag_end = Instant::now();
+    // Wait for the stragglers: up to two quiet intervals.
+    let deadline = Instant::now() + Duration::from_secs(o.cadence.2 * 2 + 5);
+    while Instant::now() < deadline && !moved.keys().all(|k| arrived.contains_key(k)) {
+        note(tail.read(), &mut arrived);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let last_arrival = arrived.values().map(|(t, _)| *t).max().unwrap_or(drag_end);
+    let busy = c.stats();
+
+    // The idle window: nothing moves; count calls and syncs.
+    say(&format!("idle for {} s", o.idle));
+    let (_, cpu_before_idle) = process_figures(pid);
+    let syncs_before = syncs(&admin).await?;
+    let calls_before = c.stats().calls;
+    tokio::time::sleep(Duration::from_secs(o.idle)).await;
+    let syncs_after = syncs(&admin).await?;
+    let calls_after = c.stats().calls;
+    let (_, cpu_after_idle) = process_figures(pid);
+
+    let mut latencies: Vec<f64> = moved
+        .iter()
+        .filter_map(|(id, at)| {
+            arrived
+                .get(id)
+                .map(|(t, _)| t.duration_since(*at).as_secs_f64())
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let tracked = moved.keys().filter(|k| arrived.contains_key(*k)).count();
+    let calls = busy.calls - before.calls;
+    let bytes = (busy.bytes_in + busy.bytes_out) - (before.bytes_in + before.bytes_out);
+    let idle_syncs = (syncs_after - syncs_before).max(1) as f64;
+    let idle_calls = (calls_after - calls_before) as f64;
+    Ok(Report {
+        moved_in: moved.len(),
+        tracked,
+        lost: moved.len() - tracked,
+        duplicated: arrived.values().filter(|(_, n)| *n > 1).count(),
+        tracked_per_second: tracked as f64
+            / last_arrival
+                .duration_since(drag_start)
+                .as_secs_f64()
+                .max(0.001),
+        latency: Latency {
+            p50: percentile(&latencies, 0.50),
+            p95: percentile(&latencies, 0.95),
+            p99: percentile(&latencies, 0.99),
+            max: latencies.last().copied().unwrap_or(0.0),
+        },
+        ews_calls_per_tracked: calls as f64 / tracked.max(1) as f64,
+        idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
+        idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
+        bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
+        agent_cpu_share_idle: (cpu_after_idle - cpu_before_idle) / o.idle.max(1) as f64,
+        startup_seconds: startup,
+        ..Report::default()
+    })
+}
+
+/// The short table.
+pub fn table(r: &Report) -> String {
+    let o = r.options.as_ref();
+    let mut out = String::new();
+    let mut row = |k: &str, v: String| out += &format!("{k:<38} {v}\n");
+    if let Some(o) = o {
+        row(
+            "preset",
+            format!(
+                "{} ({} mailboxes × {} folders, cadence {}/{}/{} s{})",
+                o.preset,
+                o.mailboxes,
+                o.folders,
+                o.cadence.0,
+                o.cadence.1,
+                o.cadence.2,
+                if o.track_now { ", track-now" } else { "" }
+            ),
+        );
+    }
+    row(
+        "moved in / tracked",
+        format!("{} / {}", r.moved_in, r.tracked),
+    );
+    row(
+        "lost / duplicated",
+        format!("{} / {}", r.lost, r.duplicated),
+    );
+    row("tracked per second", format!("{:.1}", r.tracked_per_second));
+    row(
+        "latency p50 / p95 / p99 / max",
+        format!(
+            "{:.2} / {:.2} / {:.2} / {:.2} s",
+            r.latency.p50, r.latency.p95, r.latency.p99, r.latency.max
+        ),
+    );
+    row(
+        "EWS calls per tracked mail",
+        format!("{:.2}", r.ews_calls_per_tracked),
+    );
+    row(
+        "idle: calls per mailbox per cycle",
+        format!(
+            "{:.2} ({:.2} per mapped folder)",
+            r.idle_calls_per_mailbox_cycle, r.idle_calls_per_folder_cycle
+        ),
+    );
+    row(
+        "bytes over the wire per tracked mail",
+        format!("{:.0}", r.bytes_per_tracked),
+    );
+    row(
+        "agent peak resident memory",
+        format!("{:.1} MiB", r.agent_peak_rss_mib),
+    );
+    row(
+        "agent CPU time",
+        format!(
+            "{:.1} s ({:.2} % of a core while idle)",
+            r.agent_cpu_seconds,
+            r.agent_cpu_share_idle * 100.0
+        ),
+    );
+    row(
+        "first syncs (baselines) took",
+        format!("{:.1} s", r.startup_seconds),
+    );
+    row(
+        "machine",
+        format!(
+            "{} cores, {:.0} GiB, {}",
+            r.machine.cores, r.machine.memory_gib, r.machine.date
+        ),
+    );
+    row("command", r.command.clone());
+    out
+}

@@ -1,0 +1,47 @@
+//! `foldertrack bench e2e` runs the agent end to end; its small preset, shortened, loses and
+//! duplicates nothing and reports every figure.
+
+#[test]
+fn the_small_preset_loses_nothing_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args([
+            "bench",
+            "e2e",
+            "--preset",
+            "small",
+            "--duration",
+            "3",
+            "--idle",
+            "2",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["moved_in"].as_u64().unwrap() >= 10, "{report}");
+    assert_eq!(report["tracked"], report["moved_in"]);
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["duplicated"], 0);
+    for figure in ["p50", "p95", "p99", "max"] {
+        assert!(
+            report["latency"][figure].as_f64().unwrap() > 0.0,
+            "{figure}"
+        );
+    }
+    for figure in [
+        "ews_calls_per_tracked",
+        "bytes_per_tracked",
+        "agent_peak_rss_mib",
+        "idle_calls_per_mailbox_cycle",
+    ] {
+        assert!(report[figure].as_f64().unwrap() > 0.0, "{figure}: {report}");
+    }
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    assert!(stderr.contains("lost / duplicated"), "the table: {stderr}");
+}
