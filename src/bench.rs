@@ -35,7 +35,7 @@ impl Options {
         let (mailboxes, folders, duration, rate, cadence, idle) = match name {
             "small" => (10, 2, 15, 4.0, (2, 5, 10), 12),
             "office" => (1_000, 3, 90, 20.0, (30, 60, 120), 130),
-            "enterprise" => (10_000, 5, 300, 50.0, (120, 300, 720), 330),
+            "enterprise" => (10_000, 5, 120, 50.0, (120, 300, 720), 330),
             _ => return None,
         };
         Some(Self {
