@@ -12,7 +12,6 @@ use foldertrack::deliver::policy::DeliveryPolicy;
 use foldertrack::deliver::{AnySink, Deliverer, Drained};
 use foldertrack::store::Store;
 use foldertrack::tracking::EventKind;
-use std::process::Command;
 use std::time::Duration;
 
 const FOLDER: &str = "Inbox/Customers";
@@ -353,19 +352,6 @@ async fn a_webhook_request_is_signed_and_keyed_by_its_event_id() {
     );
 }
 
-fn foldertrack(config: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_and_retry_on_the_command_line() {
     let hook = Webhook::start().await;
@@ -378,30 +364,30 @@ async fn items_and_retry_on_the_command_line() {
         hook.sink_toml(dir.path())
     );
     let config = write_config(dir.path(), &sim.ews_url(), &mapping(), &extra);
-    assert!(foldertrack(&config, &["once"]).0);
+    assert_eq!(cli(&config, &["once"]).0, 0);
     drag(&c, ALICE, "cli", FOLDER);
     hook.always(Some(502));
-    let (ok, out) = foldertrack(&config, &["once"]);
-    assert!(ok, "{out}");
-    let (_, items) = foldertrack(&config, &["items", "--state", "undeliverable"]);
+    let (code, out) = cli(&config, &["once"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, items) = cli(&config, &["items", "--state", "undeliverable"]);
     assert!(
         items.contains("undeliverable") && items.contains("HTTP 502"),
         "{items}"
     );
     assert!(items.contains(FOLDER), "{items}");
-    let (_, json) = foldertrack(&config, &["items", "--json"]);
+    let (_, json) = cli(&config, &["items", "--json"]);
     let line: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert_eq!(line["state"], "undeliverable");
-    let (_, bad) = foldertrack(&config, &["retry", "--since", "yesterday"]);
+    let (_, bad) = cli(&config, &["retry", "--since", "yesterday"]);
     assert!(bad.contains("--since \"yesterday\""), "{bad}");
     hook.always(None);
-    let (_, dry) = foldertrack(&config, &["retry", "--dry-run", "--since", "2020-01-01"]);
+    let (_, dry) = cli(&config, &["retry", "--dry-run", "--since", "2020-01-01"]);
     assert!(dry.contains("would re-queue 1 item"), "{dry}");
-    let (_, done) = foldertrack(&config, &["retry", "--mailbox", ALICE]);
+    let (_, done) = cli(&config, &["retry", "--mailbox", ALICE]);
     assert!(done.contains("re-queued 1 item"), "{done}");
-    let (ok, out) = foldertrack(&config, &["once"]);
-    assert!(ok && out.contains("1 delivered"), "{out}");
+    let (code, out) = cli(&config, &["once"]);
+    assert!(code == 0 && out.contains("1 delivered"), "{out}");
     assert_eq!(hook.records().len(), 1);
-    let (_, none) = foldertrack(&config, &["items"]);
+    let (_, none) = cli(&config, &["items"]);
     assert!(none.contains("no items"), "{none}");
 }

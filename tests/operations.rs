@@ -11,19 +11,6 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "admin-token-for-tests";
 
-fn foldertrack(config: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
 struct Running {
     child: Child,
     admin: String,
@@ -134,7 +121,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     // Track-now from the command line: tracked within 2 seconds of the request.
     drag(&c, ALICE, "track me", "Inbox/Customers");
     let asked = Instant::now();
-    let (code, out) = foldertrack(&config, &["sync-now", ALICE]);
+    let (code, out) = cli(&config, &["sync-now", ALICE]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 tracking request"), "{out}");
     assert!(asked.elapsed() < Duration::from_secs(2));
@@ -144,7 +131,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     let ok = http.post(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 
-    let (code, table) = foldertrack(&config, &["status"]);
+    let (code, table) = cli(&config, &["status"]);
     assert_eq!(code, 0, "{table}");
     assert!(
         table.contains(ALICE) && table.contains("healthy"),
@@ -154,7 +141,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
         table.contains("Inbox/Customers") && table.contains("active"),
         "{table}"
     );
-    let (_, json) = foldertrack(&config, &["status", "--json"]);
+    let (_, json) = cli(&config, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(status["mailboxes"][0]["address"], ALICE);
     assert_eq!(status["mailboxes"][0]["tracked"], 1);
@@ -171,7 +158,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     assert_eq!(get("/v1/mailboxes/nobody@example.com").await.status(), 404);
 
     // Items go through the API while the agent holds the store.
-    let (code, items) = foldertrack(&config, &["items"]);
+    let (code, items) = cli(&config, &["items"]);
     assert_eq!(code, 0, "{items}");
     assert!(items.contains("no items"), "{items}");
 
@@ -198,15 +185,15 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
         ],
     )]);
     config_with(dir.path(), &sim, &two);
-    let (code, plan) = foldertrack(&config, &["reload", "--dry-run"]);
+    let (code, plan) = cli(&config, &["reload", "--dry-run"]);
     assert_eq!(code, 0, "{plan}");
     assert!(plan.contains("Inbox/Later: mapping added"), "{plan}");
-    let (code, out) = foldertrack(&config, &["reload"]);
+    let (code, out) = cli(&config, &["reload"]);
     assert_eq!(code, 0, "{out}");
-    let (_, plan) = foldertrack(&config, &["reload", "--dry-run"]);
+    let (_, plan) = cli(&config, &["reload", "--dry-run"]);
     assert!(
         eventually(Duration::from_secs(5), || {
-            foldertrack(&config, &["reload", "--dry-run"])
+            cli(&config, &["reload", "--dry-run"])
                 .1
                 .contains("no mailbox or mapping changes")
         })
@@ -215,7 +202,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     );
     tokio::time::sleep(Duration::from_millis(300)).await; // the reload's baseline sync
     drag(&c, ALICE, "into the new mapping", "Inbox/Later");
-    let (_, out) = foldertrack(&config, &["sync-now", ALICE]);
+    let (_, out) = cli(&config, &["sync-now", ALICE]);
     assert!(out.contains("1 tracking request"), "{out}");
     let lines = read_jsonl(&dir.path().join("tracked.jsonl"));
     assert_eq!(lines.last().unwrap().folder.path, "Inbox/Later");
@@ -234,7 +221,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     let status = agent.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!agent.dir.join("store.pid").exists());
-    let (code, out) = foldertrack(&config, &["status"]);
+    let (code, out) = cli(&config, &["status"]);
     assert_eq!(code, 1);
     assert!(out.contains("no running agent"), "{out}");
 }
@@ -252,7 +239,7 @@ async fn folders_prints_the_tree_with_ids_and_marks_the_mapped_ones() {
         &mailboxes(&[(ALICE, &[("Inbox/Customers/Contoso", Some(CONTOSO), "")])]),
         "",
     );
-    let (code, out) = foldertrack(&config, &["folders", ALICE]);
+    let (code, out) = cli(&config, &["folders", ALICE]);
     assert_eq!(code, 0, "{out}");
     let line = out.lines().find(|l| l.contains("Contoso")).unwrap();
     assert!(
@@ -279,7 +266,7 @@ async fn check_config_checks_every_mailbox_and_folder_against_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let good = mailboxes(&[(ALICE, &[("Inbox/Customers", None, "")])]);
     let config = write_config(dir.path(), &sim.ews_url(), &good, "");
-    let (code, out) = foldertrack(&config, &["check-config"]);
+    let (code, out) = cli(&config, &["check-config"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
     assert!(
@@ -294,7 +281,7 @@ async fn check_config_checks_every_mailbox_and_folder_against_the_server() {
     c.impersonate_all(SVC, false).unwrap();
     c.grant_impersonation(SVC, ALICE).unwrap();
     let config = write_config(dir.path(), &sim.ews_url(), &bad, "");
-    let (code, out) = foldertrack(&config, &["check-config"]);
+    let (code, out) = cli(&config, &["check-config"]);
     assert_eq!(code, 1, "{out}");
     let fail: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert_eq!(fail.len(), 2, "{out}");

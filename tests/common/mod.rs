@@ -228,6 +228,21 @@ pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> Strin
 
 pub mod receivers;
 
+/// Runs the foldertrack binary with `--config config` and `args`: its exit code, and its
+/// stdout followed by its stderr.
+pub fn cli(config: &Path, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
 /// Polls `check` every 50 ms until it holds or `within` has passed; returns whether it held.
 pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
