@@ -366,3 +366,50 @@ async fn compacting_keeps_every_live_entry_and_gives_space_back() {
     assert!(!dir.path().join("store.compacting").exists());
     assert!(!dir.path().join("store.retired").exists());
 }
+
+/// Many mailboxes committing, reading and flushing at once all finish. (The deadlock that made
+/// the store keep transactions and flushes apart showed with `bench e2e --preset office`; this
+/// load guard did not reproduce it on its own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_reads_and_flushes_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SledStore::open(&dir.path().join("store")).unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    for m in 0..300u32 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mailbox = format!("m{m}@example.com");
+            for n in 0..5u32 {
+                let mut page = page_of(
+                    &mailbox,
+                    &format!("c{n}"),
+                    vec![arrival(
+                        &format!("<{m}.{n}@x>"),
+                        &format!("I{m}.{n}"),
+                        &mailbox,
+                        "r1",
+                    )],
+                );
+                page.folder.folder_id = format!("F{m}");
+                page.arrived[0].sighting.place.folder_id = format!("F{m}");
+                store.commit_page(page).await.unwrap();
+                assert!(
+                    store
+                        .seen(&mailbox, &format!("F{m}"), &format!("I{m}.{n}"))
+                        .unwrap()
+                        .is_some()
+                );
+                let _ = store.outbox(5).unwrap();
+            }
+        });
+    }
+    let all = async {
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap()
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(120), all)
+        .await
+        .expect("no deadlock");
+    assert_eq!(store.stats().unwrap().messages, 1500);
+}
