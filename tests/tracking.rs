@@ -533,3 +533,37 @@ async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_p
     drag(&c, ALICE, "B still works", "Inbox/B");
     assert_eq!(w.sync(&|_| {}).await.unwrap().emitted.len(), 1);
 }
+
+#[tokio::test]
+async fn r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_without_one() {
+    let mut agent = baselined().await;
+    let c = agent.sim();
+    drag(&c, ALICE, "linked", CUSTOMERS);
+    agent.pass().await;
+    agent.reconfigure(&mailboxes(&[(ALICE, &[(CUSTOMERS, None, "")])]));
+    drag(&c, ALICE, "after the regarding went", CUSTOMERS);
+    assert_eq!(agent.pass().await.tracked, 1, "no re-link of the old mail");
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0].regarding.as_ref().unwrap().id, CONTOSO);
+    assert_eq!(lines[1].event, EventKind::MovedIn);
+    assert_eq!(lines[1].regarding, None);
+    let record = agent.store.message(&lines[0].id).unwrap().unwrap();
+    assert_eq!(record.regarding.unwrap().id, CONTOSO, "the old link stays");
+}
+
+#[tokio::test]
+async fn r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let mut first = mail("Quote");
+    first.conversation_id = Some("conv-quote".into());
+    let d = c.deliver(ALICE, "Inbox", &first).unwrap();
+    c.move_message(ALICE, &d.item_id, CUSTOMERS).unwrap();
+    agent.pass().await;
+    let mut reply = mail("RE: Quote");
+    reply.conversation_id = Some("conv-quote".into());
+    c.deliver(ALICE, "Inbox", &reply).unwrap();
+    assert_eq!(agent.pass().await.tracked, 0);
+    assert_eq!(agent.delivered().len(), 1);
+}
