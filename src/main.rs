@@ -151,7 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Items { state, json } => {
             let config = Config::load(&cli.config)?;
             let items = match AgentFiles::new(&config).running() {
-                Some(addr) => block_on(admin_client(&config, &addr)?.items(state))?,
+                Some(addr) => block_on(admin_client(&config, &addr)?.items(state))??,
                 None => {
                     foldertrack::app::problem_items(&SledStore::open(&config.store.path)?, state)?
                 }
@@ -175,15 +175,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let since = since.as_deref().map(parse_since).transpose()?;
             let config = Config::load(&cli.config)?;
-            let store = SledStore::open(&config.store.path)?;
-            let runtime =
-                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let items = runtime.block_on(foldertrack::app::retry(
-                &store,
-                mailbox.as_deref(),
-                since,
-                dry_run,
-            ))?;
+            let items = match AgentFiles::new(&config).running() {
+                Some(addr) => block_on(admin_client(&config, &addr)?.retry(
+                    mailbox.as_deref(),
+                    since,
+                    dry_run,
+                ))??,
+                None => {
+                    let store = SledStore::open(&config.store.path)?;
+                    block_on(foldertrack::app::retry(
+                        &store,
+                        mailbox.as_deref(),
+                        since,
+                        dry_run,
+                    ))??
+                }
+            };
             for item in &items {
                 print_line(&item_line(item))?;
             }
@@ -208,7 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let addr = AgentFiles::new(&config)
                 .running()
                 .unwrap_or(config.admin.listen.clone());
-            let status = block_on(admin_client(&config, &addr)?.status())?;
+            let status = block_on(admin_client(&config, &addr)?.status())??;
             if json {
                 print_line(&serde_json::to_string_pretty(&status)?)?;
             } else {
@@ -221,7 +228,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let addr = AgentFiles::new(&config)
                 .running()
                 .unwrap_or(config.admin.listen.clone());
-            match block_on(admin_client(&config, &addr)?.sync_now(&address))? {
+            match block_on(admin_client(&config, &addr)?.sync_now(&address))?? {
                 SyncNow::Done { tracked } => {
                     print_line(&format!(
                         "{address}: synced now, {tracked} tracking request(s)"
@@ -244,7 +251,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = Config::load(&cli.config)?;
             let _ = rustls::crypto::ring::default_provider().install_default();
             let feed = foldertrack::app::feed(&config)?;
-            let lines = block_on(foldertrack::app::folders(&config, &feed, &address))
+            let lines = block_on(foldertrack::app::folders(&config, &feed, &address))?
                 .map_err(anyhow::Error::msg)?;
             let width = lines
                 .iter()
@@ -323,7 +330,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let report = block_on(foldertrack::bench::e2e(o, &agent, command, |line| {
                 eprintln!("{line}");
-            }))
+            }))?
             .map_err(anyhow::Error::msg)?;
             let text = serde_json::to_string_pretty(&report)?;
             if let Some(path) = json {
@@ -427,10 +434,9 @@ where
 }
 
 /// Runs a future on a fresh runtime (for the CLI's one-shot calls).
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new()
-        .expect("a runtime starts")
-        .block_on(f)
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> Result<T> {
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    Ok(runtime.block_on(f))
 }
 
 fn admin_client(config: &Config, addr: &str) -> Result<foldertrack::admin::AdminClient> {

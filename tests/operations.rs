@@ -157,10 +157,13 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     assert_eq!(mailbox["health"]["state"], "healthy");
     assert_eq!(get("/v1/mailboxes/nobody@example.com").await.status(), 404);
 
-    // Items go through the API while the agent holds the store.
+    // Items and retry go through the API while the agent holds the store.
     let (code, items) = cli(&config, &["items"]);
     assert_eq!(code, 0, "{items}");
     assert!(items.contains("no items"), "{items}");
+    let (code, retry) = cli(&config, &["retry", "--dry-run"]);
+    assert_eq!(code, 0, "{retry}");
+    assert!(retry.contains("would re-queue 0 item"), "{retry}");
 
     let metrics = get("/metrics").await.text().await.unwrap();
     assert_prometheus(&metrics);
