@@ -241,7 +241,7 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                     self.watcher.reconfigure(config);
                 }
             }
-            delay = self.sync(waiters).await;
+            delay = self.sync_boxed(waiters).await;
             // Requests that arrived during the sync: one follow-up for all of them (R39).
             while !self.stop.is_cancelled() {
                 let mut pending = Vec::new();
@@ -251,9 +251,15 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                 if pending.is_empty() {
                     break;
                 }
-                delay = self.sync(pending).await;
+                delay = self.sync_boxed(pending).await;
             }
         }
+    }
+
+    /// [`Self::sync`] on the heap: a pass's state machine is large, and ten thousand idle
+    /// mailbox tasks should not each carry one while they sleep.
+    async fn sync_boxed(&mut self, waiters: Vec<Waiter>) -> Duration {
+        Box::pin(self.sync(waiters)).await
     }
 
     /// One pass; answers the track-now waiters; returns the delay until the next one.
