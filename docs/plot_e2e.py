@@ -2,7 +2,7 @@
 """Draws docs/e2e.svg from `foldertrack bench e2e --json` reports: move-to-record latency
 (p50, p95, p99) and the agent's peak resident memory against the number of mailboxes.
 
-    python3 docs/plot_e2e.py docs/e2e/*.json > docs/e2e.svg
+    python3 docs/plot_e2e.py docs/e2e/small.json docs/e2e/office.json docs/e2e/enterprise.json > docs/e2e.svg
 
 Standard library only; one SVG with two panels, mailboxes on a log scale.
 """
