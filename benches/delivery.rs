@@ -8,11 +8,14 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use foldertrack::config::Config;
 use foldertrack::deliver::{AnySink, Deliverer};
-use foldertrack::store::{Arrival, Cause, FolderRecord, PageCommit, SledStore, Store};
-use foldertrack::tracking::{Address, Identity, MessageInfo, Place, Regarding, Sighting};
+use foldertrack::feed::ItemRef;
+use foldertrack::store::{PageCommit, SledStore, Store};
 use jiff::Timestamp;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+#[path = "support/mod.rs"]
+mod support;
 
 const ROUND: usize = 2_048;
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -23,49 +26,15 @@ fn fill(rt: &tokio::runtime::Runtime, store: &SledStore) {
         let first = NEXT.fetch_add(512, Ordering::Relaxed);
         let arrived = (first..first + 512)
             .map(|n| {
-                let imid = format!("<{n}.bench@contoso.com>");
-                Arrival {
-                    identity: Identity::MessageId(imid.clone()),
-                    message: MessageInfo {
-                        internet_message_id: Some(imid),
-                        item_id: format!("AAMkAGI2TG93{n:0>20}{}", "A".repeat(112)),
-                        subject: Some(format!("RE: Quote {n} for the spring order")),
-                        from: Some(Address {
-                            name: Some("Buyer".into()),
-                            address: "buyer@contoso.com".into(),
-                        }),
-                        to: vec![Address {
-                            name: None,
-                            address: "alice@example.com".into(),
-                        }],
-                        ..MessageInfo::default()
-                    },
-                    sighting: Sighting {
-                        place: Place {
-                            mailbox: "alice@example.com".into(),
-                            folder_id: "AAMkFolder".into(),
-                            path: "Inbox/Customers/Contoso".into(),
-                        },
-                        mapping: "Inbox/Customers/Contoso".into(),
-                        regarding: Some(Regarding {
-                            entity: "account".into(),
-                            id: "00000000-0000-0000-0000-00000000c050".into(),
-                        }),
-                        at: Timestamp::now(),
-                    },
-                    cause: Cause::Appeared,
-                }
+                let item = ItemRef {
+                    id: support::item_id(n),
+                    version: None,
+                };
+                support::fetched(&item, n)
             })
             .collect();
         let page = PageCommit {
-            folder: FolderRecord {
-                mailbox: "alice@example.com".into(),
-                folder_id: "AAMkFolder".into(),
-                path: "Inbox/Customers/Contoso".into(),
-                mapping: "Inbox/Customers/Contoso".into(),
-                cursor: Some(format!("state-{first}")),
-                baselined: true,
-            },
+            folder: support::folder_record(first),
             seen: Vec::new(),
             arrived,
             left: Vec::new(),

@@ -8,20 +8,19 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use foldertrack::feed::{FeedChange, ItemRef};
-use foldertrack::store::{Arrival, Cause, FolderRecord, PageCommit, SledStore, Store, Tree};
-use foldertrack::tracking::{Address, Identity, MessageInfo, Place, Regarding, Sighting};
+use foldertrack::store::{Arrival, PageCommit, SledStore, Store, Tree};
 use foldertrack::watch::classify::{Mode, classify};
 use jiff::Timestamp;
 use sha2::Digest;
 use std::collections::HashSet;
 use std::time::Instant;
 
-const PAGE: usize = 512;
+#[path = "support/mod.rs"]
+mod support;
 
-/// EWS FolderIds are ~120 characters.
-fn folder_id() -> String {
-    format!("AAMkAGI2TG93AAEuAAAAAAAaQAAB{}", "Q".repeat(92))
-}
+use support::{fetched, folder_record, item_id};
+
+const PAGE: usize = 512;
 
 /// A page of 512 messages moved in, numbered from `first`, with realistic field sizes (EWS
 /// ItemIds run to ~150 characters).
@@ -29,49 +28,11 @@ fn changes(first: u64) -> Vec<FeedChange> {
     (first..first + PAGE as u64)
         .map(|n| {
             FeedChange::Added(ItemRef {
-                id: format!("AAMkAGI2TG93AAA{n:0>20}{}", "A".repeat(112)),
+                id: item_id(n),
                 version: Some(format!("CQAAABYAAAD{n:0>12}")),
             })
         })
         .collect()
-}
-
-/// What GetItem would return for a candidate.
-fn fetched(item: &ItemRef, n: u64) -> Arrival {
-    let imid = format!("<{n}.CAKx3bQ@mail.contoso.com>");
-    Arrival {
-        identity: Identity::MessageId(imid.clone()),
-        message: MessageInfo {
-            internet_message_id: Some(imid),
-            item_id: item.id.clone(),
-            change_key: item.version.clone(),
-            subject: Some(format!("RE: Quote {n} for the spring order")),
-            from: Some(Address {
-                name: Some("Buyer".into()),
-                address: "buyer@contoso.com".into(),
-            }),
-            to: vec![Address {
-                name: None,
-                address: "alice@example.com".into(),
-            }],
-            size: Some(24_576),
-            ..MessageInfo::default()
-        },
-        sighting: Sighting {
-            place: Place {
-                mailbox: "alice@example.com".into(),
-                folder_id: folder_id(),
-                path: "Inbox/Customers/Contoso".into(),
-            },
-            mapping: "Inbox/Customers/Contoso".into(),
-            regarding: Some(Regarding {
-                entity: "account".into(),
-                id: "00000000-0000-0000-0000-00000000c050".into(),
-            }),
-            at: Timestamp::now(),
-        },
-        cause: Cause::Appeared,
-    }
 }
 
 /// One page as the feed delivers it: the changes, and what GetItem returns for them.
@@ -86,17 +47,6 @@ fn page_input(first: u64) -> (Vec<FeedChange>, Vec<Arrival>) {
         })
         .collect();
     (changes, fetched)
-}
-
-fn folder_record(first: u64) -> FolderRecord {
-    FolderRecord {
-        mailbox: "alice@example.com".into(),
-        folder_id: folder_id(),
-        path: "Inbox/Customers/Contoso".into(),
-        mapping: "Inbox/Customers/Contoso".into(),
-        cursor: Some(format!("H4sIAAAAAAAEAO29B2AcSZYlJi9tynt/{first}")),
-        baselined: true,
-    }
 }
 
 /// Classifies one page and commits what it produced, as the watcher does.

@@ -251,10 +251,10 @@ pub async fn run<F: FolderFeed, S: Store>(
                 _ = shutdown.cancelled() => return,
                 Some(new) = reloads.recv() => {
                     let restart: Vec<&str> = [
-                        ("exchange", format!("{:?}", new.exchange) != format!("{:?}", config.exchange)),
-                        ("store", format!("{:?}", new.store) != format!("{:?}", config.store)),
-                        ("sink", format!("{:?}", new.sink) != format!("{:?}", config.sink)),
-                        ("limits", format!("{:?}", new.limits) != format!("{:?}", config.limits)),
+                        ("exchange", new.exchange != config.exchange),
+                        ("store", new.store != config.store),
+                        ("sink", new.sink != config.sink),
+                        ("limits", new.limits != config.limits),
                     ]
                     .into_iter()
                     .filter_map(|(section, changed)| changed.then_some(section))

@@ -30,7 +30,7 @@ pub enum Error {
 }
 
 /// The whole file.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The Exchange server and how to sign in to it.
@@ -67,7 +67,7 @@ pub struct Config {
 }
 
 /// `[exchange]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exchange {
     /// The EWS endpoint, e.g. `https://mail.example.com/EWS/Exchange.asmx`.
@@ -93,14 +93,14 @@ pub struct Exchange {
 }
 
 /// A secret's source: exactly one of an environment variable or a file.
-#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, JsonSchema)]
 pub struct SecretRef {
     pub env: Option<String>,
     pub file: Option<PathBuf>,
 }
 
 /// `exchange.auth`, by `kind`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Auth {
     /// HTTP Basic over TLS (on-premises).
@@ -133,7 +133,7 @@ pub enum Auth {
 }
 
 /// `[limits]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Concurrent EWS calls per service account (Exchange allows 27; stay well under).
@@ -173,7 +173,7 @@ impl Cadence {
 }
 
 /// `[cadence]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cadence {
     /// Seconds between syncs of a mailbox with no history.
@@ -198,7 +198,7 @@ impl Default for Cadence {
 }
 
 /// `[store]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Store {
     /// The store's folder.
@@ -217,7 +217,7 @@ impl Default for Store {
 }
 
 /// `[[mailbox]]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailboxConfig {
     /// The mailbox's SMTP address.
@@ -231,7 +231,7 @@ pub struct MailboxConfig {
 }
 
 /// `[[mailbox.folder]]`: one mapped folder.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FolderMapping {
     /// The folder by path, e.g. `Inbox/Customers/Contoso`.
@@ -257,7 +257,7 @@ pub struct FolderMapping {
 pub use crate::tracking::Regarding;
 
 /// `[sink]`, by `kind`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Sink {
     /// One JSON object per line.
@@ -300,7 +300,7 @@ impl Default for Sink {
 }
 
 /// `[delivery]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
     /// Attempts before a request is undeliverable.
@@ -314,7 +314,7 @@ impl Default for Delivery {
 }
 
 /// `[health]`: how a failing mailbox is retried, parked and probed (R29, R31).
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
     /// The first retry after a failed sync, in seconds; doubled per failure.
@@ -355,7 +355,7 @@ impl Default for HealthSettings {
 }
 
 /// `[writeback]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Writeback {
     pub enabled: bool,
@@ -374,7 +374,7 @@ impl Default for Writeback {
 }
 
 /// `[admin]`
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
     /// Where the admin API listens (loopback by default).

@@ -15,6 +15,11 @@ fn contoso() -> String {
     mailboxes(&[(ALICE, &[(CUSTOMERS, Some(CONTOSO), "")])])
 }
 
+/// The state the store holds for ALICE's mapping `name`.
+fn mapping_state(agent: &Agent, name: &str) -> MappingState {
+    agent.store.mapping(ALICE, name).unwrap().unwrap().state
+}
+
 /// A baselined mapping over Inbox/Customers/Contoso (regarding Contoso).
 async fn baselined() -> Agent {
     let agent = Agent::start(&contoso()).await;
@@ -142,15 +147,7 @@ async fn s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_track
     agent.pass().await;
     c.delete_folder(ALICE, CUSTOMERS).unwrap();
     agent.pass().await;
-    assert_eq!(
-        agent
-            .store
-            .mapping(ALICE, CUSTOMERS)
-            .unwrap()
-            .unwrap()
-            .state,
-        MappingState::Orphaned
-    );
+    assert_eq!(mapping_state(&agent, CUSTOMERS), MappingState::Orphaned);
     c.create_folder(ALICE, CUSTOMERS).unwrap();
     drag(&c, ALICE, "into the namesake", CUSTOMERS);
     agent.pass().await;
@@ -159,15 +156,7 @@ async fn s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_track
         1,
         "only the mail tracked before the deletion"
     );
-    assert_eq!(
-        agent
-            .store
-            .mapping(ALICE, CUSTOMERS)
-            .unwrap()
-            .unwrap()
-            .state,
-        MappingState::Orphaned
-    );
+    assert_eq!(mapping_state(&agent, CUSTOMERS), MappingState::Orphaned);
 }
 
 fn two_folders(b_regarding: Option<&str>) -> String {

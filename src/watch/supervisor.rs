@@ -107,7 +107,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             match handles.get(&m.address) {
                 Some(h) => {
                     h.config.send_if_modified(|current| {
-                        let changed = format!("{current:?}") != format!("{m:?}");
+                        let changed = current != m;
                         if changed {
                             *current = m.clone();
                         }
