@@ -64,7 +64,6 @@ async fn receiver() -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut group = c.benchmark_group("delivery");
     group.throughput(Throughput::Elements(ROUND as u64));
@@ -84,7 +83,10 @@ fn bench(c: &mut Criterion) {
     for (name, sink) in [("jsonl_2048", jsonl), ("webhook_2048", webhook)] {
         let store = SledStore::open(&dir.path().join(name)).unwrap();
         let config = config(dir.path(), &sink);
-        let deliverer = Deliverer::new(AnySink::from_config(&config).unwrap(), &config);
+        let deliverer = Deliverer::new(
+            AnySink::open(config.sink_settings().unwrap()).unwrap(),
+            &config.delivery_settings(),
+        );
         group.bench_function(name, |b| {
             b.iter_batched(
                 || fill(&rt, &store),

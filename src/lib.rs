@@ -3,39 +3,44 @@
 //!
 //! # Layout
 //!
+//! From the bottom up; a module imports only modules listed above it (`tests/layering.rs`
+//! checks this).
+//!
 //! - [`ews`]: the EWS protocol — requests written, responses read — with no I/O.
-//! - [`client`]: the transport to Exchange: HTTP, authentication, the call gate, retry decisions.
 //! - [`tracking`]: the tracking request every sink receives, and the record kept per message.
-//! - [`feed`]: a folder's changes, protocol-neutral (EWS now, Microsoft Graph later).
+//! - [`telemetry`]: logs and the metrics registry.
+//! - [`http`]: what every outbound HTTP connection shares — TLS, timeouts, `Retry-After`, OAuth.
+//! - [`client`]: the transport to Exchange: EWS over HTTP, authentication, the call gate, the
+//!   retry decision table.
+//! - [`feed`]: a folder's changes, protocol-neutral; [`feed::ews`] implements it over EWS.
 //! - [`store`]: durable state; the only code that touches sled.
-//! - [`watch`]: pure decisions (classify, cadence) and the per-mailbox tasks.
-//! - [`deliver`]: sinks for tracking requests and the write-back to the mailbox.
-//! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks.
-//! - [`admin`]: the admin HTTP API — health, metrics, status, track-now, items.
-//! - [`demo`]: `foldertrack demo`, the agent against the simulator with a scripted office.
-//! - [`bench`]: `foldertrack bench e2e`, the agent end to end against the simulator.
-//! - [`app`]: wiring — the config becomes a client, feed, watchers and the outbox drain.
-//! - [`config`], [`cli`]: the configuration file and the command line.
+//! - [`watch`]: pure decisions (classify, cadence, health, mappings) and the per-mailbox tasks.
+//! - [`deliver`]: sinks, the outbox drain, problem items, and the write-back to the mailbox.
+//! - [`admin`]: the admin HTTP API — its server, and the client the CLI uses.
+//! - [`config`]: the configuration file, validated, turned into each component's settings.
+//! - [`agent`]: wiring — the config becomes a feed, watchers, a delivery loop and the admin API.
+//! - [`sim`]: a stateful Exchange simulator for tests, the demo and the benchmarks (feature `sim`).
+//! - [`harness`]: `foldertrack demo` and `foldertrack bench`, the agent against the simulator
+//!   (feature `sim`).
+//!
+//! The binary (`src/main.rs` and `src/cli/`) parses the command line and calls into these.
 
 pub mod admin;
-pub mod app;
-pub mod bench;
-pub mod cli;
+pub mod agent;
 pub mod client;
 pub mod config;
 pub mod deliver;
-pub mod demo;
-pub mod error;
 pub mod ews;
 pub mod feed;
-pub mod oauth;
+#[cfg(feature = "sim")]
+pub mod harness;
+pub mod http;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod store;
 pub mod telemetry;
 pub mod tracking;
 pub mod watch;
-
-pub use error::{Error, Result};
 
 /// The JSON schemas generated from the code, as `(file name under schemas/, text)`.
 pub fn schemas() -> Vec<(&'static str, String)> {

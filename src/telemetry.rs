@@ -1,8 +1,29 @@
 //! Logs through tracing: text for people, JSON lines with `--log-format json`, on stderr.
 //! `RUST_LOG` overrides the verbosity flags. Never a password, token or message body.
 
-use crate::cli::LogFormat;
 use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("{s:?}: choose text or json")),
+        }
+    }
+}
 
 /// Installs the global subscriber. Calling it twice is harmless (the second does nothing).
 pub fn init(format: LogFormat, verbose: u8, quiet: bool) {

@@ -6,8 +6,8 @@ mod common;
 
 use common::receivers::{DV_TOKEN, Dataverse, Webhook};
 use common::*;
-use foldertrack::app;
-use foldertrack::cli::ItemState;
+use foldertrack::agent::delivery;
+use foldertrack::deliver::items::{self, ItemState};
 use foldertrack::deliver::policy::DeliveryPolicy;
 use foldertrack::deliver::{AnySink, Deliverer, Drained};
 use foldertrack::store::Store;
@@ -31,7 +31,10 @@ async fn agent_with(sink: impl FnOnce(&std::path::Path) -> String) -> Agent {
 
 /// A deliverer over the agent's configured sink, retrying after 10 ms instead of seconds.
 fn deliverer(agent: &Agent) -> Deliverer<AnySink> {
-    let mut d = Deliverer::new(AnySink::from_config(&agent.config).unwrap(), &agent.config);
+    let mut d = Deliverer::new(
+        AnySink::open(agent.config.sink_settings().unwrap()).unwrap(),
+        &agent.config.delivery_settings(),
+    );
     d.policy = DeliveryPolicy {
         base: Duration::from_millis(10),
         cap: Duration::from_millis(10),
@@ -44,7 +47,7 @@ fn deliverer(agent: &Agent) -> Deliverer<AnySink> {
 async fn deliver_all(agent: &Agent, d: &Deliverer<AnySink>) -> Drained {
     let mut total = Drained::default();
     for _ in 0..250 {
-        let round = app::deliver(&agent.config, d, agent.feed.as_ref(), agent.store.as_ref())
+        let round = delivery::deliver(d, agent.feed.as_ref(), agent.store.as_ref())
             .await
             .unwrap();
         total.delivered += round.delivered;
@@ -112,18 +115,18 @@ async fn s17_r30_a_sink_that_always_fails_makes_the_item_undeliverable_and_retry
         ["Red", "Tracking failed"],
         "the user's category is kept"
     );
-    let items = app::problem_items(agent.store.as_ref(), Some(ItemState::Undeliverable)).unwrap();
+    let items = items::problem_items(agent.store.as_ref(), Some(ItemState::Undeliverable)).unwrap();
     assert_eq!(items.len(), 1);
     assert!(items[0].reason.contains("HTTP 500"), "{}", items[0].reason);
     assert_eq!(items[0].attempts, 5);
 
     hook.always(None);
-    let dry = app::retry(agent.store.as_ref(), Some(ALICE), None, true)
+    let dry = items::retry(agent.store.as_ref(), Some(ALICE), None, true)
         .await
         .unwrap();
     assert_eq!(dry.len(), 1);
     assert_eq!(agent.outbox_len(), 0, "a dry run changes nothing");
-    app::retry(agent.store.as_ref(), Some(ALICE), None, false)
+    items::retry(agent.store.as_ref(), Some(ALICE), None, false)
         .await
         .unwrap();
     assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
@@ -133,7 +136,7 @@ async fn s17_r30_a_sink_that_always_fails_makes_the_item_undeliverable_and_retry
         ["Red", "Tracked"]
     );
     assert!(
-        app::problem_items(agent.store.as_ref(), None)
+        items::problem_items(agent.store.as_ref(), None)
             .unwrap()
             .is_empty()
     );
@@ -150,7 +153,7 @@ async fn r33_one_failing_item_does_not_block_the_others() {
     sync(&agent).await;
     hook.script(&[503]);
     let d = deliverer(&agent);
-    let first = app::deliver(&agent.config, &d, agent.feed.as_ref(), agent.store.as_ref())
+    let first = delivery::deliver(&d, agent.feed.as_ref(), agent.store.as_ref())
         .await
         .unwrap();
     assert_eq!(
@@ -185,7 +188,7 @@ async fn s18_r32_a_dataverse_403_is_rejected_after_one_attempt_naming_the_privil
         .filter(|r| r.method == "POST" && r.target.ends_with("/emails"))
         .count();
     assert_eq!(creates, 1);
-    let items = app::problem_items(agent.store.as_ref(), Some(ItemState::Rejected)).unwrap();
+    let items = items::problem_items(agent.store.as_ref(), Some(ItemState::Rejected)).unwrap();
     assert!(
         items[0].reason.contains("prvCreateActivity"),
         "{}",
@@ -229,7 +232,7 @@ async fn r21_r34_dataverse_gets_exact_requests_and_never_a_second_activity() {
     assert_eq!(dv.creates().get("<q4'quote@contoso.com>"), Some(&1));
     // The same event offered again (a crash before the outbox let go of it): the lookup finds
     // the activity, and no second one is created (R21).
-    let sink = AnySink::from_config(&agent.config).unwrap();
+    let sink = AnySink::open(agent.config.sink_settings().unwrap()).unwrap();
     foldertrack::deliver::Sink::deliver(&sink, &request)
         .await
         .unwrap();

@@ -100,8 +100,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     let one = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
     let config = config_with(dir.path(), &sim, &one);
     let agent = run(&config, dir.path()).await;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
+    let http = foldertrack::http::client(&Default::default()).unwrap();
     let get = |path: &str| {
         let http = http.clone();
         let url = format!("{}{path}", agent.admin);

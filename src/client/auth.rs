@@ -1,20 +1,21 @@
 //! Authentication of EWS calls: Basic (over TLS; plain http only to loopback), OAuth 2.0
-//! client credentials (bearer token from [`crate::oauth`], refreshed once on 401 and the call
+//! client credentials (bearer token from [`crate::http::oauth`], refreshed once on 401 and the call
 //! retried once) and, behind the `ntlm` feature, NTLM — which authenticates a connection, not
 //! a request, so it runs on its own HTTP/1.1 clients of one connection each, one call at a
 //! time per connection, and redoes the handshake whenever a connection answers 401.
 //! Owns credentials at run time; no secret appears in Debug output or logs.
 
-use super::http::{Reply, Timeouts, builder, sensitive};
+use super::http::Reply;
 use super::{Call, Error};
-use crate::oauth::TokenSource;
+use crate::http::oauth::TokenSource;
+use crate::http::{Timeouts, builder, sensitive};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reqwest::RequestBuilder;
 use reqwest::header::AUTHORIZATION;
 use secrecy::{ExposeSecret, SecretString};
 use std::path::Path;
-use url::{Host, Url};
+use url::Url;
 
 /// How foldertrack proves who it is. Debug shows no secret.
 #[derive(Clone, Debug)]
@@ -40,20 +41,9 @@ pub enum Auth {
     },
 }
 
-/// True for `localhost` and loopback addresses: the only places plain http may carry
-/// credentials (the simulator in tests and the demo).
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
-
 /// Refuses to send credentials over plain http to anything but loopback.
 pub(crate) fn require_tls(url: &Url) -> Result<(), Error> {
-    if url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)) {
+    if url.scheme() == "https" || (url.scheme() == "http" && crate::http::is_loopback(url)) {
         Ok(())
     } else {
         Err(Error::InsecureUrl { url: url.clone() })
@@ -84,7 +74,7 @@ impl Authenticator {
         let shared = || {
             builder(timeouts, extra_roots)?
                 .build()
-                .map_err(Error::BuildHttpClient)
+                .map_err(|e| Error::Http(crate::http::Error::Build(e)))
         };
         match auth {
             Auth::Basic { username, password } => {
@@ -238,7 +228,7 @@ pub(crate) mod ntlm {
                         .http1_only()
                         .pool_max_idle_per_host(1)
                         .build()
-                        .map_err(Error::BuildHttpClient)?;
+                        .map_err(|e| Error::Http(crate::http::Error::Build(e)))?;
                     Ok(Mutex::new(Connection {
                         http,
                         authenticated: false,

@@ -1,69 +1,13 @@
-//! HTTP for EWS: the one place reqwest clients are built (rustls with the ring provider,
-//! timeouts, optional extra root certificates, no redirects followed), the headers of an EWS
-//! call, and the mapping of an HTTP answer — status, `Retry-After`, body — to a parsed
-//! response or a [`client::Error`](super::Error). Never logs a body or a credential.
+//! HTTP for EWS: the headers of an EWS call, and the mapping of an HTTP answer — status,
+//! `Retry-After`, body — to a parsed response or a [`client::Error`](super::Error). Clients
+//! are built by [`crate::http`]. Never logs a body or a credential.
 
 use super::{Call, Error};
 use crate::ews::{self, Mailbox, Operation, Response};
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap};
 use reqwest::{RequestBuilder, StatusCode};
-use std::path::Path;
-use std::time::{Duration, SystemTime};
 
-/// Time limits of every call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    /// To establish the TCP + TLS connection.
-    pub connect: Duration,
-    /// For the whole call, from sending to the last byte of the answer.
-    pub request: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            request: Duration::from_secs(100),
-        }
-    }
-}
-
-/// Builds a reqwest client with foldertrack's TLS and timeouts; every client is made here.
-pub fn http_client(timeouts: &Timeouts) -> Result<reqwest::Client, Error> {
-    builder(timeouts, None)?
-        .build()
-        .map_err(Error::BuildHttpClient)
-}
-
-/// A client builder with the rustls ring provider installed, the timeouts set, redirects
-/// off (a redirect is reported, never followed: it could carry credentials elsewhere) and
-/// the PEM certificates in `extra_roots` trusted next to the system's.
-pub(crate) fn builder(
-    timeouts: &Timeouts,
-    extra_roots: Option<&Path>,
-) -> Result<reqwest::ClientBuilder, Error> {
-    // Err means a provider is already installed, which is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(timeouts.connect)
-        .timeout(timeouts.request)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("foldertrack/", env!("CARGO_PKG_VERSION")));
-    if let Some(path) = extra_roots {
-        let pem = std::fs::read(path).map_err(|source| Error::RootCertificates {
-            path: path.to_owned(),
-            source,
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .ok()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| Error::BadRootCertificates {
-                path: path.to_owned(),
-            })?;
-        builder = builder.tls_certs_merge(certs);
-    }
-    Ok(builder)
-}
+use std::time::SystemTime;
 
 /// The SOAP POST of one EWS call, before authentication.
 pub(crate) fn ews_request(
@@ -140,7 +84,7 @@ pub(crate) fn interpret<O: Operation>(
         429 | 503 => Err(Error::Throttled {
             call: call(),
             status,
-            retry_after: retry_after(&reply.headers, now),
+            retry_after: crate::http::retry_after(&reply.headers, now),
         }),
         300..=399 => Err(Error::Redirected {
             call: call(),
@@ -180,51 +124,17 @@ fn from_ews(e: ews::Error, call: Call) -> Error {
     }
 }
 
-/// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// The value of an `Authorization` header, marked sensitive so no debug output shows it.
-pub(crate) fn sensitive(value: &str) -> Option<HeaderValue> {
-    let mut v = HeaderValue::from_str(value).ok()?;
-    v.set_sensitive(true);
-    Some(v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ews::get_folder::GetFolder;
+    use reqwest::header::HeaderValue;
+    use std::time::Duration;
 
     fn headers(retry: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(header::RETRY_AFTER, HeaderValue::from_str(retry).unwrap());
         h
-    }
-
-    #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
-        assert_eq!(
-            retry_after(&headers("120"), now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            retry_after(&headers("Wed, 21 Oct 2026 07:28:30 GMT"), now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            retry_after(&headers("Wed, 21 Oct 2026 07:00:00 GMT"), now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&headers("soon"), now), None);
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     fn reply(status: u16, headers: HeaderMap, body: &str) -> Reply {

@@ -12,8 +12,8 @@ pub mod http;
 pub mod retry;
 pub mod throttle;
 
+pub use crate::http::Timeouts;
 pub use auth::Auth;
-pub use http::{Timeouts, http_client};
 pub use retry::{Action, Outcome, TransportFailure, action};
 pub use throttle::{Gate, GateStats, Limits};
 
@@ -76,16 +76,8 @@ impl std::fmt::Display for Call {
 /// A failed EWS call, or a client that could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("http client: {0}; check this machine's TLS setup")]
-    BuildHttpClient(#[source] reqwest::Error),
-    #[error("extra root certificates {path}: {source}; point the setting at a readable PEM file")]
-    RootCertificates {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("extra root certificates {path}: no PEM certificate in it; give a PEM bundle")]
-    BadRootCertificates { path: PathBuf },
+    #[error(transparent)]
+    Http(#[from] crate::http::Error),
     #[error(
         "{url}: credentials would travel unencrypted; use https (plain http is allowed only \
          to a loopback address)"
@@ -170,7 +162,7 @@ pub enum Error {
     Token {
         call: Call,
         #[source]
-        source: Box<crate::oauth::Error>,
+        source: Box<crate::http::oauth::Error>,
     },
     #[error("{call}: ntlm: {reason}; check the account's domain, name and password")]
     Ntlm { call: Call, reason: String },
@@ -182,7 +174,7 @@ impl Error {
         let call = call.clone();
         if source.is_timeout() {
             Error::Timeout { call, source }
-        } else if is_tls(&source) {
+        } else if crate::http::is_tls(&source) {
             Error::Tls { call, source }
         } else if source.is_connect() {
             Error::Connect { call, source }
@@ -194,11 +186,7 @@ impl Error {
     /// The call this error is about, when it is about one.
     pub fn call(&self) -> Option<&Call> {
         match self {
-            Error::BuildHttpClient(_)
-            | Error::RootCertificates { .. }
-            | Error::BadRootCertificates { .. }
-            | Error::InsecureUrl { .. }
-            | Error::NtlmNotBuilt => None,
+            Error::Http(_) | Error::InsecureUrl { .. } | Error::NtlmNotBuilt => None,
             Error::Unauthorized { call }
             | Error::Forbidden { call }
             | Error::Throttled { call, .. }
@@ -223,9 +211,7 @@ impl Error {
             retry_after,
         };
         Some(match self {
-            Error::BuildHttpClient(_)
-            | Error::RootCertificates { .. }
-            | Error::BadRootCertificates { .. }
+            Error::Http(_)
             | Error::InsecureUrl { .. }
             | Error::NtlmNotBuilt
             | Error::Tls { .. } => return None,
@@ -271,25 +257,6 @@ impl Error {
     pub fn action(&self) -> Action {
         self.outcome().as_ref().map_or(Action::Fatal, action)
     }
-}
-
-/// True when a TLS failure (certificate, handshake) is somewhere in the error's causes.
-fn is_tls(e: &reqwest::Error) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if c.is::<rustls::Error>() {
-            return true;
-        }
-        if let Some(io) = c.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 /// The client of one Exchange service account. Cheap to clone; clones share connections,

@@ -8,11 +8,23 @@
 
 use super::Sink;
 use super::policy::DeliveryError;
-use crate::config::{self, Config};
-use crate::oauth::TokenSource;
+use crate::http::oauth::TokenSource;
 use crate::tracking::{Direction, TrackingRequest};
+use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+
+/// Where the organisation is and how to sign in to it.
+#[derive(Debug)]
+pub struct DynamicsSettings {
+    /// `https://{org}.crm.dynamics.com`
+    pub org: url::Url,
+    pub token_url: url::Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// Act on behalf of the mailbox owner (CallerObjectId).
+    pub act_as_owner: bool,
+}
 
 /// The Dataverse sink: OAuth client credentials for the organisation, then per request a
 /// lookup by message id, a create or a re-link, optionally as the mailbox's owner.
@@ -26,39 +38,21 @@ pub struct DynamicsSink {
 }
 
 impl DynamicsSink {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        let config::Sink::Dynamics {
-            org_url,
-            tenant_id,
-            client_id,
-            client_secret_env,
-            client_secret_file,
-            act_as_owner,
-            token_url,
-        } = &config.sink
-        else {
-            return Err("the sink is not dynamics".into());
-        };
-        let org = url::Url::parse(org_url).map_err(|e| format!("sink.org_url {org_url:?}: {e}"))?;
-        let token_url = token_url.clone().unwrap_or_else(|| {
-            format!("https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token")
-        });
-        let token_url = url::Url::parse(&token_url)
-            .map_err(|e| format!("sink.token_url {token_url:?}: {e}"))?;
-        let secret = config::resolve_secret(
-            "sink.client_secret",
-            client_secret_env.as_deref(),
-            client_secret_file.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
-        let http = crate::client::http_client(&crate::client::Timeouts::default())
-            .map_err(|e| e.to_string())?;
+    pub fn new(settings: DynamicsSettings) -> Result<Self, crate::http::Error> {
+        let http = crate::http::client(&crate::http::Timeouts::default())?;
+        let org = settings.org;
         let scope = format!("{}/.default", org.as_str().trim_end_matches('/'));
         Ok(Self {
-            tokens: TokenSource::new(token_url, client_id.clone(), secret, scope, http.clone()),
+            tokens: TokenSource::new(
+                settings.token_url,
+                settings.client_id,
+                settings.client_secret,
+                scope,
+                http.clone(),
+            ),
             http,
             org,
-            act_as_owner: *act_as_owner,
+            act_as_owner: settings.act_as_owner,
             owners: Default::default(),
         })
     }
@@ -108,8 +102,7 @@ impl DynamicsSink {
             .await
             .map_err(|e| super::transport_error("Dataverse", &e))?;
         let status = answer.status().as_u16();
-        let retry_after =
-            crate::client::http::retry_after(answer.headers(), std::time::SystemTime::now());
+        let retry_after = crate::http::retry_after(answer.headers(), std::time::SystemTime::now());
         let text = answer
             .text()
             .await

@@ -7,18 +7,31 @@
 //! activity up by its message id before creating one.
 
 pub mod dynamics;
+pub mod items;
 pub mod jsonl;
 pub mod policy;
 pub mod webhook;
 pub mod writeback;
 
-use crate::config::{self, Config};
 use crate::store::{self, DeadEntry, Failed, OutboxEntry, Store};
 use crate::tracking::TrackingRequest;
 use jiff::Timestamp;
 use policy::{DeliveryError, DeliveryPolicy, Next};
+use secrecy::SecretString;
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
+use url::Url;
+use writeback::Writeback;
+
+/// Why a sink could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Jsonl(#[from] jsonl::JsonlError),
+    #[error("sink: {0}")]
+    Http(#[from] crate::http::Error),
+}
 
 /// Where tracking requests go. One required method, like a mail transport.
 pub trait Sink: Send + Sync + 'static {
@@ -62,7 +75,22 @@ fn transport_error(sink: &str, e: &reqwest::Error) -> DeliveryError {
     }
 }
 
-/// The sink the config names.
+/// The sink to open, secrets resolved.
+#[derive(Debug)]
+pub enum SinkSettings {
+    Jsonl {
+        path: PathBuf,
+        rotate_bytes: Option<u64>,
+    },
+    Webhook {
+        url: Url,
+        secret: SecretString,
+        timeout: Duration,
+    },
+    Dynamics(dynamics::DynamicsSettings),
+}
+
+/// The configured sink.
 pub enum AnySink {
     Jsonl(jsonl::JsonlSink),
     Webhook(webhook::WebhookSink),
@@ -70,28 +98,18 @@ pub enum AnySink {
 }
 
 impl AnySink {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
-        Ok(match &config.sink {
-            config::Sink::Jsonl { path, rotate_bytes } => {
-                Self::Jsonl(jsonl::JsonlSink::open(path, *rotate_bytes).map_err(|e| e.to_string())?)
+    pub fn open(settings: SinkSettings) -> Result<Self, Error> {
+        Ok(match settings {
+            SinkSettings::Jsonl { path, rotate_bytes } => {
+                Self::Jsonl(jsonl::JsonlSink::open(&path, rotate_bytes)?)
             }
-            config::Sink::Webhook {
+            SinkSettings::Webhook {
                 url,
-                secret_env,
-                secret_file,
-                timeout_secs,
-            } => Self::Webhook(webhook::WebhookSink::new(
-                url,
-                config::resolve_secret(
-                    "sink.secret",
-                    secret_env.as_deref(),
-                    secret_file.as_deref(),
-                )
-                .map_err(|e| e.to_string())?,
-                Duration::from_secs(*timeout_secs),
-            )?),
-            config::Sink::Dynamics { .. } => {
-                Self::Dynamics(dynamics::DynamicsSink::from_config(config)?)
+                secret,
+                timeout,
+            } => Self::Webhook(webhook::WebhookSink::new(url, secret, timeout)?),
+            SinkSettings::Dynamics(settings) => {
+                Self::Dynamics(dynamics::DynamicsSink::new(settings)?)
             }
         })
     }
@@ -124,25 +142,29 @@ pub struct Drained {
     pub rejected: usize,
 }
 
+/// How deliveries are retried and what is written back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliverySettings {
+    pub policy: DeliveryPolicy,
+    pub writeback: Writeback,
+}
+
 /// Drains the outbox into a sink, recording each item's fate in the store (R30, R32).
 pub struct Deliverer<K> {
     pub sink: K,
     pub policy: DeliveryPolicy,
-    /// Queue the `Tracked` / `Tracking failed` category write-back (R26, R27).
-    pub write_back: bool,
+    /// The `Tracked` / `Tracking failed` category write-back (R26, R27).
+    pub writeback: Writeback,
     /// Entries handed to the sink at once.
     pub batch: usize,
 }
 
 impl<K: Sink> Deliverer<K> {
-    pub fn new(sink: K, config: &Config) -> Self {
+    pub fn new(sink: K, settings: &DeliverySettings) -> Self {
         Self {
             sink,
-            policy: DeliveryPolicy {
-                max_attempts: config.delivery.max_attempts,
-                ..DeliveryPolicy::default()
-            },
-            write_back: config.writeback.enabled,
+            policy: settings.policy,
+            writeback: settings.writeback.clone(),
             batch: 256,
         }
     }
@@ -169,7 +191,7 @@ impl<K: Sink> Deliverer<K> {
                 }
             }
             drained.delivered += ok.len();
-            store.delivered(&ok, self.write_back).await?;
+            store.delivered(&ok, self.writeback.enabled).await?;
             let metrics = crate::telemetry::metrics();
             metrics.count(
                 "foldertrack_tracking_requests_total",
@@ -240,12 +262,16 @@ impl<K: Sink> Deliverer<K> {
             }
             Next::Undeliverable => {
                 store
-                    .dead_letter(seq, dead(Failed::Undeliverable, drained), self.write_back)
+                    .dead_letter(
+                        seq,
+                        dead(Failed::Undeliverable, drained),
+                        self.writeback.enabled,
+                    )
                     .await
             }
             Next::Rejected => {
                 store
-                    .dead_letter(seq, dead(Failed::Rejected, drained), self.write_back)
+                    .dead_letter(seq, dead(Failed::Rejected, drained), self.writeback.enabled)
                     .await
             }
         }

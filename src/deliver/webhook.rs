@@ -22,13 +22,16 @@ pub struct WebhookSink {
 }
 
 impl WebhookSink {
-    pub fn new(url: &str, secret: SecretString, timeout: Duration) -> Result<Self, String> {
-        let url = url::Url::parse(url).map_err(|e| format!("sink.url {url:?}: {e}"))?;
-        let timeouts = crate::client::Timeouts {
+    pub fn new(
+        url: url::Url,
+        secret: SecretString,
+        timeout: Duration,
+    ) -> Result<Self, crate::http::Error> {
+        let timeouts = crate::http::Timeouts {
             connect: timeout.min(Duration::from_secs(10)),
             request: timeout,
         };
-        let http = crate::client::http_client(&timeouts).map_err(|e| e.to_string())?;
+        let http = crate::http::client(&timeouts)?;
         Ok(Self { http, url, secret })
     }
 }
@@ -49,7 +52,7 @@ impl Sink for WebhookSink {
             .send()
             .await
             .map_err(|e| super::transport_error("webhook", &e))?;
-        let retry_after = crate::client::http::retry_after(answer.headers(), SystemTime::now());
+        let retry_after = crate::http::retry_after(answer.headers(), SystemTime::now());
         outcome(answer.status().as_u16(), retry_after).map(drop)
     }
 

@@ -4,9 +4,32 @@
 //! up in a mapped folder (the store updates the pending mark's ItemId); after a bounded number
 //! of tries the mark is given up, with a line in the message's history. Delivery is never undone.
 
-use crate::config::Writeback;
 use crate::feed::{FolderFeed, ItemRef, Retry};
 use crate::store::{self, MarkKind, Store};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// `[writeback]`: what is written onto tracked mail (R26, R27).
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Writeback {
+    /// Write the categories at all.
+    pub enabled: bool,
+    /// After delivery.
+    pub tracked_category: String,
+    /// After a final failure.
+    pub failed_category: String,
+}
+
+impl Default for Writeback {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            tracked_category: "Tracked".into(),
+            failed_category: "Tracking failed".into(),
+        }
+    }
+}
 
 /// Tries per mark before it is given up.
 pub const MAX_TRIES: u32 = 5;

@@ -22,6 +22,8 @@ use crate::tracking::{Address, Direction, Identity, MessageInfo, normalise_messa
 
 /// GetItem batch size: Exchange answers 10–25 ids per call comfortably.
 pub const DEFAULT_BATCH: usize = 20;
+/// The most ids one GetItem call carries.
+pub const MAX_BATCH: usize = 100;
 
 /// The EWS implementation of [`FolderFeed`].
 #[derive(Clone)]
@@ -43,7 +45,7 @@ impl EwsFeed {
     /// Changes per SyncFolderItems page (1..=512) and ids per GetItem call (1..=100).
     pub fn with_sizes(mut self, page_size: u16, batch: usize) -> Self {
         self.page_size = page_size.clamp(1, MAX_CHANGES);
-        self.batch = batch.clamp(1, 100);
+        self.batch = batch.clamp(1, MAX_BATCH);
         self
     }
 

@@ -4,7 +4,7 @@
 
 use super::classify::{self, Mode, Reason};
 use super::mappings::{self, FolderTree, Target};
-use crate::config::{FolderMapping, MailboxConfig};
+use super::{FolderMapping, MailboxConfig};
 use crate::feed::{self, Cursor, FeedChange, FolderFeed, ItemRef, Retry};
 use crate::store::{self, Arrival, Cause, FolderRecord, MappingState, PageCommit, Store};
 use crate::tracking::{Identity, Place, Sighting, TrackingRequest};

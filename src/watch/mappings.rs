@@ -2,7 +2,7 @@
 //! A mapping is resolved by path once; from then on it is its FolderId: a rename keeps it
 //! (R4), a move out of the Inbox pauses it (R5), a deletion orphans it for good (R6).
 
-use crate::config::FolderMapping;
+use super::FolderMapping;
 use crate::feed::{FolderEvent, FolderNode, WellKnown};
 use crate::store::{MappingRecord, MappingState};
 use crate::tracking::Regarding;

@@ -2,10 +2,10 @@
 //! never syncing twice at once (R39), woken at once by track-now (R38) or a reload (R9).
 //! One failing mailbox only ever delays itself (R33).
 
+use super::MailboxConfig;
 use super::cadence::{Cadence, CadenceSettings, Outcome};
 use super::health::{Failure, Health, HealthPolicy};
 use super::mailbox::{MailboxWatcher, PassReport};
-use crate::config::MailboxConfig;
 use crate::feed::{FolderFeed, Retry};
 use crate::store::Store;
 use jiff::Timestamp;

@@ -2,7 +2,7 @@
 //! config, the store and the JSONL sink, and one-call sync passes.
 #![allow(dead_code)]
 
-use foldertrack::app::{self, Summary};
+use foldertrack::agent::{self, Summary};
 use foldertrack::config::Config;
 use foldertrack::feed::ews::EwsFeed;
 use foldertrack::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
@@ -122,12 +122,11 @@ impl Agent {
         mailboxes: &str,
         extra: impl FnOnce(&Path) -> String,
     ) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let extra = extra(dir.path());
         let path = write_config(dir.path(), &sim.ews_url(), mailboxes, &extra);
         let config = Config::load(&path).unwrap();
-        let feed = Arc::new(app::feed(&config).unwrap());
+        let feed = Arc::new(agent::ews_feed(&config).unwrap());
         let store = Arc::new(SledStore::open(&config.store.path).unwrap());
         Self {
             sim,
@@ -151,7 +150,7 @@ impl Agent {
 
     /// One sync pass over every mapping, then the outbox drained to the JSONL file.
     pub async fn pass(&self) -> Summary {
-        app::once(&self.config, self.feed.clone(), self.store.clone(), &|_| {})
+        agent::once(&self.config, self.feed.clone(), self.store.clone(), &|_| {})
             .await
             .unwrap()
     }

@@ -12,13 +12,13 @@ pub const SVC: &str = "svc-tracking@example.com";
 pub const PW: &str = "alice-pw";
 pub const SVC_PW: &str = "svc-pw";
 
-/// The one HTTP client builder of the tests: installs the ring provider first.
+/// The tests' raw HTTP client, built the way the product builds its own.
 pub fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    foldertrack::http::client(&foldertrack::http::Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(20),
+    })
+    .unwrap()
 }
 
 pub fn quick_options() -> SimOptions {

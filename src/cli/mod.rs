@@ -1,7 +1,21 @@
-//! The command line (clap derive). No logic: each command calls into the library.
+//! The command line: clap's types, and [`run`], which hands each subcommand to the function
+//! that does it — the agent's lifecycle in [`agent`], questions to the store or a running agent
+//! in [`inspect`], tools beside the agent in [`tools`]; output is formatted in [`render`], and
+//! the files a running agent keeps beside its store are in [`files`]. Part of the binary, not
+//! of the library: the library knows nothing of clap.
 
-use clap::{Parser, Subcommand, ValueEnum};
+mod agent;
+mod files;
+mod inspect;
+mod render;
+mod tools;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use foldertrack::deliver::items::ItemState;
+use foldertrack::telemetry::LogFormat;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 /// Watches Exchange folders over EWS and turns every mail moved into one into a tracking request.
 #[derive(Debug, Parser)]
@@ -21,29 +35,11 @@ pub struct Cli {
     /// Only warnings and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on stderr: text or json.
+    #[arg(long, global = true, default_value = "text")]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// The states `foldertrack items` can filter on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemState {
-    /// Failed at least once, waiting for the next attempt.
-    Retrying,
-    /// Out of attempts (`retry` re-queues it).
-    Undeliverable,
-    /// Refused for good by the sink.
-    Rejected,
 }
 
 #[derive(Debug, Subcommand)]
@@ -70,8 +66,8 @@ pub enum Command {
     SyncNow { address: String },
     /// List items by state (undeliverable, rejected, retrying).
     Items {
-        /// Only items in this state (default: every problem item).
-        #[arg(long, value_enum)]
+        /// Only items in this state: retrying, undeliverable or rejected (default: all).
+        #[arg(long)]
         state: Option<ItemState>,
         /// JSON lines for scripts.
         #[arg(long)]
@@ -98,13 +94,15 @@ pub enum Command {
     /// Rewrite the store with only its live data, giving unused space back (agent stopped).
     Compact,
     /// A self-contained demonstration against the built-in simulator.
+    #[cfg(feature = "sim")]
     Demo {
         /// Leave the simulator and the agent running afterwards.
         #[arg(long)]
         keep: bool,
     },
     /// Serve the Exchange simulator on loopback until Ctrl-C.
-    #[command(after_long_help = crate::sim::CONTROL_HELP)]
+    #[cfg(feature = "sim")]
+    #[command(after_long_help = foldertrack::sim::CONTROL_HELP)]
     Sim {
         /// Where to listen; port 0 picks a free one.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -114,6 +112,7 @@ pub enum Command {
         persist: Option<PathBuf>,
     },
     /// End-to-end benchmarks.
+    #[cfg(feature = "sim")]
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Print the JSON schemas generated from the code, or write them into schemas/.
@@ -126,6 +125,7 @@ pub enum Command {
     Ews(EwsCommand),
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// The agent end to end against the simulator: tracked, lost, duplicated, latency, calls,
@@ -171,4 +171,34 @@ pub enum EwsCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Runs one command; the exit code says whether it did what was asked.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = cli.config;
+    match cli.command {
+        Command::Run => agent::run(&config).await,
+        Command::Once => agent::once(&config).await,
+        Command::Reload { dry_run } => agent::reload(&config, dry_run),
+        Command::Status { json } => inspect::status(&config, json).await,
+        Command::CheckConfig { offline } => inspect::check_config(&config, offline).await,
+        Command::Folders { address } => inspect::folders(&config, &address).await,
+        Command::SyncNow { address } => inspect::sync_now(&config, &address).await,
+        Command::Items { state, json } => inspect::items(&config, state, json).await,
+        Command::Retry {
+            dry_run,
+            mailbox,
+            since,
+        } => inspect::retry(&config, dry_run, mailbox.as_deref(), since.as_deref()).await,
+        Command::Compact => inspect::compact(&config),
+        #[cfg(feature = "sim")]
+        Command::Demo { keep } => tools::demo(keep).await,
+        #[cfg(feature = "sim")]
+        Command::Sim { listen, persist } => tools::sim(listen, persist).await,
+        #[cfg(feature = "sim")]
+        Command::Bench(bench) => tools::bench(bench).await,
+        Command::Schema { write } => tools::schema(write),
+        Command::Ews(EwsCommand::Decode { files }) => tools::decode(&files),
+        Command::Ews(EwsCommand::Requests { out }) => tools::requests(&out),
+    }
 }

@@ -5,6 +5,8 @@
 //! move → record latency, EWS calls per tracked mail and per idle mailbox and cycle, bytes per
 //! tracked mail, and the agent's peak memory and CPU time.
 
+use super::Error;
+use crate::admin::client::AdminClient;
 use crate::sim::{NewMessage, SimControl, SimOptions, Simulator};
 use crate::tracking::{EventKind, TrackingRequest};
 use serde::Serialize;
@@ -194,13 +196,13 @@ listen = "127.0.0.1:0"
 struct BenchDir(PathBuf);
 
 impl BenchDir {
-    fn new() -> Result<Self, String> {
+    fn new() -> Result<Self, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir =
             std::env::temp_dir().join(format!("foldertrack-bench-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|source| io(&dir, source))?;
         Ok(Self(dir))
     }
 
@@ -212,6 +214,13 @@ impl BenchDir {
 impl Drop for BenchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn io(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
     }
 }
 
@@ -242,24 +251,24 @@ pub async fn e2e(
     agent: &Path,
     command: String,
     say: impl Fn(&str),
-) -> Result<Report, String> {
+) -> Result<Report, Error> {
     let dir = BenchDir::new()?;
-    let sim = Simulator::start(SimOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
+    let sim = Simulator::start(SimOptions::default()).await?;
     let c = sim.control();
-    setup(&c, &o).map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("svc.pw"), "bench-pw").map_err(|e| e.to_string())?;
+    setup(&c, &o)?;
+    let password = dir.path().join("svc.pw");
+    std::fs::write(&password, "bench-pw").map_err(|e| io(&password, e))?;
     let config = dir.path().join("foldertrack.toml");
     std::fs::write(&config, config_text(dir.path(), &sim.ews_url(), &o))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| io(&config, e))?;
     say(&format!(
         "{} mailboxes × {} folders ready; starting the agent",
         o.mailboxes, o.folders
     ));
 
     let started = Instant::now();
-    let log = std::fs::File::create(dir.path().join("agent.log")).map_err(|e| e.to_string())?;
+    let log_path = dir.path().join("agent.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| io(&log_path, e))?;
     let mut child = std::process::Command::new(agent)
         .arg("--config")
         .arg(&config)
@@ -267,7 +276,7 @@ pub async fn e2e(
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
-        .map_err(|e| format!("{}: {e}", agent.display()))?;
+        .map_err(|e| io(agent, e))?;
     let pid = child.id();
     let result = measure(&o, &c, dir.path(), pid, started, &say).await;
     let (rss, cpu) = process_figures(pid);
@@ -298,73 +307,97 @@ fn setup(c: &SimControl, o: &Options) -> Result<(), crate::sim::Error> {
     Ok(())
 }
 
-async fn admin_client(dir: &Path) -> Result<crate::admin::AdminClient, String> {
+async fn admin_client(dir: &Path) -> Result<AdminClient, Error> {
     let file = dir.join("store.admin");
     for _ in 0..600 {
         if let Ok(addr) = std::fs::read_to_string(&file) {
-            return crate::admin::AdminClient::new(addr.trim(), None);
+            return Ok(AdminClient::new(addr.trim(), None)?);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    Err("the agent did not start within 30 s; see its log".into())
+    Err(Error::Stalled(
+        "the agent did not start within 30 s; see its log".into(),
+    ))
 }
 
 /// Total syncs over all mailboxes, from the admin API.
-async fn syncs(admin: &crate::admin::AdminClient) -> Result<u64, String> {
-    let status = admin.status().await.map_err(|e| e.to_string())?;
+async fn syncs(admin: &AdminClient) -> Result<u64, Error> {
+    let status = admin.status().await?;
     Ok(status.mailboxes.iter().map(|m| m.status.syncs).sum())
 }
 
-async fn measure(
-    o: &Options,
-    c: &SimControl,
-    dir: &Path,
-    pid: u32,
-    started: Instant,
-    say: &impl Fn(&str),
-) -> Result<Report, String> {
-    let admin = admin_client(dir).await?;
-    // Every mailbox baselined before the first drag: what is moved in after is tracked.
-    loop {
-        let status = admin.status().await.map_err(|e| e.to_string())?;
-        if status.mailboxes.iter().all(|m| m.status.syncs > 0) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(1800) {
-            return Err("the first syncs did not finish within 30 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let startup = started.elapsed().as_secs_f64();
-    say(&format!(
-        "baselines done in {startup:.1} s; dragging for {} s at {}/s",
-        o.duration, o.rate
-    ));
-    let before = c.stats();
-    let mut tail = Tail {
-        path: dir.join("tracked.jsonl"),
-        offset: 0,
-    };
-    let mut moved: HashMap<String, Instant> = HashMap::new();
-    let mut arrived: HashMap<String, (Instant, usize)> = HashMap::new();
-    let note = |requests: Vec<TrackingRequest>, arrived: &mut HashMap<String, (Instant, usize)>| {
+/// When each mail was moved in, and when (and how often) it reached the sink.
+#[derive(Default)]
+struct Arrivals {
+    moved: HashMap<String, Instant>,
+    arrived: HashMap<String, (Instant, usize)>,
+}
+
+impl Arrivals {
+    fn note(&mut self, requests: Vec<TrackingRequest>) {
         let now = Instant::now();
         for r in requests
             .into_iter()
             .filter(|r| r.event == EventKind::MovedIn)
         {
             let id = r.message.internet_message_id.unwrap_or_default();
-            arrived.entry(id).or_insert((now, 0)).1 += 1;
+            self.arrived.entry(id).or_insert((now, 0)).1 += 1;
         }
-    };
+    }
+
+    fn all_in(&self) -> bool {
+        self.moved.keys().all(|k| self.arrived.contains_key(k))
+    }
+
+    /// Move → sink latencies in seconds, sorted.
+    fn latencies(&self) -> Vec<f64> {
+        let mut out: Vec<f64> = self
+            .moved
+            .iter()
+            .filter_map(|(id, at)| {
+                self.arrived
+                    .get(id)
+                    .map(|(t, _)| t.duration_since(*at).as_secs_f64())
+            })
+            .collect();
+        out.sort_by(f64::total_cmp);
+        out
+    }
+}
+
+/// Waits until every mailbox is baselined: what is moved in after that is tracked.
+async fn baselines(admin: &AdminClient, started: Instant) -> Result<(), Error> {
+    loop {
+        let status = admin.status().await?;
+        if status.mailboxes.iter().all(|m| m.status.syncs > 0) {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(1800) {
+            return Err(Error::Stalled(
+                "the first syncs did not finish within 30 minutes".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Drags `duration × rate` mails into random mapped folders at an even pace, then waits for
+/// the stragglers (up to two quiet intervals).
+async fn drag(
+    o: &Options,
+    c: &SimControl,
+    admin: &AdminClient,
+    tail: &mut Tail,
+) -> Result<Arrivals, Error> {
+    let mut seen = Arrivals::default();
     let total = (o.duration as f64 * o.rate).round() as usize;
     let gap = Duration::from_secs_f64(1.0 / o.rate.max(0.001));
-    let drag_start = Instant::now();
+    let start = Instant::now();
     let mut rng = fastrand::Rng::new();
     for n in 0..total {
-        let due = drag_start + gap.mul_f64(n as f64);
+        let due = start + gap.mul_f64(n as f64);
         while Instant::now() < due {
-            note(tail.read(), &mut arrived);
+            seen.note(tail.read());
             tokio::time::sleep((due - Instant::now()).min(Duration::from_millis(20))).await;
         }
         let (m, f) = (
@@ -377,53 +410,90 @@ async fn measure(
             to: vec![m.clone()],
             ..NewMessage::default()
         };
-        let d = c.deliver(&m, "Inbox", &mail).map_err(|e| e.to_string())?;
-        c.move_message(&m, &d.item_id, &f)
-            .map_err(|e| e.to_string())?;
-        moved.insert(d.internet_message_id, Instant::now());
+        let d = c.deliver(&m, "Inbox", &mail)?;
+        c.move_message(&m, &d.item_id, &f)?;
+        seen.moved.insert(d.internet_message_id, Instant::now());
         if o.track_now {
-            admin.sync_now(&m).await.map_err(|e| e.to_string())?;
+            admin.sync_now(&m).await?;
         }
     }
-    let drag_end = Instant::now();
-    // Wait for the stragglers: up to two quiet intervals.
     let deadline = Instant::now() + Duration::from_secs(o.cadence.2 * 2 + 5);
-    while Instant::now() < deadline && !moved.keys().all(|k| arrived.contains_key(k)) {
-        note(tail.read(), &mut arrived);
+    while Instant::now() < deadline && !seen.all_in() {
+        seen.note(tail.read());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let last_arrival = arrived.values().map(|(t, _)| *t).max().unwrap_or(drag_end);
-    let busy = c.stats();
+    Ok(seen)
+}
 
-    // The idle window: nothing moves; count calls and syncs.
-    say(&format!("idle for {} s", o.idle));
-    let (_, cpu_before_idle) = process_figures(pid);
-    let syncs_before = syncs(&admin).await?;
+/// Calls, syncs and CPU seconds during an idle window of `o.idle` seconds.
+struct Idle {
+    calls: u64,
+    syncs: u64,
+    cpu_seconds: f64,
+}
+
+async fn idle(o: &Options, c: &SimControl, admin: &AdminClient, pid: u32) -> Result<Idle, Error> {
+    let (_, cpu_before) = process_figures(pid);
+    let syncs_before = syncs(admin).await?;
     let calls_before = c.stats().calls;
     tokio::time::sleep(Duration::from_secs(o.idle)).await;
-    let syncs_after = syncs(&admin).await?;
+    let syncs_after = syncs(admin).await?;
     let calls_after = c.stats().calls;
-    let (_, cpu_after_idle) = process_figures(pid);
+    let (_, cpu_after) = process_figures(pid);
+    Ok(Idle {
+        calls: calls_after - calls_before,
+        syncs: syncs_after - syncs_before,
+        cpu_seconds: cpu_after - cpu_before,
+    })
+}
 
-    let mut latencies: Vec<f64> = moved
-        .iter()
-        .filter_map(|(id, at)| {
-            arrived
-                .get(id)
-                .map(|(t, _)| t.duration_since(*at).as_secs_f64())
-        })
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let tracked = moved.keys().filter(|k| arrived.contains_key(*k)).count();
+async fn measure(
+    o: &Options,
+    c: &SimControl,
+    dir: &Path,
+    pid: u32,
+    started: Instant,
+    say: &impl Fn(&str),
+) -> Result<Report, Error> {
+    let admin = admin_client(dir).await?;
+    baselines(&admin, started).await?;
+    let startup = started.elapsed().as_secs_f64();
+    say(&format!(
+        "baselines done in {startup:.1} s; dragging for {} s at {}/s",
+        o.duration, o.rate
+    ));
+    let before = c.stats();
+    let mut tail = Tail {
+        path: dir.join("tracked.jsonl"),
+        offset: 0,
+    };
+    let drag_start = Instant::now();
+    let seen = drag(o, c, &admin, &mut tail).await?;
+    let last_arrival = seen
+        .arrived
+        .values()
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap_or_else(Instant::now);
+    let busy = c.stats();
+    say(&format!("idle for {} s", o.idle));
+    let quiet = idle(o, c, &admin, pid).await?;
+
+    let latencies = seen.latencies();
+    let tracked = seen
+        .moved
+        .keys()
+        .filter(|k| seen.arrived.contains_key(*k))
+        .count();
     let calls = busy.calls - before.calls;
     let bytes = (busy.bytes_in + busy.bytes_out) - (before.bytes_in + before.bytes_out);
-    let idle_syncs = (syncs_after - syncs_before).max(1) as f64;
-    let idle_calls = (calls_after - calls_before) as f64;
+    let idle_syncs = quiet.syncs.max(1) as f64;
+    let idle_calls = quiet.calls as f64;
     Ok(Report {
-        moved_in: moved.len(),
+        moved_in: seen.moved.len(),
         tracked,
-        lost: moved.len() - tracked,
-        duplicated: arrived.values().filter(|(_, n)| *n > 1).count(),
+        lost: seen.moved.len() - tracked,
+        duplicated: seen.arrived.values().filter(|(_, n)| *n > 1).count(),
         tracked_per_second: tracked as f64
             / last_arrival
                 .duration_since(drag_start)
@@ -439,7 +509,7 @@ async fn measure(
         idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
         idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
         bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
-        agent_cpu_share_idle: (cpu_after_idle - cpu_before_idle) / o.idle.max(1) as f64,
+        agent_cpu_share_idle: quiet.cpu_seconds / o.idle.max(1) as f64,
         startup_seconds: startup,
         ..Report::default()
     })

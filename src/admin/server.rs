@@ -1,12 +1,10 @@
-//! The admin HTTP API (axum, loopback by default): health, readiness, Prometheus metrics, the
-//! status of every mailbox and mapping, problem items, track-now and retry. Anything that
-//! changes state needs the bearer token when one is configured. Documented in
-//! docs/admin-api.md and docs/openapi.yaml.
+//! The admin API's server: the routes and their handlers over a running agent's supervisor and
+//! store. Anything that changes state needs the bearer token when one is configured.
 
-use crate::app;
-use crate::cli::ItemState;
+use super::{MailboxView, StatusView};
+use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
-use crate::store::{self, MappingRecord, Store};
+use crate::store::{self, Store};
 use crate::watch::supervisor::{MailboxStatus, Supervisor, SyncNow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// What the handlers share.
@@ -40,23 +38,6 @@ pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
 }
 
 type Shared<F, S> = State<Arc<Admin<F, S>>>;
-
-/// A mailbox with its mappings as the store has them.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MailboxView {
-    #[serde(flatten)]
-    pub status: MailboxStatus,
-    pub mappings: Vec<MappingRecord>,
-}
-
-/// `/v1/status`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StatusView {
-    pub mailboxes: Vec<MailboxView>,
-    pub outbox: usize,
-    pub undelivered: usize,
-    pub pending_write_backs: usize,
-}
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
@@ -179,7 +160,7 @@ async fn items<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Query(q): Query<ItemsQuery>,
 ) -> Response {
-    app::problem_items(a.store.as_ref(), q.state)
+    items::problem_items(a.store.as_ref(), q.state)
         .map_or_else(store_error, |v| Json(v).into_response())
 }
 
@@ -199,7 +180,7 @@ async fn retry<F: FolderFeed, S: Store>(
     if let Err(denied) = authorised(&a, &headers) {
         return *denied;
     }
-    let result = app::retry(a.store.as_ref(), q.mailbox.as_deref(), q.since, q.dry_run).await;
+    let result = items::retry(a.store.as_ref(), q.mailbox.as_deref(), q.since, q.dry_run).await;
     if !q.dry_run {
         a.supervisor.outbox.notify_one();
     }
@@ -285,114 +266,4 @@ pub async fn serve<F: FolderFeed, S: Store>(
         }
     });
     Ok(addr)
-}
-
-/// A failed admin API call, said for the person at the terminal.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ClientError(String);
-
-/// The CLI's side of the admin API: status, track-now, items and retry of a running agent.
-pub struct AdminClient {
-    http: reqwest::Client,
-    base: String,
-    token: Option<SecretString>,
-}
-
-impl AdminClient {
-    /// `addr` is the agent's bound address (host:port).
-    pub fn new(addr: &str, token: Option<SecretString>) -> Result<Self, String> {
-        let http = crate::client::http_client(&crate::client::Timeouts {
-            connect: std::time::Duration::from_secs(3),
-            request: std::time::Duration::from_secs(60),
-        })
-        .map_err(|e| e.to_string())?;
-        Ok(Self {
-            http,
-            base: format!("http://{addr}"),
-            token,
-        })
-    }
-
-    async fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, ClientError> {
-        self.call_inner(request).await.map_err(ClientError)
-    }
-
-    async fn call_inner<T: serde::de::DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, String> {
-        let request = match &self.token {
-            Some(t) => request.bearer_auth(t.expose_secret()),
-            None => request,
-        };
-        let answer = request.send().await.map_err(|e| {
-            format!(
-                "no running agent answers at {} ({}); start one with `foldertrack run`",
-                self.base,
-                if e.is_connect() {
-                    "connection refused"
-                } else {
-                    "no answer"
-                }
-            )
-        })?;
-        let status = answer.status();
-        let text = answer.text().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("the agent's answer is unreadable: {e}"))
-        } else {
-            let message = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            Err(format!(
-                "the agent answered HTTP {}: {message}",
-                status.as_u16()
-            ))
-        }
-    }
-
-    pub async fn status(&self) -> Result<StatusView, ClientError> {
-        self.call(self.http.get(format!("{}/v1/status", self.base)))
-            .await
-    }
-
-    pub async fn sync_now(&self, address: &str) -> Result<SyncNow, ClientError> {
-        let url = format!("{}/v1/mailboxes/{}/sync", self.base, address);
-        self.call(self.http.post(url)).await
-    }
-
-    pub async fn items(&self, state: Option<ItemState>) -> Result<Vec<app::ItemLine>, ClientError> {
-        let mut request = self.http.get(format!("{}/v1/items", self.base));
-        if let Some(s) = state {
-            request = request.query(&[("state", s)]);
-        }
-        self.call(request).await
-    }
-
-    pub async fn retry(
-        &self,
-        mailbox: Option<&str>,
-        since: Option<jiff::Timestamp>,
-        dry_run: bool,
-    ) -> Result<Vec<app::ItemLine>, ClientError> {
-        let mut query: Vec<(&str, String)> = vec![("dry_run", dry_run.to_string())];
-        if let Some(m) = mailbox {
-            query.push(("mailbox", m.to_owned()));
-        }
-        if let Some(t) = since {
-            query.push(("since", t.to_string()));
-        }
-        self.call(
-            self.http
-                .post(format!("{}/v1/retry", self.base))
-                .query(&query),
-        )
-        .await
-    }
 }

@@ -15,6 +15,12 @@ use url::Url;
 /// A token is renewed this long before it expires (tokens from Entra live about an hour).
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(300);
 
+/// A tenant's Entra ID token endpoint (OAuth 2.0 v2), the default for every client-credentials
+/// sign-in foldertrack makes.
+pub fn tenant_token_url(tenant_id: &str) -> String {
+    format!("https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token")
+}
+
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -98,7 +104,7 @@ struct TokenReply {
 }
 
 impl TokenSource {
-    /// `http` should come from [`crate::client::http_client`].
+    /// `http` should come from [`crate::http::client`].
     pub fn new(
         token_url: Url,
         client_id: impl Into<String>,

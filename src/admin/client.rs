@@ -1,0 +1,121 @@
+//! The CLI's side of the admin API: status, track-now, items and retry of a running agent.
+
+use super::StatusView;
+use crate::deliver::items::{ItemLine, ItemState};
+use crate::watch::supervisor::SyncNow;
+use secrecy::{ExposeSecret, SecretString};
+
+/// A failed admin API call, said for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Http(#[from] crate::http::Error),
+    #[error(
+        "no running agent answers at {base} ({}); start one with `foldertrack run`",
+        if source.is_connect() { "connection refused" } else { "no answer" }
+    )]
+    NotRunning {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the agent's answer is unreadable: {0}")]
+    Unreadable(String),
+    #[error("the agent answered HTTP {status}: {message}")]
+    Refused { status: u16, message: String },
+}
+
+/// The CLI's side of the admin API: status, track-now, items and retry of a running agent.
+pub struct AdminClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<SecretString>,
+}
+
+impl AdminClient {
+    /// `addr` is the agent's bound address (host:port).
+    pub fn new(addr: &str, token: Option<SecretString>) -> Result<Self, ClientError> {
+        let http = crate::http::client(&crate::http::Timeouts {
+            connect: std::time::Duration::from_secs(3),
+            request: std::time::Duration::from_secs(60),
+        })?;
+        Ok(Self {
+            http,
+            base: format!("http://{addr}"),
+            token,
+        })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let request = match &self.token {
+            Some(t) => request.bearer_auth(t.expose_secret()),
+            None => request,
+        };
+        let answer = request
+            .send()
+            .await
+            .map_err(|source| ClientError::NotRunning {
+                base: self.base.clone(),
+                source,
+            })?;
+        let status = answer.status();
+        let text = answer
+            .text()
+            .await
+            .map_err(|e| ClientError::Unreadable(e.to_string()))?;
+        if status.is_success() {
+            serde_json::from_str(&text).map_err(|e| ClientError::Unreadable(e.to_string()))
+        } else {
+            let message = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            Err(ClientError::Refused {
+                status: status.as_u16(),
+                message,
+            })
+        }
+    }
+
+    pub async fn status(&self) -> Result<StatusView, ClientError> {
+        self.call(self.http.get(format!("{}/v1/status", self.base)))
+            .await
+    }
+
+    pub async fn sync_now(&self, address: &str) -> Result<SyncNow, ClientError> {
+        let url = format!("{}/v1/mailboxes/{}/sync", self.base, address);
+        self.call(self.http.post(url)).await
+    }
+
+    pub async fn items(&self, state: Option<ItemState>) -> Result<Vec<ItemLine>, ClientError> {
+        let mut request = self.http.get(format!("{}/v1/items", self.base));
+        if let Some(s) = state {
+            request = request.query(&[("state", s)]);
+        }
+        self.call(request).await
+    }
+
+    pub async fn retry(
+        &self,
+        mailbox: Option<&str>,
+        since: Option<jiff::Timestamp>,
+        dry_run: bool,
+    ) -> Result<Vec<ItemLine>, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![("dry_run", dry_run.to_string())];
+        if let Some(m) = mailbox {
+            query.push(("mailbox", m.to_owned()));
+        }
+        if let Some(t) = since {
+            query.push(("since", t.to_string()));
+        }
+        self.call(
+            self.http
+                .post(format!("{}/v1/retry", self.base))
+                .query(&query),
+        )
+        .await
+    }
+}

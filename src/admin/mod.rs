@@ -1,0 +1,38 @@
+//! The admin HTTP API (axum, loopback by default): health, readiness, Prometheus metrics, the
+//! status of every mailbox and mapping, problem items, track-now and retry. [`server`] serves
+//! it from a running agent; [`client`] is the CLI's side of it. Documented in docs/admin-api.md
+//! and docs/openapi.yaml.
+
+pub mod client;
+pub mod server;
+
+use crate::store::MappingRecord;
+use crate::watch::supervisor::MailboxStatus;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Where the API listens and the token that guards changes.
+#[derive(Debug)]
+pub struct AdminSettings {
+    /// `host:port`; port 0 picks a free one.
+    pub listen: String,
+    /// Required as `Authorization: Bearer …` on POSTs when set.
+    pub token: Option<SecretString>,
+}
+
+/// A mailbox with its mappings as the store has them.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MailboxView {
+    #[serde(flatten)]
+    pub status: MailboxStatus,
+    pub mappings: Vec<MappingRecord>,
+}
+
+/// `/v1/status`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    pub mailboxes: Vec<MailboxView>,
+    pub outbox: usize,
+    pub undelivered: usize,
+    pub pending_write_backs: usize,
+}

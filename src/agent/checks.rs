@@ -1,0 +1,116 @@
+//! What an admin asks of the server before and beside running the agent: a mailbox's folder
+//! tree with the mapped folders marked (`foldertrack folders`), and `check-config`'s checks of
+//! each mailbox's access and each mapping's folder.
+
+use crate::config::Check;
+use crate::feed::{self, FolderFeed};
+use crate::store::MappingState;
+use crate::watch::MailboxConfig;
+use crate::watch::mappings::{self, FolderTree};
+
+/// The mailbox's folder tree, as the feed sees it now.
+async fn folder_tree<F: FolderFeed>(feed: &F, mailbox: &str) -> Result<FolderTree, feed::Error> {
+    let mut tree = FolderTree::new(feed.well_known(mailbox).await?);
+    let mut cursor = None;
+    loop {
+        let page = feed.hierarchy(mailbox, cursor.as_ref()).await?;
+        tree.apply(page.events);
+        cursor = Some(page.cursor);
+        if !page.more {
+            return Ok(tree);
+        }
+    }
+}
+
+/// One folder of `foldertrack folders`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FolderLine {
+    pub depth: usize,
+    pub name: String,
+    pub id: String,
+    /// The mapping that covers it, if any.
+    pub mapping: Option<String>,
+}
+
+/// The mailbox's mail folders, depth first, marking those a configured mapping covers.
+pub async fn folders<F: FolderFeed>(
+    mailboxes: &[MailboxConfig],
+    feed: &F,
+    mailbox: &str,
+) -> Result<Vec<FolderLine>, feed::Error> {
+    let tree = folder_tree(feed, mailbox).await?;
+    let mut mapped = std::collections::HashMap::new();
+    if let Some(m) = mailboxes
+        .iter()
+        .find(|m| m.address.eq_ignore_ascii_case(mailbox))
+    {
+        for f in &m.folder {
+            for target in mappings::resolve(mailbox, f, None, &tree).1 {
+                mapped.insert(target.folder_id, target.mapping);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<(usize, &feed::FolderNode)> = tree
+        .children(&tree.well_known.top)
+        .into_iter()
+        .rev()
+        .map(|n| (0, n))
+        .collect();
+    while let Some((depth, node)) = stack.pop() {
+        out.push(FolderLine {
+            depth,
+            name: node.name.clone(),
+            id: node.id.clone(),
+            mapping: mapped.get(&node.id).cloned(),
+        });
+        stack.extend(
+            tree.children(&node.id)
+                .into_iter()
+                .rev()
+                .map(|n| (depth + 1, n)),
+        );
+    }
+    Ok(out)
+}
+
+/// `check-config` against the server: per mailbox, access (credentials, impersonation), then
+/// each mapping's folder. One line each, OK or what to fix.
+pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for m in mailboxes {
+        let tree = match folder_tree(feed, &m.address).await {
+            Ok(t) => {
+                checks.push(Check::Ok(format!(
+                    "{}: signed in and allowed to read the mailbox",
+                    m.address
+                )));
+                t
+            }
+            Err(e) => {
+                checks.push(Check::Fail(format!("{}: {e}", m.address)));
+                continue;
+            }
+        };
+        for f in &m.folder {
+            let (record, _) = mappings::resolve(&m.address, f, None, &tree);
+            let name = &record.name;
+            checks.push(match record.state {
+                MappingState::Active => Check::Ok(format!(
+                    "{} {name}: found ({})",
+                    m.address,
+                    record.path.unwrap_or_default()
+                )),
+                MappingState::NotFound | MappingState::Orphaned => Check::Fail(format!(
+                    "{} {name}: no such folder; fix the path (`foldertrack folders {}` lists them) or create the folder",
+                    m.address, m.address
+                )),
+                MappingState::Paused(reason) => Check::Fail(format!(
+                    "{} {name}: {reason}; move the folder under the Inbox or set allow_outside_inbox = true",
+                    m.address
+                )),
+            });
+        }
+    }
+    checks
+}

@@ -1,0 +1,171 @@
+//! The agent, wired: the config becomes a feed, a store's watchers, a sink's delivery loop and
+//! the admin API. [`once`] runs one pass over every mailbox; [`run`] keeps every mailbox on its
+//! cadence until shutdown, applying reloaded configs as they come (R9).
+
+pub mod checks;
+pub mod delivery;
+
+use crate::admin::server::{self as admin, Admin};
+use crate::config::{self, Config};
+use crate::deliver::{self, AnySink, Deliverer};
+use crate::feed::FolderFeed;
+use crate::feed::ews::EwsFeed;
+use crate::store::{self, Store};
+use crate::watch::mailbox::{self, MailboxWatcher, PassReport, Progress};
+use crate::watch::supervisor::Supervisor;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Why the agent could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error("exchange: {0}")]
+    Client(#[from] crate::client::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Sink(#[from] deliver::Error),
+    #[error("admin.listen {listen}: {source}; pick a free address")]
+    AdminListen {
+        listen: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The EWS feed the config describes.
+pub fn ews_feed(config: &Config) -> Result<EwsFeed, Error> {
+    let client = crate::client::EwsClient::new(config.client_settings()?)?;
+    Ok(EwsFeed::new(client).with_sizes(
+        config.limits.sync_page_size.min(u32::from(u16::MAX)) as u16,
+        config.limits.get_item_batch as usize,
+    ))
+}
+
+/// What a pass over every mailbox did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub mailboxes: usize,
+    pub failed: Vec<(String, mailbox::Error)>,
+    pub folders: usize,
+    pub changes: usize,
+    pub tracked: usize,
+    pub recorded: usize,
+    pub not_watched: Vec<(String, String)>,
+    pub delivered: usize,
+    /// Requests that became undeliverable or were rejected in this pass.
+    pub undelivered: usize,
+}
+
+impl Summary {
+    fn add(&mut self, mailbox: &str, result: Result<PassReport, mailbox::Error>) {
+        self.mailboxes += 1;
+        match result {
+            Ok(r) => {
+                self.folders += r.folders;
+                self.changes += r.changes;
+                self.tracked += r.emitted.len();
+                self.recorded += r.recorded;
+                self.not_watched.extend(
+                    r.not_watched
+                        .into_iter()
+                        .map(|(m, s)| (format!("{mailbox} {m}"), format!("{s:?}"))),
+                );
+            }
+            Err(e) => self.failed.push((mailbox.to_owned(), e)),
+        }
+    }
+}
+
+/// One sync pass over every mapping of every mailbox, then the outbox drained to the sink.
+pub async fn once<F: FolderFeed, S: Store>(
+    config: &Config,
+    feed: Arc<F>,
+    store: Arc<S>,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Summary, Error> {
+    let mut summary = Summary::default();
+    for mailbox in &config.mailbox {
+        let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone());
+        let result = watcher.sync(progress).await;
+        // A store failure stops everything; a mailbox's failure is that mailbox's.
+        if let Err(mailbox::Error::Store(e)) = result {
+            return Err(e.into());
+        }
+        summary.add(&mailbox.address, result);
+    }
+    let deliverer = Deliverer::new(
+        AnySink::open(config.sink_settings()?)?,
+        &config.delivery_settings(),
+    );
+    let drained = delivery::deliver(&deliverer, feed.as_ref(), store.as_ref()).await?;
+    summary.delivered = drained.delivered;
+    summary.undelivered = drained.undeliverable + drained.rejected;
+    Ok(summary)
+}
+
+/// Keeps every mailbox on its cadence until `shutdown`, applying reloaded configs as they
+/// come (R9). Each page's commit is atomic, so stopping between any two loses nothing.
+pub async fn run<F: FolderFeed, S: Store>(
+    config: Config,
+    feed: Arc<F>,
+    store: Arc<S>,
+    shutdown: CancellationToken,
+    mut reloads: mpsc::UnboundedReceiver<Config>,
+    listening: impl FnOnce(std::net::SocketAddr),
+) -> Result<Arc<Supervisor<F, S>>, Error> {
+    let deliverer = Deliverer::new(
+        AnySink::open(config.sink_settings()?)?,
+        &config.delivery_settings(),
+    );
+    let supervisor = Supervisor::new(
+        feed.clone(),
+        store.clone(),
+        config.cadence_settings(),
+        config.health_policy(),
+        shutdown.clone(),
+    );
+    supervisor.apply(&config.mailbox);
+    let settings = config.admin_settings()?;
+    let admin = Arc::new(Admin {
+        supervisor: supervisor.clone(),
+        store: store.clone(),
+        token: settings.token,
+    });
+    let listen = admin::serve(&settings.listen, admin, shutdown.clone())
+        .await
+        .map_err(|source| Error::AdminListen {
+            listen: settings.listen.clone(),
+            source,
+        })?;
+    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len(), admin = %listen);
+    listening(listen);
+    let deliver = delivery::run(
+        deliverer,
+        feed,
+        store,
+        supervisor.outbox.clone(),
+        shutdown.clone(),
+    );
+    let reload = async {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(new) = reloads.recv() => {
+                    let restart = config::diff::restart_sections(&config, &new);
+                    if !restart.is_empty() {
+                        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
+                    }
+                    supervisor.apply(&new.mailbox);
+                    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
+                }
+            }
+        }
+    };
+    tokio::join!(deliver, reload, supervisor.join());
+    tracing::info!(event = "agent_stopped");
+    Ok(supervisor)
+}

@@ -1,0 +1,152 @@
+//! The agent's lifecycle from the command line: `run` until a signal, `once` for one pass, and
+//! `reload`, which shows what a changed config would change and asks the running agent to
+//! apply it.
+
+use super::files::AgentFiles;
+use super::render::print_line;
+use anyhow::{Context, Result};
+use foldertrack::agent;
+use foldertrack::config::{self, Config};
+use foldertrack::feed::ews::EwsFeed;
+use foldertrack::store::SledStore;
+use foldertrack::watch::mailbox::Progress;
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The config, the EWS feed it describes and its store.
+fn open(path: &Path) -> Result<(Config, Arc<EwsFeed>, Arc<SledStore>)> {
+    let config = Config::load(path)?;
+    let feed = Arc::new(agent::ews_feed(&config)?);
+    let store = Arc::new(SledStore::open(&config.store.path)?);
+    Ok((config, feed, store))
+}
+
+/// `foldertrack run`: watches until Ctrl-C or SIGTERM; SIGHUP reloads the config (R9).
+pub async fn run(path: &Path) -> Result<ExitCode> {
+    let (config, feed, store) = open(path)?;
+    let files = AgentFiles::beside(&config.store.path);
+    files.write(path)?;
+    let shutdown = CancellationToken::new();
+    let (reload_tx, reloads) = mpsc::unbounded_channel();
+    tokio::spawn(signals(
+        shutdown.clone(),
+        reload_tx,
+        path.to_owned(),
+        files.clone(),
+    ));
+    let admin_file = files.admin.clone();
+    let result = agent::run(config, feed, store, shutdown, reloads, |addr| {
+        if let Err(e) = std::fs::write(&admin_file, addr.to_string()) {
+            tracing::warn!(event = "agent_file_unwritable", path = %admin_file.display(), error = %e);
+        }
+    })
+    .await;
+    files.remove();
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `foldertrack once`: one pass over every mapping, a progress line on a terminal, a summary.
+pub async fn once(path: &Path) -> Result<ExitCode> {
+    let (config, feed, store) = open(path)?;
+    let terminal = std::io::stderr().is_terminal();
+    let pages = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |p: Progress<'_>| {
+        let n = pages.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if terminal {
+            eprint!(
+                "\r\x1b[2K{n} pages  {} {}  (+{} changes)",
+                p.mailbox, p.path, p.changes
+            );
+        }
+    };
+    let summary = agent::once(&config, feed, store, &progress).await?;
+    if terminal {
+        eprint!("\r\x1b[2K");
+    }
+    for (mailbox, error) in &summary.failed {
+        print_line(&format!("FAIL {mailbox}: {error}"))?;
+    }
+    for (mapping, state) in &summary.not_watched {
+        print_line(&format!("not watched: {mapping}: {state}"))?;
+    }
+    print_line(&format!(
+        "{} mailboxes ({} failed), {} folders, {} changes: {} tracking requests, {} sightings recorded, {} delivered",
+        summary.mailboxes,
+        summary.failed.len(),
+        summary.folders,
+        summary.changes,
+        summary.tracked,
+        summary.recorded,
+        summary.delivered
+    ))?;
+    Ok(if summary.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `foldertrack reload [--dry-run]`: what the edited config changes, then SIGHUP to the agent.
+pub fn reload(path: &Path, dry_run: bool) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let files = AgentFiles::beside(&config.store.path);
+    let applied = Config::load(&files.applied).with_context(|| {
+        format!(
+            "no running agent found for store {} (start one with `foldertrack run`)",
+            config.store.path.display()
+        )
+    })?;
+    let changes = config::diff::mapping_changes(&applied, &config);
+    for line in &changes {
+        print_line(line)?;
+    }
+    if changes.is_empty() {
+        print_line("no mailbox or mapping changes")?;
+    }
+    if !dry_run {
+        let pid = files.reload()?;
+        print_line(&format!("asked agent {pid} to reload"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM stop the agent; SIGHUP reloads its config file (R9).
+async fn signals(
+    shutdown: CancellationToken,
+    reloads: mpsc::UnboundedSender<Config>,
+    path: std::path::PathBuf,
+    files: AgentFiles,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!(
+            event = "signals_unavailable",
+            "stop with Ctrl-C; reload is not available"
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = hup.recv() => match Config::load(&path) {
+                Ok(config) => {
+                    let _ = files.applied_now(&path);
+                    let _ = reloads.send(config);
+                }
+                Err(e) => tracing::error!(event = "reload_refused", error = %e, "still running the previous config"),
+            },
+        }
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,198 @@
+//! Questions and small actions: `status`, `sync-now`, `items` and `retry` (asked of the running
+//! agent through its admin API, or of the store when no agent runs), `folders` and
+//! `check-config` (asked of the server), and `compact`.
+
+use super::files::AgentFiles;
+use super::render::{self, item_line, local, print_line};
+use anyhow::{Context, Result};
+use foldertrack::admin::client::AdminClient;
+use foldertrack::agent::{self, checks};
+use foldertrack::config::{Check, Config};
+use foldertrack::deliver::items::{self, ItemState};
+use foldertrack::store::SledStore;
+use foldertrack::watch::supervisor::SyncNow;
+use std::path::Path;
+use std::process::ExitCode;
+
+/// The admin client for the agent at `addr`, with the configured token.
+fn admin_client(config: &Config, addr: &str) -> Result<AdminClient> {
+    Ok(AdminClient::new(addr, config.admin_settings()?.token)?)
+}
+
+/// The running agent's admin API, or the configured address if no agent file says otherwise.
+fn agent_client(config: &Config) -> Result<AdminClient> {
+    let addr = AgentFiles::beside(&config.store.path)
+        .running()
+        .unwrap_or(config.admin.listen.clone());
+    admin_client(config, &addr)
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub async fn status(path: &Path, json: bool) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let status = agent_client(&config)?.status().await?;
+    if json {
+        print_line(&serde_json::to_string_pretty(&status)?)?;
+    } else {
+        render::status(&status)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn sync_now(path: &Path, address: &str) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    match agent_client(&config)?.sync_now(address).await? {
+        SyncNow::Done { tracked } => {
+            print_line(&format!(
+                "{address}: synced now, {tracked} tracking request(s)"
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        SyncNow::Fallback { reason, next_sync } => {
+            let when = next_sync
+                .map(|t| format!(" (due {})", local(t)))
+                .unwrap_or_default();
+            print_line(&format!(
+                "{address}: could not sync now: {reason}; the next regular sync{when} picks the mail up"
+            ))?;
+            Ok(ExitCode::FAILURE)
+        }
+        SyncNow::UnknownMailbox => anyhow::bail!("{address}: not a configured mailbox"),
+    }
+}
+
+pub async fn items(path: &Path, state: Option<ItemState>, json: bool) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let items = match AgentFiles::beside(&config.store.path).running() {
+        Some(addr) => admin_client(&config, &addr)?.items(state).await?,
+        None => items::problem_items(&SledStore::open(&config.store.path)?, state)?,
+    };
+    for item in &items {
+        if json {
+            print_line(&serde_json::to_string(item)?)?;
+        } else {
+            print_line(&item_line(item))?;
+        }
+    }
+    if items.is_empty() && !json {
+        print_line("no items waiting, undeliverable or rejected")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn retry(
+    path: &Path,
+    dry_run: bool,
+    mailbox: Option<&str>,
+    since: Option<&str>,
+) -> Result<ExitCode> {
+    let since = since.map(parse_since).transpose()?;
+    let config = Config::load(path)?;
+    let items = match AgentFiles::beside(&config.store.path).running() {
+        Some(addr) => {
+            admin_client(&config, &addr)?
+                .retry(mailbox, since, dry_run)
+                .await?
+        }
+        None => {
+            let store = SledStore::open(&config.store.path)?;
+            items::retry(&store, mailbox, since, dry_run).await?
+        }
+    };
+    for item in &items {
+        print_line(&item_line(item))?;
+    }
+    print_line(&if dry_run {
+        format!("would re-queue {} item(s)", items.len())
+    } else {
+        format!(
+            "re-queued {} item(s); the agent delivers them at its next round",
+            items.len()
+        )
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since`: an RFC 3339 time or a date (midnight UTC).
+fn parse_since(s: &str) -> Result<jiff::Timestamp> {
+    s.parse::<jiff::Timestamp>()
+        .or_else(|_| format!("{s}T00:00:00Z").parse::<jiff::Timestamp>())
+        .with_context(|| {
+            format!(
+                "--since {s:?}: give an RFC 3339 time (2026-11-27T09:00:00Z) or a date (2026-11-27)"
+            )
+        })
+}
+
+pub async fn folders(path: &Path, address: &str) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let feed = agent::ews_feed(&config)?;
+    let lines = checks::folders(&config.mailbox, &feed, address).await?;
+    let width = lines
+        .iter()
+        .map(|l| l.depth * 2 + l.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for l in &lines {
+        let name = format!("{}{}", "  ".repeat(l.depth), l.name);
+        let mapped = l
+            .mapping
+            .as_deref()
+            .map(|m| format!("  [mapped: {m}]"))
+            .unwrap_or_default();
+        print_line(&format!("{name:<width$}  {}{mapped}", l.id))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `check-config`: the file and its secrets, then (unless `offline`) every mailbox and mapping
+/// against the server; one line per check.
+pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
+    let mut checks = match Config::load(path) {
+        Ok(config) => {
+            let mut checks = vec![Check::Ok(format!("{}: syntax and values", path.display()))];
+            checks.extend(foldertrack::config::secret_checks(&config));
+            if !offline && checks.iter().all(Check::is_ok) {
+                match agent::ews_feed(&config) {
+                    Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
+                    Err(e) => checks.push(Check::Fail(e.to_string())),
+                }
+            }
+            checks
+        }
+        Err(foldertrack::config::Error::Invalid { problems, .. }) => {
+            problems.into_iter().map(Check::Fail).collect()
+        }
+        Err(e) => vec![Check::Fail(e.to_string())],
+    };
+    let mut ok = true;
+    for check in checks.drain(..) {
+        match check {
+            Check::Ok(what) => print_line(&format!("ok   {what}"))?,
+            Check::Fail(problem) => {
+                ok = false;
+                print_line(&format!("FAIL {problem}"))?
+            }
+        }
+    }
+    Ok(exit(ok))
+}
+
+pub fn compact(path: &Path) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let (before, after) = SledStore::compact(&config.store.path)?;
+    print_line(&format!(
+        "{}: {} MiB -> {} MiB",
+        config.store.path.display(),
+        before >> 20,
+        after >> 20
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,89 @@
+//! How the CLI shows things to a person: times in local time, the status table, one line per
+//! problem item; and printing that treats a closed pipe as the reader's choice.
+
+use foldertrack::admin::StatusView;
+use foldertrack::deliver::items::ItemLine;
+use foldertrack::store::MappingState;
+use foldertrack::watch::health::Health;
+use std::io::Write;
+
+/// Prints one line to stdout, reporting a closed pipe as an error instead of panicking.
+pub fn print_line(line: &str) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")
+}
+
+/// A time for people: local date and time to the second.
+pub fn local(t: jiff::Timestamp) -> String {
+    t.to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
+/// The status table: one block per mailbox, its mappings indented, then the outbox.
+pub fn status(status: &StatusView) -> std::io::Result<()> {
+    print_line(&format!(
+        "{:<28} {:<9} {:>8}  {:<19}  {:<19}  {:>7}  {:>6}",
+        "MAILBOX", "HEALTH", "INTERVAL", "LAST SYNC", "NEXT SYNC", "TRACKED", "FAILED"
+    ))?;
+    for m in &status.mailboxes {
+        let s = &m.status;
+        let time = |t: Option<jiff::Timestamp>| t.map(local).unwrap_or_else(|| "-".into());
+        print_line(&format!(
+            "{:<28} {:<9} {:>7}s  {:<19}  {:<19}  {:>7}  {:>6}",
+            s.address,
+            s.health.label(),
+            s.interval_secs,
+            time(s.last_sync_finished),
+            time(s.next_sync),
+            s.tracked,
+            s.failed_syncs
+        ))?;
+        match &s.health {
+            Health::Retrying { last_error, .. } | Health::Parked { last_error, .. } => {
+                print_line(&format!("    last error: {last_error}"))?
+            }
+            Health::Disabled { error, fix } => {
+                print_line(&format!("    error: {error}"))?;
+                print_line(&format!("    fix: {fix}"))?;
+            }
+            Health::Healthy => {}
+        }
+        for mapping in &m.mappings {
+            print_line(&format!(
+                "    {:<40} {:<36} {}",
+                mapping.path.as_deref().unwrap_or(&mapping.name),
+                mapping_state(&mapping.state),
+                mapping.folder_id.as_deref().unwrap_or("-")
+            ))?;
+        }
+    }
+    print_line(&format!(
+        "outbox {} · undeliverable or rejected {} · write-backs pending {}",
+        status.outbox, status.undelivered, status.pending_write_backs
+    ))
+}
+
+fn mapping_state(state: &MappingState) -> String {
+    match state {
+        MappingState::Active => "active".to_owned(),
+        MappingState::Paused(reason) => format!("paused: {reason}"),
+        MappingState::Orphaned => "orphaned: the folder was deleted".to_owned(),
+        MappingState::NotFound => "not found".to_owned(),
+    }
+}
+
+/// One problem item on one line.
+pub fn item_line(i: &ItemLine) -> String {
+    let at =
+        i.at.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default();
+    format!(
+        "{:<13} {at:<19}  {}  {} {}  attempts {}  {}",
+        i.state.as_str(),
+        i.event_id,
+        i.mailbox,
+        i.folder,
+        i.attempts,
+        i.reason
+    )
+}

@@ -1,0 +1,522 @@
+//! The configuration file: one TOML document, one serde tree with `deny_unknown_fields`;
+//! [`Config::validate`] ([`validate`]) reports every problem at once with its field path, and
+//! [`settings`] turns it into each component's typed settings. Secrets are
+//! never in the file, only references to an environment variable or a file ([`secret`]).
+//! Sections that belong to one component are declared next to it (mailboxes in [`crate::watch`],
+//! write-back in [`crate::deliver::writeback`]). `schemas/config.v1.json` is generated from these
+//! types ([`schema_json`]).
+
+pub mod diff;
+pub mod secret;
+pub mod settings;
+pub mod validate;
+
+pub use crate::deliver::writeback::Writeback;
+pub use crate::tracking::Regarding;
+pub use crate::watch::{FolderMapping, MailboxConfig};
+pub use secret::{resolve_secret, secret_checks};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Problems with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: cannot read the config file: {source}; create it or pass --config PATH")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {count} problem(s):\n{}", problems.join("\n"))]
+    Invalid {
+        path: PathBuf,
+        count: usize,
+        problems: Vec<String>,
+    },
+    #[error("{field}: {message}")]
+    Secret { field: String, message: String },
+    #[error("{field}: {message}")]
+    Value { field: String, message: String },
+}
+
+/// One line of `check-config`: what was checked, and whether it holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Check {
+    /// It holds: what was checked.
+    Ok(String),
+    /// It does not: what is wrong and what to do.
+    Fail(String),
+}
+
+impl Check {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Check::Ok(_))
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Exchange server and how to sign in to it.
+    pub exchange: Exchange,
+    /// How hard foldertrack may lean on Exchange.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The adaptive sync interval of each mailbox.
+    #[serde(default)]
+    pub cadence: Cadence,
+    /// Where sync state, history and the outbox are kept.
+    #[serde(default)]
+    pub store: Store,
+    /// The mailboxes to watch, each with its mapped folders.
+    #[serde(default)]
+    pub mailbox: Vec<MailboxConfig>,
+    /// Where tracking requests are delivered.
+    #[serde(default)]
+    pub sink: Sink,
+    /// Delivery retries.
+    #[serde(default)]
+    pub delivery: Delivery,
+    #[serde(default)]
+    pub health: HealthSettings,
+    /// What is written back onto tracked mail.
+    #[serde(default)]
+    pub writeback: Writeback,
+    /// The admin HTTP API.
+    #[serde(default)]
+    pub admin: Admin,
+    /// Include subjects in logs (off: subjects can be personal data).
+    #[serde(default)]
+    pub log_subjects: bool,
+}
+
+/// `[exchange]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Exchange {
+    /// The EWS endpoint, e.g. `https://mail.example.com/EWS/Exchange.asmx`.
+    pub url: String,
+    /// How foldertrack signs in.
+    pub auth: Auth,
+    /// Act as each mailbox through ExchangeImpersonation (the service account needs the
+    /// ApplicationImpersonation role, or `full_access_as_app` in Exchange Online).
+    #[serde(default = "yes")]
+    pub impersonation: bool,
+    /// The schema version requests are written against.
+    #[serde(default = "default_server_version")]
+    pub server_version: String,
+    /// Seconds to wait for a connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds to wait for a whole answer.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Extra trusted root certificates (PEM), for internal CAs.
+    #[serde(default)]
+    pub extra_root_certs: Option<PathBuf>,
+}
+
+/// `exchange.auth`, by `kind`.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Auth {
+    /// HTTP Basic over TLS (on-premises).
+    Basic {
+        username: String,
+        /// The environment variable holding the password.
+        password_env: Option<String>,
+        /// A file holding the password.
+        password_file: Option<PathBuf>,
+    },
+    /// OAuth 2.0 client credentials, app-only (Exchange Online).
+    Oauth {
+        tenant_id: String,
+        client_id: String,
+        client_secret_env: Option<String>,
+        client_secret_file: Option<PathBuf>,
+        /// The token scope.
+        #[serde(default = "default_scope")]
+        scope: String,
+        /// Overrides `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
+        token_url: Option<String>,
+    },
+    /// NTLM (on-premises; needs the `ntlm` build feature).
+    Ntlm {
+        username: String,
+        domain: Option<String>,
+        password_env: Option<String>,
+        password_file: Option<PathBuf>,
+    },
+}
+
+/// `[limits]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Concurrent EWS calls per service account (Exchange allows 27; stay well under).
+    pub max_concurrent_calls: u32,
+    /// EWS calls per second for the whole process.
+    pub calls_per_second: u32,
+    /// EWS calls per second for one mailbox.
+    pub mailbox_calls_per_second: u32,
+    /// Items per GetItem batch (1–100).
+    pub get_item_batch: u32,
+    /// Changes per SyncFolderItems page (1–512).
+    pub sync_page_size: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 8,
+            calls_per_second: 20,
+            mailbox_calls_per_second: 2,
+            get_item_batch: 20,
+            sync_page_size: 512,
+        }
+    }
+}
+
+/// `[cadence]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cadence {
+    /// Seconds between syncs of a mailbox with no history.
+    pub normal_secs: u64,
+    /// The shortest interval, for busy mailboxes.
+    pub busy_secs: u64,
+    /// The longest interval, for quiet mailboxes.
+    pub quiet_secs: u64,
+    /// ± this fraction of the interval (0–0.5).
+    pub jitter: f64,
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self {
+            normal_secs: 300,
+            busy_secs: 120,
+            quiet_secs: 720,
+            jitter: 0.1,
+        }
+    }
+}
+
+/// `[store]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Store {
+    /// The store's folder.
+    pub path: PathBuf,
+    /// Days of item history kept.
+    pub history_days: u32,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            path: "foldertrack.db".into(),
+            history_days: 90,
+        }
+    }
+}
+
+/// `[sink]`, by `kind`.
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Sink {
+    /// One JSON object per line.
+    Jsonl {
+        #[serde(default = "default_jsonl_path")]
+        path: PathBuf,
+        /// Rotate when the file would grow beyond this many bytes.
+        rotate_bytes: Option<u64>,
+    },
+    /// HTTPS POST, signed with HMAC-SHA256.
+    Webhook {
+        url: String,
+        secret_env: Option<String>,
+        secret_file: Option<PathBuf>,
+        #[serde(default = "default_webhook_timeout")]
+        timeout_secs: u64,
+    },
+    /// The Dataverse Web API of a Dynamics 365 organisation.
+    Dynamics {
+        org_url: String,
+        tenant_id: String,
+        client_id: String,
+        client_secret_env: Option<String>,
+        client_secret_file: Option<PathBuf>,
+        /// Act on behalf of the mailbox owner (CallerObjectId).
+        #[serde(default)]
+        act_as_owner: bool,
+        /// Overrides `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
+        token_url: Option<String>,
+    },
+}
+
+impl Default for Sink {
+    fn default() -> Self {
+        Sink::Jsonl {
+            path: default_jsonl_path(),
+            rotate_bytes: None,
+        }
+    }
+}
+
+/// `[delivery]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// Attempts before a request is undeliverable.
+    pub max_attempts: u32,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self { max_attempts: 5 }
+    }
+}
+
+/// `[health]`: how a failing mailbox is retried, parked and probed (R29, R31).
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// The first retry after a failed sync, in seconds; doubled per failure.
+    pub retry_secs: u64,
+    /// The longest wait between retries, in seconds.
+    pub retry_max_secs: u64,
+    /// Failures in a row before the mailbox is parked.
+    pub park_after: u32,
+    /// Seconds between probes of a parked mailbox.
+    pub parked_probe_secs: u64,
+    /// Seconds between probes of a disabled mailbox (credentials, impersonation, not found).
+    pub disabled_probe_secs: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            retry_secs: 10,
+            retry_max_secs: 900,
+            park_after: 10,
+            parked_probe_secs: 1800,
+            disabled_probe_secs: 3600,
+        }
+    }
+}
+
+/// `[admin]`
+#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// Where the admin API listens (loopback by default).
+    pub listen: String,
+    /// The environment variable holding the bearer token required to change state.
+    pub token_env: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9477".into(),
+            token_env: None,
+            token_file: None,
+        }
+    }
+}
+
+const fn yes() -> bool {
+    true
+}
+const fn default_connect_timeout() -> u64 {
+    10
+}
+const fn default_request_timeout() -> u64 {
+    100
+}
+const fn default_webhook_timeout() -> u64 {
+    10
+}
+fn default_server_version() -> String {
+    "Exchange2013_SP1".into()
+}
+fn default_scope() -> String {
+    "https://outlook.office365.com/.default".into()
+}
+fn default_jsonl_path() -> PathBuf {
+    "tracked.jsonl".into()
+}
+
+impl Config {
+    /// Reads, parses and validates the file.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses and validates `text`; `path` names it in messages.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, Error> {
+        let config: Config = toml::from_str(text).map_err(|e| Error::Syntax {
+            path: path.to_owned(),
+            message: syntax_message(text, &e),
+        })?;
+        let problems = config.validate();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error::Invalid {
+                path: path.to_owned(),
+                count: problems.len(),
+                problems,
+            })
+        }
+    }
+}
+
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim();
+    let hint = if what.contains("unknown field `password`")
+        || what.contains("unknown field `client_secret`")
+        || what.contains("unknown field `secret`")
+    {
+        "; secrets never go in the file: use password_env / password_file (or client_secret_env, secret_env)"
+    } else if what.contains("unknown field") {
+        "; remove it or check its spelling against schemas/config.v1.json"
+    } else {
+        ""
+    };
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {what}{hint}")
+        }
+        None => format!("{what}{hint}"),
+    }
+}
+
+/// `schemas/config.v1.json`, generated from the types.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(Config);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[exchange]
+url = "https://mail.example.com/EWS/Exchange.asmx"
+auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
+"#;
+
+    fn problems(extra: &str) -> Vec<String> {
+        match Config::from_toml_str(&format!("{BASE}{extra}"), Path::new("t.toml")) {
+            Ok(_) => Vec::new(),
+            Err(Error::Invalid { problems, .. }) => problems,
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn validation_table() {
+        let rows: [(&str, &str); 9] = [
+            (
+                "[[mailbox]]\naddress = \"alice@example.com\"\n[[mailbox.folder]]\npath = \"Archive/X\"",
+                "mailbox[0].folder[0].path: folder paths must start at Inbox",
+            ),
+            (
+                "[[mailbox]]\naddress = \"alice\"",
+                "mailbox[0].address: \"alice\" is not an SMTP address",
+            ),
+            (
+                "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox]]\naddress = \"A@example.com\"",
+                "mailbox[1].address: A@example.com is configured twice",
+            ),
+            (
+                "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\npath = \"Inbox/X\"\nregarding = { entity = \"account\", id = \"nope\" }",
+                "mailbox[0].folder[0].regarding.id: \"nope\" is not a GUID",
+            ),
+            (
+                "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\ninclude_body = true",
+                "mailbox[0].folder[0]: give the folder's path",
+            ),
+            (
+                "[limits]\nmax_concurrent_calls = 30",
+                "limits.max_concurrent_calls: must be 1 to 26",
+            ),
+            (
+                "[cadence]\nbusy_secs = 600",
+                "cadence: needs 1 <= busy_secs",
+            ),
+            (
+                "[sink]\nkind = \"webhook\"\nurl = \"http://hooks.example.com/x\"\nsecret_env = \"S\"",
+                "sink.url: \"http://hooks.example.com/x\" must be an https URL",
+            ),
+            (
+                "[admin]\nlisten = \"0.0.0.0:9477\"",
+                "admin.listen: a non-loopback address needs token_env",
+            ),
+        ];
+        for (extra, want) in rows {
+            let got = problems(extra);
+            assert!(
+                got.iter().any(|p| p.starts_with(want)),
+                "{want}\n got {got:?}"
+            );
+        }
+        assert!(problems("[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\npath = \"Inbox/Customers/Contoso\"").is_empty());
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let got = problems("[limits]\nget_item_batch = 0\nsync_page_size = 9999");
+        assert_eq!(got.len(), 2, "{got:?}");
+    }
+
+    #[test]
+    fn an_inline_password_is_refused_with_the_way_to_do_it() {
+        let text = "[exchange]\nurl = \"https://x.example.com/EWS/Exchange.asmx\"\nauth = { kind = \"basic\", username = \"u\", password = \"hunter2\" }\n";
+        let err = Config::from_toml_str(text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("password_env"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_or_file_and_say_what_is_missing() {
+        let err = resolve_secret(
+            "exchange.auth.password_env",
+            Some("FOLDERTRACK_TEST_SURELY_UNSET"),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "exchange.auth.password_env: environment variable FOLDERTRACK_TEST_SURELY_UNSET is not set; export it or use a file"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let s = resolve_secret("x", None, Some(&path)).unwrap();
+        assert_eq!(secrecy::ExposeSecret::expose_secret(&s), "s3cret");
+    }
+}

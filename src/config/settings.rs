@@ -1,0 +1,198 @@
+//! The edge between the file and the components: a validated [`Config`] becomes each
+//! component's own typed settings — URLs parsed, durations typed, secrets read once into
+//! values that never print. Components take these, never the config.
+
+use super::secret::resolve_secret;
+use super::{Auth, Config, Error, Sink};
+use crate::admin::AdminSettings;
+use crate::client::{self, ClientSettings, Limits};
+use crate::deliver::dynamics::DynamicsSettings;
+use crate::deliver::policy::DeliveryPolicy;
+use crate::deliver::{DeliverySettings, SinkSettings};
+use crate::ews::ExchangeVersion;
+use crate::http::{Timeouts, oauth};
+use crate::watch::cadence::CadenceSettings;
+use crate::watch::health::HealthPolicy;
+use std::num::NonZeroU32;
+use std::time::Duration;
+use url::Url;
+
+fn url(field: &str, text: &str) -> Result<Url, Error> {
+    Url::parse(text).map_err(|e| Error::Value {
+        field: field.to_owned(),
+        message: format!("{text:?} is not a URL: {e}"),
+    })
+}
+
+impl Config {
+    /// The EWS client: endpoint, credentials, timeouts and the call gate's limits.
+    pub fn client_settings(&self) -> Result<ClientSettings, Error> {
+        let ex = &self.exchange;
+        let auth = match &ex.auth {
+            Auth::Basic {
+                username,
+                password_env,
+                password_file,
+            } => client::Auth::Basic {
+                username: username.clone(),
+                password: resolve_secret(
+                    "exchange.auth.password",
+                    password_env.as_deref(),
+                    password_file.as_deref(),
+                )?,
+            },
+            Auth::Ntlm {
+                username,
+                domain,
+                password_env,
+                password_file,
+            } => client::Auth::Ntlm {
+                domain: domain.clone().unwrap_or_default(),
+                username: username.clone(),
+                password: resolve_secret(
+                    "exchange.auth.password",
+                    password_env.as_deref(),
+                    password_file.as_deref(),
+                )?,
+            },
+            Auth::Oauth {
+                tenant_id,
+                client_id,
+                client_secret_env,
+                client_secret_file,
+                scope,
+                token_url,
+            } => client::Auth::OAuth {
+                token_url: token_url_or_default("exchange.auth.token_url", token_url, tenant_id)?,
+                client_id: client_id.clone(),
+                client_secret: resolve_secret(
+                    "exchange.auth.client_secret",
+                    client_secret_env.as_deref(),
+                    client_secret_file.as_deref(),
+                )?,
+                scope: scope.clone(),
+            },
+        };
+        let per_second = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        Ok(ClientSettings {
+            impersonation: ex.impersonation,
+            version: ExchangeVersion::parse(&ex.server_version).unwrap_or_default(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(ex.connect_timeout_secs),
+                request: Duration::from_secs(ex.request_timeout_secs),
+            },
+            limits: Limits {
+                account_concurrency: self.limits.max_concurrent_calls.max(1) as usize,
+                account_per_second: per_second(self.limits.calls_per_second),
+                mailbox_per_second: per_second(self.limits.mailbox_calls_per_second),
+                ..Limits::default()
+            },
+            extra_roots: ex.extra_root_certs.clone(),
+            ..ClientSettings::new(url("exchange.url", &ex.url)?, auth)
+        })
+    }
+
+    /// The sink, its secret read.
+    pub fn sink_settings(&self) -> Result<SinkSettings, Error> {
+        Ok(match &self.sink {
+            Sink::Jsonl { path, rotate_bytes } => SinkSettings::Jsonl {
+                path: path.clone(),
+                rotate_bytes: *rotate_bytes,
+            },
+            Sink::Webhook {
+                url: address,
+                secret_env,
+                secret_file,
+                timeout_secs,
+            } => SinkSettings::Webhook {
+                url: url("sink.url", address)?,
+                secret: resolve_secret(
+                    "sink.secret",
+                    secret_env.as_deref(),
+                    secret_file.as_deref(),
+                )?,
+                timeout: Duration::from_secs(*timeout_secs),
+            },
+            Sink::Dynamics {
+                org_url,
+                tenant_id,
+                client_id,
+                client_secret_env,
+                client_secret_file,
+                act_as_owner,
+                token_url,
+            } => SinkSettings::Dynamics(DynamicsSettings {
+                org: url("sink.org_url", org_url)?,
+                token_url: token_url_or_default("sink.token_url", token_url, tenant_id)?,
+                client_id: client_id.clone(),
+                client_secret: resolve_secret(
+                    "sink.client_secret",
+                    client_secret_env.as_deref(),
+                    client_secret_file.as_deref(),
+                )?,
+                act_as_owner: *act_as_owner,
+            }),
+        })
+    }
+
+    /// Retries and write-back.
+    pub fn delivery_settings(&self) -> DeliverySettings {
+        DeliverySettings {
+            policy: DeliveryPolicy {
+                max_attempts: self.delivery.max_attempts,
+                ..DeliveryPolicy::default()
+            },
+            writeback: self.writeback.clone(),
+        }
+    }
+
+    /// The admin API's address and token.
+    pub fn admin_settings(&self) -> Result<AdminSettings, Error> {
+        let a = &self.admin;
+        let token = match (&a.token_env, &a.token_file) {
+            (None, None) => None,
+            (env, file) => Some(resolve_secret(
+                "admin.token",
+                env.as_deref(),
+                file.as_deref(),
+            )?),
+        };
+        Ok(AdminSettings {
+            listen: a.listen.clone(),
+            token,
+        })
+    }
+
+    pub fn cadence_settings(&self) -> CadenceSettings {
+        let c = &self.cadence;
+        CadenceSettings {
+            normal: Duration::from_secs(c.normal_secs),
+            busy: Duration::from_secs(c.busy_secs),
+            quiet: Duration::from_secs(c.quiet_secs),
+            jitter: c.jitter,
+        }
+    }
+
+    pub fn health_policy(&self) -> HealthPolicy {
+        let h = &self.health;
+        HealthPolicy {
+            base: Duration::from_secs(h.retry_secs),
+            cap: Duration::from_secs(h.retry_max_secs),
+            park_after: h.park_after,
+            parked_probe: Duration::from_secs(h.parked_probe_secs),
+            disabled_probe: Duration::from_secs(h.disabled_probe_secs),
+        }
+    }
+}
+
+/// The configured token URL, or the tenant's Entra endpoint.
+fn token_url_or_default(
+    field: &str,
+    configured: &Option<String>,
+    tenant_id: &str,
+) -> Result<Url, Error> {
+    match configured {
+        Some(u) => url(field, u),
+        None => url(field, &oauth::tenant_token_url(tenant_id)),
+    }
+}

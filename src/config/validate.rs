@@ -1,0 +1,342 @@
+//! [`Config::validate`]: every problem of a parsed file at once, each as `field.path: what is
+//! wrong and what to do`. Bounds are named constants, shared with the components they protect.
+
+use super::{Admin, Auth, Config, Exchange, Sink};
+use crate::http::is_loopback;
+use crate::watch::{FolderMapping, MailboxConfig};
+use std::path::PathBuf;
+use url::Url;
+
+/// Exchange allows 27 concurrent calls per account; stay under it.
+pub const MAX_CONCURRENT_CALLS: u32 = 26;
+/// The largest GetItem batch foldertrack sends.
+pub const MAX_GET_ITEM_BATCH: u32 = crate::feed::ews::MAX_BATCH as u32;
+/// The EWS maximum of changes per SyncFolderItems page.
+pub const MAX_SYNC_PAGE: u32 = crate::ews::sync_folder_items::MAX_CHANGES as u32;
+/// The largest cadence jitter, as a fraction of the interval.
+pub const MAX_JITTER: f64 = 0.5;
+
+impl Config {
+    /// Every problem, each as `field.path: what is wrong and what to do`.
+    pub fn validate(&self) -> Vec<String> {
+        let mut p = Problems::default();
+        exchange(&mut p, &self.exchange);
+        limits(&mut p, self);
+        let mut addresses = std::collections::HashSet::new();
+        for (i, m) in self.mailbox.iter().enumerate() {
+            mailbox(&mut p, &format!("mailbox[{i}]"), m, &mut addresses);
+        }
+        sink(&mut p, &self.sink);
+        if self.delivery.max_attempts == 0 {
+            p.add("delivery.max_attempts", "must be at least 1");
+        }
+        admin(&mut p, &self.admin);
+        p.0
+    }
+}
+
+fn exchange(p: &mut Problems, x: &Exchange) {
+    match Url::parse(&x.url) {
+        Ok(u) if u.scheme() == "https" => {}
+        Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
+        Ok(u) if u.scheme() == "http" => p.add(
+            "exchange.url",
+            "plain http is only allowed to loopback (the simulator); use https",
+        ),
+        Ok(_) | Err(_) => p.add(
+            "exchange.url",
+            &format!(
+                "{:?} is not an http(s) URL; write e.g. https://mail.example.com/EWS/Exchange.asmx",
+                x.url
+            ),
+        ),
+    }
+    if crate::ews::ExchangeVersion::parse(&x.server_version).is_none() {
+        let known: Vec<&str> = crate::ews::ExchangeVersion::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect();
+        p.add(
+            "exchange.server_version",
+            &format!(
+                "unknown version {:?}; use one of {}",
+                x.server_version,
+                known.join(", ")
+            ),
+        );
+    }
+    match &x.auth {
+        Auth::Basic {
+            username,
+            password_env,
+            password_file,
+        }
+        | Auth::Ntlm {
+            username,
+            password_env,
+            password_file,
+            ..
+        } => {
+            if username.trim().is_empty() {
+                p.add("exchange.auth.username", "must not be empty");
+            }
+            p.secret("exchange.auth.password", password_env, password_file);
+        }
+        Auth::Oauth {
+            tenant_id,
+            client_id,
+            client_secret_env,
+            client_secret_file,
+            token_url,
+            ..
+        } => {
+            if tenant_id.trim().is_empty() {
+                p.add("exchange.auth.tenant_id", "must not be empty");
+            }
+            if client_id.trim().is_empty() {
+                p.add("exchange.auth.client_id", "must not be empty");
+            }
+            p.secret(
+                "exchange.auth.client_secret",
+                client_secret_env,
+                client_secret_file,
+            );
+            if let Some(t) = token_url {
+                p.https("exchange.auth.token_url", t);
+            }
+        }
+    }
+    if x.connect_timeout_secs == 0 || x.request_timeout_secs == 0 {
+        p.add("exchange", "timeouts must be at least 1 second");
+    }
+}
+
+/// `[limits]`, `[cadence]` and `[health]`: numbers and their order.
+fn limits(p: &mut Problems, config: &Config) {
+    let l = &config.limits;
+    if !(1..=MAX_CONCURRENT_CALLS).contains(&l.max_concurrent_calls) {
+        p.add(
+            "limits.max_concurrent_calls",
+            &format!("must be 1 to {MAX_CONCURRENT_CALLS} (Exchange allows 27 per account)"),
+        );
+    }
+    if l.calls_per_second == 0 || l.mailbox_calls_per_second == 0 {
+        p.add("limits", "call rates must be at least 1 per second");
+    }
+    if !(1..=MAX_GET_ITEM_BATCH).contains(&l.get_item_batch) {
+        p.add(
+            "limits.get_item_batch",
+            &format!("must be 1 to {MAX_GET_ITEM_BATCH}"),
+        );
+    }
+    if !(1..=MAX_SYNC_PAGE).contains(&l.sync_page_size) {
+        p.add(
+            "limits.sync_page_size",
+            &format!("must be 1 to {MAX_SYNC_PAGE} (the EWS maximum)"),
+        );
+    }
+    let c = &config.cadence;
+    if !(c.busy_secs >= 1 && c.busy_secs <= c.normal_secs && c.normal_secs <= c.quiet_secs) {
+        p.add(
+            "cadence",
+            "needs 1 <= busy_secs <= normal_secs <= quiet_secs",
+        );
+    }
+    if !(0.0..=MAX_JITTER).contains(&c.jitter) {
+        p.add("cadence.jitter", &format!("must be 0 to {MAX_JITTER}"));
+    }
+    let h = &config.health;
+    if !(h.retry_secs >= 1 && h.retry_secs <= h.retry_max_secs) {
+        p.add("health", "needs 1 <= retry_secs <= retry_max_secs");
+    }
+    if h.park_after == 0 || h.parked_probe_secs == 0 || h.disabled_probe_secs == 0 {
+        p.add(
+            "health",
+            "park_after and the probe intervals must be at least 1",
+        );
+    }
+}
+
+fn mailbox(
+    p: &mut Problems,
+    at: &str,
+    m: &MailboxConfig,
+    addresses: &mut std::collections::HashSet<String>,
+) {
+    if !looks_like_address(&m.address) {
+        p.add(
+            &format!("{at}.address"),
+            &format!("{:?} is not an SMTP address", m.address),
+        );
+    } else if !addresses.insert(m.address.to_ascii_lowercase()) {
+        p.add(
+            &format!("{at}.address"),
+            &format!(
+                "{} is configured twice; merge its folders into one [[mailbox]]",
+                m.address
+            ),
+        );
+    }
+    let mut paths = std::collections::HashSet::new();
+    for (j, f) in m.folder.iter().enumerate() {
+        folder(p, &format!("{at}.folder[{j}]"), f, &mut paths);
+    }
+}
+
+fn folder(
+    p: &mut Problems,
+    at: &str,
+    f: &FolderMapping,
+    paths: &mut std::collections::HashSet<String>,
+) {
+    match (&f.path, &f.id) {
+        (Some(_), Some(_)) => p.add(at, "give path or id, not both"),
+        (None, None) => p.add(
+            at,
+            "give the folder's path (e.g. \"Inbox/Customers/Contoso\") or its id",
+        ),
+        (Some(path), None) => {
+            let segments: Vec<&str> = path.split('/').collect();
+            if segments.iter().any(|s| s.trim().is_empty()) {
+                p.add(
+                    &format!("{at}.path"),
+                    "has an empty segment; separate folder names with single /",
+                );
+            } else if !f.allow_outside_inbox && !segments[0].eq_ignore_ascii_case("Inbox") {
+                p.add(
+                    &format!("{at}.path"),
+                    "folder paths must start at Inbox (or set allow_outside_inbox = true)",
+                );
+            }
+            if !paths.insert(path.to_lowercase()) {
+                p.add(&format!("{at}.path"), "is mapped twice in this mailbox");
+            }
+        }
+        (None, Some(id)) => {
+            if id.trim().is_empty() {
+                p.add(&format!("{at}.id"), "must not be empty");
+            }
+        }
+    }
+    if let Some(r) = &f.regarding {
+        if !is_guid(&r.id) {
+            p.add(
+                &format!("{at}.regarding.id"),
+                &format!("{:?} is not a GUID", r.id),
+            );
+        }
+        if r.entity.is_empty()
+            || !r
+                .entity
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            p.add(
+                &format!("{at}.regarding.entity"),
+                "must be a table's logical name, e.g. \"account\"",
+            );
+        }
+    }
+}
+
+fn sink(p: &mut Problems, sink: &Sink) {
+    match sink {
+        Sink::Jsonl {
+            rotate_bytes: Some(0),
+            ..
+        } => p.add("sink.rotate_bytes", "must be at least 1"),
+        Sink::Jsonl { .. } => {}
+        Sink::Webhook {
+            url,
+            secret_env,
+            secret_file,
+            timeout_secs,
+        } => {
+            p.https("sink.url", url);
+            p.secret("sink.secret", secret_env, secret_file);
+            if *timeout_secs == 0 {
+                p.add("sink.timeout_secs", "must be at least 1");
+            }
+        }
+        Sink::Dynamics {
+            org_url,
+            client_secret_env,
+            client_secret_file,
+            token_url,
+            ..
+        } => {
+            p.https("sink.org_url", org_url);
+            p.secret("sink.client_secret", client_secret_env, client_secret_file);
+            if let Some(t) = token_url {
+                p.https("sink.token_url", t);
+            }
+        }
+    }
+}
+
+fn admin(p: &mut Problems, admin: &Admin) {
+    match admin.listen.parse::<std::net::SocketAddr>() {
+        Ok(a) if !a.ip().is_loopback() && admin.token_env.is_none() && admin.token_file.is_none() => {
+            p.add(
+                "admin.listen",
+                "a non-loopback address needs token_env or token_file, or anyone on the network could change state",
+            )
+        }
+        Ok(_) => {}
+        Err(_) => p.add(
+            "admin.listen",
+            &format!(
+                "{:?} is not an address like 127.0.0.1:9477",
+                admin.listen
+            ),
+        ),
+    }
+}
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, field: &str, message: &str) {
+        self.0.push(format!("{field}: {message}"));
+    }
+
+    fn secret(&mut self, field: &str, env: &Option<String>, file: &Option<PathBuf>) {
+        match (env, file) {
+            (Some(_), Some(_)) => self.add(field, &format!("give {field}_env or {field}_file, not both")),
+            (None, None) => self.add(
+                field,
+                &format!("missing; secrets never go in the file: set {field}_env (an environment variable) or {field}_file"),
+            ),
+            _ => {}
+        }
+    }
+
+    fn https(&mut self, field: &str, url: &str) {
+        match Url::parse(url) {
+            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {}
+            _ => self.add(
+                field,
+                &format!("{url:?} must be an https URL (plain http only to loopback)"),
+            ),
+        }
+    }
+}
+
+fn looks_like_address(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() == 5
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit()))
+}

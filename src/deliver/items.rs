@@ -1,0 +1,130 @@
+//! Problem items (R30, R32, R41): requests that failed at least once — retrying ones still in
+//! the outbox, undeliverable and rejected ones in the dead letters — as `foldertrack items` and
+//! the admin API list them, and `retry`, which re-queues the dead ones.
+
+use crate::store::{self, Store};
+
+/// The states `foldertrack items` can filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    /// Failed at least once, waiting for the next attempt.
+    Retrying,
+    /// Out of attempts (`retry` re-queues it).
+    Undeliverable,
+    /// Refused for good by the sink.
+    Rejected,
+}
+
+impl ItemState {
+    pub const ALL: [ItemState; 3] = [Self::Retrying, Self::Undeliverable, Self::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retrying => "retrying",
+            Self::Undeliverable => "undeliverable",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for ItemState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ItemState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("{s:?}: choose retrying, undeliverable or rejected"))
+    }
+}
+
+/// One problem item, as `foldertrack items` and the admin API show it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ItemLine {
+    pub state: ItemState,
+    pub id: String,
+    pub event_id: String,
+    pub mailbox: String,
+    pub folder: String,
+    pub attempts: u32,
+    pub reason: String,
+    /// When it failed last (retrying: when the next attempt is due).
+    pub at: Option<jiff::Timestamp>,
+    /// Outbox or dead-letter sequence: what `retry` re-queues.
+    #[serde(skip)]
+    pub seq: u64,
+}
+
+/// Items that failed at least once, oldest first: retrying ones from the outbox, undeliverable
+/// and rejected ones from the dead letters.
+pub fn problem_items<S: Store>(
+    store: &S,
+    state: Option<ItemState>,
+) -> Result<Vec<ItemLine>, store::Error> {
+    let mut out = Vec::new();
+    if state.is_none_or(|s| s == ItemState::Retrying) {
+        for (seq, e) in store.outbox(usize::MAX)? {
+            if e.attempts > 0 {
+                out.push(ItemLine {
+                    state: ItemState::Retrying,
+                    id: e.request.id.clone(),
+                    event_id: e.request.event_id.clone(),
+                    mailbox: e.request.mailbox.clone(),
+                    folder: e.request.folder.path.clone(),
+                    attempts: e.attempts,
+                    reason: e.last_error.unwrap_or_default(),
+                    at: e.next_try,
+                    seq,
+                });
+            }
+        }
+    }
+    for (seq, d) in store.dead(usize::MAX)? {
+        let s = match d.state {
+            store::Failed::Undeliverable => ItemState::Undeliverable,
+            store::Failed::Rejected => ItemState::Rejected,
+        };
+        if state.is_none_or(|wanted| wanted == s) {
+            out.push(ItemLine {
+                state: s,
+                id: d.request.id,
+                event_id: d.request.event_id,
+                mailbox: d.request.mailbox,
+                folder: d.request.folder.path,
+                attempts: d.attempts,
+                reason: d.reason,
+                at: Some(d.at),
+                seq,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Re-queues undeliverable and rejected items, filtered by mailbox and time; with `dry_run`
+/// only says which (R30).
+pub async fn retry<S: Store>(
+    store: &S,
+    mailbox: Option<&str>,
+    since: Option<jiff::Timestamp>,
+    dry_run: bool,
+) -> Result<Vec<ItemLine>, store::Error> {
+    let chosen: Vec<ItemLine> = problem_items(store, None)?
+        .into_iter()
+        .filter(|i| i.state != ItemState::Retrying)
+        .filter(|i| mailbox.is_none_or(|m| i.mailbox.eq_ignore_ascii_case(m)))
+        .filter(|i| since.is_none_or(|t| i.at.is_some_and(|at| at >= t)))
+        .collect();
+    if !dry_run {
+        let seqs: Vec<u64> = chosen.iter().map(|i| i.seq).collect();
+        store.requeue(&seqs).await?;
+    }
+    Ok(chosen)
+}

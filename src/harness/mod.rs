@@ -1,0 +1,28 @@
+//! Harnesses that drive the agent against the built-in simulator: `foldertrack demo` and
+//! `foldertrack bench`. They sit above the agent and use it as an operator would.
+
+pub mod bench;
+pub mod demo;
+
+/// Why a demo or a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Agent(#[from] crate::agent::Error),
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    #[error(transparent)]
+    Simulator(#[from] crate::sim::Error),
+    #[error(transparent)]
+    Admin(#[from] crate::admin::client::ClientError),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Stalled(String),
+}

@@ -1,0 +1,155 @@
+//! HTTP plumbing every outbound connection shares — EWS, the webhook and Dataverse sinks, the
+//! OAuth token endpoint, the CLI's admin client: the one place reqwest clients are built (rustls
+//! with the ring provider, installed here and nowhere else), timeouts, extra root certificates,
+//! redirects never followed, and `Retry-After`. Knows nothing of EWS or of any sink.
+
+pub mod oauth;
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Why no HTTP client could be built.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("http client: {0}; check this machine's TLS setup")]
+    Build(#[source] reqwest::Error),
+    #[error("extra root certificates {path}: {source}; point the setting at a readable PEM file")]
+    RootCertificates {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("extra root certificates {path}: no PEM certificate in it; give a PEM bundle")]
+    BadRootCertificates { path: PathBuf },
+}
+
+/// Time limits of every call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To establish the TCP + TLS connection.
+    pub connect: Duration,
+    /// For the whole call, from sending to the last byte of the answer.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(100),
+        }
+    }
+}
+
+/// A client with foldertrack's TLS and timeouts.
+pub fn client(timeouts: &Timeouts) -> Result<reqwest::Client, Error> {
+    builder(timeouts, None)?.build().map_err(Error::Build)
+}
+
+/// A client builder with the rustls ring provider installed, the timeouts set, redirects off (a
+/// redirect is reported, never followed: it could carry credentials elsewhere) and the PEM
+/// certificates in `extra_roots` trusted next to the system's.
+pub fn builder(
+    timeouts: &Timeouts,
+    extra_roots: Option<&Path>,
+) -> Result<reqwest::ClientBuilder, Error> {
+    // reqwest is built without a default provider; Err means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.request)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("foldertrack/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = extra_roots {
+        let pem = std::fs::read(path).map_err(|source| Error::RootCertificates {
+            path: path.to_owned(),
+            source,
+        })?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::BadRootCertificates {
+                path: path.to_owned(),
+            })?;
+        builder = builder.tls_certs_merge(certs);
+    }
+    Ok(builder)
+}
+
+/// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait.
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A header value marked sensitive, so no debug output shows it (credentials, tokens).
+pub fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// True for `localhost` and loopback addresses: the only places plain http may carry
+/// credentials (the simulator in tests and the demo).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// True when a TLS failure (certificate, handshake) is somewhere in the error's causes.
+pub fn is_tls(e: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(retry: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::RETRY_AFTER, HeaderValue::from_str(retry).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+        assert_eq!(
+            retry_after(&headers("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2026 07:28:30 GMT"), now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_after(&headers("Wed, 21 Oct 2026 07:00:00 GMT"), now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+}
