@@ -2,10 +2,10 @@
 //! the mailboxes; again whenever a sync put something into the outbox, and every second for
 //! retries that came due.
 
-use crate::deliver::writeback::write_back;
+use crate::deliver::writeback::{self, write_back};
 use crate::deliver::{Deliverer, Drained, Sink};
 use crate::feed::FolderFeed;
-use crate::store::{self, Store};
+use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -16,7 +16,7 @@ pub async fn deliver<F: FolderFeed, S: Store, K: Sink>(
     deliverer: &Deliverer<K>,
     feed: &F,
     store: &S,
-) -> Result<Drained, store::Error> {
+) -> Result<Drained, writeback::Error> {
     let drained = deliverer.drain(store).await?;
     if deliverer.writeback.enabled {
         write_back(feed, store, &deliverer.writeback).await?;

@@ -28,6 +28,8 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error(transparent)]
     Sink(#[from] deliver::Error),
+    #[error(transparent)]
+    WriteBack(#[from] deliver::writeback::Error),
     #[error("admin.listen {listen}: {source}; pick a free address")]
     AdminListen {
         listen: String,

@@ -145,6 +145,19 @@ fn busy(back_off: Option<Duration>) -> Action {
     back_off.map_or(Action::Backoff, Action::RetryAfter)
 }
 
+/// `ErrorInternalServerError`: the inner code says why. Act on it when it names a recovery
+/// (busy, resync, …); otherwise the error may pass, so back off and let mailbox health count
+/// the tries.
+fn internal(inner: Option<&ResponseCode>, back_off: Option<Duration>) -> Action {
+    match inner {
+        Some(ResponseCode::ErrorInternalServerError) | None => busy(back_off),
+        Some(inner) => match for_code(inner, back_off, None) {
+            Action::FailItem | Action::Fatal => busy(back_off),
+            recovery => recovery,
+        },
+    }
+}
+
 /// The decision for a response code. The codes foldertrack acts on are listed by name; every
 /// other code — the rest of the schema's 514 and any unknown `Other` — is an item failure:
 /// the server understood the request and could not serve this one thing, so the item is
@@ -157,15 +170,7 @@ pub fn for_code(
     use ResponseCode as C;
     match code {
         C::ErrorServerBusy => busy(back_off),
-        // The inner code says why: act on it when it names a recovery (busy, resync, …);
-        // otherwise the error may pass, so back off and let mailbox health count the tries.
-        C::ErrorInternalServerError => match inner {
-            Some(C::ErrorInternalServerError) | None => busy(back_off),
-            Some(inner) => match for_code(inner, back_off, None) {
-                Action::FailItem | Action::Fatal => busy(back_off),
-                recovery => recovery,
-            },
-        },
+        C::ErrorInternalServerError => internal(inner, back_off),
         C::ErrorInternalServerTransientError
         | C::ErrorTimeoutExpired
         | C::ErrorExceededConnectionCount

@@ -4,7 +4,7 @@
 //! up in a mapped folder (the store updates the pending mark's ItemId); after a bounded number
 //! of tries the mark is given up, with a line in the message's history. Delivery is never undone.
 
-use crate::feed::{FolderFeed, ItemRef, Retry};
+use crate::feed::{Action, FolderFeed, ItemRef};
 use crate::store::{self, MarkKind, Store};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -29,6 +29,16 @@ impl Default for Writeback {
             failed_category: "Tracking failed".into(),
         }
     }
+}
+
+/// Why the write-back stopped: the store failed, or the feed said a mark can never be written
+/// (a bug or a configuration error, not a passing failure).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("write-back: {0}")]
+    Feed(#[from] crate::feed::Error),
 }
 
 /// Tries per mark before it is given up.
@@ -62,7 +72,7 @@ pub async fn write_back<F: FolderFeed, S: Store>(
     feed: &F,
     store: &S,
     names: &Writeback,
-) -> Result<Marked, store::Error> {
+) -> Result<Marked, Error> {
     let mut marked = Marked::default();
     for (id, mut mark) in store.marks(usize::MAX)? {
         let item = ItemRef {
@@ -89,11 +99,11 @@ pub async fn write_back<F: FolderFeed, S: Store>(
                 marked.done += 1;
                 store.mark_done(&id, None, None).await?;
             }
-            Err(e) if e.retry == Retry::Fatal => return Err(store::Error::Storage(e.message)),
+            Err(e) if e.action() == Action::Fatal => return Err(Error::Feed(e)),
             outcome => {
                 mark.attempts += 1;
                 let why = match outcome {
-                    Err(e) => e.message,
+                    Err(e) => e.to_string(),
                     _ => "the mail was not found where it was (moved or deleted)".into(),
                 };
                 if mark.attempts >= MAX_TRIES {

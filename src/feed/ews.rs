@@ -4,9 +4,9 @@
 
 use super::{
     Cursor, Error, FeedChange, Fetched, FolderEvent, FolderFeed, FolderNode, HierarchyPage,
-    ItemRef, Page, Retry, WellKnown,
+    ItemRef, Page, WellKnown,
 };
-use crate::client::{self, Action, EwsClient, Outcome};
+use crate::client::{self, EwsClient, Outcome};
 use crate::ews::folder::{Folder, FolderShape};
 use crate::ews::get_folder::GetFolder;
 use crate::ews::get_item::GetItem;
@@ -58,14 +58,7 @@ impl EwsFeed {
         mailbox: &str,
         op: &O,
     ) -> Result<Vec<Result<O::Message, ResponseError>>, Error> {
-        let response = self
-            .client
-            .send(&Mailbox(mailbox.to_owned()), op)
-            .await
-            .map_err(|e| Error {
-                retry: retry_of(e.action()),
-                message: e.to_string(),
-            })?;
+        let response = self.client.send(&Mailbox(mailbox.to_owned()), op).await?;
         Ok(response.messages)
     }
 
@@ -75,37 +68,26 @@ impl EwsFeed {
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| Error {
-                retry: Retry::Backoff,
-                message: format!("{} answered with no response message", O::NAME),
-            })?
+            .ok_or_else(|| incomplete(O::NAME, mailbox, "no response message"))?
             .map_err(|e| message_error(O::NAME, mailbox, &e))
     }
 }
 
-fn retry_of(action: Action) -> Retry {
-    match action {
-        Action::RetryAfter(d) => Retry::After(d),
-        Action::Backoff | Action::Resubscribe | Action::FailItem => Retry::Backoff,
-        Action::Rebaseline => Retry::ResetCursor,
-        Action::ResolveFolder => Retry::ResolveFolder,
-        Action::ParkMailbox => Retry::Park,
-        Action::DisableMailbox => Retry::Disable,
-        Action::Fatal => Retry::Fatal,
+fn message_error(operation: &'static str, mailbox: &str, e: &ResponseError) -> Error {
+    Error::Refused {
+        operation,
+        mailbox: mailbox.to_owned(),
+        code: e.code.clone(),
+        text: e.text.clone(),
+        action: client::action(&Outcome::from_message(e)),
     }
 }
 
-fn message_error(operation: &str, mailbox: &str, e: &ResponseError) -> Error {
-    Error {
-        retry: retry_of(client::action(&Outcome::from_message(e))),
-        message: format!(
-            "{operation} for {mailbox}: {:?}{}",
-            e.code,
-            e.text
-                .as_deref()
-                .map(|t| format!(" ({t})"))
-                .unwrap_or_default()
-        ),
+fn incomplete(operation: &'static str, mailbox: &str, what: impl Into<String>) -> Error {
+    Error::Incomplete {
+        operation,
+        mailbox: mailbox.to_owned(),
+        what: what.into(),
     }
 }
 
@@ -215,21 +197,17 @@ impl FolderFeed for EwsFeed {
         let mut ids = Vec::with_capacity(3);
         for (message, which) in self.call(mailbox, &op).await?.into_iter().zip(wanted) {
             let message = message.map_err(|e| message_error(GetFolder::NAME, mailbox, &e))?;
-            ids.push(
-                message
-                    .folders
-                    .first()
-                    .and_then(folder_id)
-                    .ok_or_else(|| Error {
-                        retry: Retry::Backoff,
-                        message: format!("GetFolder for {mailbox}: no id for {}", which.as_str()),
-                    })?,
-            );
+            ids.push(message.folders.first().and_then(folder_id).ok_or_else(|| {
+                incomplete(
+                    GetFolder::NAME,
+                    mailbox,
+                    format!("no id for {}", which.as_str()),
+                )
+            })?);
         }
-        let [top, inbox, sent]: [String; 3] = ids.try_into().map_err(|_| Error {
-            retry: Retry::Backoff,
-            message: format!("GetFolder for {mailbox}: fewer folders than asked for"),
-        })?;
+        let [top, inbox, sent]: [String; 3] = ids
+            .try_into()
+            .map_err(|_| incomplete(GetFolder::NAME, mailbox, "fewer folders than asked for"))?;
         Ok(WellKnown { top, inbox, sent })
     }
 
@@ -294,9 +272,12 @@ impl FolderFeed for EwsFeed {
                 }
             })
             .collect();
-        let cursor = m.sync_state.map(|s| Cursor(s.0)).ok_or_else(|| Error {
-            retry: Retry::Backoff,
-            message: format!("SyncFolderItems for {mailbox}: the answer has no SyncState"),
+        let cursor = m.sync_state.map(|s| Cursor(s.0)).ok_or_else(|| {
+            incomplete(
+                SyncFolderItems::NAME,
+                mailbox,
+                "the answer has no SyncState",
+            )
         })?;
         Ok(Page {
             changes,
@@ -360,9 +341,6 @@ impl FolderFeed for EwsFeed {
             .first()
             .and_then(|i| i.item_id.as_ref())
             .map(item_ref)
-            .ok_or_else(|| Error {
-                retry: Retry::Backoff,
-                message: format!("UpdateItem for {mailbox}: the answer names no item"),
-            })
+            .ok_or_else(|| incomplete(UpdateItem::NAME, mailbox, "the answer names no item"))
     }
 }

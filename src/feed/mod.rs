@@ -86,31 +86,42 @@ pub struct Fetched {
     pub categories: Vec<String>,
 }
 
-/// What the caller should do about a failed call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Retry {
-    /// The server asked for this pause.
-    After(Duration),
-    /// Transient: back off exponentially.
-    Backoff,
-    /// The folder's cursor is unusable: drop it and re-baseline (R23).
-    ResetCursor,
-    /// The folder id no longer resolves.
-    ResolveFolder,
-    /// The mailbox is unavailable for a while (moving): park it.
-    Park,
-    /// Access refused or no such mailbox: disable it until an admin fixes the cause (R31).
-    Disable,
-    /// A bug or a configuration error on our side.
-    Fatal,
+/// What to do about a failed call: the one decision vocabulary of every back-end, decided by
+/// the pure table in [`crate::client::retry`] for EWS.
+pub use crate::client::Action;
+
+/// A failed feed call, with what to do about it ([`Error::action`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The call failed as a whole: transport, HTTP status, SOAP fault, unreadable answer.
+    #[error(transparent)]
+    Ews(#[from] crate::client::Error),
+    /// The server answered and refused this request.
+    #[error("{operation} for {mailbox}: {code:?}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
+    Refused {
+        operation: &'static str,
+        mailbox: String,
+        code: crate::ews::ResponseCode,
+        text: Option<String>,
+        action: Action,
+    },
+    /// The answer lacks what the call needs.
+    #[error("{operation} for {mailbox}: {what}")]
+    Incomplete {
+        operation: &'static str,
+        mailbox: String,
+        what: String,
+    },
 }
 
-/// A failed feed call, classified.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct Error {
-    pub retry: Retry,
-    pub message: String,
+impl Error {
+    pub fn action(&self) -> Action {
+        match self {
+            Error::Ews(e) => e.action(),
+            Error::Refused { action, .. } => *action,
+            Error::Incomplete { .. } => Action::Backoff,
+        }
+    }
 }
 
 /// "Give me the changes in this folder since this cursor", and the few other things the

@@ -541,9 +541,9 @@ pub trait Store: Send + Sync + 'static {
 }
 
 fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, Error> {
-    records::decode(bytes).map_err(|reason| Error::Corrupt {
+    records::decode(bytes).map_err(|e| Error::Corrupt {
         tree: tree.name(),
-        reason,
+        reason: e.to_string(),
     })
 }
 
@@ -611,99 +611,22 @@ const OUTBOX_SEQ: &[u8] = b"outbox_seq";
 /// The body of [`Store::commit_page`]: pure over the transaction.
 fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
     let folder = &page.folder;
-    let seen_key = |item_id: &str| keys::seen(&folder.mailbox, &folder.folder_id, item_id);
     let mut out = Committed::default();
-    let mut next_seq: Option<u64> = None;
-
+    let mut outbox = OutboxSeq::default();
     for item_id in &page.seen {
-        let key = seen_key(item_id);
+        let key = keys::seen(&folder.mailbox, &folder.folder_id, item_id);
         if tx.get(Tree::Seen, &key)?.is_none() {
             tx.put(Tree::Seen, &key, records::encode(&SeenRecord::default()))?;
         }
     }
     for item_id in &page.left {
-        let key = seen_key(item_id);
-        let Some(seen) = read_tx::<SeenRecord>(tx, Tree::Seen, &key)? else {
-            continue;
-        };
-        if let Some(id) = &seen.message
-            && let Some(mut record) = read_message(tx, id)?
-        {
-            record.left(&folder.folder_id, &folder.path, page.at);
-            tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
-        }
-        tx.remove(Tree::Seen, &key)?;
+        apply_left(tx, page, item_id)?;
     }
     for arrival in &page.arrived {
-        let key = seen_key(&arrival.message.item_id);
-        let already = read_tx::<SeenRecord>(tx, Tree::Seen, &key)?;
-        if arrival.cause == Cause::Appeared && already.as_ref().is_some_and(|s| s.message.is_some())
-        {
-            out.recorded += 1;
-            continue;
-        }
-        let id = arrival.identity.request_id();
-        let (mut record, verdict) = match read_message(tx, &id)? {
-            None => (
-                MessageRecord::first(id.clone(), &arrival.sighting),
-                Verdict::Emit(EventKind::MovedIn),
-            ),
-            Some(mut r) => {
-                let v = match (&arrival.cause, &arrival.sighting.regarding) {
-                    (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
-                    _ => r.sight(&arrival.sighting),
-                };
-                (r, v)
-            }
-        };
-        match verdict {
-            Verdict::Emit(event) => {
-                let (sequence, event_id) = record.next_event();
-                let request = TrackingRequest {
-                    id: id.clone(),
-                    event_id,
-                    sequence,
-                    event,
-                    mailbox: folder.mailbox.clone(),
-                    folder: FolderLocation {
-                        id: folder.folder_id.clone(),
-                        path: folder.path.clone(),
-                    },
-                    mapping: arrival.sighting.mapping.clone(),
-                    regarding: record.regarding.clone(),
-                    message: arrival.message.clone(),
-                    detected_at: page.at,
-                };
-                let seq = match next_seq {
-                    Some(s) => s,
-                    None => read_tx::<u64>(tx, Tree::Meta, OUTBOX_SEQ)?.unwrap_or(0) + 1,
-                };
-                next_seq = Some(seq + 1);
-                let entry = OutboxEntry {
-                    request,
-                    attempts: 0,
-                    next_try: None,
-                    last_error: None,
-                };
-                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))?;
-                out.emitted.push(entry.request);
-            }
-            Verdict::Recorded => out.recorded += 1,
-        }
-        tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
-        // A write-back that failed because the mail moved finds it here again (R28).
-        if let Some(mut mark) = read_tx::<MarkEntry>(tx, Tree::Marks, id.as_bytes())?
-            && mark.mailbox == folder.mailbox
-            && mark.item_id != arrival.message.item_id
-        {
-            mark.item_id = arrival.message.item_id.clone();
-            tx.put(Tree::Marks, id.as_bytes(), records::encode(&mark))?;
-        }
-        let seen = SeenRecord { message: Some(id) };
-        tx.put(Tree::Seen, &key, records::encode(&seen))?;
+        apply_arrival(tx, page, arrival, &mut outbox, &mut out)?;
     }
-    if let Some(next) = next_seq {
-        tx.put(Tree::Meta, OUTBOX_SEQ, records::encode(&(next - 1)))?;
+    if let Some(last) = outbox.last {
+        tx.put(Tree::Meta, OUTBOX_SEQ, records::encode(&last))?;
     }
     if let Some(m) = &page.mapping {
         tx.put(
@@ -718,4 +641,109 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
         records::encode(folder),
     )?;
     Ok(out)
+}
+
+/// The outbox sequence numbers one transaction hands out.
+#[derive(Default)]
+struct OutboxSeq {
+    last: Option<u64>,
+}
+
+impl OutboxSeq {
+    fn next(&mut self, tx: &dyn Txn) -> Result<u64, TxError> {
+        let last = match self.last {
+            Some(s) => s,
+            None => read_tx::<u64>(tx, Tree::Meta, OUTBOX_SEQ)?.unwrap_or(0),
+        };
+        self.last = Some(last + 1);
+        Ok(last + 1)
+    }
+}
+
+/// An item left the folder (R13): its message's history says so; it is no longer seen here.
+fn apply_left(tx: &dyn Txn, page: &PageCommit, item_id: &str) -> Result<(), TxError> {
+    let folder = &page.folder;
+    let key = keys::seen(&folder.mailbox, &folder.folder_id, item_id);
+    let Some(seen) = read_tx::<SeenRecord>(tx, Tree::Seen, &key)? else {
+        return Ok(());
+    };
+    if let Some(id) = &seen.message
+        && let Some(mut record) = read_message(tx, id)?
+    {
+        record.left(&folder.folder_id, &folder.path, page.at);
+        tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+    }
+    tx.remove(Tree::Seen, &key)
+}
+
+/// An item arrived (or its mapping was re-pointed): a new record and a `moved_in`, a re-link,
+/// or a sighting recorded on the existing record (R11, R12, R14, R19).
+fn apply_arrival(
+    tx: &dyn Txn,
+    page: &PageCommit,
+    arrival: &Arrival,
+    outbox: &mut OutboxSeq,
+    out: &mut Committed,
+) -> Result<(), TxError> {
+    let folder = &page.folder;
+    let key = keys::seen(&folder.mailbox, &folder.folder_id, &arrival.message.item_id);
+    let already = read_tx::<SeenRecord>(tx, Tree::Seen, &key)?;
+    if arrival.cause == Cause::Appeared && already.as_ref().is_some_and(|s| s.message.is_some()) {
+        out.recorded += 1;
+        return Ok(());
+    }
+    let id = arrival.identity.request_id();
+    let (mut record, verdict) = match read_message(tx, &id)? {
+        None => (
+            MessageRecord::first(id.clone(), &arrival.sighting),
+            Verdict::Emit(EventKind::MovedIn),
+        ),
+        Some(mut r) => {
+            let v = match (&arrival.cause, &arrival.sighting.regarding) {
+                (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
+                _ => r.sight(&arrival.sighting),
+            };
+            (r, v)
+        }
+    };
+    match verdict {
+        Verdict::Emit(event) => {
+            let (sequence, event_id) = record.next_event();
+            let entry = OutboxEntry {
+                request: TrackingRequest {
+                    id: id.clone(),
+                    event_id,
+                    sequence,
+                    event,
+                    mailbox: folder.mailbox.clone(),
+                    folder: FolderLocation {
+                        id: folder.folder_id.clone(),
+                        path: folder.path.clone(),
+                    },
+                    mapping: arrival.sighting.mapping.clone(),
+                    regarding: record.regarding.clone(),
+                    message: arrival.message.clone(),
+                    detected_at: page.at,
+                },
+                attempts: 0,
+                next_try: None,
+                last_error: None,
+            };
+            let seq = outbox.next(tx)?;
+            tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))?;
+            out.emitted.push(entry.request);
+        }
+        Verdict::Recorded => out.recorded += 1,
+    }
+    tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+    // A write-back that failed because the mail moved finds it here again (R28).
+    if let Some(mut mark) = read_tx::<MarkEntry>(tx, Tree::Marks, id.as_bytes())?
+        && mark.mailbox == folder.mailbox
+        && mark.item_id != arrival.message.item_id
+    {
+        mark.item_id = arrival.message.item_id.clone();
+        tx.put(Tree::Marks, id.as_bytes(), records::encode(&mark))?;
+    }
+    let seen = SeenRecord { message: Some(id) };
+    tx.put(Tree::Seen, &key, records::encode(&seen))
 }

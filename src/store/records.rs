@@ -122,14 +122,23 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-/// Reads a record; the error says what is wrong with it.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+/// What is wrong with a stored record.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record format {0}, this build reads {RECORD_VERSION}: a newer foldertrack wrote it")]
+    NewerFormat(u8),
+    #[error("empty record")]
+    Empty,
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// Reads a record.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     match bytes.split_first() {
-        Some((&RECORD_VERSION, json)) => serde_json::from_slice(json).map_err(|e| e.to_string()),
-        Some((v, _)) => Err(format!(
-            "record format {v}, this build reads {RECORD_VERSION}: a newer foldertrack wrote it"
-        )),
-        None => Err("empty record".into()),
+        Some((&RECORD_VERSION, json)) => Ok(serde_json::from_slice(json)?),
+        Some((v, _)) => Err(DecodeError::NewerFormat(*v)),
+        None => Err(DecodeError::Empty),
     }
 }
 
@@ -146,7 +155,12 @@ mod tests {
         assert_eq!(decode::<SeenRecord>(&bytes).unwrap(), seen);
         let mut newer = bytes.clone();
         newer[0] = 9;
-        assert!(decode::<SeenRecord>(&newer).unwrap_err().contains("newer"));
+        assert!(
+            decode::<SeenRecord>(&newer)
+                .unwrap_err()
+                .to_string()
+                .contains("newer")
+        );
         assert!(decode::<SeenRecord>(&[]).is_err());
         assert_eq!(
             encode(&SeenRecord::default()).len(),

@@ -5,7 +5,7 @@
 use super::classify::{self, Mode, Reason};
 use super::mappings::{self, FolderTree, Target};
 use super::{FolderMapping, MailboxConfig};
-use crate::feed::{self, Cursor, FeedChange, FolderFeed, ItemRef, Retry};
+use crate::feed::{self, Action, Cursor, FeedChange, FolderFeed, ItemRef};
 use crate::store::{self, Arrival, Cause, FolderRecord, MappingState, PageCommit, Store};
 use crate::tracking::{Identity, Place, Sighting, TrackingRequest};
 use jiff::Timestamp;
@@ -24,10 +24,10 @@ pub enum Error {
 
 impl Error {
     /// What the scheduler should do: store failures are not the server's fault.
-    pub fn retry(&self) -> Retry {
+    pub fn action(&self) -> Action {
         match self {
-            Error::Feed(e) => e.retry,
-            Error::Store(_) => Retry::Fatal,
+            Error::Feed(e) => e.action(),
+            Error::Store(_) => Action::Fatal,
         }
     }
 }
@@ -142,7 +142,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 Ok(()) => {}
                 // Deleted or moved since the tree was checked: the other folders go on, and the
                 // next pass checks the tree and says what became of this one.
-                Err(e) if e.retry() == Retry::ResolveFolder => {
+                Err(e) if e.action() == Action::ResolveFolder => {
                     tracing::warn!(event = "folder_gone", mailbox = %self.config.address, folder = %target.path, error = %e);
                     self.mark_tree_stale();
                 }
@@ -161,7 +161,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         };
         loop {
             let page = match self.feed.hierarchy(mailbox, cursor.as_ref()).await {
-                Err(e) if e.retry == Retry::ResetCursor && cursor.is_some() => {
+                Err(e) if e.action() == Action::Rebaseline && cursor.is_some() => {
                     tree = FolderTree::new(tree.well_known);
                     cursor = None;
                     continue;
@@ -274,7 +274,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 .await
             {
                 // R23: forget the cursor, keep what was seen, list the folder again.
-                Err(e) if e.retry == Retry::ResetCursor && !reset => {
+                Err(e) if e.action() == Action::Rebaseline && !reset => {
                     tracing::warn!(event = "cursor_reset", mailbox, folder = %target.path, reason = %e);
                     self.store.reset_cursor(mailbox, &target.folder_id).await?;
                     record.cursor = None;

@@ -6,7 +6,7 @@ use super::MailboxConfig;
 use super::cadence::{Cadence, CadenceSettings, Outcome};
 use super::health::{Failure, Health, HealthPolicy};
 use super::mailbox::{MailboxWatcher, PassReport};
-use crate::feed::{FolderFeed, Retry};
+use crate::feed::{Action, FolderFeed};
 use crate::store::Store;
 use jiff::Timestamp;
 use serde::Serialize;
@@ -264,85 +264,20 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
 
     /// One pass; answers the track-now waiters; returns the delay until the next one.
     async fn sync(&mut self, waiters: Vec<Waiter>) -> Duration {
-        let address = self.watcher.address().to_owned();
         self.update(|s| {
             s.syncing = true;
             s.last_sync_started = Some(Timestamp::now());
         });
         let started = std::time::Instant::now();
         let result = self.watcher.sync(&|_| {}).await;
-        let metrics = crate::telemetry::metrics();
-        metrics.observe(
+        crate::telemetry::metrics().observe(
             "foldertrack_sync_seconds",
             &[("result", if result.is_ok() { "ok" } else { "failed" })],
             started.elapsed().as_secs_f64(),
         );
         let (delay, answer) = match result {
-            Ok(report) => {
-                self.health.on_success();
-                let tracked = report.emitted.len();
-                metrics.count(
-                    "foldertrack_tracking_requests_total",
-                    &[("outcome", "emitted")],
-                    tracked as u64,
-                );
-                if tracked > 0 {
-                    self.outbox.notify_one();
-                }
-                let outcome = if report.changes == 0 {
-                    Outcome::Idle
-                } else {
-                    Outcome::Tracked(tracked)
-                };
-                tracing::info!(event = "sync_finished", mailbox = %address, changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
-                self.record(&report);
-                let delay = self
-                    .cadence
-                    .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
-                (delay, SyncNow::Done { tracked })
-            }
-            Err(e) => {
-                let error = e.to_string();
-                let retry = e.retry();
-                let failure = match retry {
-                    Retry::Disable => Failure::Permanent {
-                        error: error.clone(),
-                        fix: PERMANENT_FIX.into(),
-                    },
-                    Retry::After(d) => Failure::Transient {
-                        error: error.clone(),
-                        hint: Some(d),
-                    },
-                    _ => Failure::Transient {
-                        error: error.clone(),
-                        hint: None,
-                    },
-                };
-                let was = self.health.label();
-                let delay = self.health.on_failure(failure, &self.policy);
-                if self.health.label() != was {
-                    tracing::warn!(event = "mailbox_health", mailbox = %address, health = self.health.label(), error = %error);
-                } else {
-                    tracing::warn!(event = "sync_failed", mailbox = %address, error = %error, retry_in_secs = delay.as_secs());
-                }
-                // Keep the cadence's memory of recent activity; failures do not speed it up.
-                let _ = self.cadence.next_delay(
-                    match retry {
-                        Retry::After(d) => Outcome::Throttled(d),
-                        _ => Outcome::Failed,
-                    },
-                    0.0,
-                );
-                self.update(|s| s.failed_syncs += 1);
-                let next = Timestamp::now().checked_add(delay).ok();
-                (
-                    delay,
-                    SyncNow::Fallback {
-                        reason: error,
-                        next_sync: next,
-                    },
-                )
-            }
+            Ok(report) => self.succeeded(&report, started),
+            Err(e) => self.failed(&e),
         };
         let health = self.health.clone();
         let interval = self.cadence.interval().as_secs();
@@ -357,6 +292,80 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             let _ = w.send(answer.clone());
         }
         delay
+    }
+
+    /// After a good pass: health restored, the cadence told what it found.
+    fn succeeded(
+        &mut self,
+        report: &PassReport,
+        started: std::time::Instant,
+    ) -> (Duration, SyncNow) {
+        self.health.on_success();
+        let tracked = report.emitted.len();
+        crate::telemetry::metrics().count(
+            "foldertrack_tracking_requests_total",
+            &[("outcome", "emitted")],
+            tracked as u64,
+        );
+        if tracked > 0 {
+            self.outbox.notify_one();
+        }
+        let outcome = if report.changes == 0 {
+            Outcome::Idle
+        } else {
+            Outcome::Tracked(tracked)
+        };
+        tracing::info!(event = "sync_finished", mailbox = %self.watcher.address(), changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
+        self.record(report);
+        let delay = self
+            .cadence
+            .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
+        (delay, SyncNow::Done { tracked })
+    }
+
+    /// After a failed pass: health decides the retry (R29, R31); the caller hears the fallback.
+    fn failed(&mut self, e: &super::mailbox::Error) -> (Duration, SyncNow) {
+        let address = self.watcher.address().to_owned();
+        let error = e.to_string();
+        let action = e.action();
+        let failure = match action {
+            Action::DisableMailbox => Failure::Permanent {
+                error: error.clone(),
+                fix: PERMANENT_FIX.into(),
+            },
+            Action::RetryAfter(d) => Failure::Transient {
+                error: error.clone(),
+                hint: Some(d),
+            },
+            _ => Failure::Transient {
+                error: error.clone(),
+                hint: None,
+            },
+        };
+        let was = self.health.label();
+        let delay = self.health.on_failure(failure, &self.policy);
+        if self.health.label() != was {
+            tracing::warn!(event = "mailbox_health", mailbox = %address, health = self.health.label(), error = %error);
+        } else {
+            tracing::warn!(event = "sync_failed", mailbox = %address, error = %error, retry_in_secs = delay.as_secs());
+        }
+        // Keep the cadence's memory of recent activity; failures do not speed it up.
+        let _ = self.cadence.next_delay(
+            match action {
+                Action::RetryAfter(d) => Outcome::Throttled(d),
+                _ => Outcome::Failed,
+            },
+            0.0,
+        );
+        self.update(|s| s.failed_syncs += 1);
+        let next = Timestamp::now().checked_add(delay).ok();
+        (
+            delay,
+            SyncNow::Fallback {
+                reason: error,
+                next_sync: next,
+            },
+        )
     }
 
     fn record(&self, report: &PassReport) {
