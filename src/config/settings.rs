@@ -28,6 +28,9 @@ impl Config {
     /// The EWS client: endpoint, credentials, timeouts and the call gate's limits.
     pub fn client_settings(&self) -> Result<ClientSettings, Error> {
         let ex = &self.exchange;
+        let password = |env: &Option<String>, file: &Option<std::path::PathBuf>| {
+            resolve_secret("exchange.auth.password", env.as_deref(), file.as_deref())
+        };
         let auth = match &ex.auth {
             Auth::Basic {
                 username,
@@ -35,11 +38,7 @@ impl Config {
                 password_file,
             } => client::Auth::Basic {
                 username: username.clone(),
-                password: resolve_secret(
-                    "exchange.auth.password",
-                    password_env.as_deref(),
-                    password_file.as_deref(),
-                )?,
+                password: password(password_env, password_file)?,
             },
             Auth::Ntlm {
                 username,
@@ -49,11 +48,7 @@ impl Config {
             } => client::Auth::Ntlm {
                 domain: domain.clone().unwrap_or_default(),
                 username: username.clone(),
-                password: resolve_secret(
-                    "exchange.auth.password",
-                    password_env.as_deref(),
-                    password_file.as_deref(),
-                )?,
+                password: password(password_env, password_file)?,
             },
             Auth::Oauth {
                 tenant_id,
