@@ -689,7 +689,7 @@ impl Mailbox {
             item_id: ids::item_id(key),
             change_key: self.item_change_key(key, m),
             internet_message_id: e.internet_message_id.to_owned(),
-            conversation_id: super::ops::conversation_id(&e),
+            conversation_id: super::message::conversation_id(&e),
             subject: e.subject.to_owned(),
             from: super::message::owned(e.from),
             to: e.to.into_iter().map(super::message::owned).collect(),

@@ -3,6 +3,7 @@
 //! mutable state (read flag, categories, extended properties, version) beside it, and the body
 //! shared behind an `Arc`. Owns the packing and the public views; never the folder logic.
 
+use super::ids;
 use crate::ews::item::{Body, ExtendedProperty};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -92,6 +93,24 @@ impl Envelope<'_> {
             self.conversation_id
         }
     }
+}
+
+/// The ConversationId EWS shows for a message.
+pub fn conversation_id(e: &Envelope<'_>) -> String {
+    ids::change_key(u64::from(fnv(e.conversation_key())), 1)
+}
+
+/// The PR_SEARCH_KEY value EWS shows for a message: stable across moves, derived from its
+/// InternetMessageId.
+pub fn search_key(internet_message_id: &str) -> String {
+    ids::change_key(u64::from(fnv(internet_message_id)), 0)
+}
+
+/// 32-bit FNV-1a: a stable digest for the ids above.
+fn fnv(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 const HEADER: usize = 8 + 8 + 4 + 1;

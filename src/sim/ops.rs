@@ -8,7 +8,7 @@
 use super::Inner;
 use super::ids::{self, ItemKey};
 use super::mailbox::{FolderChange, Happened, ItemChange, Mailbox};
-use super::message::{Message, NewMessage};
+use super::message::{Message, NewMessage, conversation_id};
 use super::notify::{self, Event, Kind, Subscription};
 use super::requests;
 use super::respond::{Doc, MessageError, Out};
@@ -550,9 +550,7 @@ fn extended_value(m: &Message, imid: &str, field: &ExtendedFieldUri) -> Option<E
         return Some(value(imid.to_owned()));
     }
     if field.same_property(&search_key) {
-        // Stable across moves, like PR_SEARCH_KEY: derived from the message's identity.
-        let digest = ids::change_key(u64::from(fnv(imid)), 0);
-        return Some(value(digest));
+        return Some(value(super::message::search_key(imid)));
     }
     m.extended()
         .iter()
@@ -562,17 +560,6 @@ fn extended_value(m: &Message, imid: &str, field: &ExtendedFieldUri) -> Option<E
             value: p.value.clone(),
             values: p.values.clone(),
         })
-}
-
-/// The ConversationId EWS shows for a message.
-pub fn conversation_id(e: &super::message::Envelope<'_>) -> String {
-    ids::change_key(u64::from(fnv(e.conversation_key())), 1)
-}
-
-fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
 }
 
 fn write_item(o: &mut Out, mb: &Mailbox, key: ItemKey, m: &Message, f: &ItemFields) {
