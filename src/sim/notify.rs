@@ -1,7 +1,8 @@
 //! Notification subscriptions (pull and streaming): which folders of which mailbox each one
 //! watches, the queue of events it has not yet handed out, its watermarks and its expiry.
 //! Events are rendered into ids at the moment they happen (a later move must not change what an
-//! earlier event said). Owns the queues; the HTTP layer streams them, `respond.rs` writes them.
+//! earlier event said). Owns the queues; the HTTP layer streams them, `respond/events.rs`
+//! writes them.
 
 use super::ids;
 use super::mailbox::{Happened, Mailbox};

@@ -7,19 +7,21 @@
 
 use super::Inner;
 use super::ids::{self, ItemKey};
-use super::mailbox::{FolderChange, Happened, ItemChange, Mailbox};
-use super::message::{Message, NewMessage, conversation_id};
+use super::mailbox::{FolderChange, Happened, Mailbox};
+use super::message::{Message, NewMessage};
 use super::notify::{self, Event, Kind, Subscription};
 use super::requests;
-use super::respond::{Doc, MessageError, Out};
+use super::respond::events::write_event;
+use super::respond::folders::{folder_fields, write_folder};
+use super::respond::items::{item_fields, write_item, write_item_change};
+use super::respond::{Doc, MessageError, Out, sync_error_document};
 use crate::ews::create_item::CreateItem;
-use crate::ews::folder::BaseShape;
 use crate::ews::get_events::GetEvents;
 use crate::ews::get_folder::GetFolder;
 use crate::ews::get_item::GetItem;
 use crate::ews::get_streaming_events::GetStreamingEvents;
 use crate::ews::ids::FolderSelector;
-use crate::ews::item::{ExtendedFieldUri, ExtendedProperty, Item, ItemShape};
+use crate::ews::item::Item;
 use crate::ews::move_item::MoveItem;
 use crate::ews::subscribe::{Mode, Subscribe};
 use crate::ews::sync_folder_hierarchy::SyncFolderHierarchy;
@@ -207,80 +209,6 @@ fn resolve(mb: &Mailbox, f: &FolderSelector) -> Result<u32, MessageError> {
     }
 }
 
-/// Which folder properties a shape asks for.
-struct FolderFields {
-    parent: bool,
-    class: bool,
-    name: bool,
-    counts: bool,
-    hidden: bool,
-}
-
-fn folder_fields(base: BaseShape, props: &[String], extended: &[ExtendedFieldUri]) -> FolderFields {
-    let has = |p: &str| props.iter().any(|x| x == p);
-    let all = base == BaseShape::AllProperties;
-    let default = base == BaseShape::Default || all;
-    let hidden_tag = ExtendedFieldUri {
-        property_tag: Some("0x10f4".into()),
-        property_type: "Boolean".into(),
-        ..ExtendedFieldUri::default()
-    };
-    FolderFields {
-        parent: all || has("folder:ParentFolderId"),
-        class: all || has("folder:FolderClass"),
-        name: default || has("folder:DisplayName"),
-        counts: default
-            || has("folder:TotalCount")
-            || has("folder:ChildFolderCount")
-            || has("folder:UnreadCount"),
-        hidden: extended.iter().any(|e| e.same_property(&hidden_tag)),
-    }
-}
-
-fn write_folder(o: &mut Out, mb: &Mailbox, folder: u32, fields: &FolderFields) {
-    let Some(f) = mb.folders.get(&folder) else {
-        return;
-    };
-    o.t_open("Folder");
-    o.t_id(
-        "FolderId",
-        &mb.folder_id(folder),
-        Some(&mb.folder_change_key(f)),
-    );
-    if fields.parent
-        && let Some(p) = f.parent
-    {
-        let ck = mb.folders.get(&p).map(|x| mb.folder_change_key(x));
-        o.t_id("ParentFolderId", &mb.folder_id(p), ck.as_deref());
-    }
-    if fields.class {
-        o.t_leaf("FolderClass", &f.class);
-    }
-    if fields.name {
-        o.t_leaf("DisplayName", &f.name);
-    }
-    if fields.counts {
-        o.t_leaf("TotalCount", &f.items.len().to_string());
-        o.t_leaf("ChildFolderCount", &mb.children(folder).count().to_string());
-    }
-    if fields.hidden {
-        o.t_open("ExtendedProperty");
-        let n = o.t("ExtendedFieldURI");
-        o.w.element(&n)
-            .attr("PropertyTag", "0x10f4")
-            .attr("PropertyType", "Boolean")
-            .empty();
-        o.t_leaf("Value", "false");
-        o.t_close("ExtendedProperty");
-    }
-    if fields.counts {
-        let unread = f.items.values().filter(|m| !m.is_read).count();
-        o.t_leaf("UnreadCount", &unread.to_string());
-    }
-    o.extra();
-    o.t_close("Folder");
-}
-
 fn get_folder(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetFolder) -> Answer {
     let Some(mb) = mailbox(inner, ctx) else {
         return no_mailbox(inner);
@@ -369,26 +297,6 @@ fn invalid_sync_state() -> MessageError {
     )
 }
 
-/// The error message of a sync operation, with the empty SyncState Exchange adds.
-fn sync_error(o: &mut Out, op: &str, last: &'static str, e: &MessageError) {
-    o.message(op, Err(e), |o| {
-        o.m_leaf("SyncState", "");
-        o.m_leaf(last, "true");
-    });
-}
-
-/// The document for a sync error (also used for the injected ErrorInvalidSyncStateData).
-pub fn sync_error_document(inner: &Inner, op: &str, e: &MessageError) -> Doc {
-    let last = if op == "SyncFolderHierarchy" {
-        "IncludesLastFolderInRange"
-    } else {
-        "IncludesLastItemInRange"
-    };
-    Out::document(inner.style, |o| {
-        o.response(op, |o| sync_error(o, op, last, e))
-    })
-}
-
 fn sync_folder_hierarchy(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderHierarchy) -> Answer {
     const OP: &str = "SyncFolderHierarchy";
     let current = inner.state.counters.seq;
@@ -403,13 +311,13 @@ fn sync_folder_hierarchy(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderHierar
     };
     let root = match root {
         Ok(r) => r,
-        Err(e) => return ok(sync_error_document(inner, OP, &e)),
+        Err(e) => return ok(sync_error_document(inner.style, OP, &e)),
     };
     let since = match &op.sync_state {
         None => 0,
         Some(s) => match ids::parse_hierarchy_sync_state(s.as_str()) {
             Some((m, r, seq)) if m == mb.number && r == root && seq <= current => seq,
-            _ => return ok(sync_error_document(inner, OP, &invalid_sync_state())),
+            _ => return ok(sync_error_document(inner.style, OP, &invalid_sync_state())),
         },
     };
     let page = mb.folder_changes(root, since, usize::MAX);
@@ -451,259 +359,6 @@ fn sync_folder_hierarchy(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderHierar
     }))
 }
 
-/// Which item properties a shape asks for.
-#[derive(Default)]
-struct ItemFields {
-    parent: bool,
-    class: bool,
-    subject: bool,
-    body: Option<String>,
-    received: bool,
-    size: bool,
-    categories: bool,
-    sent: bool,
-    attachments: bool,
-    conversation: bool,
-    sender: bool,
-    to: bool,
-    cc: bool,
-    topic: bool,
-    from: bool,
-    imid: bool,
-    is_read: bool,
-    extended: Vec<ExtendedFieldUri>,
-}
-
-fn item_fields(shape: &ItemShape, for_sync: bool) -> ItemFields {
-    let has = |p: &str| shape.properties.iter().any(|x| x == p);
-    let all = shape.base == BaseShape::AllProperties;
-    let default = shape.base == BaseShape::Default || all;
-    // SyncFolderItems, like FindItem, never returns the body or recipient lists.
-    let heavy = !for_sync;
-    ItemFields {
-        parent: all || has("item:ParentFolderId"),
-        class: default || has("item:ItemClass"),
-        subject: default || has("item:Subject"),
-        body: ((all || has("item:Body")) && heavy)
-            .then(|| shape.body_type.clone().unwrap_or_else(|| "Best".into())),
-        received: default || has("item:DateTimeReceived"),
-        size: default || has("item:Size"),
-        categories: all || has("item:Categories"),
-        sent: default || has("item:DateTimeSent"),
-        attachments: default || has("item:HasAttachments"),
-        conversation: all || has("item:ConversationId"),
-        sender: all || has("message:Sender"),
-        to: heavy && (all || has("message:ToRecipients")),
-        cc: heavy && (all || has("message:CcRecipients")),
-        topic: all || has("message:ConversationTopic"),
-        from: default || has("message:From"),
-        imid: all || has("message:InternetMessageId"),
-        is_read: default || has("message:IsRead"),
-        extended: shape.extended.clone(),
-    }
-}
-
-fn write_mailbox(o: &mut Out, a: (Option<&str>, &str)) {
-    o.t_open("Mailbox");
-    if let Some(n) = a.0 {
-        o.t_leaf("Name", n);
-    }
-    o.t_leaf("EmailAddress", a.1);
-    o.t_leaf("RoutingType", "SMTP");
-    o.t_leaf("MailboxType", "OneOff");
-    o.t_close("Mailbox");
-}
-
-fn write_mailboxes(o: &mut Out, name: &'static str, list: &[(Option<&str>, &str)]) {
-    o.t_open(name);
-    for a in list {
-        write_mailbox(o, *a);
-    }
-    o.t_close(name);
-}
-
-/// The value of an extended property a shape asks for, if the message has it.
-fn extended_value(m: &Message, imid: &str, field: &ExtendedFieldUri) -> Option<ExtendedProperty> {
-    let imid_tag = ExtendedFieldUri {
-        property_tag: Some("0x1035".into()),
-        property_type: "String".into(),
-        ..ExtendedFieldUri::default()
-    };
-    let search_key = crate::ews::item::search_key_property();
-    let mut echoed = field.clone();
-    if let Some(tag) = &field.property_tag {
-        // Exchange echoes tags in lowercase hex, whatever the request said.
-        let n = tag
-            .strip_prefix("0x")
-            .or_else(|| tag.strip_prefix("0X"))
-            .map_or_else(|| tag.parse().ok(), |h| u32::from_str_radix(h, 16).ok());
-        if let Some(n) = n {
-            echoed.property_tag = Some(format!("0x{n:x}"));
-        }
-    }
-    let value = |v: String| ExtendedProperty {
-        field: echoed.clone(),
-        value: Some(v),
-        values: Vec::new(),
-    };
-    if field.same_property(&imid_tag) {
-        return Some(value(imid.to_owned()));
-    }
-    if field.same_property(&search_key) {
-        return Some(value(super::message::search_key(imid)));
-    }
-    m.extended()
-        .iter()
-        .find(|p| p.field.same_property(field))
-        .map(|p| ExtendedProperty {
-            field: echoed.clone(),
-            value: p.value.clone(),
-            values: p.values.clone(),
-        })
-}
-
-fn write_item(o: &mut Out, mb: &Mailbox, key: ItemKey, m: &Message, f: &ItemFields) {
-    let e = m.envelope.read();
-    o.t_open("Message");
-    o.t_id(
-        "ItemId",
-        &ids::item_id(key),
-        Some(&mb.item_change_key(key, m)),
-    );
-    if f.parent {
-        let ck = mb.folders.get(&key.folder).map(|x| mb.folder_change_key(x));
-        o.t_id("ParentFolderId", &mb.folder_id(key.folder), ck.as_deref());
-    }
-    if f.class {
-        o.t_leaf("ItemClass", "IPM.Note");
-    }
-    if f.subject {
-        o.t_leaf("Subject", e.subject);
-    }
-    if let (Some(want), Some(body)) = (&f.body, &m.body) {
-        let body_type = match want.as_str() {
-            "HTML" | "Text" => want.as_str(),
-            _ => body.body_type.as_str(),
-        };
-        let text = if body_type == body.body_type {
-            body.text.clone()
-        } else if body_type == "HTML" {
-            format!(
-                "<html><body><pre>{}</pre></body></html>",
-                html_escape(&body.text)
-            )
-        } else {
-            strip_tags(&body.text)
-        };
-        let n = o.t("Body");
-        o.w.element(&n)
-            .attr("BodyType", body_type)
-            .attr("IsTruncated", "false")
-            .text(&text);
-    }
-    if f.received {
-        o.t_leaf("DateTimeReceived", &super::message::format_time(e.received));
-    }
-    if f.size {
-        o.t_leaf("Size", &e.size.to_string());
-    }
-    if f.categories && !m.categories().is_empty() {
-        o.t_open("Categories");
-        for c in m.categories() {
-            o.t_leaf("String", c);
-        }
-        o.t_close("Categories");
-    }
-    if f.sent {
-        o.t_leaf("DateTimeSent", &super::message::format_time(e.sent));
-    }
-    if f.attachments {
-        o.t_leaf(
-            "HasAttachments",
-            if e.has_attachments { "true" } else { "false" },
-        );
-    }
-    for field in &f.extended {
-        if let Some(p) = extended_value(m, e.internet_message_id, field) {
-            write_extended(o, &p);
-        }
-    }
-    if f.conversation {
-        o.t_id("ConversationId", &conversation_id(&e), None);
-    }
-    if f.sender {
-        write_mailboxes(o, "Sender", &[e.from]);
-    }
-    if f.to && !e.to.is_empty() {
-        write_mailboxes(o, "ToRecipients", &e.to);
-    }
-    if f.cc && !e.cc.is_empty() {
-        write_mailboxes(o, "CcRecipients", &e.cc);
-    }
-    if f.topic {
-        o.t_leaf("ConversationTopic", e.subject);
-    }
-    if f.from {
-        write_mailboxes(o, "From", &[e.from]);
-    }
-    if f.imid {
-        o.t_leaf("InternetMessageId", e.internet_message_id);
-    }
-    if f.is_read {
-        o.t_leaf("IsRead", if m.is_read { "true" } else { "false" });
-    }
-    o.extra();
-    o.t_close("Message");
-}
-
-fn write_extended(o: &mut Out, p: &ExtendedProperty) {
-    o.t_open("ExtendedProperty");
-    let n = o.t("ExtendedFieldURI");
-    let f = &p.field;
-    o.w.element(&n)
-        .attr_opt(
-            "DistinguishedPropertySetId",
-            f.distinguished_property_set_id.as_deref(),
-        )
-        .attr_opt("PropertySetId", f.property_set_id.as_deref())
-        .attr_opt("PropertyTag", f.property_tag.as_deref())
-        .attr_opt("PropertyName", f.property_name.as_deref())
-        .attr_opt("PropertyId", f.property_id.as_deref())
-        .attr("PropertyType", &f.property_type)
-        .empty();
-    match &p.value {
-        Some(v) => o.t_leaf("Value", v),
-        None => {
-            o.t_open("Values");
-            for v in &p.values {
-                o.t_leaf("Value", v);
-            }
-            o.t_close("Values");
-        }
-    }
-    o.t_close("ExtendedProperty");
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    crate::ews::xml::push_escaped(&mut out, s);
-    out
-}
-
-fn strip_tags(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            _ if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
 fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderItems) -> Answer {
     const OP: &str = "SyncFolderItems";
     if op.max_changes == 0 || op.max_changes > MAX_CHANGES {
@@ -726,19 +381,19 @@ fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderItems) -> 
             if e.code == ResponseCode::ErrorFolderNotFound {
                 e.code = ResponseCode::ErrorSyncFolderNotFound;
             }
-            return ok(sync_error_document(inner, OP, &e));
+            return ok(sync_error_document(inner.style, OP, &e));
         }
     };
     let since = match &op.sync_state {
         None => 0,
         Some(s) => match ids::parse_item_sync_state(s.as_str()) {
             Some((m, f, seq)) if m == mb.number && f == folder && seq <= current => seq,
-            _ => return ok(sync_error_document(inner, OP, &invalid_sync_state())),
+            _ => return ok(sync_error_document(inner.style, OP, &invalid_sync_state())),
         },
     };
     let Some(page) = mb.item_changes(folder, since, usize::from(op.max_changes)) else {
         return ok(sync_error_document(
-            inner,
+            inner.style,
             OP,
             &fault(ResponseCode::ErrorSyncFolderNotFound, "The folder is gone."),
         ));
@@ -764,40 +419,6 @@ fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderItems) -> 
             })
         })
     }))
-}
-
-fn write_item_change(
-    o: &mut Out,
-    mb: &Mailbox,
-    folder: u32,
-    change: ItemChange,
-    fields: &ItemFields,
-    ignore: &HashSet<&str>,
-) {
-    let (n, name) = match change {
-        ItemChange::Create(n) => (n, "Create"),
-        ItemChange::Update(n) => (n, "Update"),
-        ItemChange::ReadFlag(n) => (n, "ReadFlagChange"),
-        ItemChange::Delete(n) => (n, "Delete"),
-    };
-    let key = mb.item_key(folder, n);
-    let id = ids::item_id(key);
-    if ignore.contains(id.as_str()) {
-        return;
-    }
-    let item = mb.item(key);
-    o.t_open(name);
-    match (change, item) {
-        (ItemChange::Create(_) | ItemChange::Update(_), Some(m)) => {
-            write_item(o, mb, key, m, fields)
-        }
-        (ItemChange::ReadFlag(_), Some(m)) => {
-            o.t_id("ItemId", &id, Some(&mb.item_change_key(key, m)));
-            o.t_leaf("IsRead", if m.is_read { "true" } else { "false" });
-        }
-        _ => o.t_id("ItemId", &id, None),
-    }
-    o.t_close(name);
 }
 
 fn item_error(id: &str) -> MessageError {
@@ -1180,30 +801,6 @@ fn own_subscription<'a>(
         ));
     }
     Ok((n, s))
-}
-
-/// Writes one event element.
-pub fn write_event(o: &mut Out, e: &Event, watermark: Option<&str>) {
-    o.t_open(e.kind);
-    if let Some(w) = watermark {
-        o.t_leaf("Watermark", w);
-    }
-    o.t_leaf("TimeStamp", &e.time);
-    let (is_folder, id, ck) = &e.object;
-    o.t_id(
-        if *is_folder { "FolderId" } else { "ItemId" },
-        id,
-        ck.as_deref(),
-    );
-    o.t_id("ParentFolderId", &e.parent.0, Some(&e.parent.1));
-    if let Some((old_id, old_parent)) = &e.old {
-        o.t_id("OldItemId", old_id, None);
-        o.t_id("OldParentFolderId", old_parent, None);
-    }
-    if let Some(u) = e.unread_count {
-        o.t_leaf("UnreadCount", &u.to_string());
-    }
-    o.t_close(e.kind);
 }
 
 /// GetEvents returns at most this many events per call.

@@ -367,7 +367,7 @@ async fn serve(
     let message_fault = |e: MessageError, record: &mut CallRecord| {
         let inner = shared.lock();
         let doc = if op.starts_with("Sync") {
-            ops::sync_error_document(&inner, &op, &e)
+            respond::sync_error_document(inner.style, &op, &e)
         } else {
             respond::error_document(inner.style, &op, &e)
         };

@@ -6,6 +6,13 @@
 //! `soap:` spelling, a default messages namespace, or unusual prefixes; the streaming
 //! `Notification` in either namespace; and unknown extra elements sprinkled in, so foldertrack's
 //! parsers meet variation rather than one spelling. Owns XML output only; no state decisions.
+//!
+//! This file writes the envelope, response messages and faults; `folders.rs`, `items.rs` and
+//! `events.rs` write the objects inside them.
+
+pub mod events;
+pub mod folders;
+pub mod items;
 
 use crate::ews::ResponseCode;
 use crate::ews::xml::{NS_ERRORS, NS_MESSAGES, NS_SOAP, NS_TYPES, XmlWriter};
@@ -366,6 +373,24 @@ pub fn fault_document(style: ResponseStyle, e: &MessageError) -> Doc {
 /// A whole document with one error message for `op` (e.g. a fault injected as a message).
 pub fn error_document(style: ResponseStyle, op: &str, e: &MessageError) -> Doc {
     Out::document(style, |o| o.response(op, |o| o.message(op, Err(e), |_| {})))
+}
+
+/// A whole document with one sync error for `op`, with the empty SyncState and the
+/// `IncludesLast…InRange` Exchange adds to it (also for an injected ErrorInvalidSyncStateData).
+pub fn sync_error_document(style: ResponseStyle, op: &str, e: &MessageError) -> Doc {
+    let last = if op == "SyncFolderHierarchy" {
+        "IncludesLastFolderInRange"
+    } else {
+        "IncludesLastItemInRange"
+    };
+    Out::document(style, |o| {
+        o.response(op, |o| {
+            o.message(op, Err(e), |o| {
+                o.m_leaf("SyncState", "");
+                o.m_leaf(last, "true");
+            })
+        })
+    })
 }
 
 #[cfg(test)]
