@@ -9,10 +9,11 @@
 //! injects faults on request. Owns everything under `src/sim/`; never touches the agent.
 //!
 //! Layout: `state.rs` accounts and mailboxes, `mailbox.rs` folders and change tracking,
-//! `message.rs` compact messages, `ids.rs` id encodings, `ops.rs` the operations,
-//! `requests.rs` request readers `ews/` lacks, `respond.rs` response writing and styles,
-//! `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs` call log and statistics,
-//! `server.rs` the EWS endpoint, `control.rs` the control API, `persist.rs` snapshots.
+//! `message.rs` compact messages, `ids.rs` id encodings, `ops/` the operations (folders,
+//! items, notifications), `requests.rs` request readers `ews/` lacks, `respond/` response
+//! writing and styles, `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs` call log
+//! and statistics, `server.rs` the EWS endpoint, `control.rs` the control API, `persist.rs`
+//! snapshots.
 
 pub mod calls;
 pub mod control;

@@ -1,7 +1,7 @@
 //! The HTTP side of the simulator: the router (EWS endpoint and control API), authentication
 //! (Basic and OAuth bearer, 401 otherwise), ExchangeImpersonation checks, the per-account
 //! concurrency budget, injected faults, streaming bodies and the call log. Owns the wire
-//! behaviour; the operations themselves live in `ops.rs`.
+//! behaviour; the operations themselves live in `ops/`.
 
 use super::calls::CallRecord;
 use super::faults::FaultKind;

@@ -1,0 +1,295 @@
+//! The notification operations: Subscribe (pull and streaming; push is refused), GetEvents,
+//! GetStreamingEvents (answered as a `StreamPlan` the HTTP layer holds open, fed by
+//! `stream_envelope`) and Unsubscribe. Only the account that subscribed may read or end a
+//! subscription. The queues live in `notify.rs`; events are written with `respond/events.rs`.
+
+use super::context::{
+    Answer, Ctx, StreamPlan, fault, fault_answer, mailbox, no_mailbox, ok, resolve,
+};
+use crate::ews::ResponseCode;
+use crate::ews::get_events::GetEvents;
+use crate::ews::get_streaming_events::GetStreamingEvents;
+use crate::ews::subscribe::{Mode, Subscribe};
+use crate::sim::Inner;
+use crate::sim::ids;
+use crate::sim::mailbox::Mailbox;
+use crate::sim::notify::{self, Event, Kind, Subscription};
+use crate::sim::respond::events::write_event;
+use crate::sim::respond::{Doc, MessageError, NotificationNs, Out, error_document};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// EWSMaxSubscriptions in Exchange Online: per target mailbox.
+const MAX_SUBSCRIPTIONS_PER_MAILBOX: usize = 20;
+
+pub(super) fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &Subscribe) -> Answer {
+    const OP: &str = "Subscribe";
+    let Some(mb) = mailbox(inner, ctx) else {
+        return no_mailbox(inner);
+    };
+    let subscription = match new_subscription(inner, mb, ctx, op) {
+        Ok(s) => s,
+        Err(e) => return ok(error_document(inner.style, OP, &e)),
+    };
+    let pull = matches!(subscription.kind, Kind::Pull { .. });
+    let n = inner.subs.add(subscription);
+    ok(Out::document(inner.style, |o| {
+        o.response(OP, |o| {
+            o.message(OP, Ok(()), |o| {
+                o.m_leaf("SubscriptionId", &ids::subscription_id(n));
+                if pull {
+                    o.m_leaf("Watermark", &ids::watermark(n, 0));
+                }
+            })
+        })
+    }))
+}
+
+/// The subscription a Subscribe asks for, or the error to send: push is refused, every folder
+/// must resolve, and a mailbox has at most `MAX_SUBSCRIPTIONS_PER_MAILBOX`.
+fn new_subscription(
+    inner: &Inner,
+    mb: &Mailbox,
+    ctx: &Ctx<'_>,
+    op: &Subscribe,
+) -> Result<Subscription, MessageError> {
+    let kind = match &op.mode {
+        Mode::Pull {
+            timeout_minutes, ..
+        } => Kind::Pull {
+            timeout: ctx.minute * (*timeout_minutes).clamp(1, 1440),
+        },
+        Mode::Streaming => Kind::Streaming,
+        Mode::Push { .. } => {
+            return Err(fault(
+                ResponseCode::ErrorInvalidPushSubscriptionUrl,
+                "Push notifications are not supported by the simulator; use pull or streaming subscriptions.",
+            ));
+        }
+    };
+    let folders = if op.all_folders {
+        None
+    } else {
+        let set: Result<HashSet<u32>, MessageError> =
+            op.folders.iter().map(|sel| resolve(mb, sel)).collect();
+        Some(set?)
+    };
+    let existing = inner
+        .subs
+        .subs
+        .values()
+        .filter(|s| s.mailbox == mb.number)
+        .count();
+    if existing >= MAX_SUBSCRIPTIONS_PER_MAILBOX {
+        return Err(fault(
+            ResponseCode::ErrorExceededSubscriptionCount,
+            "You have exceeded the maximum number of subscriptions for this mailbox.",
+        ));
+    }
+    let event_types = op
+        .events
+        .iter()
+        .map(|e| e.as_str())
+        .filter(|t| notify::EVENT_TYPES.contains(t))
+        .map(str::to_owned)
+        .collect();
+    Ok(Subscription {
+        owner: ctx.account.to_owned(),
+        mailbox: mb.number,
+        folders,
+        event_types,
+        kind,
+        queue: Default::default(),
+        next_event: 0,
+        last_access: Instant::now(),
+        wake: Arc::new(Notify::new()),
+        streaming: false,
+    })
+}
+
+/// Looks up a subscription for its owner, or the error to send.
+fn own_subscription<'a>(
+    inner: &'a mut Inner,
+    ctx: &Ctx<'_>,
+    id: &str,
+) -> Result<(u64, &'a mut Subscription), MessageError> {
+    let (n, s) = inner.subs.get_mut(id, Instant::now()).ok_or_else(|| {
+        fault(
+            ResponseCode::ErrorSubscriptionNotFound,
+            "The specified subscription was not found.",
+        )
+    })?;
+    if s.owner != ctx.account {
+        return Err(fault(
+            ResponseCode::ErrorSubscriptionAccessDenied,
+            "A subscription can only be read by the account that created it.",
+        ));
+    }
+    Ok((n, s))
+}
+
+/// GetEvents returns at most this many events per call.
+const MAX_EVENTS: usize = 50;
+
+pub(super) fn get_events(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetEvents) -> Answer {
+    const OP: &str = "GetEvents";
+    let style = inner.style;
+    let result = own_subscription(inner, ctx, op.subscription_id.as_str()).and_then(|(n, s)| {
+        if !matches!(s.kind, Kind::Pull { .. }) {
+            return Err(fault(
+                ResponseCode::ErrorInvalidPullSubscriptionId,
+                "The subscription is not a pull subscription.",
+            ));
+        }
+        let seen = match ids::parse_watermark(op.watermark.as_str()) {
+            Some((sub, e)) if sub == n && e <= s.next_event => e,
+            _ => {
+                return Err(fault(
+                    ResponseCode::ErrorInvalidWatermark,
+                    "The watermark is invalid.",
+                ));
+            }
+        };
+        s.last_access = Instant::now();
+        while s.queue.front().is_some_and(|(e, _)| *e <= seen) {
+            s.queue.pop_front();
+        }
+        let events: Vec<(u64, Event)> = s.queue.iter().take(MAX_EVENTS).cloned().collect();
+        let more = s.queue.len() > MAX_EVENTS;
+        Ok((n, seen, events, more))
+    });
+    ok(Out::document(style, |o| {
+        o.response(OP, |o| match &result {
+            Err(e) => o.message(OP, Err(e), |_| {}),
+            Ok((n, seen, events, more)) => o.message(OP, Ok(()), |o| {
+                o.m_open("Notification");
+                o.t_leaf("SubscriptionId", &ids::subscription_id(*n));
+                o.t_leaf("PreviousWatermark", &ids::watermark(*n, *seen));
+                o.t_leaf("MoreEvents", if *more { "true" } else { "false" });
+                if events.is_empty() {
+                    o.t_open("StatusEvent");
+                    o.t_leaf("Watermark", &ids::watermark(*n, *seen));
+                    o.t_close("StatusEvent");
+                }
+                for (e, event) in events {
+                    write_event(o, event, Some(&ids::watermark(*n, *e)));
+                }
+                o.m_close("Notification");
+            }),
+        })
+    }))
+}
+
+pub(super) fn get_streaming_events(
+    inner: &mut Inner,
+    ctx: &Ctx<'_>,
+    op: &GetStreamingEvents,
+) -> Answer {
+    const OP: &str = "GetStreamingEvents";
+    if !(1..=30).contains(&op.connection_timeout) || op.subscription_ids.is_empty() {
+        return fault_answer(
+            inner,
+            &fault(
+                ResponseCode::ErrorSchemaValidation,
+                "The request failed schema validation: ConnectionTimeout must be 1 to 30 and at least one SubscriptionId is required.",
+            )
+            .with("Violation", "ConnectionTimeout or SubscriptionIds"),
+        );
+    }
+    let mut plan = StreamPlan {
+        subscriptions: Vec::new(),
+        wakes: Vec::new(),
+        timeout: ctx.minute * op.connection_timeout,
+    };
+    let mut bad = Vec::new();
+    for id in &op.subscription_ids {
+        match own_subscription(inner, ctx, id.as_str()) {
+            Ok((n, s)) if s.kind == Kind::Streaming => {
+                s.streaming = true;
+                plan.subscriptions.push((n, id.0.clone()));
+                plan.wakes.push(s.wake.clone());
+            }
+            _ => bad.push(id.0.clone()),
+        }
+    }
+    if bad.is_empty() {
+        return Answer::Stream(plan);
+    }
+    let e = fault(
+        ResponseCode::ErrorInvalidSubscription,
+        "The subscription is invalid.",
+    );
+    ok(Out::document(inner.style, |o| {
+        o.response(OP, |o| {
+            o.message(OP, Err(&e), |o| {
+                o.m_open("ErrorSubscriptionIds");
+                for id in &bad {
+                    o.t_leaf("SubscriptionId", id);
+                }
+                o.m_close("ErrorSubscriptionIds");
+            })
+        })
+    }))
+}
+
+/// One streamed envelope: pending events of the plan's subscriptions, or a connection status.
+pub fn stream_envelope(inner: &mut Inner, plan: &StreamPlan, status: Option<&str>) -> Option<Doc> {
+    const OP: &str = "GetStreamingEvents";
+    let mut batches: Vec<(String, Vec<Event>)> = Vec::new();
+    for (n, id) in &plan.subscriptions {
+        if let Some(s) = inner.subs.subs.get_mut(n)
+            && !s.queue.is_empty()
+        {
+            batches.push((id.clone(), s.queue.drain(..).map(|(_, e)| e).collect()));
+        }
+    }
+    if batches.is_empty() && status.is_none() {
+        return None;
+    }
+    let types_ns = inner.style.notification_ns == NotificationNs::Types;
+    Some(Out::envelope(inner.style, false, |o| {
+        o.response(OP, |o| {
+            o.message(OP, Ok(()), |o| {
+                if !batches.is_empty() {
+                    o.m_open("Notifications");
+                    for (id, events) in &batches {
+                        if types_ns {
+                            o.t_open("Notification");
+                        } else {
+                            o.m_open("Notification");
+                        }
+                        o.t_leaf("SubscriptionId", id);
+                        for e in events {
+                            write_event(o, e, None);
+                        }
+                        if types_ns {
+                            o.t_close("Notification");
+                        } else {
+                            o.m_close("Notification");
+                        }
+                    }
+                    o.m_close("Notifications");
+                }
+                if let Some(s) = status {
+                    o.m_leaf("ConnectionStatus", s);
+                }
+            })
+        })
+    }))
+}
+
+pub(super) fn unsubscribe(inner: &mut Inner, ctx: &Ctx<'_>, id: &str) -> Answer {
+    const OP: &str = "Unsubscribe";
+    let result = own_subscription(inner, ctx, id).map(|(n, _)| n);
+    if let Ok(n) = result {
+        inner.subs.subs.remove(&n);
+    }
+    ok(Out::document(inner.style, |o| {
+        o.response(OP, |o| match &result {
+            Ok(_) => o.message(OP, Ok(()), |_| {}),
+            Err(e) => o.message(OP, Err(e), |_| {}),
+        })
+    }))
+}
