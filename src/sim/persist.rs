@@ -2,8 +2,8 @@
 //! after changes and at shutdown (to a temporary file, then renamed), so a watcher can be tested
 //! across simulator restarts. Owns the file; never what is in the state.
 
+use super::shared::{Error, Shared};
 use super::state::State;
-use super::{Error, Shared};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,10 +3,10 @@
 
 use crate::ews::ResponseCode;
 use crate::ews::ids::FolderSelector;
-use crate::sim::Inner;
 use crate::sim::ids;
 use crate::sim::mailbox::Mailbox;
 use crate::sim::respond::{self, Doc, MessageError};
+use crate::sim::shared::Inner;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;

@@ -4,12 +4,12 @@
 use super::context::{Answer, Ctx, invalid_sync_state, mailbox, no_mailbox, ok, resolve};
 use crate::ews::get_folder::GetFolder;
 use crate::ews::sync_folder_hierarchy::SyncFolderHierarchy;
-use crate::sim::Inner;
 use crate::sim::ids;
 use crate::sim::mailbox::FolderChange;
 use crate::sim::requests;
 use crate::sim::respond::folders::{folder_fields, write_folder};
 use crate::sim::respond::{Out, sync_error_document};
+use crate::sim::shared::Inner;
 
 pub(super) fn get_folder(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetFolder) -> Answer {
     let Some(mb) = mailbox(inner, ctx) else {

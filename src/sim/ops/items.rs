@@ -13,12 +13,12 @@ use crate::ews::item::Item;
 use crate::ews::move_item::MoveItem;
 use crate::ews::sync_folder_items::{MAX_CHANGES, SyncFolderItems};
 use crate::ews::update_item::{ConflictResolution, Update, UpdateItem};
-use crate::sim::Inner;
 use crate::sim::ids::{self, ItemKey};
 use crate::sim::mailbox::Happened;
 use crate::sim::message::{self, Message, NewMessage};
 use crate::sim::respond::items::{item_fields, write_item, write_item_change};
 use crate::sim::respond::{MessageError, Out, ResponseStyle, sync_error_document};
+use crate::sim::shared::Inner;
 use std::collections::HashSet;
 
 pub(super) fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolderItems) -> Answer {

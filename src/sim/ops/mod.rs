@@ -27,8 +27,8 @@ use crate::ews::unsubscribe::Unsubscribe;
 use crate::ews::update_item::UpdateItem;
 use crate::ews::xml::{Element, Ns, XmlReader};
 use crate::ews::{Error as EwsError, Operation, ResponseCode};
-use crate::sim::Inner;
 use crate::sim::requests;
+use crate::sim::shared::Inner;
 
 /// A request the simulator understands.
 #[derive(Debug)]
