@@ -1,5 +1,5 @@
 //! Secrets are never in the config file, only references to an environment variable or a
-//! file. They are read once, when the settings are built ([`super::Settings`]), into
+//! file. They are read once, when the settings are built ([`super::settings`]), into
 //! [`SecretString`]s that never print; `check-config` reports each one.
 
 use super::{Auth, Check, Config, Error, Sink};
