@@ -548,6 +548,17 @@ fn json<T: Serialize>(value: T) -> Result<serde_json::Value, Error> {
     Ok(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
 }
 
+/// Runs a command that answers nothing (JSON `null`).
+fn done(f: impl FnOnce()) -> Result<serde_json::Value, Error> {
+    f();
+    Ok(serde_json::Value::Null)
+}
+
+/// `{"folder_id": ...}`, what the folder commands answer.
+fn folder_id(id: Result<String, Error>) -> Result<serde_json::Value, Error> {
+    Ok(serde_json::json!({ "folder_id": id? }))
+}
+
 impl SimControl {
     fn run(&self, command: Command) -> Result<serde_json::Value, Error> {
         use Command as C;
@@ -574,27 +585,19 @@ impl SimControl {
                 secret,
                 account,
             } => json(self.add_oauth_client(&client_id, &secret, &account)?),
-            C::CreateFolder { mailbox, path } => {
-                json(serde_json::json!({ "folder_id": self.create_folder(&mailbox, &path)? }))
-            }
+            C::CreateFolder { mailbox, path } => folder_id(self.create_folder(&mailbox, &path)),
             C::RenameFolder {
                 mailbox,
                 path,
                 new_name,
-            } => json(serde_json::json!({
-                "folder_id": self.rename_folder(&mailbox, &path, &new_name)?
-            })),
+            } => folder_id(self.rename_folder(&mailbox, &path, &new_name)),
             C::MoveFolder {
                 mailbox,
                 path,
                 new_parent,
-            } => json(serde_json::json!({
-                "folder_id": self.move_folder(&mailbox, &path, &new_parent)?
-            })),
+            } => folder_id(self.move_folder(&mailbox, &path, &new_parent)),
             C::DeleteFolder { mailbox, path } => json(self.delete_folder(&mailbox, &path)?),
-            C::FolderId { mailbox, path } => {
-                json(serde_json::json!({ "folder_id": self.folder_id(&mailbox, &path)? }))
-            }
+            C::FolderId { mailbox, path } => folder_id(self.folder_id(&mailbox, &path)),
             C::Folders { mailbox } => json(self.folders(&mailbox)?),
             C::Deliver {
                 mailbox,
@@ -626,29 +629,14 @@ impl SimControl {
             C::FindByInternetMessageId {
                 internet_message_id,
             } => json(self.find_by_internet_message_id(&internet_message_id)),
-            C::AddFault { rule } => {
-                self.add_fault(rule);
-                json(())
-            }
-            C::ClearFaults {} => {
-                self.clear_faults();
-                json(())
-            }
+            C::AddFault { rule } => done(|| self.add_fault(rule)),
+            C::ClearFaults {} => done(|| self.clear_faults()),
             C::Faults {} => json(self.faults()),
             C::Calls {} => json(self.calls()),
             C::Stats {} => json(self.stats()),
-            C::ResetCalls {} => {
-                self.reset_calls();
-                json(())
-            }
-            C::SetStyle { style } => {
-                self.set_style(style);
-                json(())
-            }
-            C::SetConcurrencyLimit { limit } => {
-                self.set_concurrency_limit(limit);
-                json(())
-            }
+            C::ResetCalls {} => done(|| self.reset_calls()),
+            C::SetStyle { style } => done(|| self.set_style(style)),
+            C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
             C::Save {} => json(self.save()?),
         }
     }

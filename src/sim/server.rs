@@ -9,7 +9,7 @@ use super::ops::{self, Answer, Ctx, StreamPlan};
 use super::respond::{self, MessageError};
 use super::shared::{CONTROL_PATH, EWS_PATH, OverBudget, Shared};
 use super::state::key;
-use crate::ews::ResponseCode;
+use crate::ews::{RequestHeader, ResponseCode};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -202,6 +202,24 @@ struct InFlight {
     mailbox: Option<String>,
 }
 
+impl InFlight {
+    /// Counts a call against its account and mailbox; returns the guard, the account's calls
+    /// in flight (this one included) and its budget.
+    fn enter(shared: &Arc<Shared>, account: &str, mailbox: &str) -> (Self, u32, u32) {
+        let mut inner = shared.lock();
+        let in_flight = inner.calls.enter_account(account);
+        inner.calls.enter_mailbox(mailbox);
+        let limit = inner.concurrency_limit;
+        drop(inner);
+        let guard = Self {
+            shared: shared.clone(),
+            account: account.to_owned(),
+            mailbox: Some(mailbox.to_owned()),
+        };
+        (guard, in_flight, limit)
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
@@ -222,6 +240,8 @@ fn fault_reply(shared: &Shared, e: &MessageError, record: &mut CallRecord) -> Re
     }
 }
 
+/// One EWS call: authenticate, read the request, pick the mailbox, apply the budget and any
+/// injected fault, then answer.
 async fn serve(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
@@ -229,216 +249,28 @@ async fn serve(
     record: &mut CallRecord,
 ) -> Reply {
     let Some(account) = authenticate(shared, headers) else {
-        return Reply::Status {
-            status: 401,
-            retry_after: None,
-        };
+        return status_reply(401, None);
     };
     record.account = Some(account.clone());
-    let xml = match std::str::from_utf8(body) {
-        Ok(x) => x,
-        Err(e) => {
-            let err = ops::fault(
-                ResponseCode::ErrorSchemaValidation,
-                format!("The request is not UTF-8: {e}."),
-            );
-            return fault_reply(shared, &err, record);
-        }
-    };
-    let parsed = crate::ews::envelope::read_request(xml, ops::read_operation);
-    let (header, request) = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            let (line, column, message) = match &e {
-                crate::ews::Error::Malformed {
-                    line,
-                    column,
-                    message,
-                } => (*line, *column, message.clone()),
-                other => (0, 0, other.to_string()),
-            };
-            let err = ops::fault(
-                ResponseCode::ErrorSchemaValidation,
-                format!("The request failed schema validation: {message}"),
-            )
-            .with("LineNumber", line.to_string())
-            .with("LinePosition", column.to_string())
-            .with("Violation", message);
-            return fault_reply(shared, &err, record);
-        }
+    let (header, request) = match read_request(body) {
+        Ok(parsed) => parsed,
+        Err(e) => return fault_reply(shared, &e, record),
     };
     record.operation = request.name().to_owned();
     let impersonated = header.impersonation.as_ref().map(|s| s.value().to_owned());
     record.impersonated = impersonated.clone();
-
-    // Whose mailbox: the impersonated one (if allowed), else the account's own.
-    let target = {
-        let inner = shared.lock();
-        let acc = inner.state.accounts.get(&account);
-        match &impersonated {
-            Some(addr) => {
-                let may =
-                    acc.is_some_and(|a| a.impersonate_all || a.impersonate.contains(&key(addr)));
-                match inner.state.mailbox_number(addr) {
-                    Err(_) => Err(ops::fault(
-                        ResponseCode::ErrorNonExistentMailbox,
-                        "The SMTP address has no mailbox associated with it.",
-                    )
-                    .with("SmtpAddress", addr.clone())),
-                    Ok(_) if !may => Err(ops::fault(
-                        ResponseCode::ErrorImpersonateUserDenied,
-                        "The account does not have permission to impersonate the requested user.",
-                    )),
-                    Ok(n) => Ok((n, addr.clone())),
-                }
-            }
-            None => match acc.and_then(|a| a.mailbox) {
-                Some(n) => Ok((
-                    n,
-                    inner
-                        .state
-                        .mailboxes
-                        .get(&n)
-                        .map(|m| m.address.clone())
-                        .unwrap_or_default(),
-                )),
-                None => Err(ops::fault(
-                    ResponseCode::ErrorNonExistentMailbox,
-                    "The account has no mailbox; impersonate a mailbox with ExchangeImpersonation.",
-                )),
-            },
-        }
-    };
-    let (mailbox, address) = match target {
+    let (mailbox, address) = match target(shared, &account, impersonated.as_deref()) {
         Ok(t) => t,
         Err(e) => return fault_reply(shared, &e, record),
     };
-
-    // The budget: count this call, answer busy beyond the limit.
-    let in_flight = {
-        let mut inner = shared.lock();
-        let now = inner.calls.enter_account(&account);
-        inner.calls.enter_mailbox(&key(&address));
-        (now, inner.concurrency_limit)
-    };
-    let _guard = InFlight {
-        shared: shared.clone(),
-        account: account.clone(),
-        mailbox: Some(key(&address)),
-    };
-    if in_flight.0 > in_flight.1 {
-        let back_off = shared.options.over_budget_back_off.as_millis().to_string();
-        let text = format!(
-            "The server cannot service this request right now. Try again later. Policy: MaxConcurrency {}.",
-            in_flight.1
-        );
-        return match shared.options.over_budget {
-            OverBudget::ServerBusy => fault_reply(
-                shared,
-                &ops::fault(ResponseCode::ErrorServerBusy, text)
-                    .with("BackOffMilliseconds", back_off),
-                record,
-            ),
-            OverBudget::TooManyObjectsOpened => {
-                let style = shared.lock().style;
-                let doc = respond::error_document(
-                    style,
-                    request.name(),
-                    &ops::fault(ResponseCode::ErrorTooManyObjectsOpened, text),
-                );
-                record.result = doc.result;
-                Reply::Xml {
-                    status: 200,
-                    xml: doc.xml,
-                }
-            }
-        };
+    let (_guard, in_flight, limit) = InFlight::enter(shared, &account, &key(&address));
+    if in_flight > limit {
+        return over_budget(shared, limit, request.name(), record);
     }
-
-    let injected = shared.lock().faults.take(Some(&address), request.name());
-    let mut after: Option<FaultKind> = None;
-    for f in injected {
-        match f {
-            FaultKind::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
-            other => after = Some(other),
-        }
-    }
-    let op = request.name().to_owned();
-    let message_fault = |e: MessageError, record: &mut CallRecord| {
-        let inner = shared.lock();
-        let doc = if op.starts_with("Sync") {
-            respond::sync_error_document(inner.style, &op, &e)
-        } else {
-            respond::error_document(inner.style, &op, &e)
-        };
-        record.result = doc.result;
-        Reply::Xml {
-            status: 200,
-            xml: doc.xml,
-        }
+    let after = match injected(shared, &address, request.name(), record).await {
+        Ok(after) => after,
+        Err(reply) => return reply,
     };
-    match after {
-        Some(FaultKind::Unauthorized) => {
-            return Reply::Status {
-                status: 401,
-                retry_after: None,
-            };
-        }
-        Some(FaultKind::Http503 { retry_after_secs }) => {
-            return Reply::Status {
-                status: 503,
-                retry_after: Some(retry_after_secs),
-            };
-        }
-        Some(FaultKind::Http429 { retry_after_secs }) => {
-            return Reply::Status {
-                status: 429,
-                retry_after: Some(retry_after_secs),
-            };
-        }
-        Some(FaultKind::ServerBusyFault { back_off_ms }) => {
-            return fault_reply(
-                shared,
-                &ops::fault(
-                    ResponseCode::ErrorServerBusy,
-                    "The server cannot service this request right now. Try again later.",
-                )
-                .with("BackOffMilliseconds", back_off_ms.to_string()),
-                record,
-            );
-        }
-        Some(FaultKind::ServerBusyMessage { back_off_ms }) => {
-            return message_fault(
-                ops::fault(
-                    ResponseCode::ErrorServerBusy,
-                    "The server cannot service this request right now. Try again later.",
-                )
-                .with("BackOffMilliseconds", back_off_ms.to_string()),
-                record,
-            );
-        }
-        Some(FaultKind::InvalidSyncState) => {
-            return message_fault(
-                ops::fault(
-                    ResponseCode::ErrorInvalidSyncStateData,
-                    "Synchronization state data is corrupt or otherwise invalid.",
-                ),
-                record,
-            );
-        }
-        Some(FaultKind::MailboxMoveInProgress) => {
-            return message_fault(
-                ops::fault(
-                    ResponseCode::ErrorMailboxMoveInProgress,
-                    "The mailbox is being moved to another database; try again later.",
-                ),
-                record,
-            );
-        }
-        Some(FaultKind::DropConnection) => return Reply::Drop,
-        _ => {}
-    }
-
     let answer = {
         let mut inner = shared.lock();
         let ctx = Ctx {
@@ -467,6 +299,168 @@ async fn serve(
         }
         Answer::Stream(plan) => Reply::Stream(plan),
     }
+}
+
+fn status_reply(status: u16, retry_after: Option<u64>) -> Reply {
+    Reply::Status {
+        status,
+        retry_after,
+    }
+}
+
+/// Reads the envelope and the operation; what cannot be read becomes ErrorSchemaValidation
+/// naming the line, column and what was wrong.
+fn read_request(body: &Bytes) -> Result<(RequestHeader, ops::Request), MessageError> {
+    let xml = std::str::from_utf8(body).map_err(|e| {
+        ops::fault(
+            ResponseCode::ErrorSchemaValidation,
+            format!("The request is not UTF-8: {e}."),
+        )
+    })?;
+    crate::ews::envelope::read_request(xml, ops::read_operation).map_err(|e| {
+        let (line, column, message) = match &e {
+            crate::ews::Error::Malformed {
+                line,
+                column,
+                message,
+            } => (*line, *column, message.clone()),
+            other => (0, 0, other.to_string()),
+        };
+        ops::fault(
+            ResponseCode::ErrorSchemaValidation,
+            format!("The request failed schema validation: {message}"),
+        )
+        .with("LineNumber", line.to_string())
+        .with("LinePosition", column.to_string())
+        .with("Violation", message)
+    })
+}
+
+/// Whose mailbox the call acts on: the impersonated one (if allowed), else the account's own.
+fn target(
+    shared: &Shared,
+    account: &str,
+    impersonated: Option<&str>,
+) -> Result<(u32, String), MessageError> {
+    let inner = shared.lock();
+    let acc = inner.state.accounts.get(account);
+    match impersonated {
+        Some(addr) => {
+            let may = acc.is_some_and(|a| a.impersonate_all || a.impersonate.contains(&key(addr)));
+            match inner.state.mailbox_number(addr) {
+                Err(_) => Err(ops::fault(
+                    ResponseCode::ErrorNonExistentMailbox,
+                    "The SMTP address has no mailbox associated with it.",
+                )
+                .with("SmtpAddress", addr)),
+                Ok(_) if !may => Err(ops::fault(
+                    ResponseCode::ErrorImpersonateUserDenied,
+                    "The account does not have permission to impersonate the requested user.",
+                )),
+                Ok(n) => Ok((n, addr.to_owned())),
+            }
+        }
+        None => match acc.and_then(|a| a.mailbox) {
+            Some(n) => Ok((
+                n,
+                inner
+                    .state
+                    .mailboxes
+                    .get(&n)
+                    .map(|m| m.address.clone())
+                    .unwrap_or_default(),
+            )),
+            None => Err(ops::fault(
+                ResponseCode::ErrorNonExistentMailbox,
+                "The account has no mailbox; impersonate a mailbox with ExchangeImpersonation.",
+            )),
+        },
+    }
+}
+
+/// The answer to a call beyond the account's concurrency budget.
+fn over_budget(shared: &Shared, limit: u32, op: &str, record: &mut CallRecord) -> Reply {
+    let text = format!(
+        "The server cannot service this request right now. Try again later. Policy: MaxConcurrency {limit}."
+    );
+    match shared.options.over_budget {
+        OverBudget::ServerBusy => {
+            let back_off = shared.options.over_budget_back_off.as_millis().to_string();
+            let e = ops::fault(ResponseCode::ErrorServerBusy, text)
+                .with("BackOffMilliseconds", back_off);
+            fault_reply(shared, &e, record)
+        }
+        OverBudget::TooManyObjectsOpened => {
+            let e = ops::fault(ResponseCode::ErrorTooManyObjectsOpened, text);
+            message_reply(shared, op, &e, record)
+        }
+    }
+}
+
+/// An error in a response message (HTTP 200), with the empty SyncState syncs add.
+fn message_reply(shared: &Shared, op: &str, e: &MessageError, record: &mut CallRecord) -> Reply {
+    let style = shared.lock().style;
+    let doc = if op.starts_with("Sync") {
+        respond::sync_error_document(style, op, e)
+    } else {
+        respond::error_document(style, op, e)
+    };
+    record.result = doc.result;
+    Reply::Xml {
+        status: 200,
+        xml: doc.xml,
+    }
+}
+
+/// Applies the fault rules that match this call: waits out delays, and returns the reply of a
+/// fault that replaces the answer (`Err`) or the one that alters it afterwards (`Ok`).
+async fn injected(
+    shared: &Shared,
+    address: &str,
+    op: &str,
+    record: &mut CallRecord,
+) -> Result<Option<FaultKind>, Reply> {
+    let rules = shared.lock().faults.take(Some(address), op);
+    let mut after: Option<FaultKind> = None;
+    for f in rules {
+        match f {
+            FaultKind::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+            other => after = Some(other),
+        }
+    }
+    let busy = "The server cannot service this request right now. Try again later.";
+    let message = |code, text: &str| ops::fault(code, text.to_owned());
+    Err(match after {
+        Some(FaultKind::Unauthorized) => status_reply(401, None),
+        Some(FaultKind::Http503 { retry_after_secs }) => status_reply(503, Some(retry_after_secs)),
+        Some(FaultKind::Http429 { retry_after_secs }) => status_reply(429, Some(retry_after_secs)),
+        Some(FaultKind::ServerBusyFault { back_off_ms }) => {
+            let e = message(ResponseCode::ErrorServerBusy, busy)
+                .with("BackOffMilliseconds", back_off_ms.to_string());
+            fault_reply(shared, &e, record)
+        }
+        Some(FaultKind::ServerBusyMessage { back_off_ms }) => {
+            let e = message(ResponseCode::ErrorServerBusy, busy)
+                .with("BackOffMilliseconds", back_off_ms.to_string());
+            message_reply(shared, op, &e, record)
+        }
+        Some(FaultKind::InvalidSyncState) => {
+            let e = message(
+                ResponseCode::ErrorInvalidSyncStateData,
+                "Synchronization state data is corrupt or otherwise invalid.",
+            );
+            message_reply(shared, op, &e, record)
+        }
+        Some(FaultKind::MailboxMoveInProgress) => {
+            let e = message(
+                ResponseCode::ErrorMailboxMoveInProgress,
+                "The mailbox is being moved to another database; try again later.",
+            );
+            message_reply(shared, op, &e, record)
+        }
+        Some(FaultKind::DropConnection) => Reply::Drop,
+        other => return Ok(other),
+    })
 }
 
 /// The streaming body: an envelope at once, then one per batch of events, a keep-alive at each
