@@ -29,11 +29,22 @@ pub enum FolderChange {
 }
 
 /// One `m:SyncFolderHierarchyResponseMessage`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncFolderHierarchyMessage {
     pub sync_state: Option<SyncState>,
+    /// `IncludesLastFolderInRange`; optional in the schema, and absent means the last page.
     pub includes_last_folder_in_range: bool,
     pub changes: Vec<FolderChange>,
+}
+
+impl Default for SyncFolderHierarchyMessage {
+    fn default() -> Self {
+        Self {
+            sync_state: None,
+            includes_last_folder_in_range: true,
+            changes: Vec::new(),
+        }
+    }
 }
 
 impl Operation for SyncFolderHierarchy {

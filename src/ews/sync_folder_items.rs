@@ -59,11 +59,23 @@ pub enum Change {
 }
 
 /// One `m:SyncFolderItemsResponseMessage`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SyncFolderItemsMessage {
     pub sync_state: Option<SyncState>,
+    /// `IncludesLastItemInRange`. The schema makes it optional (`minOccurs="0"`): an answer
+    /// without it is the last page, or a folder would be paged forever.
     pub includes_last_item_in_range: bool,
     pub changes: Vec<Change>,
+}
+
+impl Default for SyncFolderItemsMessage {
+    fn default() -> Self {
+        Self {
+            sync_state: None,
+            includes_last_item_in_range: true,
+            changes: Vec::new(),
+        }
+    }
 }
 
 impl Operation for SyncFolderItems {

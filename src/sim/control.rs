@@ -737,7 +737,8 @@ Faults, log, statistics, style
                                  | "delay" (+"ms") | "drop_connection" | "truncate_body"}}
   clear_faults  faults  calls  stats  reset_calls  save
   set_style               {"style": {"prefixes": "exchange"|"classic"|"default_namespace"|"unusual",
-                           "notification_ns": "messages"|"types", "extra_elements": bool}}
+                           "notification_ns": "messages"|"types", "extra_elements": bool,
+                           "omit_includes_last": bool}}
   set_concurrency_limit   {"limit"}                      per account (default 27)
 
 Example:

@@ -44,6 +44,9 @@ pub struct PassReport {
     pub recorded: usize,
     /// Mappings not being watched, with their state.
     pub not_watched: Vec<(String, MappingState)>,
+    /// Folders that stopped at [`PAGES_PER_PASS`] with more changes waiting: the next pass
+    /// goes on from their committed cursor.
+    pub unfinished: usize,
 }
 
 /// Progress of a pass, for a progress bar: a page of a folder was committed.
@@ -54,9 +57,27 @@ pub struct Progress<'a> {
     pub changes: usize,
 }
 
+/// The most pages one folder takes in one pass (512 changes each): a pass that reaches it
+/// commits what it has and the next pass continues, so a huge or endless change stream never
+/// holds a mailbox in one pass.
+pub const PAGES_PER_PASS: usize = 50;
+
+/// The most pages a listing that must be complete (the folder tree, a re-pointed folder) may
+/// take: a server that never says "last page" fails the pass instead of holding it forever.
+pub const MAX_LISTING_PAGES: usize = 10_000;
+
 /// How often the folder tree is checked for renames, moves and new subfolders when nothing
 /// else asks for it.
 pub const HIERARCHY_EVERY: Duration = Duration::from_secs(600);
+
+/// A listing that never reached its last page.
+fn endless(operation: &'static str, mailbox: &str) -> Error {
+    Error::Feed(feed::Error::Incomplete {
+        operation,
+        mailbox: mailbox.to_owned(),
+        what: format!("no last page after {MAX_LISTING_PAGES} pages"),
+    })
+}
 
 /// The watcher of one mailbox. Holds the folder tree between passes and checks it only every
 /// [`HIERARCHY_EVERY`], or at once after a reload or a folder that no longer resolves: an idle
@@ -159,7 +180,10 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             Some(known) => (known.folders, Some(known.cursor)),
             None => (FolderTree::new(self.feed.well_known(mailbox).await?), None),
         };
-        loop {
+        for pages in 1.. {
+            if pages > MAX_LISTING_PAGES {
+                return Err(endless("folder tree", mailbox));
+            }
             let page = match self.feed.hierarchy(mailbox, cursor.as_ref()).await {
                 Err(e) if e.action() == Action::Rebaseline && cursor.is_some() => {
                     tree = FolderTree::new(tree.well_known);
@@ -266,7 +290,9 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         let mailbox = self.config.address.as_str();
         let mut record = self.folder_record(target)?;
         let mut reset = false;
+        let mut pages = 0;
         loop {
+            pages += 1;
             let cursor = record.cursor.clone().map(Cursor);
             let page = match self
                 .feed
@@ -333,6 +359,11 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             if !page.more {
                 return Ok(());
             }
+            if pages >= PAGES_PER_PASS {
+                tracing::info!(event = "folder_unfinished", mailbox, folder = %target.path, pages);
+                report.unfinished += 1;
+                return Ok(());
+            }
         }
     }
 
@@ -342,7 +373,10 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         let mailbox = self.config.address.as_str();
         let mut tracked = Vec::new();
         let mut cursor = None;
-        loop {
+        for pages in 1.. {
+            if pages > MAX_LISTING_PAGES {
+                return Err(endless("folder listing", mailbox));
+            }
             let page = self
                 .feed
                 .next_page(mailbox, &target.folder_id, cursor.as_ref())

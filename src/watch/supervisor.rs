@@ -206,6 +206,9 @@ struct MailboxTask<F, S> {
     outbox: Arc<tokio::sync::Notify>,
 }
 
+/// The pause before the next pass when a folder stopped at its page bound.
+const UNFINISHED_PAUSE: Duration = Duration::from_secs(1);
+
 /// The fix an admin applies for a permanent failure (R31).
 const PERMANENT_FIX: &str = "check the service account's credentials and grant it ApplicationImpersonation on this mailbox (Exchange Online: the app's full_access_as_app consent), or remove the mailbox from the config; it resumes by itself once fixed";
 
@@ -317,9 +320,13 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         };
         tracing::info!(event = "sync_finished", mailbox = %self.watcher.address(), changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
         self.record(report);
-        let delay = self
+        let mut delay = self
             .cadence
             .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
+        if report.unfinished > 0 {
+            // A folder stopped at its page bound with more waiting: go on soon.
+            delay = delay.min(UNFINISHED_PAUSE);
+        }
         (delay, SyncNow::Done { tracked })
     }
 

@@ -128,10 +128,7 @@ pub(super) fn sync_folder_hierarchy(
                     "SyncState",
                     &ids::hierarchy_sync_state(mb.number, root, page.seq),
                 );
-                o.m_leaf(
-                    "IncludesLastFolderInRange",
-                    if page.last { "true" } else { "false" },
-                );
+                o.includes_last("IncludesLastFolderInRange", page.last);
                 o.m_open("Changes");
                 for c in &page.changes {
                     match c {

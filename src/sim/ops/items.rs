@@ -69,10 +69,7 @@ pub(super) fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolde
                     "SyncState",
                     &ids::item_sync_state(mb.number, folder, page.seq),
                 );
-                o.m_leaf(
-                    "IncludesLastItemInRange",
-                    if page.last { "true" } else { "false" },
-                );
+                o.includes_last("IncludesLastItemInRange", page.last);
                 o.m_open("Changes");
                 for c in &page.changes {
                     write_item_change(o, mb, folder, *c, &fields, &ignore);

@@ -58,6 +58,9 @@ pub struct ResponseStyle {
     pub notification_ns: NotificationNs,
     /// Sprinkle unknown elements (a newer server's additions) into responses.
     pub extra_elements: bool,
+    /// Leave out `IncludesLastItemInRange` / `IncludesLastFolderInRange` of sync answers, as
+    /// the schema allows (`minOccurs="0"`).
+    pub omit_includes_last: bool,
 }
 
 /// A response being written in a given style.
@@ -124,6 +127,13 @@ impl Out {
 
     pub fn style(&self) -> ResponseStyle {
         self.style
+    }
+
+    /// `IncludesLast…InRange` of a sync answer, unless the style leaves it out.
+    pub fn includes_last(&mut self, name: &'static str, last: bool) {
+        if !self.style.omit_includes_last {
+            self.m_leaf(name, if last { "true" } else { "false" });
+        }
     }
 
     fn qualified(&mut self, prefix: &'static str, name: &'static str) -> String {
