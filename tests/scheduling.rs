@@ -231,9 +231,10 @@ async fn r29_a_busy_server_gets_no_call_for_its_back_off_and_concurrency_stays_u
     // nothing until the back-off is over.
     let in_flight = jiff::SignedDuration::from_millis(200);
     let back_off = jiff::SignedDuration::from_millis(4_950);
+    // Impersonated, the busy budget is BOB's: his calls wait, ALICE's go on.
     let gaps: Vec<_> = calls[busy + 1..]
         .iter()
-        .filter(|call| call.account.as_deref() == Some(SVC))
+        .filter(|call| call.impersonated.as_deref() == Some(BOB))
         .map(|call| rfc3339(&call.at).duration_since(at))
         .collect();
     assert!(
@@ -243,6 +244,13 @@ async fn r29_a_busy_server_gets_no_call_for_its_back_off_and_concurrency_stays_u
     assert!(
         gaps.iter().any(|g| *g >= back_off),
         "calls resumed after the back-off"
+    );
+    assert!(
+        calls[busy + 1..].iter().any(|call| {
+            call.impersonated.as_deref() == Some(ALICE)
+                && rfc3339(&call.at).duration_since(at) < back_off
+        }),
+        "ALICE was not held by BOB's back-off"
     );
     let peak = c.stats().per_account[SVC].peak;
     assert!(

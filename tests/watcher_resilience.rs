@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use foldertrack::agent;
-use foldertrack::sim::ResponseStyle;
+use foldertrack::feed::FolderFeed;
+use foldertrack::sim::{FaultKind, FaultRule, ResponseStyle};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,4 +73,90 @@ async fn w2_r22_a_pass_commits_at_its_page_bound_and_the_next_pass_goes_on() {
     let second = pass().await.unwrap();
     assert_eq!(second.tracked, 10);
     assert_eq!(agent.delivered().len(), n);
+}
+
+fn fault(mailbox: &str, operation: Option<&str>, fault: FaultKind) -> FaultRule {
+    FaultRule {
+        mailbox: Some(mailbox.into()),
+        operation: operation.map(str::to_owned),
+        fault,
+        count: Some(1),
+        probability: None,
+    }
+}
+
+#[tokio::test]
+async fn w8_r29_a_server_wait_out_of_range_is_clamped_to_15_minutes() {
+    let fifteen = Duration::from_secs(15 * 60);
+    let cases = [
+        FaultKind::Http503 {
+            retry_after_secs: 18_000_000_000_000_000_000,
+        },
+        FaultKind::ServerBusyFault {
+            back_off_ms: u64::MAX,
+        },
+    ];
+    for kind in cases {
+        // A fresh agent each time: the last one's gate is closed for 15 minutes.
+        let agent = Agent::start(&contoso()).await;
+        agent.sim().add_fault(fault(ALICE, None, kind.clone()));
+        let summary = bounded_pass(&agent).await;
+        assert_eq!(summary.failed.len(), 1, "{kind:?}");
+        let paused = agent.feed.paused_for(ALICE).expect("paused");
+        assert!(
+            paused <= fifteen && paused > fifteen - Duration::from_secs(60),
+            "{kind:?}: {paused:?}"
+        );
+    }
+}
+
+/// ALICE and BOB, each with a baselined Inbox/A, each with one mail dragged in.
+async fn two_mailboxes_with_a_mail_each() -> Agent {
+    let folders: &[Folder<'_>] = &[("Inbox/A", Some(CONTOSO), "")];
+    let agent = Agent::start(&mailboxes(&[(ALICE, folders), (BOB, folders)])).await;
+    let c = agent.sim();
+    for m in [ALICE, BOB] {
+        c.create_folder(m, "Inbox/A").unwrap();
+    }
+    agent.pass().await;
+    for m in [ALICE, BOB] {
+        drag(&c, m, "filed", "Inbox/A");
+    }
+    agent
+}
+
+#[tokio::test]
+async fn w9_r29_a_busy_mailbox_pauses_itself_and_an_account_wide_signal_pauses_all() {
+    let agent = two_mailboxes_with_a_mail_each().await;
+    let c = agent.sim();
+    // Impersonated: ServerBusy is charged to ALICE's budget, not the service account's.
+    c.add_fault(fault(
+        ALICE,
+        Some("SyncFolderItems"),
+        FaultKind::ServerBusyMessage { back_off_ms: 5000 },
+    ));
+    let started = std::time::Instant::now();
+    let summary = bounded_pass(&agent).await;
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].0, ALICE);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "BOB waited behind ALICE: {:?}",
+        started.elapsed()
+    );
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].mailbox, BOB);
+    assert!(agent.feed.paused_for(ALICE) > Some(Duration::from_secs(3)));
+    assert_eq!(agent.feed.paused_for(BOB), None);
+    // HTTP 503 is the server's queue, not one mailbox's budget: everyone waits.
+    c.add_fault(fault(
+        BOB,
+        None,
+        FaultKind::Http503 {
+            retry_after_secs: 30,
+        },
+    ));
+    assert!(agent.feed.well_known(BOB).await.is_err());
+    assert!(agent.feed.paused_for(ALICE) > Some(Duration::from_secs(20)));
 }

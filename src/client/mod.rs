@@ -336,7 +336,7 @@ impl EwsClient {
             .await;
         drop(permit);
         let result = reply.and_then(|reply| http::interpret::<O>(&reply, &call, SystemTime::now()));
-        self.heed_back_off(&result);
+        self.heed_back_off(mailbox, &result);
         let outcome = match &result {
             Ok(r) => r
                 .messages
@@ -361,29 +361,81 @@ impl EwsClient {
         result
     }
 
-    /// Feeds the server's back-off signals into the gate: the whole account waits, since
-    /// Exchange's budgets are per account.
-    fn heed_back_off<T>(&self, result: &Result<Response<T>, Error>) {
-        let wait = match result {
+    /// Feeds the server's back-off signals into the gate. With impersonation, Exchange
+    /// charges a call to the budget of the mailbox it acts as, so a busy answer holds that
+    /// mailbox only; account-wide signals (see [`Scope`]), and every signal when the service
+    /// account acts as itself, hold the whole account.
+    fn heed_back_off<T>(&self, mailbox: &Mailbox, result: &Result<Response<T>, Error>) {
+        let outcomes: Vec<Outcome<'_>> = match result {
             Ok(response) => response
                 .messages
                 .iter()
                 .filter_map(|m| m.as_ref().err())
-                .filter_map(|e| busy_wait(&Outcome::from_message(e)))
-                .max(),
-            Err(e) => e.outcome().as_ref().and_then(busy_wait),
+                .map(Outcome::from_message)
+                .collect(),
+            Err(e) => e.outcome().into_iter().collect(),
         };
-        if let Some(wait) = wait {
-            tracing::info!(
-                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                "server throttled"
-            );
+        for asked in raw_back_offs(result) {
+            crate::http::clamp_server_wait(asked, "BackOffMilliseconds");
+        }
+        let signals = outcomes
+            .iter()
+            .filter_map(|o| busy_wait(o).map(|w| (w, scope(o))));
+        let (mut account, mut own) = (None::<Duration>, None::<Duration>);
+        for (wait, scope) in signals {
+            let slot = match (scope, self.inner.impersonation) {
+                (Scope::Mailbox, true) => &mut own,
+                _ => &mut account,
+            };
+            *slot = Some(slot.map_or(wait, |w| w.max(wait)));
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        if let Some(wait) = account {
+            tracing::info!(event = "server_throttled", scope = "account", mailbox = %mailbox, wait_ms = ms(wait));
             self.inner.gate.back_off_account(wait);
+        }
+        if let Some(wait) = own {
+            tracing::info!(event = "server_throttled", scope = "mailbox", mailbox = %mailbox, wait_ms = ms(wait));
+            self.inner.gate.back_off_mailbox(mailbox, wait);
         }
     }
 }
 
-/// How long the account should pause after `outcome`: the server's own figure, or
+/// `BackOffMilliseconds` as the server sent them, before the clamp.
+fn raw_back_offs<T>(result: &Result<Response<T>, Error>) -> Vec<Duration> {
+    match result {
+        Ok(response) => response
+            .messages
+            .iter()
+            .filter_map(|m| m.as_ref().err()?.back_off())
+            .collect(),
+        Err(Error::Fault { fault, .. }) => fault.back_off().into_iter().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Whose budget a busy signal is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// The budget of the caller as Exchange sees it: with impersonation, the mailbox acted as
+    /// (`ErrorServerBusy`, with or without `BackOffMilliseconds`, also as an inner code).
+    Mailbox,
+    /// The service account or the server itself: HTTP 503 (IIS queueing) and 429, and
+    /// `ErrorExceededConnectionCount` (the service account's own concurrency budget).
+    Account,
+}
+
+fn scope(outcome: &Outcome<'_>) -> Scope {
+    match outcome {
+        Outcome::Code { code, .. } if **code == ResponseCode::ErrorExceededConnectionCount => {
+            Scope::Account
+        }
+        Outcome::Code { .. } => Scope::Mailbox,
+        _ => Scope::Account,
+    }
+}
+
+/// How long the caller should pause after `outcome`: the server's own figure, or
 /// [`DEFAULT_BUSY_BACK_OFF`] for a busy signal without one.
 fn busy_wait(outcome: &Outcome<'_>) -> Option<Duration> {
     if let Action::RetryAfter(wait) = action(outcome) {
@@ -480,7 +532,27 @@ mod tests {
     }
 
     #[test]
-    fn busy_signals_pause_the_account() {
+    fn a_busy_mailbox_budget_is_the_mailboxs_and_server_queues_are_the_accounts() {
+        let busy = ResponseCode::ErrorServerBusy;
+        let connections = ResponseCode::ErrorExceededConnectionCount;
+        let code = |code| Outcome::Code {
+            code,
+            back_off: None,
+            inner: None,
+        };
+        assert_eq!(scope(&code(&busy)), Scope::Mailbox);
+        assert_eq!(scope(&code(&connections)), Scope::Account);
+        for status in [429, 503] {
+            let outcome = Outcome::Status {
+                status,
+                retry_after: None,
+            };
+            assert_eq!(scope(&outcome), Scope::Account);
+        }
+    }
+
+    #[test]
+    fn busy_signals_become_a_pause() {
         let five = Some(Duration::from_secs(5));
         let status = |status, retry_after| Outcome::Status {
             status,

@@ -58,7 +58,7 @@ impl<'a> Outcome<'a> {
         match &fault.code {
             Some(code) => Outcome::Code {
                 code,
-                back_off: fault.back_off(),
+                back_off: server_back_off(fault.back_off()),
                 inner: fault.message_xml.inner_code(),
             },
             None => Outcome::Malformed,
@@ -69,10 +69,16 @@ impl<'a> Outcome<'a> {
     pub fn from_message(error: &'a ResponseError) -> Self {
         Outcome::Code {
             code: &error.code,
-            back_off: error.back_off(),
+            back_off: server_back_off(error.back_off()),
             inner: error.message_xml.inner_code(),
         }
     }
+}
+
+/// `BackOffMilliseconds`, held to [`crate::http::MAX_SERVER_WAIT`] (the client logs the
+/// clamp once per call).
+fn server_back_off(asked: Option<Duration>) -> Option<Duration> {
+    asked.map(|d| d.min(crate::http::MAX_SERVER_WAIT))
 }
 
 /// What the caller should do next.

@@ -150,6 +150,13 @@ impl Drop for Permit {
     }
 }
 
+/// `now + wait`, never overflowing: callers clamp server waits, this is the last guard.
+fn deadline(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait.min(crate::http::MAX_SERVER_WAIT))
+        .unwrap_or(now)
+}
+
 // Poisoning only means another call panicked mid-update of a plain map; the map is still valid.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -215,7 +222,7 @@ impl Gate {
 
     /// Holds every call of the account until `now + wait` (or later, if already later).
     pub fn back_off_account(&self, wait: Duration) {
-        let until = Instant::now() + wait;
+        let until = deadline(wait);
         let mut current = lock(&self.inner.account_until);
         if current.is_none_or(|c| c < until) {
             *current = Some(until);
@@ -225,7 +232,7 @@ impl Gate {
     /// Holds every call for `mailbox` until `now + wait` (or later, if already later).
     pub fn back_off_mailbox(&self, mailbox: &Mailbox, wait: Duration) {
         let now = Instant::now();
-        let until = now + wait;
+        let until = deadline(wait);
         let mut map = lock(&self.inner.mailbox_until);
         map.retain(|_, t| *t > now);
         let entry = map.entry(mailbox.clone()).or_insert(until);

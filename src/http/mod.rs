@@ -77,14 +77,38 @@ pub fn builder(
     Ok(builder)
 }
 
-/// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait.
+/// The longest wait a server may impose through `Retry-After` or `BackOffMilliseconds`: a
+/// larger figure (a bug, a misconfigured proxy, a value near `u64::MAX`) would otherwise
+/// pause a mailbox or the whole account for ever, or overflow a deadline.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(15 * 60);
+
+/// A wait the server asked for, held to [`MAX_SERVER_WAIT`]; a clamp is logged with the
+/// figure asked for and where it came from.
+pub fn clamp_server_wait(asked: Duration, source: &'static str) -> Duration {
+    if asked <= MAX_SERVER_WAIT {
+        return asked;
+    }
+    tracing::warn!(
+        event = "server_wait_clamped",
+        source,
+        asked_secs = asked.as_secs(),
+        clamped_secs = MAX_SERVER_WAIT.as_secs()
+    );
+    MAX_SERVER_WAIT
+}
+
+/// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait; held to
+/// [`MAX_SERVER_WAIT`].
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let asked = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value).ok()?;
+            at.duration_since(now).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(clamp_server_wait(asked, "Retry-After"))
 }
 
 /// A header value marked sensitive, so no debug output shows it (credentials, tokens).
@@ -150,6 +174,14 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(
+            retry_after(&headers("18000000000000000000"), now),
+            Some(MAX_SERVER_WAIT)
+        );
+        assert_eq!(
+            retry_after(&headers("Fri, 31 Dec 9999 23:59:59 GMT"), now),
+            Some(MAX_SERVER_WAIT)
+        );
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 }

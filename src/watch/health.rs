@@ -34,6 +34,9 @@ pub enum Health {
     Disabled { error: String, fix: String },
 }
 
+/// The share of a retry or probe delay that is random.
+pub const JITTER: f64 = 0.2;
+
 /// The numbers behind the back-off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthPolicy {
@@ -69,12 +72,15 @@ impl Health {
         *self = Health::Healthy;
     }
 
-    /// A sync failed: the new state and how long to wait before trying again.
-    pub fn on_failure(&mut self, failure: Failure, policy: &HealthPolicy) -> Duration {
+    /// A sync failed: the new state and how long to wait before trying again. `spread`, in
+    /// -1..=1, moves the delay by up to [`JITTER`] of itself, so mailboxes that failed together
+    /// (a revoked credential, a server outage) are not probed together.
+    pub fn on_failure(&mut self, failure: Failure, policy: &HealthPolicy, spread: f64) -> Duration {
+        let jitter = |d: Duration| d.mul_f64(1.0 + JITTER * spread.clamp(-1.0, 1.0));
         match failure {
             Failure::Permanent { error, fix } => {
                 *self = Health::Disabled { error, fix };
-                policy.disabled_probe
+                jitter(policy.disabled_probe)
             }
             Failure::Transient { error, hint } => {
                 let attempt = match self {
@@ -98,6 +104,7 @@ impl Health {
                     policy.base.saturating_mul(doubling).min(policy.cap)
                 };
                 // A server's own hint is honoured even when it is longer than our schedule.
+                let delay = jitter(delay);
                 hint.map_or(delay, |h| delay.max(h))
             }
         }
@@ -136,14 +143,14 @@ mod tests {
         let policy = HealthPolicy::default();
         let mut h = Health::Healthy;
         let delays: Vec<u64> = (0..10)
-            .map(|_| h.on_failure(transient(None), &policy).as_secs())
+            .map(|_| h.on_failure(transient(None), &policy, 0.0).as_secs())
             .collect();
         assert_eq!(delays, [10, 20, 40, 80, 160, 320, 640, 900, 900, 1800]);
         let before_parking: u64 = delays[..9].iter().sum();
         assert!((3000..=4500).contains(&before_parking), "{before_parking}");
         assert_eq!(h.label(), "parked");
         assert!(!h.is_active());
-        assert_eq!(h.on_failure(transient(None), &policy).as_secs(), 1800);
+        assert_eq!(h.on_failure(transient(None), &policy, 0.0).as_secs(), 1800);
     }
 
     #[test]
@@ -166,6 +173,7 @@ mod tests {
                 fix: "check the service account's password".into(),
             },
             &HealthPolicy::default(),
+            0.0,
         );
         assert_eq!(d, Duration::from_secs(3600));
         assert_eq!(h.label(), "disabled");
@@ -175,11 +183,31 @@ mod tests {
     }
 
     #[test]
+    fn probes_of_mailboxes_that_failed_together_are_spread_out() {
+        let policy = HealthPolicy::default();
+        let probe = |spread| {
+            let mut h = Health::Healthy;
+            let permanent = Failure::Permanent {
+                error: "HTTP 401".into(),
+                fix: "x".into(),
+            };
+            h.on_failure(permanent, &policy, spread).as_secs()
+        };
+        assert_eq!((probe(-1.0), probe(0.0), probe(1.0)), (2880, 3600, 4320));
+        let mut parked = Health::Parked {
+            attempt: 12,
+            last_error: "x".into(),
+        };
+        let d = parked.on_failure(transient(None), &policy, 0.5);
+        assert_eq!(d.as_secs(), 1980);
+    }
+
+    #[test]
     fn a_server_hint_longer_than_the_schedule_wins() {
         let mut h = Health::Healthy;
-        let d = h.on_failure(transient(Some(300)), &HealthPolicy::default());
+        let d = h.on_failure(transient(Some(300)), &HealthPolicy::default(), 0.0);
         assert_eq!(d, Duration::from_secs(300));
-        let d = h.on_failure(transient(Some(1)), &HealthPolicy::default());
+        let d = h.on_failure(transient(Some(1)), &HealthPolicy::default(), 0.0);
         assert_eq!(d, Duration::from_secs(20));
     }
 }

@@ -350,7 +350,9 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             },
         };
         let was = self.health.label();
-        let delay = self.health.on_failure(failure, &self.policy);
+        let delay = self
+            .health
+            .on_failure(failure, &self.policy, fastrand::f64() * 2.0 - 1.0);
         if self.health.label() != was {
             tracing::warn!(event = "mailbox_health", mailbox = %address, health = self.health.label(), error = %error);
         } else {
