@@ -39,6 +39,8 @@ fn fill(rt: &tokio::runtime::Runtime, store: &SledStore) {
             arrived,
             left: Vec::new(),
             mapping: None,
+            unreadable: Vec::new(),
+            gone: Vec::new(),
             at: Timestamp::now(),
         };
         rt.block_on(store.commit_page(page)).unwrap();

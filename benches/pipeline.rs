@@ -71,6 +71,8 @@ async fn pipeline_page(
             arrived,
             left: Vec::new(),
             mapping: None,
+            unreadable: Vec::new(),
+            gone: Vec::new(),
             at: Timestamp::now(),
         })
         .await

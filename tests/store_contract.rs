@@ -56,6 +56,8 @@ fn page_of(mailbox: &str, cursor: &str, arrived: Vec<Arrival>) -> PageCommit {
         arrived,
         left: Vec::new(),
         mapping: None,
+        unreadable: Vec::new(),
+        gone: Vec::new(),
         at: Timestamp::now(),
     }
 }
@@ -236,6 +238,39 @@ async fn contract<S: Store>(store: S) {
     });
     assert!(failed.is_err());
     assert_eq!(store.outbox(10).unwrap().len(), 2);
+
+    pending_contract(&store).await;
+}
+
+/// Unreadable items are kept per folder with their latest error and count, and leave when
+/// they are read, leave the folder, or are gone (R33).
+async fn pending_contract<S: Store>(store: &S) {
+    let unreadable = |id: &str, error: &str| store::Unreadable {
+        item_id: id.into(),
+        error: error.into(),
+        repointed: false,
+    };
+    let mut p = page("c9", Vec::new());
+    p.unreadable = vec![unreadable("P1", "ErrorCorruptData"), unreadable("P2", "x")];
+    store.commit_page(p.clone()).await.unwrap();
+    p.unreadable = vec![unreadable("P1", "ErrorInternalServerError")];
+    store.commit_page(p).await.unwrap();
+    let pending = store.pending_in("a@example.com", "F1").unwrap();
+    assert_eq!(pending.len(), 2);
+    let p1 = pending.iter().find(|p| p.item_id == "P1").unwrap();
+    assert_eq!(
+        (p1.attempts, p1.error.as_str()),
+        (2, "ErrorInternalServerError")
+    );
+    assert!(p1.first_at <= p1.last_at);
+    assert!(store.pending_in("a@example.com", "F2").unwrap().is_empty());
+    assert_eq!(store.pending(10).unwrap().len(), 2);
+    assert_eq!(store.stats().unwrap().pending, 2);
+    // P1 is read now; P2 is gone from the folder.
+    let mut p = page("c10", vec![arrival("<p1@x>", "P1", "a@example.com", "r1")]);
+    p.gone = vec!["P2".into()];
+    store.commit_page(p).await.unwrap();
+    assert!(store.pending(10).unwrap().is_empty());
 }
 
 #[tokio::test]

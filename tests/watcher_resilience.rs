@@ -6,8 +6,11 @@ mod common;
 
 use common::*;
 use foldertrack::agent;
+use foldertrack::deliver::items::{self, ItemState};
+use foldertrack::ews::ResponseCode;
 use foldertrack::feed::FolderFeed;
 use foldertrack::sim::{FaultKind, FaultRule, ResponseStyle};
+use foldertrack::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,4 +162,49 @@ async fn w9_r29_a_busy_mailbox_pauses_itself_and_an_account_wide_signal_pauses_a
     ));
     assert!(agent.feed.well_known(BOB).await.is_err());
     assert!(agent.feed.paused_for(ALICE) > Some(Duration::from_secs(20)));
+}
+
+#[tokio::test]
+async fn w3_r33_one_unreadable_item_never_stalls_its_page_and_is_retried_until_read() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let items: Vec<String> = (0..3)
+        .map(|i| drag(&c, ALICE, &format!("filed {i}"), CUSTOMERS))
+        .collect();
+    c.set_unreadable(&items[1], Some(ResponseCode::ErrorCorruptData));
+    let summary = bounded_pass(&agent).await;
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    assert_eq!(agent.delivered().len(), 2, "the page's other items went on");
+    let unreadable = || items::problem_items(agent.store.as_ref(), Some(ItemState::Unreadable));
+    let shown = unreadable().unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].id, items[1]);
+    assert_eq!(
+        (shown[0].mailbox.as_str(), shown[0].folder.as_str()),
+        (ALICE, CUSTOMERS)
+    );
+    assert!(shown[0].reason.contains("ErrorCorruptData"), "{shown:?}");
+    // Still unreadable: kept, with one more attempt.
+    bounded_pass(&agent).await;
+    assert_eq!(unreadable().unwrap()[0].attempts, 2);
+    // Readable again: tracked on the next pass, and no longer a problem.
+    c.set_unreadable(&items[1], None);
+    assert_eq!(bounded_pass(&agent).await.tracked, 1);
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2].message.item_id, items[1]);
+    assert!(unreadable().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn w3_r33_an_unreadable_item_that_leaves_the_folder_is_forgotten() {
+    let agent = baselined().await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "corrupt", CUSTOMERS);
+    c.set_unreadable(&item, Some(ResponseCode::ErrorInternalServerError));
+    bounded_pass(&agent).await;
+    assert_eq!(agent.store.stats().unwrap().pending, 1);
+    c.delete_message(ALICE, &item).unwrap();
+    assert!(bounded_pass(&agent).await.failed.is_empty());
+    assert_eq!(agent.store.stats().unwrap().pending, 0);
 }

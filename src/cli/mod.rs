@@ -66,7 +66,7 @@ pub enum Command {
     SyncNow { address: String },
     /// List items by state (undeliverable, rejected, retrying).
     Items {
-        /// Only items in this state: retrying, undeliverable or rejected (default: all).
+        /// Only items in this state: retrying, undeliverable, rejected or unreadable (default: all).
         #[arg(long)]
         state: Option<ItemState>,
         /// JSON lines for scripts.

@@ -1,6 +1,7 @@
-//! Problem items (R30, R32, R41): requests that failed at least once — retrying ones still in
-//! the outbox, undeliverable and rejected ones in the dead letters — as `foldertrack items` and
-//! the admin API list them, and `retry`, which re-queues the dead ones.
+//! Problem items (R30, R32, R33, R41): requests that failed at least once — retrying ones still
+//! in the outbox, undeliverable and rejected ones in the dead letters — and items Exchange could
+//! not read, as `foldertrack items` and the admin API list them; and `retry`, which re-queues
+//! the dead ones.
 
 use crate::store::{self, Store};
 
@@ -14,16 +15,25 @@ pub enum ItemState {
     Undeliverable,
     /// Refused for good by the sink.
     Rejected,
+    /// Appeared in a watched folder but could not be read from Exchange; tried again on every
+    /// pass until it is read or gone (R33).
+    Unreadable,
 }
 
 impl ItemState {
-    pub const ALL: [ItemState; 3] = [Self::Retrying, Self::Undeliverable, Self::Rejected];
+    pub const ALL: [ItemState; 4] = [
+        Self::Retrying,
+        Self::Undeliverable,
+        Self::Rejected,
+        Self::Unreadable,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Retrying => "retrying",
             Self::Undeliverable => "undeliverable",
             Self::Rejected => "rejected",
+            Self::Unreadable => "unreadable",
         }
     }
 }
@@ -41,7 +51,7 @@ impl std::str::FromStr for ItemState {
         Self::ALL
             .into_iter()
             .find(|state| state.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("{s:?}: choose retrying, undeliverable or rejected"))
+            .ok_or_else(|| format!("{s:?}: choose retrying, undeliverable, rejected or unreadable"))
     }
 }
 
@@ -86,6 +96,9 @@ pub fn problem_items<S: Store>(
             }
         }
     }
+    if state.is_none_or(|s| s == ItemState::Unreadable) {
+        out.extend(store.pending(usize::MAX)?.into_iter().map(unreadable_line));
+    }
     for (seq, d) in store.dead(usize::MAX)? {
         let s = match d.state {
             store::Failed::Undeliverable => ItemState::Undeliverable,
@@ -108,6 +121,25 @@ pub fn problem_items<S: Store>(
     Ok(out)
 }
 
+/// An item Exchange could not read: no request exists yet, so it is named by its ItemId.
+fn unreadable_line(p: store::PendingItem) -> ItemLine {
+    ItemLine {
+        state: ItemState::Unreadable,
+        id: p.item_id,
+        event_id: String::new(),
+        mailbox: p.mailbox,
+        folder: p.path,
+        attempts: p.attempts,
+        reason: format!(
+            "{} (since {})",
+            p.error,
+            p.first_at.strftime("%Y-%m-%d %H:%M:%S")
+        ),
+        at: Some(p.last_at),
+        seq: 0,
+    }
+}
+
 /// Re-queues undeliverable and rejected items, filtered by mailbox and time; with `dry_run`
 /// only says which (R30).
 pub async fn retry<S: Store>(
@@ -118,7 +150,7 @@ pub async fn retry<S: Store>(
 ) -> Result<Vec<ItemLine>, store::Error> {
     let chosen: Vec<ItemLine> = problem_items(store, None)?
         .into_iter()
-        .filter(|i| i.state != ItemState::Retrying)
+        .filter(|i| matches!(i.state, ItemState::Undeliverable | ItemState::Rejected))
         .filter(|i| mailbox.is_none_or(|m| i.mailbox.eq_ignore_ascii_case(m)))
         .filter(|i| since.is_none_or(|t| i.at.is_some_and(|at| at >= t)))
         .collect();

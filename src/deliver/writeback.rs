@@ -80,10 +80,13 @@ pub async fn write_back<F: FolderFeed, S: Store>(
             version: None,
         };
         let result = async {
-            let current = feed
+            let mut current = feed
                 .fetch(&mark.mailbox, std::slice::from_ref(&item), false)
                 .await?;
-            let Some(found) = current.first() else {
+            if let Some(unreadable) = current.unreadable.pop() {
+                return Err(unreadable.error);
+            }
+            let Some(found) = current.fetched.first() else {
                 return Ok(None);
             };
             let item = ItemRef {

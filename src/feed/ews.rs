@@ -3,8 +3,8 @@
 //! the write-back. Every call goes through [`EwsClient`] (back-off gate, limiter, semaphore).
 
 use super::{
-    Cursor, Error, FeedChange, Fetched, FolderEvent, FolderFeed, FolderNode, HierarchyPage,
-    ItemRef, Page, WellKnown,
+    Action, Cursor, Error, FeedChange, Fetch, Fetched, FolderEvent, FolderFeed, FolderNode,
+    HierarchyPage, ItemRef, Page, Unreadable, WellKnown,
 };
 use crate::client::{self, EwsClient, Outcome};
 use crate::ews::folder::{Folder, FolderShape};
@@ -81,6 +81,18 @@ fn message_error(operation: &'static str, mailbox: &str, e: &ResponseError) -> E
         text: e.text.clone(),
         action: client::action(&Outcome::from_message(e)),
     }
+}
+
+/// True when a per-item error is really about the mailbox or the server — throttling, access,
+/// a mailbox move — so the whole call should be retried later rather than the item set aside.
+fn about_the_mailbox(e: &ResponseError, action: Action) -> bool {
+    let busy = |c: &ResponseCode| *c == ResponseCode::ErrorServerBusy;
+    busy(&e.code)
+        || e.message_xml.inner_code().as_ref().is_some_and(busy)
+        || matches!(
+            action,
+            Action::RetryAfter(_) | Action::ParkMailbox | Action::DisableMailbox
+        )
 }
 
 fn incomplete(operation: &'static str, mailbox: &str, what: impl Into<String>) -> Error {
@@ -291,8 +303,8 @@ impl FolderFeed for EwsFeed {
         mailbox: &str,
         items: &[ItemRef],
         with_body: bool,
-    ) -> Result<Vec<Fetched>, Error> {
-        let mut out = Vec::with_capacity(items.len());
+    ) -> Result<Fetch, Error> {
+        let mut out = Fetch::default();
         for chunk in items.chunks(self.batch) {
             let op = GetItem {
                 shape: ItemShape::for_tracking(with_body),
@@ -307,16 +319,26 @@ impl FolderFeed for EwsFeed {
                     })
                     .collect(),
             };
-            for message in self.call(mailbox, &op).await? {
+            // One message per id, in request order.
+            for (message, item) in self.call(mailbox, &op).await?.into_iter().zip(chunk) {
                 match message {
-                    Ok(m) => out.extend(
+                    Ok(m) => out.fetched.extend(
                         m.items
                             .iter()
                             .filter_map(|i| fetched(mailbox, i, with_body)),
                     ),
                     // Moved on since the sync: it will show up in the folder it went to.
                     Err(e) if e.code == ResponseCode::ErrorItemNotFound => {}
-                    Err(e) => return Err(message_error(GetItem::NAME, mailbox, &e)),
+                    Err(e) => {
+                        let error = message_error(GetItem::NAME, mailbox, &e);
+                        if about_the_mailbox(&e, error.action()) {
+                            return Err(error);
+                        }
+                        out.unreadable.push(Unreadable {
+                            item: item.clone(),
+                            error,
+                        });
+                    }
                 }
             }
         }

@@ -86,6 +86,22 @@ pub struct Fetched {
     pub categories: Vec<String>,
 }
 
+/// What a fetch brought back.
+#[derive(Debug, Default)]
+pub struct Fetch {
+    pub fetched: Vec<Fetched>,
+    /// Items the server answered with an error of their own (a corrupt item, a property it
+    /// cannot return): the others are not held back by them (R33).
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An item the server could not read.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub item: ItemRef,
+    pub error: Error,
+}
+
 /// What to do about a failed call: the one decision vocabulary of every back-end, decided by
 /// the pure table in [`crate::client::retry`] for EWS.
 pub use crate::client::Action;
@@ -146,13 +162,15 @@ pub trait FolderFeed: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Page, Error>> + Send;
 
     /// The details of these items, in as few calls as the server allows. Items that no
-    /// longer exist (moved on meanwhile) are left out: they show up where they went.
+    /// longer exist (moved on meanwhile) are left out: they show up where they went. An item
+    /// the server answers with an error of its own is [`Fetch::unreadable`]; an error about
+    /// the mailbox or the server (busy, access refused) fails the call.
     fn fetch(
         &self,
         mailbox: &str,
         items: &[ItemRef],
         with_body: bool,
-    ) -> impl Future<Output = Result<Vec<Fetched>, Error>> + Send;
+    ) -> impl Future<Output = Result<Fetch, Error>> + Send;
 
     /// How long the server asked to leave this mailbox alone (throttling), if it did.
     fn paused_for(&self, mailbox: &str) -> Option<Duration>;

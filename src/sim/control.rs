@@ -13,6 +13,7 @@ use super::message::{MessageView, NewMessage};
 use super::respond::ResponseStyle;
 use super::shared::{Error, Inner, Shared};
 use super::state::{StateError, key, tree};
+use crate::ews::ResponseCode;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -406,6 +407,16 @@ impl SimControl {
         self.shared.lock().calls.reset();
     }
 
+    /// Makes GetItem answer `code` for this item alone, as for a corrupt item; `None` makes it
+    /// readable again.
+    pub fn set_unreadable(&self, item_id: &str, code: Option<ResponseCode>) {
+        let mut inner = self.shared.lock();
+        match code {
+            Some(code) => inner.unreadable.insert(item_id.to_owned(), code),
+            None => inner.unreadable.remove(item_id),
+        };
+    }
+
     pub fn set_style(&self, style: ResponseStyle) {
         self.shared.lock().style = style;
     }
@@ -541,6 +552,11 @@ enum Command {
     SetConcurrencyLimit {
         limit: u32,
     },
+    SetUnreadable {
+        item_id: String,
+        #[serde(default)]
+        code: Option<String>,
+    },
     Save {},
 }
 
@@ -637,6 +653,9 @@ impl SimControl {
             C::ResetCalls {} => done(|| self.reset_calls()),
             C::SetStyle { style } => done(|| self.set_style(style)),
             C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
+            C::SetUnreadable { item_id, code } => {
+                done(|| self.set_unreadable(&item_id, code.as_deref().map(ResponseCode::parse)))
+            }
             C::Save {} => json(self.save()?),
         }
     }
@@ -740,6 +759,8 @@ Faults, log, statistics, style
                            "notification_ns": "messages"|"types", "extra_elements": bool,
                            "omit_includes_last": bool}}
   set_concurrency_limit   {"limit"}                      per account (default 27)
+  set_unreadable          {"item_id", "code"?}           GetItem answers code (e.g. "ErrorCorruptData")
+                                                         for that item alone; without code, readable again
 
 Example:
   curl -s -XPOST $CONTROL/create_user -d '{"address":"alice@example.com","password":"pw"}'

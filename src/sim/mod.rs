@@ -104,6 +104,7 @@ async fn launch(
             calls: Default::default(),
             style: options.style,
             concurrency_limit: options.concurrency_limit,
+            unreadable: Default::default(),
             dirty: false,
         }),
         options,

@@ -1,5 +1,6 @@
 //! What the simulator's parts share: its options, its error type, the state behind one mutex
-//! (`Inner`: accounts and mailboxes, subscriptions, fault rules, call log, response style) and
+//! (`Inner`: accounts and mailboxes, subscriptions, fault rules, unreadable items, call log,
+//! response style) and
 //! that mutex with the options beside it (`Shared`). Kept apart from `mod.rs` so the parts can
 //! import it without importing the module that starts them.
 
@@ -83,6 +84,8 @@ pub struct Inner {
     pub calls: calls::Calls,
     pub style: ResponseStyle,
     pub concurrency_limit: u32,
+    /// Items GetItem answers with an error of their own, by ItemId (a corrupt item).
+    pub unreadable: std::collections::HashMap<String, crate::ews::ResponseCode>,
     pub(super) dirty: bool,
 }
 

@@ -15,7 +15,7 @@ pub use self::sled::SledStore;
 pub use mem::MemStore;
 pub use records::{
     DeadEntry, Failed, FolderRecord, MappingRecord, MappingState, MarkEntry, MarkKind, OutboxEntry,
-    SeenRecord,
+    PendingItem, SeenRecord,
 };
 
 use crate::tracking::{
@@ -42,10 +42,11 @@ pub enum Tree {
     Outbox,
     Dead,
     Marks,
+    Pending,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 8] = [
+    pub const ALL: [Tree; 9] = [
         Tree::Meta,
         Tree::Mappings,
         Tree::Folders,
@@ -54,6 +55,7 @@ impl Tree {
         Tree::Outbox,
         Tree::Dead,
         Tree::Marks,
+        Tree::Pending,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Tree {
             Tree::Outbox => "outbox",
             Tree::Dead => "dead",
             Tree::Marks => "marks",
+            Tree::Pending => "pending",
         }
     }
 }
@@ -141,7 +144,20 @@ pub struct PageCommit {
     pub left: Vec<String>,
     /// A mapping record to save with the page (a re-pointed regarding, R8).
     pub mapping: Option<MappingRecord>,
+    /// Items the server could not read this time: kept (or kept again) as pending (R33).
+    pub unreadable: Vec<Unreadable>,
+    /// Pending items that are gone from the folder: forgotten.
+    pub gone: Vec<String>,
     pub at: Timestamp,
+}
+
+/// An item of the page the server could not read, with its error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unreadable {
+    pub item_id: String,
+    pub error: String,
+    /// Waiting for a re-link (R8) rather than to be tracked.
+    pub repointed: bool,
 }
 
 /// What a committed page produced.
@@ -162,6 +178,9 @@ pub struct Stats {
     pub outbox: usize,
     pub dead: usize,
     pub marks: usize,
+    /// Items that could not be read from Exchange yet.
+    #[serde(default)]
+    pub pending: usize,
     pub bytes_on_disk: u64,
 }
 
@@ -237,6 +256,31 @@ pub trait Store: Send + Sync + 'static {
         let all: Vec<SeenRecord> =
             scan_decoded(self, Tree::Seen, &keys::seen_prefix(mailbox, folder_id))?;
         Ok(all.into_iter().filter(|s| s.message.is_some()).collect())
+    }
+
+    /// The items of a folder that could not be read from Exchange yet (R33).
+    fn pending_in(&self, mailbox: &str, folder_id: &str) -> Result<Vec<PendingItem>, Error>
+    where
+        Self: Sized,
+    {
+        let all: Vec<PendingItem> =
+            scan_decoded(self, Tree::Pending, &keys::seen_prefix(mailbox, folder_id))?;
+        // The prefix is a hash: keep only this folder's.
+        Ok(all
+            .into_iter()
+            .filter(|p| p.mailbox == mailbox && p.folder_id == folder_id)
+            .collect())
+    }
+
+    /// Up to `limit` items that could not be read from Exchange yet, in every folder.
+    fn pending(&self, limit: usize) -> Result<Vec<PendingItem>, Error>
+    where
+        Self: Sized,
+    {
+        self.scan(Tree::Pending, &[], limit)?
+            .iter()
+            .map(|(_, v)| decode(Tree::Pending, v))
+            .collect()
     }
 
     fn mapping(&self, mailbox: &str, name: &str) -> Result<Option<MappingRecord>, Error>
@@ -535,6 +579,7 @@ pub trait Store: Send + Sync + 'static {
             outbox: self.count(Tree::Outbox)?,
             dead: self.count(Tree::Dead)?,
             marks: self.count(Tree::Marks)?,
+            pending: self.count(Tree::Pending)?,
             bytes_on_disk: self.bytes_on_disk()?,
         })
     }
@@ -625,6 +670,7 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
     for arrival in &page.arrived {
         apply_arrival(tx, page, arrival, &mut outbox, &mut out)?;
     }
+    apply_pending(tx, page)?;
     if let Some(last) = outbox.last {
         tx.put(Tree::Meta, OUTBOX_SEQ, records::encode(&last))?;
     }
@@ -658,6 +704,37 @@ impl OutboxSeq {
         self.last = Some(last + 1);
         Ok(last + 1)
     }
+}
+
+/// Pending items (R33): the ones read or gone now are forgotten, the unreadable ones are kept
+/// with their latest error and one more attempt.
+fn apply_pending(tx: &dyn Txn, page: &PageCommit) -> Result<(), TxError> {
+    let folder = &page.folder;
+    let key = |item_id: &str| keys::seen(&folder.mailbox, &folder.folder_id, item_id);
+    let read = page.arrived.iter().map(|a| a.message.item_id.as_str());
+    for item_id in read.chain(page.left.iter().map(String::as_str)) {
+        tx.remove(Tree::Pending, &key(item_id))?;
+    }
+    for item_id in &page.gone {
+        tx.remove(Tree::Pending, &key(item_id))?;
+    }
+    for u in &page.unreadable {
+        let key = key(&u.item_id);
+        let before = read_tx::<PendingItem>(tx, Tree::Pending, &key)?;
+        let pending = PendingItem {
+            mailbox: folder.mailbox.clone(),
+            folder_id: folder.folder_id.clone(),
+            path: folder.path.clone(),
+            item_id: u.item_id.clone(),
+            repointed: u.repointed,
+            error: u.error.clone(),
+            attempts: before.as_ref().map_or(0, |b| b.attempts) + 1,
+            first_at: before.map_or(page.at, |b| b.first_at),
+            last_at: page.at,
+        };
+        tx.put(Tree::Pending, &key, records::encode(&pending))?;
+    }
+    Ok(())
 }
 
 /// An item left the folder (R13): its message's history says so; it is no longer seen here.

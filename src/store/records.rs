@@ -58,6 +58,26 @@ pub struct SeenRecord {
     pub message: Option<String>,
 }
 
+/// An item that appeared in a watched folder but could not be read from Exchange (pending
+/// tree, keyed like the seen tree): retried on every later pass until it is read, or is gone
+/// from the folder (R33).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PendingItem {
+    pub mailbox: String,
+    pub folder_id: String,
+    /// For people: the folder's path when it was last tried.
+    pub path: String,
+    pub item_id: String,
+    /// Waiting to be re-linked after its mapping was re-pointed (R8), not to be tracked.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub repointed: bool,
+    /// What the server answered last.
+    pub error: String,
+    pub attempts: u32,
+    pub first_at: Timestamp,
+    pub last_at: Timestamp,
+}
+
 /// A tracking request waiting for delivery (outbox tree, keyed by sequence).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct OutboxEntry {

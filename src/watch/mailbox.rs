@@ -289,6 +289,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
     ) -> Result<(), Error> {
         let mailbox = self.config.address.as_str();
         let mut record = self.folder_record(target)?;
+        self.retry_pending(target, &record, report).await?;
         let mut reset = false;
         let mut pages = 0;
         loop {
@@ -316,41 +317,31 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                     track_existing: target.track_existing,
                 }
             };
-            let mut seen = HashSet::new();
-            for id in classify::lookups(&page.changes) {
-                if self.store.seen(mailbox, &target.folder_id, id)?.is_some() {
-                    seen.insert(id.to_owned());
-                }
-            }
+            let seen = self.known(&target.folder_id, &page.changes)?;
             let classified = classify::classify(&page.changes, mode, &seen);
             for ignored in &classified.ignored {
                 if let Reason::Unreadable(why) = &ignored.reason {
                     tracing::warn!(event = "change_unreadable", mailbox, folder = %target.path, reason = %why);
                 }
             }
-            let arrived = self
+            let (arrived, unreadable) = self
                 .arrivals(target, &classified.fetch, Cause::Appeared)
                 .await?;
             record.cursor = Some(page.cursor.0.clone());
             record.baselined |= !page.more;
-            let committed = self
-                .store
-                .commit_page(PageCommit {
-                    folder: record.clone(),
-                    seen: classified.seen_only,
-                    arrived,
-                    left: classified.left,
-                    mapping: None,
-                    at: Timestamp::now(),
-                })
-                .await?;
+            let commit = PageCommit {
+                folder: record.clone(),
+                seen: classified.seen_only,
+                arrived,
+                left: classified.left,
+                mapping: None,
+                unreadable,
+                gone: Vec::new(),
+                at: Timestamp::now(),
+            };
+            self.commit(commit, report).await?;
             report.pages += 1;
             report.changes += page.changes.len();
-            report.recorded += committed.recorded;
-            for r in &committed.emitted {
-                tracing::info!(event = "item_tracked", mailbox, folder = %r.folder.path, id = %r.id, kind = ?r.event);
-            }
-            report.emitted.extend(committed.emitted);
             progress(Progress {
                 mailbox,
                 path: &target.path,
@@ -365,6 +356,89 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 return Ok(());
             }
         }
+    }
+
+    /// The items of a page that the folder already knows.
+    fn known(&self, folder_id: &str, changes: &[FeedChange]) -> Result<HashSet<String>, Error> {
+        let mut seen = HashSet::new();
+        for id in classify::lookups(changes) {
+            if self.store.seen(&self.config.address, folder_id, id)?.is_some() {
+                seen.insert(id.to_owned());
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Commits a page and counts what it produced.
+    async fn commit(&self, commit: PageCommit, report: &mut PassReport) -> Result<(), Error> {
+        let mailbox = self.config.address.as_str();
+        let path = commit.folder.path.clone();
+        for u in &commit.unreadable {
+            tracing::warn!(event = "item_unreadable", mailbox, folder = %path, error = %u.error);
+        }
+        let committed = self.store.commit_page(commit).await?;
+        report.recorded += committed.recorded;
+        for r in &committed.emitted {
+            tracing::info!(event = "item_tracked", mailbox, folder = %r.folder.path, id = %r.id, kind = ?r.event);
+        }
+        report.emitted.extend(committed.emitted);
+        Ok(())
+    }
+
+    /// Tries again the items of the folder the server could not read before (R33): read now,
+    /// they are tracked (or re-linked); gone from the folder, they are forgotten; still
+    /// unreadable, they wait for the next pass with their latest error.
+    async fn retry_pending(
+        &self,
+        target: &Target,
+        record: &FolderRecord,
+        report: &mut PassReport,
+    ) -> Result<(), Error> {
+        let mailbox = self.config.address.as_str();
+        let pending = self.store.pending_in(mailbox, &target.folder_id)?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut arrived = Vec::new();
+        let mut unreadable = Vec::new();
+        for (cause, repointed) in [(Cause::Appeared, false), (Cause::Repointed, true)] {
+            let items: Vec<ItemRef> = pending
+                .iter()
+                .filter(|p| p.repointed == repointed)
+                .map(|p| ItemRef {
+                    id: p.item_id.clone(),
+                    version: None,
+                })
+                .collect();
+            let (a, u) = self.arrivals(target, &items, cause).await?;
+            arrived.extend(a);
+            unreadable.extend(u);
+        }
+        let still: HashSet<&str> = arrived
+            .iter()
+            .map(|a: &Arrival| a.message.item_id.as_str())
+            .chain(
+                unreadable
+                    .iter()
+                    .map(|u: &store::Unreadable| u.item_id.as_str()),
+            )
+            .collect();
+        let gone = pending
+            .iter()
+            .filter(|p| !still.contains(p.item_id.as_str()))
+            .map(|p| p.item_id.clone())
+            .collect();
+        let commit = PageCommit {
+            folder: record.clone(),
+            seen: Vec::new(),
+            arrived,
+            left: Vec::new(),
+            mapping: None,
+            unreadable,
+            gone,
+            at: Timestamp::now(),
+        };
+        self.commit(commit, report).await
     }
 
     /// R8: the mapping's regarding changed; re-link every tracked item currently in the
@@ -396,7 +470,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 break;
             }
         }
-        let arrived = self.arrivals(target, &tracked, Cause::Repointed).await?;
+        let (arrived, unreadable) = self.arrivals(target, &tracked, Cause::Repointed).await?;
         let mut mapping = self
             .store
             .mapping(mailbox, &target.mapping)?
@@ -410,6 +484,8 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 arrived,
                 left: Vec::new(),
                 mapping: Some(mapping),
+                unreadable,
+                gone: Vec::new(),
                 at: Timestamp::now(),
             })
             .await?;
@@ -418,20 +494,31 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         Ok(())
     }
 
-    /// Fetches candidates and turns them into arrivals with their identity (R18).
+    /// Fetches candidates and turns them into arrivals with their identity (R18), and the
+    /// items the server could not read into pending ones (R33).
     async fn arrivals(
         &self,
         target: &Target,
         items: &[ItemRef],
         cause: Cause,
-    ) -> Result<Vec<Arrival>, Error> {
+    ) -> Result<(Vec<Arrival>, Vec<store::Unreadable>), Error> {
         if items.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         }
         let mailbox = self.config.address.as_str();
         let at = Timestamp::now();
-        let fetched = self.feed.fetch(mailbox, items, target.include_body).await?;
-        Ok(fetched
+        let fetch = self.feed.fetch(mailbox, items, target.include_body).await?;
+        let unreadable = fetch
+            .unreadable
+            .into_iter()
+            .map(|u| store::Unreadable {
+                item_id: u.item.id,
+                error: u.error.to_string(),
+                repointed: cause == Cause::Repointed,
+            })
+            .collect();
+        let arrived = fetch
+            .fetched
             .into_iter()
             .map(|f| {
                 let identity = Identity::of(
@@ -463,6 +550,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                     cause,
                 }
             })
-            .collect())
+            .collect();
+        Ok((arrived, unreadable))
     }
 }

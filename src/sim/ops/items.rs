@@ -126,9 +126,14 @@ pub(super) fn get_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetItem) -> Answer
         .items
         .iter()
         .map(|r| {
-            mb.item_by_id(r.id.as_str())
-                .map(|(k, _)| k)
-                .ok_or_else(|| item_error(r.id.as_str()))
+            let key = mb.item_by_id(r.id.as_str()).map(|(k, _)| k);
+            match inner.unreadable.get(r.id.as_str()) {
+                Some(code) if key.is_some() => Err(fault(
+                    code.clone(),
+                    "The item could not be read from the store.",
+                )),
+                _ => key.ok_or_else(|| item_error(r.id.as_str())),
+            }
         })
         .collect();
     items_response(inner.style, "GetItem", &results, |o, k| {
