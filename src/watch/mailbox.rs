@@ -362,7 +362,11 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
     fn known(&self, folder_id: &str, changes: &[FeedChange]) -> Result<HashSet<String>, Error> {
         let mut seen = HashSet::new();
         for id in classify::lookups(changes) {
-            if self.store.seen(&self.config.address, folder_id, id)?.is_some() {
+            if self
+                .store
+                .seen(&self.config.address, folder_id, id)?
+                .is_some()
+            {
                 seen.insert(id.to_owned());
             }
         }
