@@ -257,6 +257,9 @@ pub struct MessageRecord {
     /// Events emitted so far (the next one gets `events + 1`).
     #[serde(rename = "e")]
     pub events: u32,
+    /// The latest event the sink confirmed: an older one is never sent after it (R21).
+    #[serde(rename = "d", default, skip_serializing_if = "is_zero")]
+    pub delivered: u32,
     /// Other mailboxes that filed the same message (R19).
     #[serde(rename = "s", default, skip_serializing_if = "Vec::is_empty")]
     pub sightings: Vec<Place>,
@@ -265,6 +268,10 @@ pub struct MessageRecord {
     pub conflicts: Vec<Regarding>,
     #[serde(rename = "h")]
     pub history: Vec<HistoryEntry>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One line of a message's history, shown by `foldertrack items`.
@@ -294,6 +301,7 @@ impl MessageRecord {
             owner: s.place.mailbox.clone(),
             regarding: s.regarding.clone(),
             events: 0,
+            delivered: 0,
             sightings: Vec::new(),
             conflicts: Vec::new(),
             history: vec![HistoryEntry {
@@ -356,6 +364,11 @@ impl MessageRecord {
             self.location = None;
         }
         self.note(at, format!("left {path} (moved out or deleted)"));
+    }
+
+    /// Whether a later event than `sequence` already reached the sink.
+    pub fn superseded(&self, sequence: u32) -> bool {
+        self.delivered > sequence
     }
 
     pub fn note(&mut self, at: Timestamp, what: String) {

@@ -9,10 +9,12 @@ use common::*;
 use foldertrack::agent::delivery;
 use foldertrack::deliver::items::{self, ItemState};
 use foldertrack::deliver::policy::DeliveryPolicy;
-use foldertrack::deliver::{AnySink, Deliverer, Drained};
+use foldertrack::deliver::{AnySink, Deliverer, Drained, writeback};
+use foldertrack::sim::{FaultKind, FaultRule};
 use foldertrack::store::Store;
 use foldertrack::tracking::EventKind;
-use std::time::Duration;
+use foldertrack::watch::supervisor::SyncNow;
+use std::time::{Duration, Instant};
 
 const FOLDER: &str = "Inbox/Customers";
 
@@ -47,13 +49,9 @@ fn deliverer(agent: &Agent) -> Deliverer<AnySink> {
 async fn deliver_all(agent: &Agent, d: &Deliverer<AnySink>) -> Drained {
     let mut total = Drained::default();
     for _ in 0..250 {
-        let round = delivery::deliver(d, agent.feed.as_ref(), agent.store.as_ref())
+        total += delivery::deliver(d, agent.feed.as_ref(), agent.store.as_ref())
             .await
             .unwrap();
-        total.delivered += round.delivered;
-        total.retrying += round.retrying;
-        total.undeliverable += round.undeliverable;
-        total.rejected += round.rejected;
         if agent.outbox_len() == 0 {
             break;
         }
@@ -82,7 +80,8 @@ async fn s16_r30_a_sink_failing_three_times_then_succeeding_gives_one_record_and
     hook.script(&[503, 503, 503]);
     let d = deliverer(&agent);
     let drained = deliver_all(&agent, &d).await;
-    assert_eq!((drained.delivered, drained.retrying), (1, 3));
+    // Alone in the outbox, its failures are the sink's: held, not counted against it.
+    assert_eq!((drained.delivered, drained.held), (1, 3));
     assert_eq!(hook.attempts(), 4);
     assert_eq!(hook.records().len(), 1, "exactly one record");
     let mail = c.message(ALICE, &item).unwrap();
@@ -93,14 +92,14 @@ async fn s16_r30_a_sink_failing_three_times_then_succeeding_gives_one_record_and
 }
 
 #[tokio::test]
-async fn s17_r30_a_sink_that_always_fails_makes_the_item_undeliverable_and_retry_delivers_it() {
+async fn s17_r30_a_sink_that_always_refuses_makes_the_item_undeliverable_and_retry_delivers_it() {
     let hook = Webhook::start().await;
     let agent = agent_with(|dir| hook.sink_toml(dir)).await;
     let c = agent.sim();
-    let item = drag(&c, ALICE, "receiver down", FOLDER);
+    let item = drag(&c, ALICE, "receiver refuses", FOLDER);
     c.set_categories(ALICE, &item, &["Red".into()]).unwrap();
     sync(&agent).await;
-    hook.always(Some(500));
+    hook.always(Some(422));
     let d = deliverer(&agent);
     let drained = deliver_all(&agent, &d).await;
     assert_eq!(
@@ -117,7 +116,7 @@ async fn s17_r30_a_sink_that_always_fails_makes_the_item_undeliverable_and_retry
     );
     let items = items::problem_items(agent.store.as_ref(), Some(ItemState::Undeliverable)).unwrap();
     assert_eq!(items.len(), 1);
-    assert!(items[0].reason.contains("HTTP 500"), "{}", items[0].reason);
+    assert!(items[0].reason.contains("HTTP 422"), "{}", items[0].reason);
     assert_eq!(items[0].attempts, 5);
 
     hook.always(None);
@@ -369,12 +368,12 @@ async fn items_and_retry_on_the_command_line() {
     let config = write_config(dir.path(), &sim.ews_url(), &mapping(), &extra);
     assert_eq!(cli(&config, &["once"]).0, 0);
     drag(&c, ALICE, "cli", FOLDER);
-    hook.always(Some(502));
+    hook.always(Some(404));
     let (code, out) = cli(&config, &["once"]);
     assert_eq!(code, 0, "{out}");
     let (_, items) = cli(&config, &["items", "--state", "undeliverable"]);
     assert!(
-        items.contains("undeliverable") && items.contains("HTTP 502"),
+        items.contains("undeliverable") && items.contains("HTTP 404"),
         "{items}"
     );
     assert!(items.contains(FOLDER), "{items}");
@@ -393,4 +392,369 @@ async fn items_and_retry_on_the_command_line() {
     assert_eq!(hook.records().len(), 1);
     let (_, none) = cli(&config, &["items"]);
     assert!(none.contains("no items"), "{none}");
+}
+
+/// An agent over these mapped folders, `(mailbox, path, regarding)`, created and baselined;
+/// `extra` adds config sections.
+async fn agent_over(
+    folders: &[(&str, &str, &str)],
+    extra: impl FnOnce(&std::path::Path) -> String,
+) -> Agent {
+    let sim = simulator().await;
+    let c = sim.control();
+    let mut by_mailbox: Vec<(&str, Vec<Folder<'_>>)> = Vec::new();
+    for &(mailbox, path, regarding) in folders {
+        c.create_folder(mailbox, path).unwrap();
+        let folder = (path, Some(regarding), "");
+        match by_mailbox.iter_mut().find(|(m, _)| *m == mailbox) {
+            Some((_, list)) => list.push(folder),
+            None => by_mailbox.push((mailbox, vec![folder])),
+        }
+    }
+    let list: Vec<(&str, &[Folder<'_>])> =
+        by_mailbox.iter().map(|(m, f)| (*m, f.as_slice())).collect();
+    let agent = Agent::with_extra(sim, &mailboxes(&list), extra).await;
+    agent.pass().await;
+    agent
+}
+
+/// Alice and Bob, each with a mapped folder, on a cadence slow enough that only the first
+/// sync and track-now sync.
+async fn two_mailbox_agent(sink: impl FnOnce(&std::path::Path) -> String) -> Agent {
+    let folders = [(ALICE, "Inbox/A", CONTOSO), (BOB, "Inbox/B", FABRIKAM)];
+    agent_over(&folders, |dir| {
+        sink(dir) + "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n"
+    })
+    .await
+}
+
+fn calls(c: &foldertrack::sim::SimControl, mailbox: &str, operation: &str) -> usize {
+    c.calls()
+        .iter()
+        .filter(|call| call.operation == operation && call.impersonated.as_deref() == Some(mailbox))
+        .count()
+}
+
+fn subjects(agent: &Agent, mailbox: &str) -> Vec<String> {
+    agent
+        .delivered()
+        .into_iter()
+        .filter(|r| r.mailbox == mailbox)
+        .filter_map(|r| r.message.subject)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_r33_delivery_does_not_wait_behind_write_back() {
+    let agent = two_mailbox_agent(|_| String::new()).await;
+    let c = agent.sim();
+    let running = agent.run().await;
+    // Alice's mailbox is slow to write to: every UpdateItem for her takes 1.5 s.
+    c.add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("UpdateItem".into()),
+        fault: FaultKind::Delay { ms: 1500 },
+        count: None,
+        probability: None,
+    });
+    c.reset_calls();
+    let filed: Vec<String> = (0..40)
+        .map(|i| drag(&c, ALICE, &format!("filed {i}"), "Inbox/A"))
+        .collect();
+    running.admin.sync_now(ALICE).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || subjects(&agent, ALICE).len()
+            == 40)
+        .await
+    );
+
+    // While Alice's categories are being written, Bob files one mail and asks for track-now:
+    // it is in the sink when the answer comes, within 2 s.
+    let bobs = drag(&c, BOB, "for bob, now", "Inbox/B");
+    let asked = Instant::now();
+    let answer = running.admin.sync_now(BOB).await.unwrap();
+    let took = asked.elapsed();
+    assert!(matches!(answer, SyncNow::Done { tracked: 1 }), "{answer:?}");
+    assert!(
+        subjects(&agent, BOB) == ["for bob, now"],
+        "in the sink when track-now said done"
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // Bob's category does not wait for Alice's either.
+    assert!(
+        eventually(Duration::from_secs(3), || c
+            .message(BOB, &bobs)
+            .is_ok_and(|m| m.categories == ["Tracked"]))
+        .await
+    );
+    // Alice's 40 marks go in batches: two GetItem and two UpdateItem calls, not 40 of each.
+    assert!(
+        eventually(Duration::from_secs(15), || filed.iter().all(|id| c
+            .message(ALICE, id)
+            .is_ok_and(|m| m.categories == ["Tracked"])))
+        .await
+    );
+    assert_eq!(calls(&c, ALICE, "UpdateItem"), 2);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d1_r38_track_now_says_done_only_when_the_request_is_in_the_sink() {
+    let hook = Webhook::start().await;
+    let agent = two_mailbox_agent(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let running = agent.run().await;
+    hook.always(Some(503));
+    drag(&c, ALICE, "while the receiver is down", "Inbox/A");
+    let asked = Instant::now();
+    let answer = running.admin.sync_now(ALICE).await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "told at once, not after a long wait"
+    );
+    assert!(!matches!(answer, SyncNow::Done { .. }), "{answer:?}");
+    // The answer says what the request waits for, in words and in fields.
+    let json = serde_json::to_value(&answer).unwrap();
+    assert_eq!(json["result"], "waiting", "{json}");
+    assert_eq!(json["tracked"], 1);
+    assert_eq!(json["waiting"][0]["state"], "sink_unavailable", "{json}");
+    let message = json["message"].as_str().unwrap();
+    assert!(
+        message.contains("sink is unavailable since") && message.contains("HTTP 503"),
+        "{message}"
+    );
+    // The receiver is back: the request goes in, and track-now says done.
+    hook.always(None);
+    assert!(eventually(Duration::from_secs(10), || hook.records().len() == 1).await);
+    let answer = running.admin.sync_now(ALICE).await.unwrap();
+    assert_eq!(answer, SyncNow::Done { tracked: 0 });
+    running.stop().await;
+}
+
+/// A deliverer whose back-off is `base` ms doubling to `cap` ms, with these limits.
+fn deliverer_with(
+    agent: &Agent,
+    base: u64,
+    cap: u64,
+    max_attempts: u32,
+    retry_for: Duration,
+) -> Deliverer<AnySink> {
+    let mut d = deliverer(agent);
+    d.policy = DeliveryPolicy {
+        base: Duration::from_millis(base),
+        cap: Duration::from_millis(cap),
+        max_attempts,
+        retry_for,
+    };
+    d
+}
+
+#[tokio::test]
+async fn d5_r30_a_sink_outage_is_one_state_probed_by_one_request_and_fails_no_mail() {
+    let hook = Webhook::start().await;
+    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let items: Vec<String> = (0..20)
+        .map(|i| drag(&c, ALICE, &format!("m{i}"), FOLDER))
+        .collect();
+    sync(&agent).await;
+    hook.always(Some(503));
+    let d = deliverer_with(&agent, 20, 100, 5, Duration::from_secs(24 * 3600));
+    let run = |d| delivery::deliver(d, agent.feed.as_ref(), agent.store.as_ref());
+    run(&d).await.unwrap();
+    assert_eq!(hook.attempts(), 20, "the first round finds the sink down");
+    // Down for a while: far past five attempts' worth of back-off. Each round sends at most
+    // one request, and no request gives up.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        let before = hook.attempts();
+        run(&d).await.unwrap();
+        assert!(hook.attempts() - before <= 1, "a probe is one request");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let probes = hook.attempts() - 20;
+    assert!((3..=40).contains(&probes), "{probes} probes");
+    assert!(
+        agent.store.dead(10).unwrap().is_empty(),
+        "nothing undeliverable"
+    );
+    for item in &items {
+        assert!(
+            c.message(ALICE, item).unwrap().categories.is_empty(),
+            "no mail marked failed"
+        );
+    }
+    // One state for the whole sink, as status and the metrics show it.
+    let outage = agent
+        .store
+        .sink_outage()
+        .unwrap()
+        .expect("the sink is down");
+    assert!(outage.reason.contains("HTTP 503"), "{}", outage.reason);
+    assert!(outage.probes as usize >= probes - 1);
+
+    // It answers again: everything goes in, every mail is marked, the state is gone.
+    hook.always(None);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let drained = deliver_all(&agent, &d).await;
+    assert_eq!(drained.delivered, 20);
+    assert_eq!(hook.records().len(), 20);
+    assert_eq!(agent.store.sink_outage().unwrap(), None);
+    for item in &items {
+        assert_eq!(c.message(ALICE, item).unwrap().categories, ["Tracked"]);
+    }
+}
+
+#[tokio::test]
+async fn d5_r30_a_request_failing_transiently_is_retried_for_the_period_not_for_an_attempt_count() {
+    let hook = Webhook::start().await;
+    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    drag(&c, ALICE, "fine", FOLDER);
+    let bad = drag(&c, ALICE, "this one fails", FOLDER);
+    drag(&c, ALICE, "also fine", FOLDER);
+    sync(&agent).await;
+    // The receiver takes the others but answers 503 for this one, every time.
+    hook.refuse_subject("this one fails", 503);
+    let period = Duration::from_millis(600);
+    let d = deliverer_with(&agent, 10, 40, 2, period);
+    let started = Instant::now();
+    let drained = deliver_all(&agent, &d).await;
+    assert_eq!(drained.delivered, 2);
+    assert_eq!(drained.undeliverable, 1);
+    let dead = agent.store.dead(10).unwrap().remove(0).1;
+    assert!(
+        dead.attempts > 2,
+        "transient failures do not count toward the two attempts: {}",
+        dead.attempts
+    );
+    let since_given_up = jiff::Timestamp::now()
+        .duration_since(dead.at)
+        .unsigned_abs();
+    let retried_for = started.elapsed() - since_given_up;
+    assert!(
+        retried_for >= period,
+        "retried for the whole period: {retried_for:?}"
+    );
+    assert_eq!(
+        c.message(ALICE, &bad).unwrap().categories,
+        ["Tracking failed"]
+    );
+    assert_eq!(
+        agent.store.sink_outage().unwrap(),
+        None,
+        "the sink was up all along"
+    );
+}
+
+#[tokio::test]
+async fn d6_r28_a_write_back_is_kept_with_back_off_and_follows_its_moved_mail() {
+    let hook = Webhook::start().await;
+    let same_record = [(ALICE, "Inbox/A", CONTOSO), (ALICE, "Inbox/A2", CONTOSO)];
+    let agent = agent_over(&same_record, |dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "moves right after delivery", "Inbox/A");
+    sync(&agent).await;
+    let d = deliverer(&agent);
+    assert_eq!(d.drain(agent.store.as_ref()).await.unwrap().delivered, 1);
+    // The person files it on before its category is written.
+    let moved = c.move_message(ALICE, &item, "Inbox/A2").unwrap();
+    c.reset_calls();
+    let names = &agent.config.writeback;
+    let write =
+        || writeback::write_back(agent.feed.as_ref(), agent.store.as_ref(), names, &d.marks);
+    for _ in 0..6 {
+        write().await.unwrap();
+    }
+    // Tried once, then left alone for its back-off: not five tries a second apart, not given up.
+    assert_eq!(calls(&c, ALICE, "GetItem"), 1);
+    let marks = agent.store.marks(10).unwrap();
+    assert_eq!(marks.len(), 1, "still pending");
+    assert_eq!(marks[0].1.attempts, 1);
+    assert!(
+        marks[0]
+            .1
+            .next_try
+            .is_some_and(|t| t > jiff::Timestamp::now())
+    );
+    // The next sync finds it in A2: the mark follows it and is written at once.
+    sync(&agent).await;
+    write().await.unwrap();
+    assert_eq!(c.message(ALICE, &moved).unwrap().categories, ["Tracked"]);
+    assert!(agent.store.marks(10).unwrap().is_empty());
+    assert_eq!(hook.records().len(), 1, "the move made no new event");
+}
+
+#[tokio::test]
+async fn d7_r21_a_later_event_waits_for_an_earlier_one_still_in_the_outbox() {
+    let hook = Webhook::start().await;
+    let agent = relinking_agent(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "filed twice", "Inbox/A");
+    sync(&agent).await;
+    // The moved_in fails once and waits for its retry; meanwhile the mail moves to B.
+    hook.script(&[503]);
+    let d = deliverer_with(&agent, 300, 300, 5, Duration::from_secs(3600));
+    delivery::deliver(&d, agent.feed.as_ref(), agent.store.as_ref())
+        .await
+        .unwrap();
+    c.move_message(ALICE, &item, "Inbox/B").unwrap();
+    sync(&agent).await;
+    deliver_all(&agent, &d).await;
+    let events: Vec<(u64, String)> = hook
+        .accepted()
+        .iter()
+        .map(|r| {
+            (
+                r["sequence"].as_u64().unwrap(),
+                r["regarding"]["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [(1, CONTOSO.to_owned()), (2, FABRIKAM.to_owned())],
+        "in order, so the record ends up regarding B's"
+    );
+}
+
+#[tokio::test]
+async fn d7_r21_retry_of_a_superseded_event_delivers_nothing_and_says_so() {
+    let hook = Webhook::start().await;
+    let agent = relinking_agent(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "rejected, then re-linked", "Inbox/A");
+    sync(&agent).await;
+    hook.script(&[400]);
+    let d = deliverer(&agent);
+    assert_eq!(deliver_all(&agent, &d).await.rejected, 1);
+    c.move_message(ALICE, &item, "Inbox/B").unwrap();
+    sync(&agent).await;
+    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
+    // Retrying the old moved_in would link the record back to A's: it is not sent.
+    let retried = items::retry(agent.store.as_ref(), None, None, false)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), 1);
+    let later = retried[0].superseded_by.as_deref().expect("said so");
+    assert!(later.ends_with(".2"), "{later}");
+    assert_eq!(agent.outbox_len(), 0);
+    deliver_all(&agent, &d).await;
+    let accepted = hook.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["regarding"]["id"], FABRIKAM);
+    assert!(
+        items::problem_items(agent.store.as_ref(), None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Alice with A (regarding Contoso) and B (regarding Fabrikam), baselined.
+async fn relinking_agent(sink: impl FnOnce(&std::path::Path) -> String) -> Agent {
+    agent_over(
+        &[(ALICE, "Inbox/A", CONTOSO), (ALICE, "Inbox/B", FABRIKAM)],
+        sink,
+    )
+    .await
 }

@@ -1,8 +1,8 @@
 //! One contract, every store: SledStore on disk and MemStore in memory behave the same.
 
 use foldertrack::store::{
-    self, Arrival, Cause, DeadEntry, Failed, FolderRecord, MarkKind, MemStore, PageCommit,
-    SledStore, Store, Tree,
+    self, Arrival, Cause, DeadEntry, Failed, FolderRecord, MarkKind, MarkOutcome, MemStore,
+    PageCommit, SinkOutage, SledStore, Store, Tree, Whereabouts,
 };
 use foldertrack::tracking::{EventKind, Identity, MessageInfo, Place, Regarding, Sighting};
 use jiff::Timestamp;
@@ -146,7 +146,7 @@ async fn contract<S: Store>(store: S) {
     let (seq, mut entry) = store.outbox(1).unwrap().remove(0);
     entry.attempts = 1;
     entry.next_try = Some(Timestamp::now() + jiff::SignedDuration::from_secs(60));
-    store.retry_later(seq, entry.clone()).await.unwrap();
+    store.retry_later(&[(seq, entry.clone())]).await.unwrap();
     let due: Vec<u64> = store
         .due(Timestamp::now(), 10)
         .unwrap()
@@ -187,7 +187,7 @@ async fn contract<S: Store>(store: S) {
         "{:?}",
         record.history
     );
-    assert_eq!(store.requeue(&[seq]).await.unwrap(), 1);
+    assert_eq!(store.requeue(&[seq]).await.unwrap().requeued, 1);
     let back = store.outbox(10).unwrap();
     assert_eq!(back.len(), 2);
     assert!(
@@ -196,16 +196,38 @@ async fn contract<S: Store>(store: S) {
     );
     assert!(store.dead(10).unwrap().is_empty());
 
-    // A mark that is done leaves; one kept for another try stays.
-    let (id, mut pending) = store.marks(1).unwrap().remove(0);
-    pending.attempts = 1;
-    store.mark_done(&id, Some(pending), None).await.unwrap();
+    // A mark kept for another try waits for its time; one given up leaves with a note.
+    let (id, tried) = store.marks(1).unwrap().remove(0);
+    let mut later = tried.clone();
+    later.attempts = 1;
+    later.next_try = Some(Timestamp::now() + jiff::SignedDuration::from_secs(60));
+    let outcome = MarkOutcome::Later(later.clone());
+    store
+        .marks_written(&[(id.clone(), tried.clone(), outcome)])
+        .await
+        .unwrap();
+    assert_eq!(store.marks(10).unwrap().len(), 2);
+    assert!(
+        !store
+            .marks_due(Timestamp::now())
+            .unwrap()
+            .iter()
+            .any(|(i, _)| *i == id)
+    );
+    // An outcome for a mark replaced meanwhile leaves the newer mark alone.
+    let gone = MarkOutcome::GivenUp("given up".into());
+    store
+        .marks_written(&[(id.clone(), tried, gone.clone())])
+        .await
+        .unwrap();
     assert_eq!(store.marks(10).unwrap().len(), 2);
     store
-        .mark_done(&id, None, Some("given up".into()))
+        .marks_written(&[(id.clone(), later, gone)])
         .await
         .unwrap();
     assert_eq!(store.marks(10).unwrap().len(), 1);
+    let record = store.message(&id).unwrap().unwrap();
+    assert_eq!(record.history.last().unwrap().what, "given up");
 
     // A reset cursor keeps the seen items (R23).
     store.reset_cursor("a@example.com", "F1").await.unwrap();
@@ -273,15 +295,121 @@ async fn pending_contract<S: Store>(store: &S) {
     assert!(store.pending(10).unwrap().is_empty());
 }
 
+/// The delivery side: the order of a message's events (R21), superseded retries, where a
+/// request stands, a write-back that follows its moved mail (R28), and the sink's outage.
+async fn delivery_contract<S: Store>(store: S) {
+    let first = store
+        .commit_page(page(
+            "c1",
+            vec![arrival("<m1@x>", "I1", "a@example.com", "r1")],
+        ))
+        .await
+        .unwrap();
+    let moved_in = first.emitted[0].clone();
+    // Moved to a folder with another regarding: a re-link of the same message.
+    let relinked = store
+        .commit_page(page(
+            "c2",
+            vec![arrival("<m1@x>", "I1b", "a@example.com", "r2")],
+        ))
+        .await
+        .unwrap()
+        .emitted
+        .remove(0);
+    assert_eq!(
+        (relinked.id.as_str(), relinked.sequence),
+        (moved_in.id.as_str(), 2)
+    );
+    let seqs: Vec<u64> = store.outbox(10).unwrap().iter().map(|(s, _)| *s).collect();
+    // The re-link waits while the first event is in the outbox, even while that one waits for
+    // a retry.
+    let due = store.due(Timestamp::now(), 10).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].1.request.event_id, moved_in.event_id);
+    let mut entry = due[0].1.clone();
+    entry.attempts = 1;
+    entry.next_try = Some(Timestamp::now() + jiff::SignedDuration::from_secs(60));
+    store
+        .retry_later(&[(seqs[0], entry.clone())])
+        .await
+        .unwrap();
+    assert!(store.due(Timestamp::now(), 10).unwrap().is_empty());
+    assert!(matches!(
+        store.whereabouts(seqs[0]).unwrap(),
+        Whereabouts::Outbox(_)
+    ));
+
+    // The first given up, the second delivered: a retry of the first sends nothing.
+    let dead = DeadEntry {
+        request: entry.request.clone(),
+        state: Failed::Undeliverable,
+        reason: "HTTP 404".into(),
+        attempts: 5,
+        at: Timestamp::now(),
+    };
+    store.dead_letter(seqs[0], dead, true).await.unwrap();
+    assert!(matches!(
+        store.whereabouts(seqs[0]).unwrap(),
+        Whereabouts::Dead(_)
+    ));
+    assert_eq!(store.due(Timestamp::now(), 10).unwrap()[0].0, seqs[1]);
+    store.delivered(&[seqs[1]], true).await.unwrap();
+    assert_eq!(store.whereabouts(seqs[1]).unwrap(), Whereabouts::Delivered);
+    let record = store.message(&moved_in.id).unwrap().unwrap();
+    assert_eq!(record.delivered, 2);
+    let done = store.requeue(&[seqs[0]]).await.unwrap();
+    assert_eq!((done.requeued, done.superseded.clone()), (0, vec![seqs[0]]));
+    assert!(store.outbox(10).unwrap().is_empty() && store.dead(10).unwrap().is_empty());
+
+    // The mail moves on before its category is written; when it shows up in a mapped folder
+    // the pending mark follows it and is due at once.
+    let (id, mut mark) = store.marks(10).unwrap().remove(0);
+    assert_eq!(mark.item_id, "I1b");
+    mark.attempts = 2;
+    mark.next_try = Some(Timestamp::now() + jiff::SignedDuration::from_secs(600));
+    let tried = store.marks(10).unwrap().remove(0).1;
+    store
+        .marks_written(&[(id.clone(), tried, MarkOutcome::Later(mark))])
+        .await
+        .unwrap();
+    assert!(store.marks_due(Timestamp::now()).unwrap().is_empty());
+    store
+        .commit_page(page(
+            "c3",
+            vec![arrival("<m1@x>", "I1c", "a@example.com", "r2")],
+        ))
+        .await
+        .unwrap();
+    let due = store.marks_due(Timestamp::now()).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].1.item_id.as_str(), due[0].1.attempts), ("I1c", 2));
+
+    // The sink's outage is one durable record.
+    assert_eq!(store.sink_outage().unwrap(), None);
+    let outage = SinkOutage {
+        since: Timestamp::now(),
+        reason: "webhook answered HTTP 503".into(),
+        probes: 3,
+        next_probe: Timestamp::now(),
+    };
+    store.set_sink_outage(Some(outage.clone())).await.unwrap();
+    assert_eq!(store.sink_outage().unwrap(), Some(outage));
+    store.set_sink_outage(None).await.unwrap();
+    assert_eq!(store.sink_outage().unwrap(), None);
+}
+
 #[tokio::test]
 async fn sled_store_keeps_the_contract() {
     let dir = tempfile::tempdir().unwrap();
     contract(SledStore::open(&dir.path().join("store")).unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    delivery_contract(SledStore::open(&dir.path().join("store")).unwrap()).await;
 }
 
 #[tokio::test]
 async fn mem_store_keeps_the_contract() {
     contract(MemStore::new()).await;
+    delivery_contract(MemStore::new()).await;
 }
 
 #[tokio::test]

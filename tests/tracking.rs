@@ -279,15 +279,17 @@ async fn s11_r15_our_own_category_write_back_emits_nothing() {
         .feed
         .mark(
             ALICE,
-            &ItemRef {
-                id: item.clone(),
-                version: None,
-            },
-            &["Tracked".into()],
+            &[(
+                ItemRef {
+                    id: item.clone(),
+                    version: None,
+                },
+                vec!["Tracked".into()],
+            )],
         )
         .await
         .unwrap();
-    assert_ne!(marked.version, None);
+    assert_ne!(marked[0].as_ref().unwrap().version, None);
     assert_eq!(c.message(ALICE, &item).unwrap().categories, ["Tracked"]);
     assert_eq!(agent.pass().await.tracked, 0);
     assert_eq!(agent.delivered().len(), 1);

@@ -6,7 +6,7 @@
 pub mod client;
 pub mod server;
 
-use crate::store::MappingRecord;
+use crate::store::{MappingRecord, SinkOutage};
 use crate::watch::supervisor::MailboxStatus;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -35,4 +35,8 @@ pub struct StatusView {
     pub outbox: usize,
     pub undelivered: usize,
     pub pending_write_backs: usize,
+    /// Set while the sink does not answer: one state for the whole sink; the requests wait in
+    /// the outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink_unavailable: Option<SinkOutage>,
 }

@@ -85,6 +85,7 @@ async fn status<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
             outbox: stats.outbox,
             undelivered: stats.dead,
             pending_write_backs: stats.marks,
+            sink_unavailable: a.store.sink_outage()?,
         })
     };
     build().map_or_else(store_error, |v| Json(v).into_response())
@@ -147,7 +148,9 @@ async fn sync_now<F: FolderFeed, S: Store>(
             format!("no mailbox {address} is configured"),
         ),
         answer @ SyncNow::Done { .. } => Json(answer).into_response(),
-        answer @ SyncNow::Fallback { .. } => (StatusCode::ACCEPTED, Json(answer)).into_response(),
+        answer @ (SyncNow::Waiting { .. } | SyncNow::Fallback { .. }) => {
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
     }
 }
 
@@ -217,9 +220,23 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
             .count();
         out += &format!("foldertrack_mailboxes{{health=\"{health}\"}} {n}\n");
     }
+    let outage = match a.store.sink_outage() {
+        Ok(outage) => outage,
+        Err(e) => return store_error(e),
+    };
     match a.store.stats() {
         Ok(stats) => {
             for (name, help, value) in [
+                (
+                    "foldertrack_sink_available",
+                    "1 while the sink answers, 0 while it is unavailable (one state, not a failure per request).",
+                    u64::from(outage.is_none()),
+                ),
+                (
+                    "foldertrack_sink_unavailable_since_seconds",
+                    "Since when the sink is unavailable (Unix time); 0 while it answers.",
+                    outage.map_or(0, |o| o.since.as_second().max(0) as u64),
+                ),
                 (
                     "foldertrack_outbox",
                     "Tracking requests waiting for delivery.",

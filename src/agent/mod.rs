@@ -28,8 +28,6 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error(transparent)]
     Sink(#[from] deliver::Error),
-    #[error(transparent)]
-    WriteBack(#[from] deliver::writeback::Error),
     #[error("admin.listen {listen}: {source}; pick a free address")]
     AdminListen {
         listen: String,
@@ -60,6 +58,8 @@ pub struct Summary {
     pub delivered: usize,
     /// Requests that became undeliverable or were rejected in this pass.
     pub undelivered: usize,
+    /// Set when the sink did not answer: the requests wait in the outbox.
+    pub sink_unavailable: Option<store::SinkOutage>,
 }
 
 impl Summary {
@@ -106,6 +106,7 @@ pub async fn once<F: FolderFeed, S: Store>(
     let drained = delivery::deliver(&deliverer, feed.as_ref(), store.as_ref()).await?;
     summary.delivered = drained.delivered;
     summary.undelivered = drained.undeliverable + drained.rejected;
+    summary.sink_unavailable = store.sink_outage()?;
     Ok(summary)
 }
 
@@ -145,13 +146,11 @@ pub async fn run<F: FolderFeed, S: Store>(
         })?;
     tracing::info!(event = "agent_started", mailboxes = config.mailbox.len(), admin = %listen);
     listening(listen);
-    let deliver = delivery::run(
-        deliverer,
-        feed,
-        store,
-        supervisor.outbox.clone(),
-        shutdown.clone(),
-    );
+    let signals = delivery::Signals {
+        outbox: supervisor.outbox.clone(),
+        delivered: supervisor.delivered.clone(),
+    };
+    let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
     let reload = async {
         loop {
             tokio::select! {

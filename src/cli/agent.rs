@@ -84,6 +84,13 @@ pub async fn once(path: &Path) -> Result<ExitCode> {
         summary.recorded,
         summary.delivered
     ))?;
+    if let Some(o) = &summary.sink_unavailable {
+        print_line(&format!(
+            "the sink is unavailable since {} ({}): the requests wait in the outbox and are delivered when it answers",
+            super::render::local(o.since),
+            o.reason
+        ))?;
+    }
     Ok(if summary.failed.is_empty() {
         ExitCode::SUCCESS
     } else {

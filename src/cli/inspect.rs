@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use foldertrack::admin::client::AdminClient;
 use foldertrack::agent::{self, checks};
 use foldertrack::config::{Check, Config};
-use foldertrack::deliver::items::{self, ItemState};
+use foldertrack::deliver::items::{self, ItemLine, ItemState};
 use foldertrack::store::SledStore;
 use foldertrack::watch::supervisor::SyncNow;
 use std::path::Path;
@@ -51,9 +51,18 @@ pub async fn sync_now(path: &Path, address: &str) -> Result<ExitCode> {
     match agent_client(&config)?.sync_now(address).await? {
         SyncNow::Done { tracked } => {
             print_line(&format!(
-                "{address}: synced now, {tracked} tracking request(s)"
+                "{address}: synced now, {tracked} tracking request(s) found; every request of this mailbox is in the sink"
             ))?;
             Ok(ExitCode::SUCCESS)
+        }
+        SyncNow::Waiting {
+            message, waiting, ..
+        } => {
+            print_line(&format!("{address}: {message}"))?;
+            for p in &waiting {
+                print_line(&render::pending_line(p))?;
+            }
+            Ok(ExitCode::FAILURE)
         }
         SyncNow::Fallback { reason, next_sync } => {
             let when = next_sync
@@ -109,14 +118,25 @@ pub async fn retry(
     for item in &items {
         print_line(&item_line(item))?;
     }
+    let skipped: Vec<&ItemLine> = items.iter().filter(|i| i.superseded_by.is_some()).collect();
+    let queued = items.len() - skipped.len();
     print_line(&if dry_run {
-        format!("would re-queue {} item(s)", items.len())
+        format!("would re-queue {queued} item(s)")
     } else {
-        format!(
-            "re-queued {} item(s); the agent delivers them at its next round",
-            items.len()
-        )
+        format!("re-queued {queued} item(s); the agent delivers them at its next round")
     })?;
+    for item in skipped {
+        print_line(&format!(
+            "{}: not sent again, the later event {} of the same message is already in the sink and sending the older one would undo it{}",
+            item.event_id,
+            item.superseded_by.as_deref().unwrap_or(""),
+            if dry_run {
+                ""
+            } else {
+                " (removed from the problem items)"
+            }
+        ))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

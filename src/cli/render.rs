@@ -5,6 +5,7 @@ use foldertrack::admin::StatusView;
 use foldertrack::deliver::items::ItemLine;
 use foldertrack::store::MappingState;
 use foldertrack::watch::health::Health;
+use foldertrack::watch::track_now::Pending;
 use std::io::Write;
 
 /// Prints one line to stdout, reporting a closed pipe as an error instead of panicking.
@@ -60,7 +61,16 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
     print_line(&format!(
         "outbox {} · undeliverable or rejected {} · write-backs pending {}",
         status.outbox, status.undelivered, status.pending_write_backs
-    ))
+    ))?;
+    match &status.sink_unavailable {
+        Some(o) => print_line(&format!(
+            "sink unavailable since {}: {}; the outbox waits and is delivered when it answers (next try {})",
+            local(o.since),
+            o.reason,
+            local(o.next_probe)
+        )),
+        None => Ok(()),
+    }
 }
 
 fn mapping_state(state: &MappingState) -> String {
@@ -70,6 +80,24 @@ fn mapping_state(state: &MappingState) -> String {
         MappingState::Orphaned => "orphaned: the folder was deleted".to_owned(),
         MappingState::NotFound => "not found".to_owned(),
     }
+}
+
+/// A request track-now found not yet in the sink, on one line.
+pub fn pending_line(p: &Pending) -> String {
+    let state = serde_json::to_value(p.state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let next = p
+        .next_try
+        .map(|t| format!("  next try {}", local(t)))
+        .unwrap_or_default();
+    format!(
+        "    {state:<17} {}  {}{next}  {}",
+        p.event_id,
+        p.folder,
+        p.reason.as_deref().unwrap_or("")
+    )
 }
 
 /// One problem item on one line.

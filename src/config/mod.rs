@@ -268,17 +268,29 @@ impl Default for Sink {
     }
 }
 
-/// `[delivery]`
+/// `[delivery]`: how failed deliveries are retried (R30, R32).
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
-    /// Attempts before a request is undeliverable.
+    /// Refusals (a 4xx answer other than 400, 401, 403, 408 and 429) before a request is
+    /// undeliverable.
     pub max_attempts: u32,
+    /// Hours a request is retried while it fails transiently (no connection, a timeout, 5xx,
+    /// 408, 429) and the sink takes other requests. A sink that does not answer at all is
+    /// waited for without limit: nothing is given up while it is down.
+    pub retry_hours: u32,
+    /// The longest wait between two tries of a request, and between two probes of a sink that
+    /// is down, in seconds.
+    pub retry_max_secs: u64,
 }
 
 impl Default for Delivery {
     fn default() -> Self {
-        Self { max_attempts: 5 }
+        Self {
+            max_attempts: 5,
+            retry_hours: 24,
+            retry_max_secs: 3600,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use crate::admin::AdminSettings;
 use crate::client::{self, ClientSettings, Limits};
 use crate::deliver::dynamics::DynamicsSettings;
 use crate::deliver::policy::DeliveryPolicy;
+use crate::deliver::writeback::MarkPolicy;
 use crate::deliver::{DeliverySettings, SinkSettings};
 use crate::ews::ExchangeVersion;
 use crate::http::{Timeouts, oauth};
@@ -132,12 +133,19 @@ impl Config {
 
     /// Retries and write-back.
     pub fn delivery_settings(&self) -> DeliverySettings {
+        let d = &self.delivery;
         DeliverySettings {
             policy: DeliveryPolicy {
-                max_attempts: self.delivery.max_attempts,
+                max_attempts: d.max_attempts,
+                cap: Duration::from_secs(d.retry_max_secs),
+                retry_for: Duration::from_secs(u64::from(d.retry_hours) * 3600),
                 ..DeliveryPolicy::default()
             },
             writeback: self.writeback.clone(),
+            marks: MarkPolicy {
+                batch: self.limits.get_item_batch as usize,
+                ..MarkPolicy::default()
+            },
         }
     }
 

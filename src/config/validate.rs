@@ -30,6 +30,9 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             p.add("delivery.max_attempts", "must be at least 1");
         }
+        if self.delivery.retry_max_secs == 0 {
+            p.add("delivery.retry_max_secs", "must be at least 1");
+        }
         admin(&mut p, &self.admin);
         p.0
     }

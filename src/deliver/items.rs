@@ -67,9 +67,16 @@ pub struct ItemLine {
     pub reason: String,
     /// When it failed last (retrying: when the next attempt is due).
     pub at: Option<jiff::Timestamp>,
+    /// For `retry`: the later event of the same message that is already in the sink, so this
+    /// one is not sent again — it would undo the later one (R21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
     /// Outbox or dead-letter sequence: what `retry` re-queues.
     #[serde(skip)]
     pub seq: u64,
+    /// The event's place among its message's events.
+    #[serde(skip)]
+    pub sequence: u32,
 }
 
 /// Items that failed at least once, oldest first: retrying ones from the outbox, undeliverable
@@ -91,7 +98,9 @@ pub fn problem_items<S: Store>(
                     attempts: e.attempts,
                     reason: e.last_error.unwrap_or_default(),
                     at: e.next_try,
+                    superseded_by: None,
                     seq,
+                    sequence: e.request.sequence,
                 });
             }
         }
@@ -114,7 +123,9 @@ pub fn problem_items<S: Store>(
                 attempts: d.attempts,
                 reason: d.reason,
                 at: Some(d.at),
+                superseded_by: None,
                 seq,
+                sequence: d.request.sequence,
             });
         }
     }
@@ -136,27 +147,44 @@ fn unreadable_line(p: store::PendingItem) -> ItemLine {
             p.first_at.strftime("%Y-%m-%d %H:%M:%S")
         ),
         at: Some(p.last_at),
+        superseded_by: None,
         seq: 0,
+        sequence: 0,
     }
 }
 
 /// Re-queues undeliverable and rejected items, filtered by mailbox and time; with `dry_run`
-/// only says which (R30).
+/// only says which (R30). An item whose message has a later event in the sink is not sent
+/// again: it comes back with `superseded_by` naming that event (R21).
 pub async fn retry<S: Store>(
     store: &S,
     mailbox: Option<&str>,
     since: Option<jiff::Timestamp>,
     dry_run: bool,
 ) -> Result<Vec<ItemLine>, store::Error> {
-    let chosen: Vec<ItemLine> = problem_items(store, None)?
+    let mut chosen: Vec<ItemLine> = problem_items(store, None)?
         .into_iter()
         .filter(|i| matches!(i.state, ItemState::Undeliverable | ItemState::Rejected))
         .filter(|i| mailbox.is_none_or(|m| i.mailbox.eq_ignore_ascii_case(m)))
         .filter(|i| since.is_none_or(|t| i.at.is_some_and(|at| at >= t)))
         .collect();
+    for item in &mut chosen {
+        if let Some(record) = store.message(&item.id)?
+            && record.superseded(item.sequence)
+        {
+            item.superseded_by = Some(format!("{}.{}", item.id, record.delivered));
+        }
+    }
     if !dry_run {
         let seqs: Vec<u64> = chosen.iter().map(|i| i.seq).collect();
-        store.requeue(&seqs).await?;
+        let done = store.requeue(&seqs).await?;
+        for item in &mut chosen {
+            if !done.superseded.contains(&item.seq) {
+                item.superseded_by = None;
+            } else if item.superseded_by.is_none() {
+                item.superseded_by = Some("a later event".into());
+            }
+        }
     }
     Ok(chosen)
 }

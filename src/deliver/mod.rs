@@ -1,11 +1,12 @@
-//! Downstream: sinks for tracking requests, the delivery loop that drains the outbox into one,
-//! and the write-back of the result to the mailbox.
+//! Downstream: sinks for tracking requests, the drain that delivers the outbox into one
+//! ([`drain`]), and the write-back of the result to the mailbox ([`writeback`]).
 //!
 //! At-least-once inside, exactly-once in effect (R21): an outbox entry leaves only after the
 //! sink confirmed it, and every sink deduplicates on the event id — the JSONL file by its tail,
 //! the webhook receiver by the `Idempotency-Key` header, Dataverse by looking the email
 //! activity up by its message id before creating one.
 
+pub mod drain;
 pub mod dynamics;
 pub mod items;
 pub mod jsonl;
@@ -13,10 +14,10 @@ pub mod policy;
 pub mod webhook;
 pub mod writeback;
 
-use crate::store::{self, DeadEntry, Failed, OutboxEntry, Store};
+pub use drain::{Deliverer, Drained};
+
 use crate::tracking::TrackingRequest;
-use jiff::Timestamp;
-use policy::{DeliveryError, DeliveryPolicy, Next};
+use policy::{DeliveryError, DeliveryPolicy};
 use secrecy::SecretString;
 use std::future::Future;
 use std::path::PathBuf;
@@ -133,147 +134,11 @@ impl Sink for AnySink {
     }
 }
 
-/// What one drain did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Drained {
-    pub delivered: usize,
-    pub retrying: usize,
-    pub undeliverable: usize,
-    pub rejected: usize,
-}
-
 /// How deliveries are retried and what is written back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeliverySettings {
     pub policy: DeliveryPolicy,
     pub writeback: Writeback,
-}
-
-/// Drains the outbox into a sink, recording each item's fate in the store (R30, R32).
-pub struct Deliverer<K> {
-    pub sink: K,
-    pub policy: DeliveryPolicy,
-    /// The `Tracked` / `Tracking failed` category write-back (R26, R27).
-    pub writeback: Writeback,
-    /// Entries handed to the sink at once.
-    pub batch: usize,
-}
-
-impl<K: Sink> Deliverer<K> {
-    pub fn new(sink: K, settings: &DeliverySettings) -> Self {
-        Self {
-            sink,
-            policy: settings.policy,
-            writeback: settings.writeback.clone(),
-            batch: 256,
-        }
-    }
-
-    /// Delivers every entry that is due now; returns what happened.
-    pub async fn drain<S: Store>(&self, store: &S) -> Result<Drained, store::Error> {
-        let mut drained = Drained::default();
-        // Every entry handed over leaves the due set: delivered, dead, or retried later.
-        loop {
-            let due = store.due(Timestamp::now(), self.batch)?;
-            if due.is_empty() {
-                return Ok(drained);
-            }
-            let requests: Vec<&TrackingRequest> = due.iter().map(|(_, e)| &e.request).collect();
-            let results = self.sink.deliver_all(&requests).await;
-            let mut ok = Vec::new();
-            for ((seq, entry), result) in due.iter().zip(results) {
-                match result {
-                    Ok(()) => ok.push(*seq),
-                    Err(error) => {
-                        self.failed(store, *seq, entry.clone(), error, &mut drained)
-                            .await?
-                    }
-                }
-            }
-            drained.delivered += ok.len();
-            store.delivered(&ok, self.writeback.enabled).await?;
-            let metrics = crate::telemetry::metrics();
-            metrics.count(
-                "foldertrack_tracking_requests_total",
-                &[("outcome", "delivered")],
-                ok.len() as u64,
-            );
-            let now = Timestamp::now();
-            for (seq, entry) in &due {
-                if ok.contains(seq) {
-                    let waited = now
-                        .duration_since(entry.request.detected_at)
-                        .as_secs_f64()
-                        .max(0.0);
-                    metrics.observe("foldertrack_detected_to_delivered_seconds", &[], waited);
-                }
-            }
-        }
-    }
-
-    async fn failed<S: Store>(
-        &self,
-        store: &S,
-        seq: u64,
-        mut entry: OutboxEntry,
-        error: DeliveryError,
-        drained: &mut Drained,
-    ) -> Result<(), store::Error> {
-        entry.attempts += 1;
-        let request = &entry.request;
-        let metrics = crate::telemetry::metrics();
-        let dead = |state, drained: &mut Drained| {
-            let outcome = match state {
-                Failed::Undeliverable => {
-                    drained.undeliverable += 1;
-                    "undeliverable"
-                }
-                Failed::Rejected => {
-                    drained.rejected += 1;
-                    "rejected"
-                }
-            };
-            metrics.count(
-                "foldertrack_tracking_requests_total",
-                &[("outcome", outcome)],
-                1,
-            );
-            tracing::warn!(event = "delivery_failed_for_good", id = %request.id, mailbox = %request.mailbox, state = ?state, attempts = entry.attempts, reason = %error);
-            DeadEntry {
-                request: request.clone(),
-                state,
-                reason: error.to_string(),
-                attempts: entry.attempts,
-                at: Timestamp::now(),
-            }
-        };
-        match self.policy.next(&error, entry.attempts) {
-            Next::RetryIn(delay) => {
-                drained.retrying += 1;
-                metrics.count(
-                    "foldertrack_tracking_requests_total",
-                    &[("outcome", "retried")],
-                    1,
-                );
-                tracing::info!(event = "delivery_retry", id = %request.id, attempt = entry.attempts, retry_in_secs = delay.as_secs(), reason = %error);
-                entry.next_try = Timestamp::now().checked_add(delay).ok();
-                entry.last_error = Some(error.to_string());
-                store.retry_later(seq, entry).await
-            }
-            Next::Undeliverable => {
-                store
-                    .dead_letter(
-                        seq,
-                        dead(Failed::Undeliverable, drained),
-                        self.writeback.enabled,
-                    )
-                    .await
-            }
-            Next::Rejected => {
-                store
-                    .dead_letter(seq, dead(Failed::Rejected, drained), self.writeback.enabled)
-                    .await
-            }
-        }
-    }
+    /// How write-backs are retried.
+    pub marks: writeback::MarkPolicy,
 }

@@ -1,21 +1,37 @@
 //! What to do after a delivery attempt failed (tracking-rules R30, R32): retry later with
-//! back-off, or give up as `undeliverable` after the last attempt, or `rejected` at once when the
-//! sink's answer is final. PURE: attempts and errors in, a decision out.
+//! back-off, or give up as `undeliverable`, or `rejected` at once when the sink's answer is
+//! final. PURE: an entry's failures and the error in, a decision out.
+//!
+//! Transient failures (no connection, a timeout, 5xx, 408, 429) say nothing about the request
+//! itself: they are retried with exponential back-off and jitter, up to an hour apart, for a
+//! configured period (a day by default) before the request is undeliverable. Only refusals —
+//! a 4xx that is not a final rejection — count toward the small attempt limit.
 
 use std::time::Duration;
 
 /// How a sink failed one delivery.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
-    /// Worth another try: 5xx, timeouts, connection errors, 429. `retry_after` is the sink's hint.
+    /// Worth another try: 5xx, 408, 429, timeouts, connection errors. `retry_after` is the
+    /// sink's hint.
     #[error("{reason}")]
     Transient {
         reason: String,
         retry_after: Option<Duration>,
     },
-    /// Final for this request: 400, 403, a missing privilege. Never retried by itself.
+    /// The sink refused this request (a 4xx such as 404 or 422): tried again a few times, in
+    /// case the receiver is being fixed, then undeliverable.
+    #[error("{reason}")]
+    Refused { reason: String },
+    /// Final for this request: 400, 401, 403, a missing privilege. Never retried by itself.
     #[error("{reason}")]
     Rejected { reason: String },
+}
+
+impl DeliveryError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DeliveryError::Transient { .. })
+    }
 }
 
 /// The decision after a failed attempt.
@@ -23,44 +39,83 @@ pub enum DeliveryError {
 pub enum Next {
     /// Try again after this long.
     RetryIn(Duration),
-    /// Out of attempts: mark the mail "Tracking failed"; `foldertrack retry` can re-queue it.
+    /// Out of attempts or out of time: mark the mail "Tracking failed"; `foldertrack retry`
+    /// can re-queue it.
     Undeliverable,
     /// The sink refused it for good.
     Rejected,
 }
 
-/// The retry schedule: `base` doubled per attempt up to `cap`, at most `max_attempts` in all.
+/// A request's failures so far, the one just seen included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failures {
+    /// Every failed attempt: the back-off grows with it.
+    pub attempts: u32,
+    /// Refusals: they count toward `max_attempts`.
+    pub refused: u32,
+    /// How long its transient failures have lasted.
+    pub failing_for: Duration,
+}
+
+/// The retry schedule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryPolicy {
+    /// Refusals before a request is undeliverable.
     pub max_attempts: u32,
+    /// The first wait; doubled per failed attempt.
     pub base: Duration,
+    /// The longest wait between two attempts (and between two probes of a sink that is down).
     pub cap: Duration,
+    /// How long transient failures of one request are retried before it is undeliverable.
+    pub retry_for: Duration,
 }
 
 impl Default for DeliveryPolicy {
-    /// Five attempts, as Dynamics makes before it calls a mail undeliverable.
+    /// Five refusals, as Dynamics makes before it calls a mail undeliverable; transient
+    /// failures for a day, at most an hour apart.
     fn default() -> Self {
         Self {
             max_attempts: 5,
             base: Duration::from_secs(2),
-            cap: Duration::from_secs(300),
+            cap: Duration::from_secs(3600),
+            retry_for: Duration::from_secs(24 * 3600),
         }
     }
 }
 
 impl DeliveryPolicy {
-    /// `attempts` counts the attempts made so far, the failed one included.
-    pub fn next(&self, error: &DeliveryError, attempts: u32) -> Next {
+    /// The decision after `error`. `jitter` in [0, 1) spreads the wait over its upper half,
+    /// so requests that failed together do not come back together.
+    pub fn next(&self, error: &DeliveryError, failed: Failures, jitter: f64) -> Next {
+        let wait = self.backoff(failed.attempts, jitter);
         match error {
             DeliveryError::Rejected { .. } => Next::Rejected,
-            DeliveryError::Transient { .. } if attempts >= self.max_attempts => Next::Undeliverable,
+            DeliveryError::Refused { .. } if failed.refused >= self.max_attempts => {
+                Next::Undeliverable
+            }
+            DeliveryError::Refused { .. } => Next::RetryIn(wait),
+            DeliveryError::Transient { .. } if failed.failing_for >= self.retry_for => {
+                Next::Undeliverable
+            }
             DeliveryError::Transient { retry_after, .. } => {
-                let doubling = 2u32.saturating_pow(attempts.saturating_sub(1));
-                let delay = self.base.saturating_mul(doubling).min(self.cap);
-                Next::RetryIn(retry_after.map_or(delay, |hint| delay.max(hint)))
+                Next::RetryIn(retry_after.map_or(wait, |hint| wait.max(hint.min(self.cap))))
             }
         }
     }
+
+    /// The wait after `attempts` failed attempts: `base` doubled per attempt up to `cap`, the
+    /// upper half of it chosen by `jitter` in [0, 1).
+    pub fn backoff(&self, attempts: u32, jitter: f64) -> Duration {
+        backoff(self.base, self.cap, attempts, jitter)
+    }
+}
+
+/// `base` doubled per failed try after the first, up to `cap`; `jitter` in [0, 1) picks a
+/// point in the upper half of it.
+pub fn backoff(base: Duration, cap: Duration, tries: u32, jitter: f64) -> Duration {
+    let doubling = 2u32.saturating_pow(tries.saturating_sub(1).min(31));
+    let full = base.saturating_mul(doubling).min(cap);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -74,36 +129,71 @@ mod tests {
         }
     }
 
-    #[test]
-    fn decision_table() {
-        let p = DeliveryPolicy::default();
-        let secs = Duration::from_secs;
-        let rows = [
-            (transient(None), 1, Next::RetryIn(secs(2))),
-            (transient(None), 2, Next::RetryIn(secs(4))),
-            (transient(None), 4, Next::RetryIn(secs(16))),
-            (transient(None), 5, Next::Undeliverable),
-            (transient(Some(60)), 1, Next::RetryIn(secs(60))),
-            (transient(Some(60)), 5, Next::Undeliverable),
-            (
-                DeliveryError::Rejected {
-                    reason: "403: missing prvAppendToAccount".into(),
-                },
-                1,
-                Next::Rejected,
-            ),
-        ];
-        for (error, attempts, want) in rows {
-            assert_eq!(p.next(&error, attempts), want, "{error:?} after {attempts}");
+    fn refused() -> DeliveryError {
+        DeliveryError::Refused {
+            reason: "HTTP 404".into(),
+        }
+    }
+
+    fn failed(attempts: u32, refused: u32, hours: u64) -> Failures {
+        Failures {
+            attempts,
+            refused,
+            failing_for: Duration::from_secs(hours * 3600),
         }
     }
 
     #[test]
-    fn the_delay_is_capped() {
-        let p = DeliveryPolicy {
-            max_attempts: 100,
-            ..DeliveryPolicy::default()
-        };
-        assert_eq!(p.next(&transient(None), 40), Next::RetryIn(p.cap));
+    fn d5_r30_decision_table() {
+        let p = DeliveryPolicy::default();
+        let secs = Duration::from_secs;
+        let rows = [
+            (transient(None), failed(1, 0, 0), Next::RetryIn(secs(2))),
+            (transient(None), failed(2, 0, 0), Next::RetryIn(secs(4))),
+            (transient(None), failed(4, 0, 0), Next::RetryIn(secs(16))),
+            // Transient failures do not run out of attempts, only out of time.
+            (
+                transient(None),
+                failed(40, 0, 23),
+                Next::RetryIn(secs(3600)),
+            ),
+            (transient(None), failed(40, 0, 24), Next::Undeliverable),
+            (
+                transient(Some(60)),
+                failed(1, 0, 0),
+                Next::RetryIn(secs(60)),
+            ),
+            (
+                transient(Some(1 << 40)),
+                failed(1, 0, 0),
+                Next::RetryIn(secs(3600)),
+            ),
+            (refused(), failed(1, 1, 0), Next::RetryIn(secs(2))),
+            (refused(), failed(9, 4, 0), Next::RetryIn(secs(512))),
+            (refused(), failed(9, 5, 0), Next::Undeliverable),
+            (
+                DeliveryError::Rejected {
+                    reason: "403: missing prvAppendToAccount".into(),
+                },
+                failed(1, 0, 0),
+                Next::Rejected,
+            ),
+        ];
+        for (error, failures, want) in rows {
+            assert_eq!(
+                p.next(&error, failures, 1.0),
+                want,
+                "{error:?} after {failures:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_wait_is_capped_and_jittered_over_its_upper_half() {
+        let p = DeliveryPolicy::default();
+        assert_eq!(p.backoff(40, 1.0), p.cap);
+        assert_eq!(p.backoff(u32::MAX, 1.0), p.cap);
+        assert_eq!(p.backoff(40, 0.0), p.cap / 2);
+        assert_eq!(p.backoff(3, 0.5), Duration::from_secs(6));
     }
 }

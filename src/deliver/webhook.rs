@@ -1,7 +1,7 @@
 //! The webhook sink: an HTTPS POST of the tracking request's JSON, signed with HMAC-SHA256 over
 //! the exact body bytes, with the event id as `Idempotency-Key` so the receiver can deduplicate.
-//! 2xx = delivered, 409 = already delivered, other 4xx = rejected (408 and 429 are retried),
-//! 5xx and timeouts = retried with back-off.
+//! 2xx = delivered, 409 = already delivered, 400/401/403 = rejected, other 4xx = refused
+//! (tried a few times), 408, 429, 5xx and timeouts = retried with back-off.
 
 use super::Sink;
 use super::policy::DeliveryError;
@@ -112,10 +112,13 @@ pub fn outcome(status: u16, retry_after: Option<Duration>) -> Result<Accepted, D
             reason: format!("webhook answered HTTP {status}"),
             retry_after,
         }),
-        _ => Err(DeliveryError::Rejected {
+        400 | 401 | 403 => Err(DeliveryError::Rejected {
             reason: format!(
                 "webhook answered HTTP {status}; fix the receiver, then `foldertrack retry`"
             ),
+        }),
+        _ => Err(DeliveryError::Refused {
+            reason: format!("webhook answered HTTP {status}"),
         }),
     }
 }
@@ -149,9 +152,15 @@ mod tests {
                 "{status}"
             );
         }
-        for status in [400, 401, 403, 404, 422] {
+        for status in [400, 401, 403] {
             assert!(
                 matches!(outcome(status, None), Err(DeliveryError::Rejected { .. })),
+                "{status}"
+            );
+        }
+        for status in [404, 410, 422, 302] {
+            assert!(
+                matches!(outcome(status, None), Err(DeliveryError::Refused { .. })),
                 "{status}"
             );
         }

@@ -1,13 +1,19 @@
 //! The write-back (R26–R28): after delivery the mail gets the `Tracked` category, after a final
 //! failure `Tracking failed`, through UpdateItem with its current ItemId and ChangeKey. The
-//! user's own categories are kept. A mail that moved on meanwhile is found again when it shows
-//! up in a mapped folder (the store updates the pending mark's ItemId); after a bounded number
-//! of tries the mark is given up, with a line in the message's history. Delivery is never undone.
+//! user's own categories are kept. Marks are written in batches — one GetItem and one
+//! UpdateItem for up to `batch` mails of a mailbox. A mark that could not be written stays in
+//! the store and is tried again on later rounds with back-off; a mail that moved on meanwhile
+//! is found again when it shows up in a mapped folder (the store re-points the pending mark and
+//! makes it due). After a bounded number of tries the mark is given up, with a line in the
+//! message's history. Delivery is never undone.
 
 use crate::feed::{Action, FolderFeed, ItemRef};
-use crate::store::{self, MarkKind, Store};
+use crate::store::{self, MarkEntry, MarkKind, MarkOutcome, Store};
+use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 /// `[writeback]`: what is written onto tracked mail (R26, R27).
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
@@ -31,18 +37,38 @@ impl Default for Writeback {
     }
 }
 
-/// Why the write-back stopped: the store failed, or the feed said a mark can never be written
-/// (a bug or a configuration error, not a passing failure).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Store(#[from] store::Error),
-    #[error("write-back: {0}")]
-    Feed(#[from] crate::feed::Error),
+/// How pending marks are retried (R28).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MarkPolicy {
+    /// The wait after the first failed try; doubled per try.
+    pub base: Duration,
+    /// The longest wait between two tries.
+    pub cap: Duration,
+    /// Tries before a mark is given up.
+    pub max_tries: u32,
+    /// Mails per GetItem and UpdateItem call (`limits.get_item_batch`).
+    pub batch: usize,
 }
 
-/// Tries per mark before it is given up.
-pub const MAX_TRIES: u32 = 5;
+impl Default for MarkPolicy {
+    /// Twelve tries over about five hours: a passing Exchange hiccup, a throttled or moving
+    /// mailbox, or a mail that moves on right after delivery do not lose the mark.
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(15),
+            cap: Duration::from_secs(3600),
+            max_tries: 12,
+            batch: 20,
+        }
+    }
+}
+
+impl MarkPolicy {
+    /// The wait after `tries` failed tries, the upper half of it chosen by `jitter` in [0, 1).
+    pub fn backoff(&self, tries: u32, jitter: f64) -> Duration {
+        super::policy::backoff(self.base, self.cap, tries, jitter)
+    }
+}
 
 /// What one round of write-backs did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -50,6 +76,14 @@ pub struct Marked {
     pub done: usize,
     pub waiting: usize,
     pub given_up: usize,
+}
+
+impl std::ops::AddAssign for Marked {
+    fn add_assign(&mut self, o: Self) {
+        self.done += o.done;
+        self.waiting += o.waiting;
+        self.given_up += o.given_up;
+    }
 }
 
 /// The categories a mail should carry: the user's own, with ours swapped in.
@@ -67,61 +101,172 @@ pub fn categories(current: &[String], kind: MarkKind, names: &Writeback) -> Vec<
     out
 }
 
-/// Writes every pending mark once.
+/// The pending marks due at `now`, by mailbox.
+pub fn due_by_mailbox<S: Store>(
+    store: &S,
+    now: Timestamp,
+) -> Result<BTreeMap<String, Vec<(String, MarkEntry)>>, store::Error> {
+    let mut out: BTreeMap<String, Vec<(String, MarkEntry)>> = BTreeMap::new();
+    for (id, mark) in store.marks_due(now)? {
+        out.entry(mark.mailbox.clone())
+            .or_default()
+            .push((id, mark));
+    }
+    Ok(out)
+}
+
+/// Writes every pending mark that is due, mailbox after mailbox.
 pub async fn write_back<F: FolderFeed, S: Store>(
     feed: &F,
     store: &S,
     names: &Writeback,
-) -> Result<Marked, Error> {
+    policy: &MarkPolicy,
+) -> Result<Marked, store::Error> {
     let mut marked = Marked::default();
-    for (id, mut mark) in store.marks(usize::MAX)? {
-        let item = ItemRef {
-            id: mark.item_id.clone(),
-            version: None,
-        };
-        let result = async {
-            let mut current = feed
-                .fetch(&mark.mailbox, std::slice::from_ref(&item), false)
-                .await?;
-            if let Some(unreadable) = current.unreadable.pop() {
-                return Err(unreadable.error);
-            }
-            let Some(found) = current.fetched.first() else {
-                return Ok(None);
-            };
-            let item = ItemRef {
-                id: found.message.item_id.clone(),
-                version: found.message.change_key.clone(),
-            };
-            let wanted = categories(&found.categories, mark.kind, names);
-            feed.mark(&mark.mailbox, &item, &wanted).await.map(Some)
-        }
-        .await;
-        match result {
-            Ok(Some(_)) => {
-                marked.done += 1;
-                store.mark_done(&id, None, None).await?;
-            }
-            Err(e) if e.action() == Action::Fatal => return Err(Error::Feed(e)),
-            outcome => {
-                mark.attempts += 1;
-                let why = match outcome {
-                    Err(e) => e.to_string(),
-                    _ => "the mail was not found where it was (moved or deleted)".into(),
-                };
-                if mark.attempts >= MAX_TRIES {
-                    marked.given_up += 1;
-                    tracing::warn!(event = "writeback_given_up", mailbox = %mark.mailbox, id = %id, reason = %why);
-                    let note = format!("category not written after {} tries: {why}", mark.attempts);
-                    store.mark_done(&id, None, Some(note)).await?;
-                } else {
+    for (mailbox, marks) in due_by_mailbox(store, Timestamp::now())? {
+        marked += write_mailbox(feed, store, names, policy, &mailbox, &marks).await?;
+    }
+    Ok(marked)
+}
+
+/// Writes these marks of one mailbox, `policy.batch` mails per call, and records each outcome.
+pub async fn write_mailbox<F: FolderFeed, S: Store>(
+    feed: &F,
+    store: &S,
+    names: &Writeback,
+    policy: &MarkPolicy,
+    mailbox: &str,
+    marks: &[(String, MarkEntry)],
+) -> Result<Marked, store::Error> {
+    let mut marked = Marked::default();
+    for chunk in marks.chunks(policy.batch.max(1)) {
+        let outcomes = write_chunk(feed, names, policy, mailbox, chunk).await;
+        for (id, mark, outcome) in &outcomes {
+            match outcome {
+                MarkOutcome::Written => marked.done += 1,
+                MarkOutcome::Later(next) => {
                     marked.waiting += 1;
-                    store.mark_done(&id, Some(mark), None).await?;
+                    tracing::info!(event = "writeback_retry", mailbox = %mailbox, id = %id, tries = next.attempts, reason = next.last_error.as_deref().unwrap_or(""));
+                }
+                MarkOutcome::GivenUp(why) => {
+                    marked.given_up += 1;
+                    tracing::warn!(event = "writeback_given_up", mailbox = %mailbox, id = %id, tries = mark.attempts + 1, reason = %why);
                 }
             }
         }
+        store.marks_written(&outcomes).await?;
     }
     Ok(marked)
+}
+
+/// One GetItem for the mails' current ChangeKeys and categories, one UpdateItem for all of
+/// those found.
+async fn write_chunk<F: FolderFeed>(
+    feed: &F,
+    names: &Writeback,
+    policy: &MarkPolicy,
+    mailbox: &str,
+    chunk: &[(String, MarkEntry)],
+) -> Vec<(String, MarkEntry, MarkOutcome)> {
+    let failed = |(id, mark): &(String, MarkEntry), why: String, hint: Option<Duration>| {
+        (id.clone(), mark.clone(), retry(mark, why, hint, policy))
+    };
+    let refs: Vec<ItemRef> = chunk
+        .iter()
+        .map(|(_, m)| ItemRef {
+            id: m.item_id.clone(),
+            version: None,
+        })
+        .collect();
+    let found = match feed.fetch(mailbox, &refs, false).await {
+        Ok(found) => found,
+        Err(e) => {
+            return chunk
+                .iter()
+                .map(|m| failed(m, e.to_string(), hint(&e)))
+                .collect();
+        }
+    };
+    let by_id: HashMap<&str, &crate::feed::Fetched> = found
+        .fetched
+        .iter()
+        .map(|f| (f.message.item_id.as_str(), f))
+        .collect();
+    let unreadable: HashMap<&str, &crate::feed::Error> = found
+        .unreadable
+        .iter()
+        .map(|u| (u.item.id.as_str(), &u.error))
+        .collect();
+    let mut out = Vec::with_capacity(chunk.len());
+    let mut marking = Vec::new();
+    let mut changes = Vec::new();
+    for m in chunk {
+        if let Some(e) = unreadable.get(m.1.item_id.as_str()) {
+            out.push(failed(m, e.to_string(), hint(e)));
+            continue;
+        }
+        match by_id.get(m.1.item_id.as_str()) {
+            Some(f) => {
+                let item = ItemRef {
+                    id: f.message.item_id.clone(),
+                    version: f.message.change_key.clone(),
+                };
+                changes.push((item, categories(&f.categories, m.1.kind, names)));
+                marking.push(m);
+            }
+            None => out.push(failed(
+                m,
+                "the mail was not found where it was (moved or deleted); the mark follows it when it shows up in a mapped folder".into(),
+                None,
+            )),
+        }
+    }
+    if changes.is_empty() {
+        return out;
+    }
+    match feed.mark(mailbox, &changes).await {
+        Ok(results) => out.extend(marking.into_iter().zip(results).map(|(m, r)| match r {
+            Ok(_) => (m.0.clone(), m.1.clone(), MarkOutcome::Written),
+            Err(e) => failed(m, e.to_string(), hint(&e)),
+        })),
+        Err(e) => out.extend(
+            marking
+                .into_iter()
+                .map(|m| failed(m, e.to_string(), hint(&e))),
+        ),
+    }
+    out
+}
+
+/// The server's requested wait, if it gave one.
+fn hint(e: &crate::feed::Error) -> Option<Duration> {
+    match e.action() {
+        Action::RetryAfter(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// A failed try: the mark kept for a later one, or given up after the last.
+fn retry(
+    mark: &MarkEntry,
+    why: String,
+    hint: Option<Duration>,
+    policy: &MarkPolicy,
+) -> MarkOutcome {
+    let tries = mark.attempts + 1;
+    if tries >= policy.max_tries {
+        return MarkOutcome::GivenUp(format!("category not written after {tries} tries: {why}"));
+    }
+    let wait = policy
+        .backoff(tries, fastrand::f64())
+        .max(hint.unwrap_or_default().min(policy.cap));
+    let now = Timestamp::now();
+    MarkOutcome::Later(MarkEntry {
+        attempts: tries,
+        next_try: Some(now.checked_add(wait).unwrap_or(now)),
+        last_error: Some(why),
+        ..mark.clone()
+    })
 }
 
 #[cfg(test)]

@@ -348,21 +348,35 @@ impl FolderFeed for EwsFeed {
     async fn mark(
         &self,
         mailbox: &str,
-        item: &ItemRef,
-        categories: &[String],
-    ) -> Result<ItemRef, Error> {
+        items: &[(ItemRef, Vec<String>)],
+    ) -> Result<Vec<Result<ItemRef, Error>>, Error> {
         let op = UpdateItem {
             conflict_resolution: ConflictResolution::AutoResolve,
-            changes: vec![ItemChange {
-                item: ews_ref(item),
-                updates: vec![Update::SetCategories(categories.to_vec())],
-            }],
+            changes: items
+                .iter()
+                .map(|(item, categories)| ItemChange {
+                    item: ews_ref(item),
+                    updates: vec![Update::SetCategories(categories.clone())],
+                })
+                .collect(),
         };
-        let m = self.call_one(mailbox, &op).await?;
-        m.items
-            .first()
-            .and_then(|i| i.item_id.as_ref())
-            .map(item_ref)
-            .ok_or_else(|| incomplete(UpdateItem::NAME, mailbox, "the answer names no item"))
+        let answers = self.call(mailbox, &op).await?;
+        if answers.len() != items.len() {
+            let what = format!("{} answers for {} items", answers.len(), items.len());
+            return Err(incomplete(UpdateItem::NAME, mailbox, what));
+        }
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                let m = answer.map_err(|e| message_error(UpdateItem::NAME, mailbox, &e))?;
+                m.items
+                    .first()
+                    .and_then(|i| i.item_id.as_ref())
+                    .map(item_ref)
+                    .ok_or_else(|| {
+                        incomplete(UpdateItem::NAME, mailbox, "the answer names no item")
+                    })
+            })
+            .collect())
     }
 }

@@ -175,11 +175,12 @@ pub trait FolderFeed: Send + Sync + 'static {
     /// How long the server asked to leave this mailbox alone (throttling), if it did.
     fn paused_for(&self, mailbox: &str) -> Option<Duration>;
 
-    /// Sets the item's categories (the write-back); returns its new version.
+    /// Sets the categories of several items in one call (the write-back): for each item, in
+    /// order, its new version or why it was not changed. An error of the whole call changed
+    /// nothing.
     fn mark(
         &self,
         mailbox: &str,
-        item: &ItemRef,
-        categories: &[String],
-    ) -> impl Future<Output = Result<ItemRef, Error>> + Send;
+        items: &[(ItemRef, Vec<String>)],
+    ) -> impl Future<Output = Result<Vec<Result<ItemRef, Error>>, Error>> + Send;
 }

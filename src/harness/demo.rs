@@ -453,9 +453,10 @@ async fn play(script: &mut Script, stage: &mut Stage) -> Result<(), Error> {
     let asked = Instant::now();
     match stage.admin.sync_now(BOB).await? {
         SyncNow::Done { tracked } => script.say(format!(
-            "track-now for bob: synced in {} ms, {tracked} tracking request(s)",
+            "track-now for bob: synced in {} ms, {tracked} tracking request(s), in the sink",
             asked.elapsed().as_millis()
         )),
+        SyncNow::Waiting { message, .. } => script.say(format!("track-now for bob: {message}")),
         SyncNow::Fallback { reason, .. } => script.say(format!(
             "track-now for bob could not run now ({reason}); the next regular sync picks it up"
         )),

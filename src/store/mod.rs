@@ -15,7 +15,7 @@ pub use self::sled::SledStore;
 pub use mem::MemStore;
 pub use records::{
     DeadEntry, Failed, FolderRecord, MappingRecord, MappingState, MarkEntry, MarkKind, OutboxEntry,
-    PendingItem, SeenRecord,
+    PendingItem, SeenRecord, SinkOutage,
 };
 
 use crate::tracking::{
@@ -25,6 +25,7 @@ use crate::tracking::{
 use jiff::Timestamp;
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
 
@@ -167,6 +168,38 @@ pub struct Committed {
     pub emitted: Vec<TrackingRequest>,
     /// Arrivals that were already known here (a page applied twice) or elsewhere (a sighting).
     pub recorded: usize,
+}
+
+/// How a write-back try ended, for [`Store::marks_written`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MarkOutcome {
+    /// The category is on the mail: the mark is done.
+    Written,
+    /// Not this time: the mark as it is to be kept (its count and next try).
+    Later(MarkEntry),
+    /// Given up, with a line for the message's history.
+    GivenUp(String),
+}
+
+/// Where a request that entered the outbox stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Whereabouts {
+    /// Still in the outbox.
+    Outbox(OutboxEntry),
+    /// Undeliverable or rejected.
+    Dead(DeadEntry),
+    /// Gone from both: the sink took it.
+    Delivered,
+}
+
+/// What [`Store::requeue`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Put back into the outbox.
+    pub requeued: usize,
+    /// Left out, because a later event of the same message already reached the sink (R21):
+    /// sending the older one now would undo it. They leave the dead letters with a history line.
+    pub superseded: Vec<u64>,
 }
 
 /// Counts for status and the benchmarks.
@@ -385,31 +418,56 @@ pub trait Store: Send + Sync + 'static {
         sequenced(self, Tree::Outbox, limit)
     }
 
-    /// Up to `limit` outbox entries due at `now`, oldest first (entries waiting for a retry
-    /// are passed over, so one failing item never blocks the others: R33).
+    /// Up to `limit` outbox entries due at `now`, oldest first. Entries waiting for a retry
+    /// are passed over, so one failing item never blocks the others (R33); an entry whose
+    /// message has an earlier event still in the outbox waits for it, so the events of one
+    /// message reach the sink in order (R21).
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, Error>
     where
         Self: Sized,
     {
         let mut out = Vec::new();
+        let mut earlier: HashSet<String> = HashSet::new();
         let mut after: Option<u64> = None;
         while out.len() < limit {
             let from = after.map_or(0, |s| s + 1);
-            let batch: Vec<(u64, OutboxEntry)> = self
-                .scan_from(Tree::Outbox, &keys::outbox(from), 1024)?
-                .into_iter()
-                .map(|(k, v)| Ok((outbox_seq(&k)?, decode(Tree::Outbox, &v)?)))
-                .collect::<Result<_, Error>>()?;
+            let batch = self.scan_from(Tree::Outbox, &keys::outbox(from), 1024)?;
             let Some((last, _)) = batch.last() else { break };
-            after = Some(*last);
-            out.extend(
-                batch
-                    .into_iter()
-                    .filter(|(_, e)| e.next_try.is_none_or(|t| t <= now)),
-            );
+            after = Some(outbox_seq(last)?);
+            for (k, v) in batch {
+                let entry: OutboxEntry = decode(Tree::Outbox, &v)?;
+                let first = earlier.insert(entry.request.id.clone());
+                if first && entry.next_try.is_none_or(|t| t <= now) {
+                    out.push((outbox_seq(&k)?, entry));
+                }
+            }
         }
         out.truncate(limit);
         Ok(out)
+    }
+
+    /// Where the request that entered the outbox as `seq` stands.
+    fn whereabouts(&self, seq: u64) -> Result<Whereabouts, Error>
+    where
+        Self: Sized,
+    {
+        let key = keys::outbox(seq);
+        if let Some(entry) = self.read(Tree::Outbox, &key)? {
+            return Ok(Whereabouts::Outbox(entry));
+        }
+        Ok(self
+            .read(Tree::Dead, &key)?
+            .map_or(Whereabouts::Delivered, Whereabouts::Dead))
+    }
+
+    /// The outbox entries of one mailbox, oldest first.
+    fn outbox_of(&self, mailbox: &str) -> Result<Vec<(u64, OutboxEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        let mut all = self.outbox(usize::MAX)?;
+        all.retain(|(_, e)| e.request.mailbox.eq_ignore_ascii_case(mailbox));
+        Ok(all)
     }
 
     /// The sink confirmed these: they leave the outbox, and their mails are queued for the
@@ -429,6 +487,13 @@ pub trait Store: Send + Sync + 'static {
                     if mark {
                         queue_mark(tx, &entry.request, MarkKind::Tracked)?;
                     }
+                    let id = entry.request.id.as_str();
+                    if let Some(mut record) = read_message(tx, id)?
+                        && record.delivered < entry.request.sequence
+                    {
+                        record.delivered = entry.request.sequence;
+                        tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                    }
                 }
                 Ok(())
             })?;
@@ -436,18 +501,21 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
-    /// A failed attempt to be retried later: the entry stays, with its count and next time.
+    /// Failed attempts to be retried later: the entries stay, with their counts and next
+    /// times — one transaction for all of them.
     fn retry_later(
         &self,
-        seq: u64,
-        entry: OutboxEntry,
+        entries: &[(u64, OutboxEntry)],
     ) -> impl Future<Output = Result<(), Error>> + Send
     where
         Self: Sized,
     {
         async move {
             self.transaction(|tx| {
-                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))
+                for (seq, entry) in entries {
+                    tx.put(Tree::Outbox, &keys::outbox(*seq), records::encode(entry))?;
+                }
+                Ok(())
             })?;
             self.flush().await
         }
@@ -493,33 +561,45 @@ pub trait Store: Send + Sync + 'static {
         sequenced(self, Tree::Dead, limit)
     }
 
-    /// Puts dead entries back into the outbox with a fresh count (`foldertrack retry`).
-    fn requeue(&self, seqs: &[u64]) -> impl Future<Output = Result<usize, Error>> + Send
+    /// Puts dead entries back into the outbox with a fresh count (`foldertrack retry`), except
+    /// those a later delivered event of their message supersedes (R21).
+    fn requeue(&self, seqs: &[u64]) -> impl Future<Output = Result<Requeued, Error>> + Send
     where
         Self: Sized,
     {
         async move {
-            let n = self.transaction(|tx| {
-                let mut n = 0;
+            let done = self.transaction(|tx| {
+                let mut done = Requeued::default();
                 for seq in seqs {
                     let key = keys::outbox(*seq);
                     let Some(dead) = read_tx::<DeadEntry>(tx, Tree::Dead, &key)? else {
                         continue;
                     };
                     tx.remove(Tree::Dead, &key)?;
-                    let entry = OutboxEntry {
-                        request: dead.request,
-                        attempts: 0,
-                        next_try: None,
-                        last_error: None,
-                    };
-                    tx.put(Tree::Outbox, &key, records::encode(&entry))?;
-                    n += 1;
+                    let id = dead.request.id.as_str();
+                    match read_message(tx, id)? {
+                        Some(mut record) if record.superseded(dead.request.sequence) => {
+                            record.note(
+                                Timestamp::now(),
+                                format!(
+                                    "retry: event {} not re-sent, the later event {} is in the sink",
+                                    dead.request.sequence, record.delivered
+                                ),
+                            );
+                            tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                            done.superseded.push(*seq);
+                        }
+                        _ => {
+                            let entry = OutboxEntry::new(dead.request);
+                            tx.put(Tree::Outbox, &key, records::encode(&entry))?;
+                            done.requeued += 1;
+                        }
+                    }
                 }
-                Ok(n)
+                Ok(done)
             })?;
             self.flush().await?;
-            Ok(n)
+            Ok(done)
         }
     }
 
@@ -539,30 +619,73 @@ pub trait Store: Send + Sync + 'static {
             .collect()
     }
 
-    /// A write-back is done (or given up, with `note` for the history); `None` keeps it for
-    /// another try with `retry`.
-    fn mark_done(
+    /// Pending write-backs due at `now` (those waiting for a retry are passed over).
+    fn marks_due(&self, now: Timestamp) -> Result<Vec<(String, MarkEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        let mut all = self.marks(usize::MAX)?;
+        all.retain(|(_, m)| m.next_try.is_none_or(|t| t <= now));
+        Ok(all)
+    }
+
+    /// Records how write-back tries ended, in one transaction. Each outcome names the mark as
+    /// it was read: a mark replaced meanwhile (a later event delivered, or the mail seen again
+    /// after a move) is newer than the try and is kept as it is.
+    fn marks_written(
         &self,
-        id: &str,
-        retry: Option<MarkEntry>,
-        note: Option<String>,
+        outcomes: &[(String, MarkEntry, MarkOutcome)],
     ) -> impl Future<Output = Result<(), Error>> + Send
     where
         Self: Sized,
     {
         async move {
             self.transaction(|tx| {
-                match &retry {
-                    Some(entry) => tx.put(Tree::Marks, id.as_bytes(), records::encode(entry))?,
-                    None => tx.remove(Tree::Marks, id.as_bytes())?,
-                }
-                if let Some(note) = &note
-                    && let Some(mut record) = read_message(tx, id)?
-                {
-                    record.note(Timestamp::now(), note.clone());
-                    tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                for (id, tried, outcome) in outcomes {
+                    let key = id.as_bytes();
+                    if read_tx::<MarkEntry>(tx, Tree::Marks, key)?.as_ref() != Some(tried) {
+                        continue;
+                    }
+                    match outcome {
+                        MarkOutcome::Written => tx.remove(Tree::Marks, key)?,
+                        MarkOutcome::Later(mark) => {
+                            tx.put(Tree::Marks, key, records::encode(mark))?
+                        }
+                        MarkOutcome::GivenUp(note) => {
+                            tx.remove(Tree::Marks, key)?;
+                            if let Some(mut record) = read_message(tx, id)? {
+                                record.note(Timestamp::now(), note.clone());
+                                tx.put(Tree::Messages, key, records::encode(&record))?;
+                            }
+                        }
+                    }
                 }
                 Ok(())
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// The sink's outage, while it lasts.
+    fn sink_outage(&self) -> Result<Option<SinkOutage>, Error>
+    where
+        Self: Sized,
+    {
+        self.read(Tree::Meta, SINK_OUTAGE)
+    }
+
+    /// Records the sink's outage (`None`: it answers again), durably.
+    fn set_sink_outage(
+        &self,
+        outage: Option<SinkOutage>,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            self.transaction(|tx| match &outage {
+                Some(o) => tx.put(Tree::Meta, SINK_OUTAGE, records::encode(o)),
+                None => tx.remove(Tree::Meta, SINK_OUTAGE),
             })?;
             self.flush().await
         }
@@ -619,6 +742,8 @@ fn queue_mark(tx: &dyn Txn, request: &TrackingRequest, kind: MarkKind) -> Result
         item_id: request.message.item_id.clone(),
         kind,
         attempts: 0,
+        next_try: None,
+        last_error: None,
     };
     tx.put(Tree::Marks, request.id.as_bytes(), records::encode(&mark))
 }
@@ -652,6 +777,7 @@ fn read_message(tx: &dyn Txn, id: &str) -> Result<Option<MessageRecord>, TxError
 }
 
 const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+const SINK_OUTAGE: &[u8] = b"sink_outage";
 
 /// The body of [`Store::commit_page`]: pure over the transaction.
 fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
@@ -786,26 +912,21 @@ fn apply_arrival(
     match verdict {
         Verdict::Emit(event) => {
             let (sequence, event_id) = record.next_event();
-            let entry = OutboxEntry {
-                request: TrackingRequest {
-                    id: id.clone(),
-                    event_id,
-                    sequence,
-                    event,
-                    mailbox: folder.mailbox.clone(),
-                    folder: FolderLocation {
-                        id: folder.folder_id.clone(),
-                        path: folder.path.clone(),
-                    },
-                    mapping: arrival.sighting.mapping.clone(),
-                    regarding: record.regarding.clone(),
-                    message: arrival.message.clone(),
-                    detected_at: page.at,
+            let entry = OutboxEntry::new(TrackingRequest {
+                id: id.clone(),
+                event_id,
+                sequence,
+                event,
+                mailbox: folder.mailbox.clone(),
+                folder: FolderLocation {
+                    id: folder.folder_id.clone(),
+                    path: folder.path.clone(),
                 },
-                attempts: 0,
-                next_try: None,
-                last_error: None,
-            };
+                mapping: arrival.sighting.mapping.clone(),
+                regarding: record.regarding.clone(),
+                message: arrival.message.clone(),
+                detected_at: page.at,
+            });
             let seq = outbox.next(tx)?;
             tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))?;
             out.emitted.push(entry.request);
@@ -813,12 +934,14 @@ fn apply_arrival(
         Verdict::Recorded => out.recorded += 1,
     }
     tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
-    // A write-back that failed because the mail moved finds it here again (R28).
+    // A write-back that failed because the mail moved finds it here again, and is due at
+    // once (R28).
     if let Some(mut mark) = read_tx::<MarkEntry>(tx, Tree::Marks, id.as_bytes())?
         && mark.mailbox == folder.mailbox
         && mark.item_id != arrival.message.item_id
     {
         mark.item_id = arrival.message.item_id.clone();
+        mark.next_try = None;
         tx.put(Tree::Marks, id.as_bytes(), records::encode(&mark))?;
     }
     let seen = SeenRecord { message: Some(id) };

@@ -90,6 +90,28 @@ pub struct OutboxEntry {
     pub next_try: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// When its transient failures began, while the sink took other requests: they are
+    /// retried for the configured period from here, then it is undeliverable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<Timestamp>,
+    /// Refusals so far (a 4xx other than a final rejection): they count toward the attempt
+    /// limit; transient failures do not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: u32,
+}
+
+impl OutboxEntry {
+    /// A request not tried yet.
+    pub fn new(request: TrackingRequest) -> Self {
+        Self {
+            request,
+            attempts: 0,
+            next_try: None,
+            last_error: None,
+            failing_since: None,
+            refused: 0,
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -131,8 +153,28 @@ pub struct MarkEntry {
     /// The message's ItemId as last seen; updated when it shows up again after a move (R28).
     pub item_id: String,
     pub kind: MarkKind,
+    /// Failed tries so far.
     #[serde(default)]
     pub attempts: u32,
+    /// Not before this time (after a failed try); `None` is due now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The sink does not answer: one state for the whole sink instead of a failure per request
+/// (meta tree). While it lasts the deliverer probes with one request at a time.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SinkOutage {
+    /// The first failed attempt of the outage.
+    pub since: Timestamp,
+    /// The last failure, as the sink or the network gave it.
+    pub reason: String,
+    /// Failed probes since it began.
+    pub probes: u32,
+    /// When the next probe goes out.
+    pub next_probe: Timestamp,
 }
 
 /// `[version byte] JSON`.

@@ -8,6 +8,7 @@ pub mod health;
 pub mod mailbox;
 pub mod mappings;
 pub mod supervisor;
+pub mod track_now;
 
 use crate::tracking::Regarding;
 use schemars::JsonSchema;

@@ -1,11 +1,13 @@
 //! The supervisor: one task per mailbox, each on its own cadence (R37) and health (R29, R31),
 //! never syncing twice at once (R39), woken at once by track-now (R38) or a reload (R9).
-//! One failing mailbox only ever delays itself (R33).
+//! One failing mailbox only ever delays itself (R33). Track-now answers once the mailbox's
+//! requests are in the sink, or says what they wait for ([`super::track_now`]).
 
 use super::MailboxConfig;
 use super::cadence::{Cadence, CadenceSettings, Outcome};
 use super::health::{Failure, Health, HealthPolicy};
 use super::mailbox::{MailboxWatcher, PassReport};
+pub use super::track_now::SyncNow;
 use crate::feed::{Action, FolderFeed};
 use crate::store::Store;
 use jiff::Timestamp;
@@ -35,21 +37,6 @@ pub struct MailboxStatus {
     pub not_watched: Vec<(String, String)>,
 }
 
-/// The answer to a track-now request (R38).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum SyncNow {
-    /// The sync ran; it produced this many tracking requests.
-    Done { tracked: usize },
-    /// The sync could not run or failed; the next regular sync picks the item up.
-    Fallback {
-        reason: String,
-        next_sync: Option<Timestamp>,
-    },
-    /// No such mailbox is configured.
-    UnknownMailbox,
-}
-
 type Waiter = oneshot::Sender<SyncNow>;
 
 struct Handle {
@@ -70,6 +57,8 @@ pub struct Supervisor<F, S> {
     shutdown: CancellationToken,
     /// Notified after every sync that put something into the outbox.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Ticks whenever delivery changed the outbox; track-now waits on it.
+    pub delivered: Arc<watch::Sender<u64>>,
 }
 
 impl<F: FolderFeed, S: Store> Supervisor<F, S> {
@@ -89,6 +78,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             tasks: Mutex::default(),
             shutdown,
             outbox: Arc::default(),
+            delivered: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -152,11 +142,11 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         }
     }
 
-    /// Track-now: syncs the mailbox at once (or right after the sync in progress) and says how
-    /// it went (R38).
+    /// Track-now: syncs the mailbox at once (or right after the sync in progress), waits a
+    /// few seconds at most for its requests to reach the sink, and says how it went (R38).
     pub async fn sync_now(&self, address: &str) -> SyncNow {
         let (tx, rx) = oneshot::channel();
-        let sent = {
+        let (sent, mailbox) = {
             let handles = self.handles.lock().expect("unpoisoned");
             let Some(h) = handles
                 .get(&address.to_ascii_lowercase())
@@ -164,9 +154,22 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             else {
                 return SyncNow::UnknownMailbox;
             };
-            h.sync_now.send(tx).is_ok()
+            let mailbox = h.status.lock().expect("unpoisoned").address.clone();
+            (h.sync_now.send(tx).is_ok(), mailbox)
         };
         match (sent, rx.await) {
+            (true, Ok(SyncNow::Done { tracked })) => {
+                let settled = super::track_now::settle(
+                    self.store.as_ref(),
+                    &self.delivered,
+                    &mailbox,
+                    tracked,
+                );
+                settled.await.unwrap_or_else(|e| SyncNow::Fallback {
+                    reason: format!("synced, but the outbox cannot be read: {e}"),
+                    next_sync: None,
+                })
+            }
             (true, Ok(answer)) => answer,
             _ => SyncNow::Fallback {
                 reason: "the agent is shutting down".into(),
@@ -223,15 +226,7 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                 _ = tokio::time::sleep(delay) => {}
                 Some(w) = self.sync_now.recv() => {
                     // Track-now that cannot run now: say so at once, keep the schedule.
-                    let blocked = if !self.health.is_active() {
-                        Some(format!("the mailbox is {}", self.health.label()))
-                    } else {
-                        self.feed
-                            .paused_for(self.watcher.address())
-                            .filter(|d| *d > Duration::from_secs(1))
-                            .map(|d| format!("Exchange asked for a pause of {} s (throttling)", d.as_secs().max(1)))
-                    };
-                    if let Some(reason) = blocked {
+                    if let Some(reason) = self.blocked() {
                         let _ = w.send(self.fallback(reason));
                         delay = self.remaining();
                         continue;
@@ -252,6 +247,15 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                     pending.push(w);
                 }
                 if pending.is_empty() {
+                    break;
+                }
+                // The sync just ended may have paused or parked the mailbox: the same answer
+                // at once as a request that arrives while idle (R38).
+                if let Some(reason) = self.blocked() {
+                    self.set_next(Some(delay));
+                    for w in pending {
+                        let _ = w.send(self.fallback(reason.clone()));
+                    }
                     break;
                 }
                 delay = self.sync_boxed(pending).await;
@@ -386,6 +390,23 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                 .map(|(m, state)| (m.clone(), format!("{state:?}")))
                 .collect();
         });
+    }
+
+    /// Why a track-now cannot run now, if it cannot: the mailbox is not active, or Exchange
+    /// asked for a pause longer than track-now's promise.
+    fn blocked(&self) -> Option<String> {
+        if !self.health.is_active() {
+            return Some(format!("the mailbox is {}", self.health.label()));
+        }
+        self.feed
+            .paused_for(self.watcher.address())
+            .filter(|d| *d > Duration::from_secs(1))
+            .map(|d| {
+                format!(
+                    "Exchange asked for a pause of {} s (throttling)",
+                    d.as_secs().max(1)
+                )
+            })
     }
 
     fn fallback(&self, reason: String) -> SyncNow {

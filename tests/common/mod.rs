@@ -2,8 +2,10 @@
 //! config, the store and the JSONL sink, and one-call sync passes.
 #![allow(dead_code)]
 
-use foldertrack::agent::{self, Summary};
+use foldertrack::admin::client::AdminClient;
+use foldertrack::agent::{self, Summary, delivery};
 use foldertrack::config::Config;
+use foldertrack::deliver::{AnySink, Deliverer};
 use foldertrack::feed::ews::EwsFeed;
 use foldertrack::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use foldertrack::store::{SledStore, Store};
@@ -185,6 +187,63 @@ impl Agent {
         (supervisor, shutdown)
     }
 
+    /// [`Self::supervise`], with delivery to the configured sink and write-back running beside
+    /// it as in `foldertrack run`.
+    pub fn supervise_delivering(
+        &self,
+        cadence: (u64, u64, u64),
+        health: HealthPolicy,
+    ) -> (Arc<Supervisor<EwsFeed, SledStore>>, CancellationToken) {
+        let (supervisor, stop) = self.supervise(cadence, health);
+        let deliverer = Deliverer::new(
+            AnySink::open(self.config.sink_settings().unwrap()).unwrap(),
+            &self.config.delivery_settings(),
+        );
+        let signals = delivery::Signals {
+            outbox: supervisor.outbox.clone(),
+            delivered: supervisor.delivered.clone(),
+        };
+        tokio::spawn(delivery::run(
+            deliverer,
+            self.feed.clone(),
+            self.store.clone(),
+            signals,
+            stop.clone(),
+        ));
+        (supervisor, stop)
+    }
+
+    /// `foldertrack run` in this process, over this agent's config, store and feed.
+    pub async fn run(&self) -> Running {
+        let stop = CancellationToken::new();
+        let (_reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let (listening, addr) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(agent::run(
+            self.config.clone(),
+            self.feed.clone(),
+            self.store.clone(),
+            stop.clone(),
+            reloads,
+            move |a| {
+                let _ = listening.send(a);
+            },
+        ));
+        let addr = addr.await.expect("the agent started");
+        let admin = AdminClient::new(&addr.to_string(), None).unwrap();
+        let running = Running { admin, stop, task };
+        let n = self.config.mailbox.len();
+        let synced = async || {
+            running.admin.status().await.is_ok_and(|v| {
+                v.mailboxes.len() == n && v.mailboxes.iter().all(|m| m.status.syncs >= 1)
+            })
+        };
+        assert!(
+            eventually_async(Duration::from_secs(10), synced).await,
+            "every mailbox had its first sync"
+        );
+        running
+    }
+
     /// The mailboxes of the tracking requests in the outbox.
     pub fn outbox_mailboxes(&self) -> Vec<String> {
         self.store
@@ -197,6 +256,20 @@ impl Agent {
 
     pub fn outbox_len(&self) -> usize {
         self.store.stats().unwrap().outbox
+    }
+}
+
+/// An agent running in this process (see [`Agent::run`]).
+pub struct Running {
+    pub admin: AdminClient,
+    pub stop: CancellationToken,
+    task: tokio::task::JoinHandle<Result<Arc<Supervisor<EwsFeed, SledStore>>, agent::Error>>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
     }
 }
 
@@ -252,6 +325,18 @@ pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     check()
+}
+
+/// [`eventually`] for a check that has to wait for something itself.
+pub async fn eventually_async(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    check().await
 }
 
 /// A health policy in seconds: retry after `retry` s (not doubling past it), park after

@@ -33,6 +33,10 @@ struct Hook {
     records: HashMap<String, Value>,
     /// 2xx answers given for an event already recorded (the receiver deduplicates).
     repeats: usize,
+    /// Every request answered 2xx, in the order they arrived.
+    accepted: Vec<Value>,
+    /// Requests for a mail with this subject are answered with this status.
+    refuse_subject: Option<(String, u16)>,
 }
 
 /// A webhook receiver on 127.0.0.1.
@@ -73,6 +77,16 @@ impl Webhook {
         self.state.lock().unwrap().repeats
     }
 
+    /// Every request answered 2xx, in the order they arrived.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.state.lock().unwrap().accepted.clone()
+    }
+
+    /// Answers requests for a mail with `subject` with `status`, whatever else is scripted.
+    pub fn refuse_subject(&self, subject: &str, status: u16) {
+        self.state.lock().unwrap().refuse_subject = Some((subject.to_owned(), status));
+    }
+
     /// The `[sink]` section for it (the secret in a file under `dir`).
     pub fn sink_toml(&self, dir: &std::path::Path) -> String {
         let secret = dir.join("webhook.secret");
@@ -100,14 +114,23 @@ async fn hook(State(state): State<Arc<Mutex<Hook>>>, headers: HeaderMap, body: B
         .to_owned();
     let mut s = state.lock().unwrap();
     s.attempts += 1;
-    let status = s.always.or_else(|| s.script.pop_front()).unwrap_or(200);
+    let value: Value = serde_json::from_slice(&body).unwrap();
+    let refused = s
+        .refuse_subject
+        .as_ref()
+        .filter(|(subject, _)| value["message"]["subject"] == subject.as_str())
+        .map(|(_, status)| *status);
+    let status = refused
+        .or(s.always)
+        .or_else(|| s.script.pop_front())
+        .unwrap_or(200);
     if (200..300).contains(&status) {
-        let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             value["event_id"],
             key.as_str(),
             "the idempotency key is the event id"
         );
+        s.accepted.push(value.clone());
         if s.records.insert(key, value).is_some() {
             s.repeats += 1;
         }
