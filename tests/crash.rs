@@ -75,7 +75,17 @@ async fn kill_and_restart(
 
 /// The clean pass after the kills picks up whatever the last kill interrupted.
 fn finish(config: &std::path::Path) {
-    assert!(foldertrack(config, &["once"]).status().unwrap().success());
+    let out = foldertrack(config, &["once"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
