@@ -131,7 +131,7 @@ async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r21_killed_during_delivery_dataverse_never_gets_a_second_activity() {
     const MAILS: usize = 80;
-    let dv = common::receivers::Dataverse::start().await;
+    let dv = common::dataverse::Dataverse::start().await;
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let sink = dv.sink_toml(dir.path(), false);

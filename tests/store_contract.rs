@@ -1,8 +1,8 @@
 //! One contract, every store: SledStore on disk and MemStore in memory behave the same.
 
 use foldertrack::store::{
-    self, Arrival, Cause, DeadEntry, Failed, FolderRecord, MarkKind, MarkOutcome, MemStore,
-    PageCommit, SinkOutage, SledStore, Store, Tree, Whereabouts,
+    self, Arrival, Cause, DeadEntry, Failed, FolderRecord, HoldRecord, MarkKind, MarkOutcome,
+    MemStore, PageCommit, SinkOutage, SledStore, Store, Tree, Whereabouts,
 };
 use foldertrack::tracking::{EventKind, Identity, MessageInfo, Place, Regarding, Sighting};
 use jiff::Timestamp;
@@ -410,6 +410,101 @@ async fn sled_store_keeps_the_contract() {
 async fn mem_store_keeps_the_contract() {
     contract(MemStore::new()).await;
     delivery_contract(MemStore::new()).await;
+}
+
+/// R25: a held regarding keeps its entries (in its scope) out of the due set, without
+/// touching them, until the hold is dropped.
+async fn holds_contract<S: Store>(store: &S) {
+    let c = store
+        .commit_page(page_of(
+            "a@example.com",
+            "c1",
+            vec![
+                arrival("<h1@x>", "I1", "a@example.com", "gone"),
+                arrival("<h2@x>", "I2", "a@example.com", "fine"),
+                arrival("<h3@x>", "I3", "a@example.com", "GONE"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(c.emitted.len(), 3);
+    let (seq, mut first) = store.outbox(1).unwrap().remove(0);
+    first.last_error = Some("the regarding record is gone".into());
+    let now = Timestamp::now();
+    let hold = HoldRecord {
+        regarding: Regarding {
+            entity: "account".into(),
+            id: "gone".into(),
+        },
+        mailbox: None,
+        reason: "account(gone) does not exist".into(),
+        since: now,
+        next_probe: now,
+    };
+    store.hold(seq, first.clone(), hold.clone()).await.unwrap();
+    // A second refusal keeps the first hold's time and probe, with the latest reason.
+    let later = HoldRecord {
+        reason: "still gone".into(),
+        since: now.checked_add(std::time::Duration::from_secs(60)).unwrap(),
+        ..hold.clone()
+    };
+    store.hold(seq, first.clone(), later).await.unwrap();
+    let holds = store.holds().unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(
+        (holds[0].since, holds[0].reason.as_str()),
+        (now, "still gone")
+    );
+
+    let due: Vec<String> = store
+        .due(Timestamp::now(), 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.request.message.internet_message_id.unwrap())
+        .collect();
+    assert_eq!(due, ["<h2@x>"], "ids compare without case");
+    let held = store.held(&holds[0], 10).unwrap();
+    assert_eq!(held.len(), 2);
+    assert_eq!(held[0].1, first, "no attempt counted");
+    // Another mailbox's hold does not stop a's entries.
+    let elsewhere = HoldRecord {
+        mailbox: Some("b@example.com".into()),
+        regarding: Regarding {
+            entity: "account".into(),
+            id: "fine".into(),
+        },
+        ..hold.clone()
+    };
+    store.update_hold(&elsewhere, true).await.unwrap();
+    assert_eq!(store.due(Timestamp::now(), 10).unwrap().len(), 1);
+    store.update_hold(&elsewhere, false).await.unwrap();
+    store.update_hold(&holds[0], false).await.unwrap();
+    assert_eq!(store.due(Timestamp::now(), 10).unwrap().len(), 3);
+    assert!(store.holds().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn r25_holds_keep_their_entries_waiting_in_every_store_and_survive_reopening() {
+    holds_contract(&MemStore::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    holds_contract(&SledStore::open(&path).unwrap()).await;
+    let now = Timestamp::now();
+    let hold = HoldRecord {
+        regarding: Regarding {
+            entity: "account".into(),
+            id: "x".into(),
+        },
+        mailbox: Some("a@example.com".into()),
+        reason: "why".into(),
+        since: now,
+        next_probe: now,
+    };
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.update_hold(&hold, true).await.unwrap();
+    }
+    assert_eq!(SledStore::open(&path).unwrap().holds().unwrap(), [hold]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 pub mod client;
 pub mod server;
 
-use crate::store::{MappingRecord, SinkOutage};
+use crate::store::{HoldRecord, MappingRecord, SinkOutage};
 use crate::watch::supervisor::MailboxStatus;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -20,13 +20,20 @@ pub struct AdminSettings {
     pub token: Option<SecretString>,
 }
 
-/// A mailbox with its mappings as the store has them.
+/// A mailbox with its mappings as the store has them; a mapping whose regarding delivery
+/// holds (R25) shows as `paused: regarding_unavailable`, the hold with its reason and fix in
+/// `held`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MailboxView {
     #[serde(flatten)]
     pub status: MailboxStatus,
     pub mappings: Vec<MappingRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HoldRecord>,
 }
+
+/// The reason a mapping shows while its regarding is held.
+pub const REGARDING_UNAVAILABLE: &str = "regarding_unavailable";
 
 /// `/v1/status`.
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,10 +1,10 @@
 //! The admin API's server: the routes and their handlers over a running agent's supervisor and
 //! store. Anything that changes state needs the bearer token when one is configured.
 
-use super::{MailboxView, StatusView};
+use super::{MailboxView, REGARDING_UNAVAILABLE, StatusView};
 use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
-use crate::store::{self, Store};
+use crate::store::{self, HoldRecord, MappingState, Store};
 use crate::watch::supervisor::{MailboxStatus, Supervisor, SyncNow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -48,8 +48,34 @@ fn store_error(e: store::Error) -> Response {
 }
 
 fn view<S: Store>(store: &S, status: MailboxStatus) -> Result<MailboxView, store::Error> {
+    let address = status.address.clone();
+    let mut mappings = store.mappings(&address)?;
+    let held: Vec<HoldRecord> = store
+        .holds()?
+        .into_iter()
+        .filter(|h| {
+            h.mailbox
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&address))
+        })
+        .filter(|h| {
+            mappings
+                .iter()
+                .any(|m| m.regarding.as_ref() == Some(&h.regarding))
+        })
+        .collect();
+    for m in &mut mappings {
+        if m.state == MappingState::Active
+            && held
+                .iter()
+                .any(|h| m.regarding.as_ref() == Some(&h.regarding))
+        {
+            m.state = MappingState::Paused(REGARDING_UNAVAILABLE.into());
+        }
+    }
     Ok(MailboxView {
-        mappings: store.mappings(&status.address)?,
+        mappings,
+        held,
         status,
     })
 }

@@ -56,6 +56,17 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
                 mapping_state(&mapping.state),
                 mapping.folder_id.as_deref().unwrap_or("-")
             ))?;
+            for hold in m
+                .held
+                .iter()
+                .filter(|h| mapping.regarding.as_ref() == Some(&h.regarding))
+            {
+                print_line(&format!(
+                    "        {}; next try {}",
+                    hold.reason,
+                    local(hold.next_probe)
+                ))?;
+            }
         }
     }
     print_line(&format!(

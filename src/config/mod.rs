@@ -256,6 +256,14 @@ pub enum Sink {
         act_as_owner: bool,
         /// Overrides `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
         token_url: Option<String>,
+        /// Tables a sender's or recipient's address is resolved against, in order
+        /// (`systemuser`, `contact`, `account`, `lead`, `queue`); `[]` keeps addresses
+        /// unresolved.
+        #[serde(default = "default_resolve_parties")]
+        resolve_parties: Vec<String>,
+        /// Web API calls in flight at once (Dataverse refuses more than 52 per user).
+        #[serde(default = "default_dataverse_concurrency")]
+        max_concurrent_requests: u32,
     },
 }
 
@@ -282,6 +290,9 @@ pub struct Delivery {
     /// The longest wait between two tries of a request, and between two probes of a sink that
     /// is down, in seconds.
     pub retry_max_secs: u64,
+    /// Seconds between probes of a regarding record the sink found gone or not appendable
+    /// (its mappings' items wait meanwhile).
+    pub regarding_probe_secs: u64,
 }
 
 impl Default for Delivery {
@@ -290,6 +301,7 @@ impl Default for Delivery {
             max_attempts: 5,
             retry_hours: 24,
             retry_max_secs: 3600,
+            regarding_probe_secs: 300,
         }
     }
 }
@@ -363,6 +375,15 @@ fn default_scope() -> String {
 }
 fn default_jsonl_path() -> PathBuf {
     "tracked.jsonl".into()
+}
+fn default_resolve_parties() -> Vec<String> {
+    crate::deliver::dynamics::parties::DEFAULT_ORDER
+        .iter()
+        .map(|t| t.to_string())
+        .collect()
+}
+const fn default_dataverse_concurrency() -> u32 {
+    8
 }
 
 impl Config {

@@ -117,6 +117,8 @@ impl Config {
                 client_secret_file,
                 act_as_owner,
                 token_url,
+                resolve_parties,
+                max_concurrent_requests,
             } => SinkSettings::Dynamics(DynamicsSettings {
                 org: url("sink.org_url", org_url)?,
                 token_url: token_url_or_default("sink.token_url", token_url, tenant_id)?,
@@ -127,6 +129,8 @@ impl Config {
                     client_secret_file.as_deref(),
                 )?,
                 act_as_owner: *act_as_owner,
+                resolve_parties: resolve_parties.clone(),
+                max_concurrent_requests: *max_concurrent_requests as usize,
             }),
         })
     }
@@ -139,6 +143,7 @@ impl Config {
                 max_attempts: d.max_attempts,
                 cap: Duration::from_secs(d.retry_max_secs),
                 retry_for: Duration::from_secs(u64::from(d.retry_hours) * 3600),
+                probe: Duration::from_secs(d.regarding_probe_secs.max(1)),
                 ..DeliveryPolicy::default()
             },
             writeback: self.writeback.clone(),

@@ -266,12 +266,31 @@ fn sink(p: &mut Problems, sink: &Sink) {
             client_secret_env,
             client_secret_file,
             token_url,
+            resolve_parties,
+            max_concurrent_requests,
             ..
         } => {
             p.https("sink.org_url", org_url);
             p.secret("sink.client_secret", client_secret_env, client_secret_file);
             if let Some(t) = token_url {
                 p.https("sink.token_url", t);
+            }
+            let known = crate::deliver::dynamics::parties::RESOLVABLE;
+            for t in resolve_parties {
+                if !known.iter().any(|(k, ..)| k == t) {
+                    let names: Vec<&str> = known.iter().map(|(k, ..)| *k).collect();
+                    p.add(
+                        "sink.resolve_parties",
+                        &format!("{t:?} is not one of {}", names.join(", ")),
+                    );
+                }
+            }
+            let limit = crate::deliver::dynamics::api::CONCURRENCY_LIMIT as u32;
+            if !(1..=limit).contains(max_concurrent_requests) {
+                p.add(
+                    "sink.max_concurrent_requests",
+                    &format!("must be 1 to {limit} (Dataverse refuses more calls at once)"),
+                );
             }
         }
     }

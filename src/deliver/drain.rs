@@ -7,7 +7,7 @@
 use super::Sink;
 use super::policy::{DeliveryError, DeliveryPolicy, Failures, Next};
 use super::writeback::{MarkPolicy, Writeback};
-use crate::store::{self, DeadEntry, Failed, OutboxEntry, SinkOutage, Store};
+use crate::store::{self, DeadEntry, Failed, HoldRecord, OutboxEntry, SinkOutage, Store};
 use crate::tracking::TrackingRequest;
 use jiff::Timestamp;
 
@@ -20,6 +20,10 @@ pub struct Drained {
     pub rejected: usize,
     /// Attempts that found the sink unavailable (the requests wait, unharmed).
     pub held: usize,
+    /// Requests the sink asked to wait (service protection; no attempt counted).
+    pub throttled: usize,
+    /// Requests waiting for an unavailable regarding record (R25; no attempt counted).
+    pub regarding_held: usize,
 }
 
 impl std::ops::AddAssign for Drained {
@@ -29,6 +33,8 @@ impl std::ops::AddAssign for Drained {
         self.undeliverable += o.undeliverable;
         self.rejected += o.rejected;
         self.held += o.held;
+        self.throttled += o.throttled;
+        self.regarding_held += o.regarding_held;
     }
 }
 
@@ -62,7 +68,7 @@ impl<K: Sink> Deliverer<K> {
     /// Delivers every entry that is due now (or, while the sink is down, sends the probe when
     /// it is due); returns what happened.
     pub async fn drain<S: Store>(&self, store: &S) -> Result<Drained, store::Error> {
-        let mut drained = Drained::default();
+        let mut drained = super::holds::probe(self, store).await?;
         // Due as of the start: an entry failed in this drain is retried by a later one, so
         // each entry is handed over at most once and the drain ends however slow the sink.
         let start = Timestamp::now();
@@ -105,15 +111,20 @@ impl<K: Sink> Deliverer<K> {
     }
 
     /// Records what the sink said about each entry of a round it answered.
-    async fn settle<S: Store>(
+    pub(super) async fn settle<S: Store>(
         &self,
         store: &S,
         due: Vec<(u64, OutboxEntry)>,
         results: Vec<Result<(), DeliveryError>>,
     ) -> Result<Drained, store::Error> {
         let mut drained = Drained::default();
+        let notes = self.sink.take_notes();
+        if !notes.is_empty() {
+            store.note_history(&notes).await?;
+        }
         let mut ok = Vec::new();
         let mut retries = Vec::new();
+        let mut waits = Vec::new();
         let now = Timestamp::now();
         let metrics = crate::telemetry::metrics();
         for ((seq, entry), result) in due.into_iter().zip(results) {
@@ -129,6 +140,14 @@ impl<K: Sink> Deliverer<K> {
                 }
                 Err(error) => match self.failed(entry, &error, now) {
                     Fate::Later(later) => retries.push((seq, later)),
+                    Fate::Wait(later) => {
+                        drained.throttled += 1;
+                        waits.push((seq, later));
+                    }
+                    Fate::Hold(entry, hold) => {
+                        drained.regarding_held += 1;
+                        store.hold(seq, entry, hold).await?
+                    }
                     Fate::Dead(dead) => {
                         match dead.state {
                             Failed::Undeliverable => drained.undeliverable += 1,
@@ -143,6 +162,7 @@ impl<K: Sink> Deliverer<K> {
         drained.retrying = retries.len();
         store.delivered(&ok, self.writeback.enabled).await?;
         store.retry_later(&retries).await?;
+        store.retry_later(&waits).await?;
         for (outcome, n) in [
             ("delivered", drained.delivered),
             ("retried", drained.retrying),
@@ -163,13 +183,17 @@ impl<K: Sink> Deliverer<K> {
     /// One entry failed while the sink took others: the entry to keep for a later try, or
     /// the dead letter it becomes.
     fn failed(&self, mut entry: OutboxEntry, error: &DeliveryError, now: Timestamp) -> Fate {
-        entry.attempts += 1;
+        if error.is_attempt() {
+            entry.attempts += 1;
+        }
         match error {
             DeliveryError::Refused { .. } => entry.refused += 1,
             DeliveryError::Transient { .. } => {
                 entry.failing_since.get_or_insert(now);
             }
-            DeliveryError::Rejected { .. } => {}
+            DeliveryError::Rejected { .. }
+            | DeliveryError::Throttled { .. }
+            | DeliveryError::RegardingUnavailable { .. } => {}
         }
         let failing_for = entry
             .failing_since
@@ -188,6 +212,19 @@ impl<K: Sink> Deliverer<K> {
                 entry.last_error = Some(error.to_string());
                 return Fate::Later(entry);
             }
+            Next::Wait(delay) => {
+                tracing::info!(event = "delivery_waiting", id = %request.id, wait_secs = delay.as_secs(), reason = %error);
+                entry.next_try = now.checked_add(delay).ok();
+                entry.last_error = Some(error.to_string());
+                return Fate::Wait(entry);
+            }
+            Next::Hold => match super::holds::record(error, now, self.policy.probe) {
+                Some(hold) => {
+                    entry.last_error = Some(error.to_string());
+                    return Fate::Hold(entry, hold);
+                }
+                None => Failed::Rejected,
+            },
             Next::Undeliverable => Failed::Undeliverable,
             Next::Rejected => Failed::Rejected,
         };
@@ -248,6 +285,10 @@ impl<K: Sink> Deliverer<K> {
 /// What becomes of an entry that failed.
 enum Fate {
     Later(OutboxEntry),
+    /// Later, with no attempt counted (the sink asked to wait).
+    Wait(OutboxEntry),
+    /// Held with its regarding (R25).
+    Hold(OutboxEntry, HoldRecord),
     Dead(DeadEntry),
 }
 

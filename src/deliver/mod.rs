@@ -8,6 +8,7 @@
 
 pub mod drain;
 pub mod dynamics;
+pub mod holds;
 pub mod items;
 pub mod jsonl;
 pub mod policy;
@@ -55,6 +56,12 @@ pub trait Sink: Send + Sync + 'static {
             out
         }
     }
+
+    /// Lines for delivered requests' histories — `(request id, what)`, e.g. a column the sink
+    /// had to leave out — taken by the deliverer after each delivery.
+    fn take_notes(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// A request that never got an answer: worth another try.
@@ -95,7 +102,7 @@ pub enum SinkSettings {
 pub enum AnySink {
     Jsonl(jsonl::JsonlSink),
     Webhook(webhook::WebhookSink),
-    Dynamics(dynamics::DynamicsSink),
+    Dynamics(Box<dynamics::DynamicsSink>),
 }
 
 impl AnySink {
@@ -110,7 +117,7 @@ impl AnySink {
                 timeout,
             } => Self::Webhook(webhook::WebhookSink::new(url, secret, timeout)?),
             SinkSettings::Dynamics(settings) => {
-                Self::Dynamics(dynamics::DynamicsSink::new(settings)?)
+                Self::Dynamics(Box::new(dynamics::DynamicsSink::new(settings)?))
             }
         })
     }
@@ -130,6 +137,13 @@ impl Sink for AnySink {
             Self::Jsonl(s) => s.deliver_all(requests).await,
             Self::Webhook(s) => s.deliver_all(requests).await,
             Self::Dynamics(s) => s.deliver_all(requests).await,
+        }
+    }
+
+    fn take_notes(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Dynamics(s) => s.take_notes(),
+            _ => Vec::new(),
         }
     }
 }

@@ -6,7 +6,12 @@
 //! itself: they are retried with exponential back-off and jitter, up to an hour apart, for a
 //! configured period (a day by default) before the request is undeliverable. Only refusals —
 //! a 4xx that is not a final rejection — count toward the small attempt limit.
+//!
+//! Two waits are no attempt at all: when the sink asked every caller to slow down (service
+//! protection), and while the regarding record is unavailable (R25): every entry regarding it is
+//! held, and one of them probes it every `probe`.
 
+use crate::tracking::Regarding;
 use std::time::Duration;
 
 /// How a sink failed one delivery.
@@ -26,11 +31,35 @@ pub enum DeliveryError {
     /// Final for this request: 400, 401, 403, a missing privilege. Never retried by itself.
     #[error("{reason}")]
     Rejected { reason: String },
+    /// The sink asked every caller to wait (service protection): the request was not looked
+    /// at, so this is no attempt.
+    #[error("{reason}")]
+    Throttled {
+        reason: String,
+        retry_after: Duration,
+    },
+    /// The regarding record is gone, or may not be appended to (R25): every entry regarding
+    /// it waits — only `mailbox`'s when the refusal was that mailbox owner's.
+    #[error("{reason}")]
+    RegardingUnavailable {
+        regarding: Regarding,
+        mailbox: Option<String>,
+        reason: String,
+    },
 }
 
 impl DeliveryError {
     pub fn is_transient(&self) -> bool {
         matches!(self, DeliveryError::Transient { .. })
+    }
+
+    /// Whether the request was tried at all: a wait the sink asked for, or a regarding held
+    /// (R25), is no attempt.
+    pub fn is_attempt(&self) -> bool {
+        !matches!(
+            self,
+            DeliveryError::Throttled { .. } | DeliveryError::RegardingUnavailable { .. }
+        )
     }
 }
 
@@ -44,6 +73,10 @@ pub enum Next {
     Undeliverable,
     /// The sink refused it for good.
     Rejected,
+    /// Try again after this long, with no attempt counted.
+    Wait(Duration),
+    /// Hold it, and every entry regarding the same record, until a probe succeeds (R25).
+    Hold,
 }
 
 /// A request's failures so far, the one just seen included.
@@ -68,6 +101,8 @@ pub struct DeliveryPolicy {
     pub cap: Duration,
     /// How long transient failures of one request are retried before it is undeliverable.
     pub retry_for: Duration,
+    /// How often a held regarding is probed (R25).
+    pub probe: Duration,
 }
 
 impl Default for DeliveryPolicy {
@@ -79,6 +114,7 @@ impl Default for DeliveryPolicy {
             base: Duration::from_secs(2),
             cap: Duration::from_secs(3600),
             retry_for: Duration::from_secs(24 * 3600),
+            probe: Duration::from_secs(300),
         }
     }
 }
@@ -90,6 +126,8 @@ impl DeliveryPolicy {
         let wait = self.backoff(failed.attempts, jitter);
         match error {
             DeliveryError::Rejected { .. } => Next::Rejected,
+            DeliveryError::Throttled { retry_after, .. } => Next::Wait(*retry_after),
+            DeliveryError::RegardingUnavailable { .. } => Next::Hold,
             DeliveryError::Refused { .. } if failed.refused >= self.max_attempts => {
                 Next::Undeliverable
             }
@@ -177,6 +215,27 @@ mod tests {
                 },
                 failed(1, 0, 0),
                 Next::Rejected,
+            ),
+            // Service protection and an unavailable regarding are no attempt.
+            (
+                DeliveryError::Throttled {
+                    reason: "429".into(),
+                    retry_after: secs(7),
+                },
+                failed(40, 0, 30),
+                Next::Wait(secs(7)),
+            ),
+            (
+                DeliveryError::RegardingUnavailable {
+                    regarding: Regarding {
+                        entity: "account".into(),
+                        id: "gone".into(),
+                    },
+                    mailbox: None,
+                    reason: "404".into(),
+                },
+                failed(40, 5, 30),
+                Next::Hold,
             ),
         ];
         for (error, failures, want) in rows {

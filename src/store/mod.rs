@@ -14,8 +14,8 @@ mod sled;
 pub use self::sled::SledStore;
 pub use mem::MemStore;
 pub use records::{
-    DeadEntry, Failed, FolderRecord, MappingRecord, MappingState, MarkEntry, MarkKind, OutboxEntry,
-    PendingItem, SeenRecord, SinkOutage,
+    DeadEntry, Failed, FolderRecord, HoldRecord, MappingRecord, MappingState, MarkEntry, MarkKind,
+    OutboxEntry, PendingItem, SeenRecord, SinkOutage,
 };
 
 use crate::tracking::{
@@ -44,10 +44,11 @@ pub enum Tree {
     Dead,
     Marks,
     Pending,
+    Holds,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 9] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Meta,
         Tree::Mappings,
         Tree::Folders,
@@ -57,6 +58,7 @@ impl Tree {
         Tree::Dead,
         Tree::Marks,
         Tree::Pending,
+        Tree::Holds,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Tree {
             Tree::Dead => "dead",
             Tree::Marks => "marks",
             Tree::Pending => "pending",
+            Tree::Holds => "holds",
         }
     }
 }
@@ -330,6 +333,14 @@ pub trait Store: Send + Sync + 'static {
         scan_decoded(self, Tree::Mappings, &keys::mailbox_prefix(mailbox))
     }
 
+    /// Every mapping of every mailbox.
+    fn all_mappings(&self) -> Result<Vec<MappingRecord>, Error>
+    where
+        Self: Sized,
+    {
+        scan_decoded(self, Tree::Mappings, &[])
+    }
+
     fn message(&self, id: &str) -> Result<Option<MessageRecord>, Error>
     where
         Self: Sized,
@@ -421,11 +432,13 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` outbox entries due at `now`, oldest first. Entries waiting for a retry
     /// are passed over, so one failing item never blocks the others (R33); an entry whose
     /// message has an earlier event still in the outbox waits for it, so the events of one
-    /// message reach the sink in order (R21).
+    /// message reach the sink in order (R21); an entry regarding a held record waits for the
+    /// hold to end (R25).
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, Error>
     where
         Self: Sized,
     {
+        let holds = self.holds()?;
         let mut out = Vec::new();
         let mut earlier: HashSet<String> = HashSet::new();
         let mut after: Option<u64> = None;
@@ -437,7 +450,8 @@ pub trait Store: Send + Sync + 'static {
             for (k, v) in batch {
                 let entry: OutboxEntry = decode(Tree::Outbox, &v)?;
                 let first = earlier.insert(entry.request.id.clone());
-                if first && entry.next_try.is_none_or(|t| t <= now) {
+                let held = holds.iter().any(|h| h.covers(&entry.request));
+                if first && !held && entry.next_try.is_none_or(|t| t <= now) {
                     out.push((outbox_seq(&k)?, entry));
                 }
             }
@@ -686,6 +700,98 @@ pub trait Store: Send + Sync + 'static {
             self.transaction(|tx| match &outage {
                 Some(o) => tx.put(Tree::Meta, SINK_OUTAGE, records::encode(o)),
                 None => tx.remove(Tree::Meta, SINK_OUTAGE),
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// The regarding records delivery holds for (R25).
+    fn holds(&self) -> Result<Vec<HoldRecord>, Error>
+    where
+        Self: Sized,
+    {
+        scan_decoded(self, Tree::Holds, &[])
+    }
+
+    /// Up to `limit` outbox entries a hold keeps waiting, oldest first.
+    fn held(&self, hold: &HoldRecord, limit: usize) -> Result<Vec<(u64, OutboxEntry)>, Error>
+    where
+        Self: Sized,
+    {
+        let all: Vec<(u64, OutboxEntry)> = sequenced(self, Tree::Outbox, usize::MAX)?;
+        Ok(all
+            .into_iter()
+            .filter(|(_, e)| hold.covers(&e.request))
+            .take(limit)
+            .collect())
+    }
+
+    /// An entry met an unavailable regarding: it stays in the outbox as it was (no attempt
+    /// counted) with the reason, and the hold is saved — the first one's time and probe kept
+    /// when the record is already held.
+    fn hold(
+        &self,
+        seq: u64,
+        entry: OutboxEntry,
+        hold: HoldRecord,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let key = hold.key();
+            self.transaction(|tx| {
+                tx.put(Tree::Outbox, &keys::outbox(seq), records::encode(&entry))?;
+                let saved = match read_tx::<HoldRecord>(tx, Tree::Holds, &key)? {
+                    Some(old) => HoldRecord {
+                        reason: hold.reason.clone(),
+                        ..old
+                    },
+                    None => hold.clone(),
+                };
+                tx.put(Tree::Holds, &key, records::encode(&saved))
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Saves a hold as it is now (its next probe), or drops it when `keep` is false.
+    fn update_hold(
+        &self,
+        hold: &HoldRecord,
+        keep: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let key = hold.key();
+            self.transaction(|tx| match keep {
+                true => tx.put(Tree::Holds, &key, records::encode(hold)),
+                false => tx.remove(Tree::Holds, &key),
+            })?;
+            self.flush().await
+        }
+    }
+
+    /// Adds lines to messages' histories (what a sink left out and why).
+    fn note_history(
+        &self,
+        notes: &[(String, String)],
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let at = Timestamp::now();
+            self.transaction(|tx| {
+                for (id, what) in notes {
+                    if let Some(mut record) = read_message(tx, id)? {
+                        record.note(at, what.clone());
+                        tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                    }
+                }
+                Ok(())
             })?;
             self.flush().await
         }

@@ -138,6 +138,44 @@ pub struct DeadEntry {
     pub at: Timestamp,
 }
 
+/// A regarding record delivery waits for (R25): the sink said it is gone or may not be
+/// appended to. Entries regarding it — only `mailbox`'s, when the refusal was that mailbox
+/// owner's — stay in the outbox untried until a probe gets one through (holds tree).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HoldRecord {
+    pub regarding: Regarding,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailbox: Option<String>,
+    /// What the sink said, with what to do.
+    pub reason: String,
+    pub since: Timestamp,
+    /// When one held entry is tried again.
+    pub next_probe: Timestamp,
+}
+
+impl HoldRecord {
+    /// `entity \0 id \0 mailbox`: one hold per record and scope.
+    pub fn key(&self) -> Vec<u8> {
+        [
+            self.regarding.entity.as_str(),
+            &self.regarding.id.to_ascii_lowercase(),
+            self.mailbox.as_deref().unwrap_or(""),
+        ]
+        .join("\0")
+        .into_bytes()
+    }
+
+    /// Whether this hold keeps `request` waiting.
+    pub fn covers(&self, request: &TrackingRequest) -> bool {
+        request.regarding.as_ref().is_some_and(|r| {
+            r.entity == self.regarding.entity && r.id.eq_ignore_ascii_case(&self.regarding.id)
+        }) && self
+            .mailbox
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(&request.mailbox))
+    }
+}
+
 /// Which category the write-back puts on the mail (R26, R27).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

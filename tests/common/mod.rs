@@ -298,7 +298,23 @@ pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> Strin
     c.move_message(mailbox, &delivered.item_id, folder).unwrap()
 }
 
+pub mod dataverse;
 pub mod receivers;
+
+/// A deliverer over the agent's configured sink that lives across delivery rounds (its caches
+/// too), retrying after 10 ms instead of seconds.
+pub fn deliverer(agent: &Agent) -> foldertrack::deliver::Deliverer<foldertrack::deliver::AnySink> {
+    let mut d = foldertrack::deliver::Deliverer::new(
+        foldertrack::deliver::AnySink::open(agent.config.sink_settings().unwrap()).unwrap(),
+        &agent.config.delivery_settings(),
+    );
+    d.policy = foldertrack::deliver::policy::DeliveryPolicy {
+        base: Duration::from_millis(10),
+        cap: Duration::from_millis(10),
+        ..d.policy
+    };
+    d
+}
 
 /// Runs the foldertrack binary with `--config config` and `args`: its exit code, and its
 /// stdout followed by its stderr.
