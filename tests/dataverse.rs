@@ -835,3 +835,122 @@ async fn r25_status_shows_a_mapping_paused_for_its_regarding_with_the_fix() {
     assert!(active, "resumed once the record was back");
     assert_eq!(dv.creates().values().sum::<usize>(), 1);
 }
+
+/// A config for the simulator and `dv`, acting as the owners; alice maps Customers and
+/// Partners, bob Customers.
+fn check_config_file(
+    dv: &Dataverse,
+    sim: &foldertrack::sim::SimHandle,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let c = sim.control();
+    for (mailbox, folder) in [(ALICE, FOLDER), (ALICE, PARTNERS), (BOB, FOLDER)] {
+        c.create_folder(mailbox, folder).unwrap();
+    }
+    write_config(
+        dir,
+        &sim.ews_url(),
+        &standard_mapping(),
+        &dv.sink_toml(dir, true),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_with_a_dynamics_sink_verifies_sign_in_org_privileges_and_each_regarding() {
+    let dv = Dataverse::start().await;
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = check_config_file(&dv, &sim, dir.path());
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 0, "{out}");
+    for line in [
+        format!("ok   Dynamics: signed in for {}", dv.url),
+        format!(
+            "ok   Dynamics: {} answers; the application user is {}",
+            dv.url,
+            dv.app_user().id
+        ),
+        "ok   Dynamics: the application user holds".to_owned(),
+        format!("ok   Dynamics: the owner of {ALICE} holds"),
+        format!(
+            "ok   Dynamics: {ALICE} {FOLDER}: regarding account({CONTOSO}) exists and may be appended to"
+        ),
+        format!("ok   Dynamics: {BOB} {FOLDER}: regarding account({CONTOSO}) exists"),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+    assert!(
+        out.contains("prvActOnBehalfOfAnotherUser") && out.contains("prvAppendToAccount"),
+        "{out}"
+    );
+
+    // What is missing is named, each on its line.
+    dv.remove_row("account", FABRIKAM);
+    dv.revoke(ALICE, "prvAppendToAccount");
+    dv.revoke(dataverse::APP_USER, "prvReadLead");
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        format!("FAIL Dynamics: {ALICE} {PARTNERS}: regarding account({FABRIKAM}) does not exist"),
+        format!("FAIL Dynamics: the owner of {ALICE} lacks prvAppendToAccount"),
+        "FAIL Dynamics: the application user lacks prvReadLead".to_owned(),
+        format!(
+            "FAIL Dynamics: {ALICE} {FOLDER}: regarding account({CONTOSO}): the owner of {ALICE} may not append to it"
+        ),
+        format!(
+            "ok   Dynamics: {BOB} {FOLDER}: regarding account({CONTOSO}) exists and may be appended to"
+        ),
+    ] {
+        assert!(out.contains(&line), "{line}\n{out}");
+    }
+
+    // Without delegation the owners cannot be acted as; a refused sign-in stops the rest.
+    dv.revoke(dataverse::APP_USER, "prvActOnBehalfOfAnotherUser");
+    let (_, out) = cli(&config, &["check-config"]);
+    assert!(
+        out.contains("the application user lacks prvActOnBehalfOfAnotherUser"),
+        "{out}"
+    );
+    dv.refuse_client(true);
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAIL Dynamics sign-in") && out.contains("refused the client credentials"),
+        "{out}"
+    );
+    assert!(!out.contains("answers;"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_names_a_table_that_cannot_be_regarding_and_an_application_user_without_a_role()
+ {
+    let dv = Dataverse::start().await;
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = check_config_file(&dv, &sim, dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(
+            "entity = \"account\", id = \"00000000-0000-0000-0000-0000000fab00\"",
+            "entity = \"invoice_line\", id = \"00000000-0000-0000-0000-0000000fab00\"",
+        ),
+    )
+    .unwrap();
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("FAIL Dynamics: an email cannot be regarding a invoice_line"),
+        "{out}"
+    );
+    // An application user without a role: every privilege it lacks is named.
+    dv.with(|o| {
+        let app = o.app;
+        o.users[app].privileges.clear();
+    });
+    let (_, out) = cli(&config, &["check-config"]);
+    assert!(
+        out.contains("FAIL Dynamics: the application user lacks"),
+        "{out}"
+    );
+}

@@ -1,8 +1,11 @@
 //! What an admin asks of the server before and beside running the agent: a mailbox's folder
 //! tree with the mapped folders marked (`foldertrack folders`), and `check-config`'s checks of
-//! each mailbox's access and each mapping's folder.
+//! each mailbox's access and each mapping's folder, and of the sink (for Dynamics: sign-in,
+//! organisation, privileges and every mapping's regarding record).
 
-use crate::config::Check;
+use crate::config::{Check, Config};
+use crate::deliver::SinkSettings;
+use crate::deliver::dynamics::{DynamicsSink, checks::MappedRecord};
 use crate::feed::{self, FolderFeed};
 use crate::store::MappingState;
 use crate::watch::MailboxConfig;
@@ -113,4 +116,38 @@ pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) 
         }
     }
     checks
+}
+
+/// `check-config` against the sink. Only the Dynamics sink has server-side checks.
+pub async fn check_sink(config: &Config) -> Vec<Check> {
+    let settings = match config.sink_settings() {
+        Ok(SinkSettings::Dynamics(s)) => s,
+        Ok(_) => return Vec::new(),
+        Err(e) => return vec![Check::Fail(e.to_string())],
+    };
+    let sink = match DynamicsSink::new(settings) {
+        Ok(s) => s,
+        Err(e) => return vec![Check::Fail(e.to_string())],
+    };
+    let mapped: Vec<MappedRecord> = config
+        .mailbox
+        .iter()
+        .flat_map(|m| {
+            m.folder.iter().filter_map(|f| {
+                Some(MappedRecord {
+                    mailbox: m.address.clone(),
+                    name: mappings::mapping_name(f),
+                    regarding: f.regarding.clone()?,
+                })
+            })
+        })
+        .collect();
+    crate::deliver::dynamics::checks::check(&sink, &mapped)
+        .await
+        .into_iter()
+        .map(|f| match f.ok {
+            true => Check::Ok(f.text),
+            false => Check::Fail(f.text),
+        })
+        .collect()
 }

@@ -184,6 +184,7 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
                     Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
                     Err(e) => checks.push(Check::Fail(e.to_string())),
                 }
+                checks.extend(checks::check_sink(&config).await);
             }
             checks
         }

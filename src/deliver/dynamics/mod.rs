@@ -10,6 +10,7 @@
 
 pub mod activity;
 pub mod api;
+pub mod checks;
 mod memo;
 pub mod metadata;
 pub mod outcome;

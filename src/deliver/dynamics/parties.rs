@@ -55,6 +55,11 @@ impl Resolver {
         }
     }
 
+    /// The tables tried, in order.
+    pub fn order(&self) -> &[String] {
+        &self.order
+    }
+
     /// The row `address` resolves to, if any.
     pub async fn resolve(
         &self,
