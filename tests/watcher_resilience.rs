@@ -208,3 +208,64 @@ async fn w3_r33_an_unreadable_item_that_leaves_the_folder_is_forgotten() {
     assert!(bounded_pass(&agent).await.failed.is_empty());
     assert_eq!(agent.store.stats().unwrap().pending, 0);
 }
+
+fn customers_with_subfolders() -> String {
+    mailboxes(&[(
+        ALICE,
+        &[(
+            "Inbox/Customers",
+            Some(CONTOSO),
+            "include_subfolders = true",
+        )],
+    )])
+}
+
+#[tokio::test]
+async fn w4_r2_a_new_subfolder_is_tracked_from_its_creation() {
+    let agent = Agent::start(&customers_with_subfolders()).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/Customers/Old Co").unwrap();
+    c.deliver(ALICE, "Inbox/Customers/Old Co", &mail("before the mapping"))
+        .unwrap();
+    agent.pass().await;
+    assert!(
+        agent.delivered().is_empty(),
+        "present subfolders are baselines"
+    );
+    // Created and filled between two passes: its first sync is not a baseline.
+    c.create_folder(ALICE, "Inbox/Customers/New Co").unwrap();
+    drag(
+        &c,
+        ALICE,
+        "into a brand-new subfolder",
+        "Inbox/Customers/New Co",
+    );
+    assert_eq!(agent.pass().await.tracked, 1);
+    let lines = agent.delivered();
+    assert_eq!(lines[0].folder.path, "Inbox/Customers/New Co");
+    assert_eq!(lines[0].regarding.as_ref().unwrap().id, CONTOSO);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w4_r2_a_new_subfolder_is_found_before_the_next_tree_check() {
+    let agent = Agent::start(&customers_with_subfolders()).await;
+    let c = agent.sim();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let (supervisor, stop) = agent.supervise((1, 1, 1), quick_health(1, 10, 60));
+    assert!(eventually(Duration::from_secs(5), || supervisor.status()[0].syncs >= 1).await);
+    // The 10-minute tree check is far off; the mail must be tracked within seconds.
+    c.create_folder(ALICE, "Inbox/Customers/New Co").unwrap();
+    drag(&c, ALICE, "dragged at once", "Inbox/Customers/New Co");
+    let tracked = eventually(Duration::from_secs(10), || agent.outbox_len() == 1).await;
+    stop.cancel();
+    supervisor.join().await;
+    assert!(tracked, "the mail in the new subfolder was not tracked");
+    // What that costs: one SyncFolderHierarchy per pass of this mailbox.
+    let calls = c.calls();
+    let per = |op: &str| calls.iter().filter(|call| call.operation == op).count();
+    let (syncs, trees) = (per("SyncFolderItems"), per("SyncFolderHierarchy"));
+    assert!(
+        trees >= 2 && trees <= syncs,
+        "{trees} tree checks, {syncs} folder syncs"
+    );
+}

@@ -48,6 +48,11 @@ pub struct MappingRecord {
     /// The regarding the items from this mapping were last linked to (R8 compares).
     pub regarding: Option<Regarding>,
     pub state: MappingState,
+    /// With `include_subfolders`: the subfolders there were when it was first watched have been
+    /// recorded (as baselines); a subfolder found later is new and tracked from its creation
+    /// (R2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subfolders: bool,
 }
 
 /// An item seen in a watched folder (seen tree), keyed by a hash of its ItemId.

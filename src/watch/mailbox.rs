@@ -81,7 +81,8 @@ fn endless(operation: &'static str, mailbox: &str) -> Error {
 
 /// The watcher of one mailbox. Holds the folder tree between passes and checks it only every
 /// [`HIERARCHY_EVERY`], or at once after a reload or a folder that no longer resolves: an idle
-/// pass costs one call per watched folder.
+/// pass costs one call per watched folder. A mailbox with an `include_subfolders` mapping
+/// checks it every pass (one more call), so a new subfolder is watched from its creation.
 pub struct MailboxWatcher<F, S> {
     feed: Arc<F>,
     store: Arc<S>,
@@ -139,10 +140,14 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<PassReport, Error> {
         let mut report = PassReport::default();
-        let due = self
-            .tree
-            .as_ref()
-            .is_none_or(|t| t.stale || t.checked.elapsed() >= self.hierarchy_every);
+        // With subfolders included, a folder created since the last pass may already hold
+        // mail: the tree is checked every pass (one call that returns nothing when idle).
+        let subfolders = self.config.folder.iter().any(|f| f.include_subfolders);
+        let due = subfolders
+            || self
+                .tree
+                .as_ref()
+                .is_none_or(|t| t.stale || t.checked.elapsed() >= self.hierarchy_every);
         if due {
             self.refresh_tree().await?;
         }
@@ -235,10 +240,15 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         };
         let mailbox = self.config.address.as_str();
         let mut changed = Vec::new();
+        let mut new_folders = Vec::new();
         let mut targets = Vec::new();
         for m in self.mappings(tree) {
             let stored = self.store.mapping(mailbox, &mappings::mapping_name(&m))?;
             let (mut record, found) = mappings::resolve(mailbox, &m, stored.as_ref(), tree);
+            if m.include_subfolders && record.state == MappingState::Active {
+                new_folders.extend(self.new_subfolders(&record, &found)?);
+                record.subfolders = true;
+            }
             let repoint =
                 stored.is_some() && record.regarding != m.regarding && m.regarding.is_some();
             if stored.is_some() && m.regarding.is_none() {
@@ -258,10 +268,42 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             }
             targets.extend(found.into_iter().map(|t| (t, repoint)));
         }
-        if !changed.is_empty() {
-            self.store.save_mappings(changed, Vec::new()).await?;
+        if !changed.is_empty() || !new_folders.is_empty() {
+            self.store.save_mappings(changed, new_folders).await?;
         }
         Ok(targets)
+    }
+
+    /// The subfolders of an `include_subfolders` mapping that have no record yet (R2). When
+    /// the mapping is first watched they are baselines, like its folder; once its subfolders
+    /// were recorded, a new one was created (or moved in) since, and what it holds was put
+    /// there since: its first sync tracks it.
+    fn new_subfolders(
+        &self,
+        mapping: &store::MappingRecord,
+        found: &[Target],
+    ) -> Result<Vec<FolderRecord>, Error> {
+        let mailbox = &self.config.address;
+        let mut out = Vec::new();
+        for t in found {
+            if mapping.folder_id.as_ref() == Some(&t.folder_id)
+                || self.store.folder(mailbox, &t.folder_id)?.is_some()
+            {
+                continue;
+            }
+            if mapping.subfolders {
+                tracing::info!(event = "subfolder_found", mailbox = %mailbox, folder = %t.path, mapping = %t.mapping);
+            }
+            out.push(FolderRecord {
+                mailbox: mailbox.clone(),
+                folder_id: t.folder_id.clone(),
+                path: t.path.clone(),
+                mapping: t.mapping.clone(),
+                cursor: None,
+                baselined: mapping.subfolders,
+            });
+        }
+        Ok(out)
     }
 
     fn folder_record(&self, target: &Target) -> Result<FolderRecord, Error> {

@@ -163,6 +163,7 @@ pub fn resolve(
         // Kept as stored until the watcher has re-linked (R8); new mappings take the config's.
         regarding: stored.map_or_else(|| m.regarding.clone(), |s| s.regarding.clone()),
         state,
+        subfolders: m.include_subfolders && stored.is_some_and(|s| s.subfolders),
     };
     let Some(id) = folder_id else {
         return (record(None, None, MappingState::NotFound), Vec::new());
