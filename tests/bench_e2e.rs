@@ -43,5 +43,23 @@ fn the_small_preset_loses_nothing_and_duplicates_nothing() {
         assert!(report[figure].as_f64().unwrap() > 0.0, "{figure}: {report}");
     }
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
+    // w11: the report states every setting it changed from the defaults.
+    let changed: Vec<&str> = report["non_default_settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    for setting in [
+        "limits.calls_per_second = 2000 (default 20)",
+        "limits.max_concurrent_calls = 16 (default 8)",
+        "writeback.enabled = false (default true)",
+    ] {
+        assert!(changed.contains(&setting), "{setting}: {changed:?}");
+    }
+    assert!(
+        changed.iter().any(|s| s.starts_with("cadence.normal_secs")),
+        "{changed:?}"
+    );
     assert!(stderr.contains("lost / duplicated"), "the table: {stderr}");
 }

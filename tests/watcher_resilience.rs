@@ -269,3 +269,69 @@ async fn w4_r2_a_new_subfolder_is_found_before_the_next_tree_check() {
         "{trees} tree checks, {syncs} folder syncs"
     );
 }
+
+/// A config of `n` mailboxes with 5 mapped folders each, at the default limits and cadence.
+fn many_mailboxes(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+    let mut text = format!(
+        "[exchange]\nurl = \"http://127.0.0.1:1/EWS/Exchange.asmx\"\nauth = {{ kind = \"basic\", username = \"{SVC}\", password_file = \"{}\" }}\n[store]\npath = \"{}\"\n",
+        dir.join("svc.pw").display(),
+        dir.join("store").display()
+    );
+    for i in 0..n {
+        text += &format!("[[mailbox]]\naddress = \"user{i}@example.com\"\n");
+        for f in 0..5 {
+            text += &format!("[[mailbox.folder]]\npath = \"Inbox/F{f}\"\n");
+        }
+    }
+    let path = dir.join("foldertrack.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn w11_r37_check_config_says_when_the_default_limits_cannot_keep_the_cadence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out) = cli(
+        &many_mailboxes(dir.path(), 2000),
+        &["check-config", "--offline"],
+    );
+    assert_eq!(code, 0, "a warning, not a failure: {out}");
+    let warn = out
+        .lines()
+        .find(|l| l.starts_with("WARN cadence:"))
+        .unwrap_or_else(|| panic!("no cadence warning: {out}"));
+    assert!(warn.contains("11000 calls per cycle"), "{warn}");
+    assert!(warn.contains("about 9 min"), "{warn}");
+    assert!(
+        warn.ends_with("set [limits] calls_per_second = 37"),
+        "{warn}"
+    );
+    let (_, out) = cli(
+        &many_mailboxes(dir.path(), 20),
+        &["check-config", "--offline"],
+    );
+    assert!(out.contains("ok   cadence: 20 mailboxes"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn w11_r37_status_shows_the_achieved_cycle_of_each_mailbox() {
+    let agent = two_mailboxes_with_a_mail_each().await;
+    let (supervisor, stop) = agent.supervise((1, 1, 1), quick_health(1, 10, 60));
+    let cycled = eventually(Duration::from_secs(10), || {
+        supervisor.status().iter().all(|s| s.syncs >= 3)
+    })
+    .await;
+    let status = supervisor.status();
+    stop.cancel();
+    supervisor.join().await;
+    assert!(cycled);
+    for s in status {
+        assert!(
+            matches!(s.cycle_secs, Some(1..=2)),
+            "{}: cycle {:?} at a 1 s interval",
+            s.address,
+            s.cycle_secs
+        );
+    }
+}

@@ -7,6 +7,7 @@ pub mod client;
 pub mod server;
 
 use crate::store::{HoldRecord, MappingRecord, SinkOutage};
+use crate::watch::capacity::Capacity;
 use crate::watch::supervisor::MailboxStatus;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -46,4 +47,10 @@ pub struct StatusView {
     /// the outbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink_unavailable: Option<SinkOutage>,
+    /// Items Exchange could not read yet (`items --state unreadable`).
+    #[serde(default)]
+    pub unreadable: usize,
+    /// Whether the limits can keep the cadence over every configured mailbox.
+    #[serde(default)]
+    pub capacity: Option<Capacity>,
 }

@@ -5,6 +5,7 @@ use super::{MailboxView, REGARDING_UNAVAILABLE, StatusView};
 use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
 use crate::store::{self, HoldRecord, MappingState, Store};
+use crate::watch::capacity::Capacity;
 use crate::watch::supervisor::{MailboxStatus, Supervisor, SyncNow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -21,6 +22,8 @@ pub struct Admin<F, S> {
     pub store: Arc<S>,
     /// Required as `Authorization: Bearer …` on POSTs when set.
     pub token: Option<SecretString>,
+    /// The cadence verdict of the configuration in force (replaced on reload).
+    pub capacity: std::sync::Mutex<Option<Capacity>>,
 }
 
 /// The routes.
@@ -112,6 +115,12 @@ async fn status<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
             undelivered: stats.dead,
             pending_write_backs: stats.marks,
             sink_unavailable: a.store.sink_outage()?,
+            unreadable: stats.pending,
+            capacity: a
+                .capacity
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
         })
     };
     build().map_or_else(store_error, |v| Json(v).into_response())

@@ -45,6 +45,13 @@ pub fn ews_feed(config: &Config) -> Result<EwsFeed, Error> {
     ))
 }
 
+/// Says in the log, at start and on reload, when the limits cannot keep the cadence.
+fn warn_capacity(config: &Config) {
+    if let Some(advice) = config.capacity().advice {
+        tracing::warn!(event = "cadence_not_kept", advice = %advice);
+    }
+}
+
 /// What a pass over every mailbox did.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -137,8 +144,10 @@ pub async fn run<F: FolderFeed, S: Store>(
         supervisor: supervisor.clone(),
         store: store.clone(),
         token: settings.token,
+        capacity: std::sync::Mutex::new(Some(config.capacity())),
     });
-    let listen = admin::serve(&settings.listen, admin, shutdown.clone())
+    warn_capacity(&config);
+    let listen = admin::serve(&settings.listen, admin.clone(), shutdown.clone())
         .await
         .map_err(|source| Error::AdminListen {
             listen: settings.listen.clone(),
@@ -161,6 +170,8 @@ pub async fn run<F: FolderFeed, S: Store>(
                         tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
                     }
                     supervisor.apply(&new.mailbox);
+                    warn_capacity(&new);
+                    *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
                     tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
                 }
             }

@@ -179,7 +179,8 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
         Ok(config) => {
             let mut checks = vec![Check::Ok(format!("{}: syntax and values", path.display()))];
             checks.extend(foldertrack::config::secret_checks(&config));
-            if !offline && checks.iter().all(Check::is_ok) {
+            checks.push(config.capacity_check());
+            if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
                 match agent::ews_feed(&config) {
                     Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
                     Err(e) => checks.push(Check::Fail(e.to_string())),
@@ -197,6 +198,7 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
     for check in checks.drain(..) {
         match check {
             Check::Ok(what) => print_line(&format!("ok   {what}"))?,
+            Check::Warn(what) => print_line(&format!("WARN {what}"))?,
             Check::Fail(problem) => {
                 ok = false;
                 print_line(&format!("FAIL {problem}"))?

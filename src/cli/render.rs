@@ -4,6 +4,7 @@
 use foldertrack::admin::StatusView;
 use foldertrack::deliver::items::ItemLine;
 use foldertrack::store::MappingState;
+use foldertrack::watch::capacity::Capacity;
 use foldertrack::watch::health::Health;
 use foldertrack::watch::track_now::Pending;
 use std::io::Write;
@@ -23,17 +24,19 @@ pub fn local(t: jiff::Timestamp) -> String {
 /// The status table: one block per mailbox, its mappings indented, then the outbox.
 pub fn status(status: &StatusView) -> std::io::Result<()> {
     print_line(&format!(
-        "{:<28} {:<9} {:>8}  {:<19}  {:<19}  {:>7}  {:>6}",
-        "MAILBOX", "HEALTH", "INTERVAL", "LAST SYNC", "NEXT SYNC", "TRACKED", "FAILED"
+        "{:<28} {:<9} {:>8} {:>7}  {:<19}  {:<19}  {:>7}  {:>6}",
+        "MAILBOX", "HEALTH", "INTERVAL", "CYCLE", "LAST SYNC", "NEXT SYNC", "TRACKED", "FAILED"
     ))?;
     for m in &status.mailboxes {
         let s = &m.status;
         let time = |t: Option<jiff::Timestamp>| t.map(local).unwrap_or_else(|| "-".into());
+        let cycle = s.cycle_secs.map_or("-".into(), |c| format!("{c}s"));
         print_line(&format!(
-            "{:<28} {:<9} {:>7}s  {:<19}  {:<19}  {:>7}  {:>6}",
+            "{:<28} {:<9} {:>7}s {:>7}  {:<19}  {:<19}  {:>7}  {:>6}",
             s.address,
             s.health.label(),
             s.interval_secs,
+            cycle,
             time(s.last_sync_finished),
             time(s.next_sync),
             s.tracked,
@@ -70,9 +73,12 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
         }
     }
     print_line(&format!(
-        "outbox {} · undeliverable or rejected {} · write-backs pending {}",
-        status.outbox, status.undelivered, status.pending_write_backs
+        "outbox {} · undeliverable or rejected {} · write-backs pending {} · unreadable {}",
+        status.outbox, status.undelivered, status.pending_write_backs, status.unreadable
     ))?;
+    if let Some(c) = &status.capacity {
+        print_line(&capacity_line(c))?;
+    }
     match &status.sink_unavailable {
         Some(o) => print_line(&format!(
             "sink unavailable since {}: {}; the outbox waits and is delivered when it answers (next try {})",
@@ -81,6 +87,17 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
             local(o.next_probe)
         )),
         None => Ok(()),
+    }
+}
+
+/// Whether the limits keep the cadence, and what to set when they do not.
+fn capacity_line(c: &Capacity) -> String {
+    match &c.advice {
+        Some(advice) if !c.keeps_cadence => format!("cadence NOT KEPT: {advice}"),
+        _ => format!(
+            "cadence kept: {:.0} calls per cycle over {} mailboxes take about {:.0} s of the {} s interval",
+            c.calls_per_cycle, c.mailboxes, c.cycle_secs, c.normal_secs
+        ),
     }
 }
 

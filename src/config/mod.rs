@@ -17,7 +17,7 @@ pub use crate::watch::{FolderMapping, MailboxConfig};
 pub use secret::{resolve_secret, secret_checks};
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// Problems with the configuration.
@@ -49,6 +49,8 @@ pub enum Check {
     Ok(String),
     /// It does not: what is wrong and what to do.
     Fail(String),
+    /// It works, but not as well as it should: what and what to do.
+    Warn(String),
 }
 
 impl Check {
@@ -92,6 +94,50 @@ pub struct Config {
     /// Include subjects in logs (off: subjects can be personal data).
     #[serde(default)]
     pub log_subjects: bool,
+}
+
+impl Config {
+    /// Every tunable setting that differs from its default, as `section.key = value (default
+    /// d)`: what a benchmark report states about the configuration it measured.
+    pub fn non_defaults(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        differences("limits", &self.limits, &Limits::default(), &mut out);
+        differences("cadence", &self.cadence, &Cadence::default(), &mut out);
+        differences("health", &self.health, &HealthSettings::default(), &mut out);
+        differences("delivery", &self.delivery, &Delivery::default(), &mut out);
+        differences(
+            "writeback",
+            &self.writeback,
+            &Writeback::default(),
+            &mut out,
+        );
+        if self.store.history_days != Store::default().history_days {
+            out.push(format!(
+                "store.history_days = {} (default {})",
+                self.store.history_days,
+                Store::default().history_days
+            ));
+        }
+        if self.log_subjects {
+            out.push("log_subjects = true (default false)".into());
+        }
+        out
+    }
+}
+
+/// The fields of `actual` that differ from `default`, as `section.key = value (default d)`.
+fn differences<T: Serialize>(section: &str, actual: &T, default: &T, out: &mut Vec<String>) {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(d))) =
+        (serde_json::to_value(actual), serde_json::to_value(default))
+    else {
+        return;
+    };
+    for (key, value) in a {
+        let was = d.get(&key).cloned().unwrap_or_default();
+        if value != was {
+            out.push(format!("{section}.{key} = {value} (default {was})"));
+        }
+    }
 }
 
 /// `[exchange]`
@@ -154,7 +200,7 @@ pub enum Auth {
 }
 
 /// `[limits]`
-#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Concurrent EWS calls per service account (Exchange allows 27; stay well under).
@@ -182,7 +228,7 @@ impl Default for Limits {
 }
 
 /// `[cadence]`
-#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cadence {
     /// Seconds between syncs of a mailbox with no history.
@@ -277,7 +323,7 @@ impl Default for Sink {
 }
 
 /// `[delivery]`: how failed deliveries are retried (R30, R32).
-#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
     /// Refusals (a 4xx answer other than 400, 401, 403, 408 and 429) before a request is
@@ -307,7 +353,7 @@ impl Default for Delivery {
 }
 
 /// `[health]`: how a failing mailbox is retried, parked and probed (R29, R31).
-#[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
     /// The first retry after a failed sync, in seconds; doubled per failure.

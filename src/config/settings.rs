@@ -3,7 +3,7 @@
 //! values that never print. Components take these, never the config.
 
 use super::secret::resolve_secret;
-use super::{Auth, Config, Error, Sink};
+use super::{Auth, Check, Config, Error, Sink};
 use crate::admin::AdminSettings;
 use crate::client::{self, ClientSettings, Limits};
 use crate::deliver::dynamics::DynamicsSettings;
@@ -13,6 +13,7 @@ use crate::deliver::{DeliverySettings, SinkSettings};
 use crate::ews::ExchangeVersion;
 use crate::http::{Timeouts, oauth};
 use crate::watch::cadence::CadenceSettings;
+use crate::watch::capacity::{self, CallLimits, Capacity};
 use crate::watch::health::HealthPolicy;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -178,6 +179,34 @@ impl Config {
             busy: Duration::from_secs(c.busy_secs),
             quiet: Duration::from_secs(c.quiet_secs),
             jitter: c.jitter,
+        }
+    }
+
+    /// Whether the limits can keep the cadence over every configured mailbox.
+    pub fn capacity(&self) -> Capacity {
+        let limits = CallLimits {
+            per_second: self.limits.calls_per_second,
+            mailbox_per_second: self.limits.mailbox_calls_per_second,
+            concurrency: self.limits.max_concurrent_calls,
+        };
+        capacity::capacity(&self.mailbox, limits, &self.cadence_settings())
+    }
+
+    /// `check-config`'s word on the cadence: a warning with what to set when the limits
+    /// cannot keep it.
+    pub fn capacity_check(&self) -> Check {
+        let c = self.capacity();
+        match c.advice {
+            Some(advice) => Check::Warn(format!("cadence: {advice}")),
+            None => Check::Ok(format!(
+                "cadence: {} mailboxes, {:.0} calls per cycle, {:.1} calls/s of the {:.0} allowed; a cycle takes about {:.0} s of the {} s interval",
+                c.mailboxes,
+                c.calls_per_cycle,
+                c.needed_per_second,
+                c.allowed_per_second,
+                c.cycle_secs,
+                c.normal_secs
+            )),
         }
     }
 

@@ -80,6 +80,8 @@ pub struct Report {
     pub agent_cpu_seconds: f64,
     pub agent_cpu_share_idle: f64,
     pub startup_seconds: f64,
+    /// Every setting the benchmark's configuration changes from the defaults.
+    pub non_default_settings: Vec<String>,
     pub machine: Machine,
     pub command: String,
 }
@@ -261,6 +263,7 @@ pub async fn e2e(
     let config = dir.path().join("foldertrack.toml");
     std::fs::write(&config, config_text(dir.path(), &sim.ews_url(), &o))
         .map_err(|e| io(&config, e))?;
+    let non_default_settings = crate::config::Config::load(&config)?.non_defaults();
     say(&format!(
         "{} mailboxes × {} folders ready; starting the agent",
         o.mailboxes, o.folders
@@ -290,6 +293,7 @@ pub async fn e2e(
     report.agent_cpu_seconds = cpu;
     report.machine = Machine::here();
     report.command = command;
+    report.non_default_settings = non_default_settings;
     report.options = Some(o);
     Ok(report)
 }
@@ -515,6 +519,14 @@ async fn measure(
     })
 }
 
+/// The settings the run changed from the defaults, on one line.
+fn changed_settings(r: &Report) -> String {
+    if r.non_default_settings.is_empty() {
+        return "none".into();
+    }
+    r.non_default_settings.join("; ")
+}
+
 /// The short table.
 pub fn table(r: &Report) -> String {
     let o = r.options.as_ref();
@@ -589,6 +601,7 @@ pub fn table(r: &Report) -> String {
             r.machine.cores, r.machine.memory_gib, r.machine.date
         ),
     );
+    row("settings changed from the defaults", changed_settings(r));
     row("command", r.command.clone());
     out
 }

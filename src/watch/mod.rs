@@ -3,6 +3,7 @@
 //! that watches it; the config file's `[[mailbox]]` sections are these types.
 
 pub mod cadence;
+pub mod capacity;
 pub mod classify;
 pub mod health;
 pub mod mailbox;

@@ -30,6 +30,9 @@ pub struct MailboxStatus {
     pub last_sync_started: Option<Timestamp>,
     pub last_sync_finished: Option<Timestamp>,
     pub next_sync: Option<Timestamp>,
+    /// The achieved cycle: seconds between the starts of its last two passes.
+    #[serde(default)]
+    pub cycle_secs: Option<u64>,
     pub syncs: u64,
     pub tracked: u64,
     pub failed_syncs: u64,
@@ -272,8 +275,12 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
     /// One pass; answers the track-now waiters; returns the delay until the next one.
     async fn sync(&mut self, waiters: Vec<Waiter>) -> Duration {
         self.update(|s| {
+            let now = Timestamp::now();
             s.syncing = true;
-            s.last_sync_started = Some(Timestamp::now());
+            s.cycle_secs = s
+                .last_sync_started
+                .and_then(|last| u64::try_from(now.duration_since(last).as_secs()).ok());
+            s.last_sync_started = Some(now);
         });
         let started = std::time::Instant::now();
         let result = self.watcher.sync(&|_| {}).await;
