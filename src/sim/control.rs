@@ -417,6 +417,11 @@ impl SimControl {
         };
     }
 
+    /// [`Self::set_unreadable`] with the code's name, as the JSON control API gives it.
+    fn set_unreadable_as(&self, item_id: &str, code: Option<String>) {
+        self.set_unreadable(item_id, code.as_deref().map(ResponseCode::parse));
+    }
+
     pub fn set_style(&self, style: ResponseStyle) {
         self.shared.lock().style = style;
     }
@@ -653,9 +658,7 @@ impl SimControl {
             C::ResetCalls {} => done(|| self.reset_calls()),
             C::SetStyle { style } => done(|| self.set_style(style)),
             C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
-            C::SetUnreadable { item_id, code } => {
-                done(|| self.set_unreadable(&item_id, code.as_deref().map(ResponseCode::parse)))
-            }
+            C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
             C::Save {} => json(self.save()?),
         }
     }
