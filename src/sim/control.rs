@@ -640,10 +640,10 @@ impl SimControl {
                 "change_key": self.set_categories(&mailbox, &item_id, &categories)?
             })),
             C::MarkRead {
-                mailbox,
-                item_id,
+                mailbox: m,
+                item_id: i,
                 read,
-            } => json(self.mark_read(&mailbox, &item_id, read)?),
+            } => json(self.mark_read(&m, &i, read)?),
             C::DeleteMessage { mailbox, item_id } => json(self.delete_message(&mailbox, &item_id)?),
             C::Messages { mailbox, folder } => json(self.messages(&mailbox, &folder)?),
             C::Message { mailbox, item_id } => json(self.message(&mailbox, &item_id)?),
