@@ -577,7 +577,12 @@ fn done(f: impl FnOnce()) -> Result<serde_json::Value, Error> {
 
 /// `{"folder_id": ...}`, what the folder commands answer.
 fn folder_id(id: Result<String, Error>) -> Result<serde_json::Value, Error> {
-    Ok(serde_json::json!({ "folder_id": id? }))
+    named("folder_id", id)
+}
+
+/// `{"<key>": value}`.
+fn named(key: &str, value: Result<String, Error>) -> Result<serde_json::Value, Error> {
+    Ok(serde_json::json!({ key: value? }))
 }
 
 impl SimControl {
@@ -629,21 +634,20 @@ impl SimControl {
                 mailbox,
                 item_id,
                 to,
-            } => json(serde_json::json!({
-                "item_id": self.move_message(&mailbox, &item_id, &to)?
-            })),
+            } => named("item_id", self.move_message(&mailbox, &item_id, &to)),
             C::SetCategories {
                 mailbox,
                 item_id,
                 categories,
-            } => json(serde_json::json!({
-                "change_key": self.set_categories(&mailbox, &item_id, &categories)?
-            })),
+            } => named(
+                "change_key",
+                self.set_categories(&mailbox, &item_id, &categories),
+            ),
             C::MarkRead {
-                mailbox: m,
-                item_id: i,
+                mailbox,
+                item_id,
                 read,
-            } => json(self.mark_read(&m, &i, read)?),
+            } => json(self.mark_read(&mailbox, &item_id, read)?),
             C::DeleteMessage { mailbox, item_id } => json(self.delete_message(&mailbox, &item_id)?),
             C::Messages { mailbox, folder } => json(self.messages(&mailbox, &folder)?),
             C::Message { mailbox, item_id } => json(self.message(&mailbox, &item_id)?),
