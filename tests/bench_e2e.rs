@@ -1,29 +1,27 @@
 //! `foldertrack bench e2e` runs the agent end to end; its small preset, shortened, loses and
-//! duplicates nothing and reports every figure.
+//! duplicates nothing and reports every figure; its burst preset reports the track-now latency
+//! beside a filing burst.
 
-#[test]
-fn the_small_preset_loses_nothing_and_duplicates_nothing() {
+/// Runs `foldertrack bench e2e` with `args`: its JSON report and the table it printed.
+fn bench(args: &[&str]) -> (serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
-        .args([
-            "bench",
-            "e2e",
-            "--preset",
-            "small",
-            "--duration",
-            "3",
-            "--idle",
-            "2",
-            "--json",
-        ])
+        .args(["bench", "e2e"])
+        .args(args)
+        .arg("--json")
         .arg(&json)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (report, stderr)
+}
+
+#[test]
+fn the_small_preset_loses_nothing_and_duplicates_nothing() {
+    let (report, stderr) = bench(&["--preset", "small", "--duration", "3", "--idle", "2"]);
     assert!(report["moved_in"].as_u64().unwrap() >= 10, "{report}");
     assert_eq!(report["tracked"], report["moved_in"]);
     assert_eq!(report["lost"], 0);
@@ -62,4 +60,21 @@ fn the_small_preset_loses_nothing_and_duplicates_nothing() {
         "{changed:?}"
     );
     assert!(stderr.contains("lost / duplicated"), "the table: {stderr}");
+}
+
+#[test]
+fn the_burst_preset_reports_the_track_now_latency_beside_a_filing_burst() {
+    let (report, stderr) = bench(&["--preset", "burst", "--rounds", "2"]);
+    assert_eq!(report["moved_in"], 82, "two rounds of 40 + 1: {report}");
+    assert_eq!(report["tracked"], 82);
+    assert_eq!(report["duplicated"], 0);
+    assert!(report["track_now_latency"]["max"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["burst_marks_pending_min"].as_u64().is_some(),
+        "{report}"
+    );
+    assert!(
+        stderr.contains("changed from the defaults              nothing"),
+        "default limits, write-back on: {stderr}"
+    );
 }

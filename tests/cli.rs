@@ -104,7 +104,7 @@ fn unknown_commands_and_bad_arguments_exit_2_with_one_line_that_says_what_to_fix
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("choose small, office or enterprise"),
+        stderr.contains("choose small, office, enterprise or burst"),
         "{stderr}"
     );
 }

@@ -131,7 +131,8 @@ pub enum BenchCommand {
     /// The agent end to end against the simulator: tracked, lost, duplicated, latency, calls,
     /// bytes, memory, CPU.
     E2e {
-        /// small (10 mailboxes, under a minute), office (1,000) or enterprise (10,000 × 5).
+        /// small (10 mailboxes, under a minute), office (1,000), enterprise (10,000 × 5), or
+        /// burst (40 mails filed in one mailbox while another tracks one with track-now).
         #[arg(long, default_value = "small")]
         preset: String,
         #[arg(long)]
@@ -151,6 +152,9 @@ pub enum BenchCommand {
         /// Ask for a track-now after every drag.
         #[arg(long)]
         track_now: bool,
+        /// burst: the number of rounds.
+        #[arg(long)]
+        rounds: Option<usize>,
         /// Also write the report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,

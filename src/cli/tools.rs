@@ -111,16 +111,24 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         rate,
         idle,
         track_now,
+        rounds,
         json,
     } = command;
-    let mut o = foldertrack::harness::bench::Options::preset(&preset)
-        .with_context(|| format!("--preset {preset:?}: choose small, office or enterprise"))?;
+    let mut o = foldertrack::harness::bench::Options::preset(&preset).with_context(|| {
+        format!("--preset {preset:?}: choose small, office, enterprise or burst")
+    })?;
     o.mailboxes = mailboxes.unwrap_or(o.mailboxes).max(1);
     o.folders = folders.unwrap_or(o.folders).max(1);
     o.duration = duration.unwrap_or(o.duration);
     o.rate = rate.unwrap_or(o.rate).max(0.01);
     o.idle = idle.unwrap_or(o.idle);
-    o.track_now = track_now;
+    if rounds.is_some() && o.burst.is_none() {
+        anyhow::bail!("--rounds applies to --preset burst only");
+    }
+    o.track_now |= track_now;
+    if let (Some(b), Some(n)) = (o.burst.as_mut(), rounds) {
+        b.rounds = n.max(1);
+    }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let agent = std::env::current_exe().context("cannot find this program's path")?;
     let report = foldertrack::harness::bench::e2e(o, &agent, command, |line| {

@@ -3,7 +3,9 @@
 //! are read from /proc apart from the simulator's. People drag mail into mapped folders at a
 //! given rate; the harness tails the JSONL sink and reports tracked, lost and duplicated, the
 //! move → record latency, EWS calls per tracked mail and per idle mailbox and cycle, bytes per
-//! tracked mail, and the agent's peak memory and CPU time.
+//! tracked mail, and the agent's peak memory and CPU time. The `burst` preset instead has one
+//! mailbox file 40 mails at once while another tracks one mail with track-now, at the default
+//! limits and with write-back on, and reports the other mailbox's latency (R33, R38).
 
 use super::Error;
 use crate::admin::client::AdminClient;
@@ -30,6 +32,21 @@ pub struct Options {
     pub track_now: bool,
     /// Seconds of the idle window after the drags (calls per idle mailbox per cycle).
     pub idle: u64,
+    /// Instead of dragging at `rate`: filing bursts in one mailbox beside track-now in another.
+    pub burst: Option<Burst>,
+    /// `[limits]` as (max_concurrent_calls, calls_per_second, mailbox_calls_per_second);
+    /// `None` keeps the defaults.
+    pub limits: Option<(u32, u32, u32)>,
+    /// The category write-back (off: every call is the watcher's).
+    pub writeback: bool,
+}
+
+/// One mailbox files `mails` at once and has them synced; then another mailbox files one mail
+/// and asks for track-now while the first one's categories are being written; `rounds` times.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Burst {
+    pub mails: usize,
+    pub rounds: usize,
 }
 
 impl Options {
@@ -38,8 +55,10 @@ impl Options {
             "small" => (10, 2, 15, 4.0, (2, 5, 10), 12),
             "office" => (1_000, 3, 90, 20.0, (30, 60, 120), 130),
             "enterprise" => (10_000, 5, 120, 50.0, (120, 300, 720), 330),
+            "burst" => (2, 1, 0, 1.0, (120, 300, 720), 2),
             _ => return None,
         };
+        let burst = name == "burst";
         Some(Self {
             preset: name.to_owned(),
             mailboxes,
@@ -47,8 +66,14 @@ impl Options {
             duration,
             rate,
             cadence,
-            track_now: false,
+            track_now: burst,
             idle,
+            burst: burst.then_some(Burst {
+                mails: 40,
+                rounds: 20,
+            }),
+            limits: (!burst).then_some((16, 2000, 20)),
+            writeback: burst,
         })
     }
 }
@@ -72,6 +97,13 @@ pub struct Report {
     pub duplicated: usize,
     pub tracked_per_second: f64,
     pub latency: Latency,
+    /// `burst`: from the other mailbox's move to its request in the sink, with track-now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_now_latency: Option<Latency>,
+    /// `burst`: the fewest categories still waiting to be written when a track-now was asked
+    /// (above zero: every track-now ran beside the burst's write-back).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst_marks_pending_min: Option<usize>,
     pub ews_calls_per_tracked: f64,
     pub idle_calls_per_mailbox_cycle: f64,
     pub idle_calls_per_folder_cycle: f64,
@@ -133,6 +165,16 @@ fn process_figures(pid: u32) -> (f64, f64) {
     (hwm / 1024.0, (ticks(11) + ticks(12)) / 100.0)
 }
 
+/// The percentiles of sorted latencies.
+fn latency(sorted: &[f64]) -> Latency {
+    Latency {
+        p50: percentile(sorted, 0.50),
+        p95: percentile(sorted, 0.95),
+        p99: percentile(sorted, 0.99),
+        max: sorted.last().copied().unwrap_or(0.0),
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -167,13 +209,8 @@ busy_secs = {busy}
 normal_secs = {normal}
 quiet_secs = {quiet}
 
-[limits]
-max_concurrent_calls = 16
-calls_per_second = 2000
-mailbox_calls_per_second = 20
-
 [writeback]
-enabled = false
+enabled = {writeback}
 
 [admin]
 listen = "127.0.0.1:0"
@@ -184,7 +221,13 @@ listen = "127.0.0.1:0"
         busy = o.cadence.0,
         normal = o.cadence.1,
         quiet = o.cadence.2,
+        writeback = o.writeback,
     );
+    if let Some((concurrent, account, mailbox)) = o.limits {
+        text += &format!(
+            "\n[limits]\nmax_concurrent_calls = {concurrent}\ncalls_per_second = {account}\nmailbox_calls_per_second = {mailbox}\n"
+        );
+    }
     for i in 0..o.mailboxes {
         text += &format!("\n[[mailbox]]\naddress = \"{}\"\n", mailbox(i));
         for j in 0..o.folders {
@@ -254,6 +297,11 @@ pub async fn e2e(
     command: String,
     say: impl Fn(&str),
 ) -> Result<Report, Error> {
+    if o.burst.is_some() && o.mailboxes < 2 {
+        return Err(Error::Stalled(
+            "the burst preset needs 2 mailboxes or more".into(),
+        ));
+    }
     let dir = BenchDir::new()?;
     let sim = Simulator::start(SimOptions::default()).await?;
     let c = sim.control();
@@ -408,15 +456,8 @@ async fn drag(
             mailbox(rng.usize(..o.mailboxes)),
             folder(rng.usize(..o.folders)),
         );
-        let mail = NewMessage {
-            subject: format!("bench {n}"),
-            from: "customer@bench.example".into(),
-            to: vec![m.clone()],
-            ..NewMessage::default()
-        };
-        let d = c.deliver(&m, "Inbox", &mail)?;
-        c.move_message(&m, &d.item_id, &f)?;
-        seen.moved.insert(d.internet_message_id, Instant::now());
+        let id = file(c, &m, &f, &format!("bench {n}"))?;
+        seen.moved.insert(id, Instant::now());
         if o.track_now {
             admin.sync_now(&m).await?;
         }
@@ -427,6 +468,74 @@ async fn drag(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Ok(seen)
+}
+
+/// A mail arrives in `mailbox`'s Inbox and is dragged into `folder`; its InternetMessageId.
+fn file(c: &SimControl, mailbox: &str, folder: &str, subject: &str) -> Result<String, Error> {
+    let mail = NewMessage {
+        subject: subject.to_owned(),
+        from: "customer@bench.example".into(),
+        to: vec![mailbox.to_owned()],
+        ..NewMessage::default()
+    };
+    let d = c.deliver(mailbox, "Inbox", &mail)?;
+    c.move_message(mailbox, &d.item_id, folder)?;
+    Ok(d.internet_message_id)
+}
+
+/// Reads the sink until every one of `ids` is in it, or `within` has passed.
+async fn until_in(seen: &mut Arrivals, tail: &mut Tail, ids: &[String], within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        seen.note(tail.read());
+        if ids.iter().all(|id| seen.arrived.contains_key(id)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The `burst` rounds: the first mailbox files `b.mails` mails and has them synced and
+/// delivered; at once the second files one and asks for track-now, while the first one's
+/// categories are being written. Returns every arrival, the second mailbox's latencies and the
+/// fewest marks pending when it asked.
+async fn bursts(
+    b: Burst,
+    c: &SimControl,
+    admin: &AdminClient,
+    tail: &mut Tail,
+) -> Result<(Arrivals, Vec<f64>, usize), Error> {
+    let (filer, other, to) = (mailbox(0), mailbox(1), folder(0));
+    let mut seen = Arrivals::default();
+    let mut latencies = Vec::with_capacity(b.rounds);
+    let mut pending = usize::MAX;
+    for round in 0..b.rounds {
+        let mut filed = Vec::with_capacity(b.mails);
+        for k in 0..b.mails {
+            let id = file(c, &filer, &to, &format!("burst {round}.{k}"))?;
+            seen.moved.insert(id.clone(), Instant::now());
+            filed.push(id);
+        }
+        admin.sync_now(&filer).await?;
+        until_in(&mut seen, tail, &filed, Duration::from_secs(60)).await;
+        pending = pending.min(admin.status().await?.pending_write_backs);
+        let id = file(c, &other, &to, &format!("tracked now {round}"))?;
+        let moved = Instant::now();
+        seen.moved.insert(id.clone(), moved);
+        admin.sync_now(&other).await?;
+        until_in(
+            &mut seen,
+            tail,
+            std::slice::from_ref(&id),
+            Duration::from_secs(60),
+        )
+        .await;
+        if let Some((at, _)) = seen.arrived.get(&id) {
+            latencies.push(at.duration_since(moved).as_secs_f64());
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok((seen, latencies, pending))
 }
 
 /// Calls, syncs and CPU seconds during an idle window of `o.idle` seconds.
@@ -462,17 +571,29 @@ async fn measure(
     let admin = admin_client(dir).await?;
     baselines(&admin, started).await?;
     let startup = started.elapsed().as_secs_f64();
-    say(&format!(
-        "baselines done in {startup:.1} s; dragging for {} s at {}/s",
-        o.duration, o.rate
-    ));
+    say(&match o.burst {
+        Some(b) => format!(
+            "baselines done in {startup:.1} s; {} burst rounds",
+            b.rounds
+        ),
+        None => format!(
+            "baselines done in {startup:.1} s; dragging for {} s at {}/s",
+            o.duration, o.rate
+        ),
+    });
     let before = c.stats();
     let mut tail = Tail {
         path: dir.join("tracked.jsonl"),
         offset: 0,
     };
     let drag_start = Instant::now();
-    let seen = drag(o, c, &admin, &mut tail).await?;
+    let (seen, track_now, pending) = match o.burst {
+        Some(b) => {
+            let (seen, latencies, pending) = bursts(b, c, &admin, &mut tail).await?;
+            (seen, Some(latency(&latencies)), Some(pending))
+        }
+        None => (drag(o, c, &admin, &mut tail).await?, None, None),
+    };
     let last_arrival = seen
         .arrived
         .values()
@@ -503,12 +624,9 @@ async fn measure(
                 .duration_since(drag_start)
                 .as_secs_f64()
                 .max(0.001),
-        latency: Latency {
-            p50: percentile(&latencies, 0.50),
-            p95: percentile(&latencies, 0.95),
-            p99: percentile(&latencies, 0.99),
-            max: latencies.last().copied().unwrap_or(0.0),
-        },
+        latency: latency(&latencies),
+        track_now_latency: track_now,
+        burst_marks_pending_min: pending,
         ews_calls_per_tracked: calls as f64 / tracked.max(1) as f64,
         idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
         idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
@@ -527,25 +645,46 @@ fn changed_settings(r: &Report) -> String {
     r.non_default_settings.join("; ")
 }
 
+/// The table's rows that say what ran.
+fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
+    let mut rows = vec![(
+        "preset",
+        format!(
+            "{} ({} mailboxes × {} folders, cadence {}/{}/{} s{})",
+            o.preset,
+            o.mailboxes,
+            o.folders,
+            o.cadence.0,
+            o.cadence.1,
+            o.cadence.2,
+            if o.track_now { ", track-now" } else { "" }
+        ),
+    )];
+    if let Some(b) = o.burst {
+        rows.push((
+            "burst",
+            format!(
+                "{} rounds: {} mails filed in one mailbox, then one tracked now in another",
+                b.rounds, b.mails
+            ),
+        ));
+    }
+    rows
+}
+
+fn percentiles(l: &Latency) -> String {
+    format!(
+        "{:.2} / {:.2} / {:.2} / {:.2} s",
+        l.p50, l.p95, l.p99, l.max
+    )
+}
+
 /// The short table.
 pub fn table(r: &Report) -> String {
-    let o = r.options.as_ref();
     let mut out = String::new();
     let mut row = |k: &str, v: String| out += &format!("{k:<38} {v}\n");
-    if let Some(o) = o {
-        row(
-            "preset",
-            format!(
-                "{} ({} mailboxes × {} folders, cadence {}/{}/{} s{})",
-                o.preset,
-                o.mailboxes,
-                o.folders,
-                o.cadence.0,
-                o.cadence.1,
-                o.cadence.2,
-                if o.track_now { ", track-now" } else { "" }
-            ),
-        );
+    for (k, v) in r.options.as_ref().map(option_rows).unwrap_or_default() {
+        row(k, v);
     }
     row(
         "moved in / tracked",
@@ -556,13 +695,16 @@ pub fn table(r: &Report) -> String {
         format!("{} / {}", r.lost, r.duplicated),
     );
     row("tracked per second", format!("{:.1}", r.tracked_per_second));
-    row(
-        "latency p50 / p95 / p99 / max",
-        format!(
-            "{:.2} / {:.2} / {:.2} / {:.2} s",
-            r.latency.p50, r.latency.p95, r.latency.p99, r.latency.max
-        ),
-    );
+    row("latency p50 / p95 / p99 / max", percentiles(&r.latency));
+    if let Some(l) = &r.track_now_latency {
+        row("track-now p50 / p95 / p99 / max", percentiles(l));
+    }
+    if let Some(n) = r.burst_marks_pending_min {
+        row(
+            "categories pending at each track-now",
+            format!("at least {n}"),
+        );
+    }
     row(
         "EWS calls per tracked mail",
         format!("{:.2}", r.ews_calls_per_tracked),
