@@ -164,7 +164,16 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     assert_eq!(code, 0, "{retry}");
     assert!(retry.contains("would re-queue 0 item"), "{retry}");
 
-    let metrics = get("/metrics").await.text().await.unwrap();
+    // Track-now answers once the request is in the sink; the drain counts it right after.
+    let mut metrics = String::new();
+    assert!(
+        eventually_async(Duration::from_secs(5), async || {
+            metrics = get("/metrics").await.text().await.unwrap();
+            metrics.contains("foldertrack_detected_to_delivered_seconds_count 1")
+        })
+        .await,
+        "{metrics}"
+    );
     assert_prometheus(&metrics);
     for family in [
         "foldertrack_ews_calls_total{operation=\"SyncFolderItems\",outcome=\"NoError\"}",
@@ -202,7 +211,22 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
         .await,
         "{plan}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await; // the reload's baseline sync
+    // The pass that lists the new mapping baselines it; a track-now ends after that pass, so
+    // the mail dragged next is new to the folder, not part of its baseline.
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let (_, json) = cli(&config, &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+            status["mailboxes"][0]["mappings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["name"] == "Inbox/Later")
+        })
+        .await
+    );
+    let (code, out) = cli(&config, &["sync-now", ALICE]);
+    assert_eq!(code, 0, "{out}");
     drag(&c, ALICE, "into the new mapping", "Inbox/Later");
     let (_, out) = cli(&config, &["sync-now", ALICE]);
     assert!(out.contains("1 tracking request"), "{out}");

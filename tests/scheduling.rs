@@ -183,8 +183,8 @@ async fn r39_syncs_requested_during_a_sync_run_as_one_follow_up() {
         let s = supervisor.clone();
         tokio::spawn(async move { s.sync_now(ALICE).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(supervisor.status()[0].syncing);
+    // The requests below must arrive while that sync runs (it takes at least 800 ms).
+    assert!(eventually(Duration::from_secs(2), || supervisor.status()[0].syncing).await);
     let during: Vec<_> = (0..3)
         .map(|_| {
             let s = supervisor.clone();

@@ -416,25 +416,4 @@ mod tests {
             ResponseCode::Other("ErrorSomethingNew".into())
         );
     }
-
-    #[test]
-    fn codes_match_the_official_schema_when_present() {
-        let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/ews-reference/xsd/messages.xsd");
-        let Ok(text) = std::fs::read_to_string(&xsd) else {
-            println!("skipped: {} is not present", xsd.display());
-            return;
-        };
-        let start = text
-            .find("name=\"ResponseCodeType\"")
-            .expect("ResponseCodeType");
-        let end = start + text[start..].find("</xs:simpleType>").expect("end");
-        let schema: Vec<&str> = text[start..end]
-            .split("<xs:enumeration value=\"")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .collect();
-        let ours: Vec<&str> = ResponseCode::ALL.iter().map(|c| c.as_str()).collect();
-        assert_eq!(ours, schema);
-    }
 }
