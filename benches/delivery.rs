@@ -26,10 +26,7 @@ fn fill(rt: &tokio::runtime::Runtime, store: &SledStore) {
         let first = NEXT.fetch_add(512, Ordering::Relaxed);
         let arrived = (first..first + 512)
             .map(|n| {
-                let item = ItemRef {
-                    id: support::item_id(n),
-                    version: None,
-                };
+                let item = ItemRef::new(support::item_id(n), None);
                 support::fetched(&item, n)
             })
             .collect();

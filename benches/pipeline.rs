@@ -27,10 +27,10 @@ const PAGE: usize = 512;
 fn changes(first: u64) -> Vec<FeedChange> {
     (first..first + PAGE as u64)
         .map(|n| {
-            FeedChange::Added(ItemRef {
-                id: item_id(n),
-                version: Some(format!("CQAAABYAAAD{n:0>12}")),
-            })
+            FeedChange::Added(ItemRef::new(
+                item_id(n),
+                Some(format!("CQAAABYAAAD{n:0>12}")),
+            ))
         })
         .collect()
 }

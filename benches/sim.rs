@@ -75,6 +75,7 @@ fn bench(c: &mut Criterion) {
         account_per_second: NonZeroU32::MAX,
         mailbox_per_second: NonZeroU32::MAX,
         jitter: Duration::ZERO,
+        mailbox_window: None,
     };
     let client = EwsClient::new(settings).unwrap();
     let mailbox = Mailbox::from("user0@example.com");

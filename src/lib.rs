@@ -7,12 +7,15 @@
 //! checks this).
 //!
 //! - [`ews`]: the EWS protocol — requests written, responses read — with no I/O.
+//! - [`graph`]: the Microsoft Graph mail API as data — paths, JSON, delta pages, `$batch` —
+//!   with no I/O.
 //! - [`tracking`]: the tracking request every sink receives, and the record kept per message.
 //! - [`telemetry`]: logs and the metrics registry.
 //! - [`http`]: what every outbound HTTP connection shares — TLS, timeouts, `Retry-After`, OAuth.
-//! - [`client`]: the transport to Exchange: EWS over HTTP, authentication, the call gate, the
-//!   retry decision table.
-//! - [`feed`]: a folder's changes, protocol-neutral; [`feed::ews`] implements it over EWS.
+//! - [`client`]: the transport to Exchange: EWS and Microsoft Graph over HTTP,
+//!   authentication, the call gate, the retry decision table.
+//! - [`feed`]: a folder's changes, protocol-neutral; [`feed::ews`] implements it over EWS,
+//!   [`feed::graph`] over Microsoft Graph.
 //! - [`store`]: durable state; the only code that touches sled.
 //! - [`watch`]: pure decisions (classify, cadence, health, mappings) and the per-mailbox tasks.
 //! - [`deliver`]: sinks, the outbox drain, problem items, and the write-back to the mailbox.
@@ -32,6 +35,7 @@ pub mod config;
 pub mod deliver;
 pub mod ews;
 pub mod feed;
+pub mod graph;
 #[cfg(feature = "sim")]
 pub mod harness;
 pub mod http;

@@ -38,6 +38,7 @@ fn client(sim: &SimHandle, password: &str) -> EwsClient {
         account_per_second: NonZeroU32::new(1000).unwrap(),
         mailbox_per_second: NonZeroU32::new(1000).unwrap(),
         jitter: Duration::ZERO,
+        mailbox_window: None,
     };
     EwsClient::new(settings).unwrap()
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Bottom first. A module may use modules of lower layers only.
 const LAYERS: &[&[&str]] = &[
-    &["ews", "tracking", "telemetry"],
+    &["ews", "graph", "tracking", "telemetry"],
     &["http"],
     &["client"],
     &["feed"],

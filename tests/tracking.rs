@@ -279,13 +279,7 @@ async fn s11_r15_our_own_category_write_back_emits_nothing() {
         .feed
         .mark(
             ALICE,
-            &[(
-                ItemRef {
-                    id: item.clone(),
-                    version: None,
-                },
-                vec!["Tracked".into()],
-            )],
+            &[(ItemRef::new(item.clone(), None), vec!["Tracked".into()])],
         )
         .await
         .unwrap();

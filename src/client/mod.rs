@@ -1,5 +1,6 @@
-//! I/O to Exchange: the HTTP transport, authentication, the call gate and retry decisions.
-//! Uses [`crate::ews`] for every byte on the wire; never touches the store.
+//! I/O to Exchange: the HTTP transports (EWS here, Microsoft Graph in [`graph`]),
+//! authentication, the call gate and retry decisions. Uses [`crate::ews`] and [`crate::graph`]
+//! for every byte on the wire; never touches the store.
 //!
 //! [`EwsClient::send`] writes an operation, waits at the [`Gate`] (back-off, rate limits,
 //! concurrency), posts it with the mailbox's `X-AnchorMailbox` (and `ExchangeImpersonation`
@@ -8,14 +9,16 @@
 //! `Retry-After`) are fed back into the gate. What to do about an error is [`retry::action`].
 
 pub mod auth;
+pub mod graph;
 pub mod http;
 pub mod retry;
 pub mod throttle;
 
 pub use crate::http::Timeouts;
 pub use auth::Auth;
-pub use retry::{Action, Outcome, TransportFailure, action};
-pub use throttle::{Gate, GateStats, Limits};
+pub use graph::GraphClient;
+pub use retry::{Action, Outcome, Target, TransportFailure, action};
+pub use throttle::{Gate, GateStats, Limits, Window};
 
 use crate::ews::{
     self, ConnectingSid, ExchangeVersion, Fault, Mailbox, Operation, RequestHeader, Response,
@@ -166,6 +169,31 @@ pub enum Error {
     },
     #[error("{call}: ntlm: {reason}; check the account's domain, name and password")]
     Ntlm { call: Call, reason: String },
+    #[error(
+        "{call}: HTTP {status}{}{}; {}",
+        if code.is_empty() { String::new() } else { format!(" {code}") },
+        message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default(),
+        graph::hint(*status, code, *retry_after)
+    )]
+    GraphRefused {
+        call: Call,
+        status: u16,
+        /// The `code` of Graph's error body; empty when there was none.
+        code: String,
+        /// Graph's `message`, for people (never a token or a body).
+        message: Option<String>,
+        retry_after: Option<Duration>,
+        target: Target,
+    },
+    #[error(
+        "{call}: the answer is not the JSON Microsoft Graph sends ({what}); foldertrack retries"
+    )]
+    GraphMalformed { call: Call, what: String },
+    #[error(
+        "microsoft graph takes OAuth client credentials only; set exchange.auth to kind = \"oauth\" \
+         with the app's tenant_id, client_id and secret"
+    )]
+    GraphNeedsOAuth,
 }
 
 impl Error {
@@ -186,7 +214,10 @@ impl Error {
     /// The call this error is about, when it is about one.
     pub fn call(&self) -> Option<&Call> {
         match self {
-            Error::Http(_) | Error::InsecureUrl { .. } | Error::NtlmNotBuilt => None,
+            Error::Http(_)
+            | Error::InsecureUrl { .. }
+            | Error::NtlmNotBuilt
+            | Error::GraphNeedsOAuth => None,
             Error::Unauthorized { call }
             | Error::Forbidden { call }
             | Error::Throttled { call, .. }
@@ -200,7 +231,9 @@ impl Error {
             | Error::Tls { call, .. }
             | Error::Transport { call, .. }
             | Error::Token { call, .. }
-            | Error::Ntlm { call, .. } => Some(call),
+            | Error::Ntlm { call, .. }
+            | Error::GraphRefused { call, .. }
+            | Error::GraphMalformed { call, .. } => Some(call),
         }
     }
 
@@ -214,6 +247,7 @@ impl Error {
             Error::Http(_)
             | Error::InsecureUrl { .. }
             | Error::NtlmNotBuilt
+            | Error::GraphNeedsOAuth
             | Error::Tls { .. } => return None,
             Error::Unauthorized { .. } => status(&401, None),
             Error::Forbidden { .. } => status(&403, None),
@@ -229,7 +263,19 @@ impl Error {
                 to_error_page: location.to_ascii_lowercase().contains("genericerrorpage"),
             },
             Error::Fault { fault, .. } => Outcome::from_fault(fault),
-            Error::Malformed { .. } => Outcome::Malformed,
+            Error::Malformed { .. } | Error::GraphMalformed { .. } => Outcome::Malformed,
+            Error::GraphRefused {
+                status: s,
+                code,
+                retry_after,
+                target,
+                ..
+            } => Outcome::Graph {
+                status: *s,
+                code,
+                retry_after: *retry_after,
+                target: *target,
+            },
             Error::Timeout { .. } => Outcome::Transport(TransportFailure::Timeout),
             Error::Connect { .. } => Outcome::Transport(TransportFailure::Connect),
             Error::Transport { .. } => Outcome::Transport(TransportFailure::Reset),
@@ -249,6 +295,10 @@ impl Error {
             Some(Outcome::Redirect { .. }) => "redirect".into(),
             Some(Outcome::Malformed) => "malformed".into(),
             Some(Outcome::Credentials { .. }) => "credentials".into(),
+            Some(Outcome::Graph {
+                status, code: "", ..
+            }) => format!("HTTP {status}"),
+            Some(Outcome::Graph { code, .. }) => code.to_owned(),
             None => "setup".into(),
         }
     }
@@ -447,6 +497,7 @@ fn busy_wait(outcome: &Outcome<'_>) -> Option<Duration> {
             **code == ResponseCode::ErrorServerBusy
                 || inner.as_ref() == Some(&ResponseCode::ErrorServerBusy)
         }
+        Outcome::Graph { status, .. } => matches!(status, 429 | 503),
         Outcome::Redirect { .. }
         | Outcome::Transport(_)
         | Outcome::Malformed

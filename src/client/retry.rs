@@ -1,8 +1,10 @@
-//! PURE: what to do after any EWS call that did not simply succeed. One function,
-//! [`action`], maps every [`Outcome`] — an HTTP status, a transport failure, an unreadable
-//! answer, a SOAP fault or a per-message response code — to one [`Action`]. No clock, no I/O:
-//! the callers (the client, the feed, the watcher) act on the answer. Decisions follow
-//! ews-protocol.md section 7; the table test below covers every code the schema defines.
+//! PURE: what to do after any call to Exchange — EWS or Microsoft Graph — that did not simply
+//! succeed. One function, [`action`], maps every [`Outcome`] — an HTTP status, a transport
+//! failure, an unreadable answer, a SOAP fault, a per-message response code or a Graph error —
+//! to one [`Action`]. No clock, no I/O: the callers (the clients, the feeds, the watcher) act on
+//! the answer. EWS decisions follow ews-protocol.md section 7; the table test below covers every
+//! code the schema defines. Graph decisions ([`for_graph`]) follow Graph's error and throttling
+//! documentation and the codes Outlook is seen to send.
 //!
 //! The action names map onto the feed's `Retry` as: `RetryAfter` = `After`, `Rebaseline` =
 //! `ResetCursor`; `DisableMailbox`, `FailItem` and `Resubscribe` are finer than `Fatal` /
@@ -39,6 +41,25 @@ pub enum Outcome<'a> {
         /// `InnerErrorResponseCode` (inside `ErrorInternalServerError`).
         inner: Option<ResponseCode>,
     },
+    /// A Microsoft Graph error answer (or one item of a `$batch`): its status, the `code` of
+    /// its error body (empty when it had none), its `Retry-After`, and what it was about.
+    Graph {
+        status: u16,
+        code: &'a str,
+        retry_after: Option<Duration>,
+        target: Target,
+    },
+}
+
+/// What a Graph request was about: it decides what "not found" means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The mailbox itself (its well-known folders): not found means no such mailbox.
+    Mailbox,
+    /// A folder (its listing or its delta): not found means the folder is gone.
+    Folder,
+    /// One message: not found means it moved on or was deleted.
+    Item,
 }
 
 /// Why no complete answer arrived.
@@ -131,6 +152,12 @@ pub fn action(outcome: &Outcome<'_>) -> Action {
             back_off,
             inner,
         } => for_code(code, *back_off, inner.as_ref()),
+        Outcome::Graph {
+            status,
+            code,
+            retry_after,
+            target,
+        } => for_graph(*status, code, *retry_after, *target),
     }
 }
 
@@ -144,6 +171,63 @@ fn for_status(status: u16, retry_after: Option<Duration>) -> Action {
         500..=599 => Action::Backoff,
         // 400, 404, 405, 413 …: our request or the configured URL is wrong.
         _ => Action::Fatal,
+    }
+}
+
+/// The decision for a Graph error: by its code first (compared case-insensitively: Outlook
+/// sends Exchange-style `ErrorItemNotFound` where the documentation lists `itemNotFound`), then
+/// by its status. Unknown codes fall back on the status.
+pub fn for_graph(status: u16, code: &str, retry_after: Option<Duration>, target: Target) -> Action {
+    let is = |names: &[&str]| names.iter().any(|n| code.eq_ignore_ascii_case(n));
+    let not_found = match target {
+        Target::Mailbox => Action::DisableMailbox,
+        Target::Folder => Action::ResolveFolder,
+        Target::Item => Action::FailItem,
+    };
+    if is(&["SyncStateNotFound", "SyncStateInvalid", "ResyncRequired"]) {
+        Action::Rebaseline
+    } else if is(&[
+        "ErrorMailboxMoveInProgress",
+        "ErrorQuotaExceeded",
+        "quotaLimitReached",
+    ]) {
+        // The mailbox is moving, or full (delta writes sync state into it): minutes at least.
+        Action::ParkMailbox
+    } else if is(&["ErrorSyncFolderNotFound", "ErrorFolderNotFound"]) {
+        Action::ResolveFolder
+    } else if is(&[
+        "ErrorItemNotFound",
+        "itemNotFound",
+        "ErrorInvalidIdMalformed",
+    ]) {
+        not_found
+    } else if is(&[
+        "ErrorInvalidUser",
+        "MailboxNotEnabledForRESTAPI",
+        "ResourceNotFound",
+        "Request_ResourceNotFound",
+        "ErrorNonExistentMailbox",
+        "ErrorAccessDenied",
+        "accessDenied",
+        "InvalidAuthenticationToken",
+    ]) {
+        Action::DisableMailbox
+    } else if is(&["ErrorIrresolvableConflict"]) {
+        // The item changed under the write: read it again and retry on the next round.
+        Action::FailItem
+    } else {
+        match status {
+            // 401 only after the client refreshed its token once.
+            401 | 403 => Action::DisableMailbox,
+            404 => not_found,
+            // 410 Gone without a code: a synchronization reset.
+            410 => Action::Rebaseline,
+            412 => Action::FailItem,
+            429 | 503 => busy(retry_after),
+            500..=599 => Action::Backoff,
+            // 400, 405, 413 …: our request or the configured URL is wrong.
+            _ => Action::Fatal,
+        }
     }
 }
 
@@ -440,6 +524,109 @@ mod tests {
             inner: Some(ResponseCode::ErrorInvalidSyncStateData),
         };
         assert_eq!(action(&inner_sync_state), Action::Rebaseline);
+    }
+
+    #[test]
+    fn graph_errors_by_code_then_by_status() {
+        use Target::{Folder, Item, Mailbox};
+        let wait = Duration::from_millis(2128);
+        let two = Some(wait);
+        let rows: &[(u16, &str, Option<Duration>, Target, Action)] = &[
+            (410, "SyncStateNotFound", None, Folder, Action::Rebaseline),
+            (410, "syncStateNotFound", None, Folder, Action::Rebaseline),
+            (400, "SyncStateInvalid", None, Folder, Action::Rebaseline),
+            (400, "resyncRequired", None, Folder, Action::Rebaseline),
+            (410, "", None, Folder, Action::Rebaseline),
+            (
+                404,
+                "ErrorItemNotFound",
+                None,
+                Folder,
+                Action::ResolveFolder,
+            ),
+            (404, "ErrorItemNotFound", None, Item, Action::FailItem),
+            (
+                404,
+                "ErrorItemNotFound",
+                None,
+                Mailbox,
+                Action::DisableMailbox,
+            ),
+            (400, "ErrorInvalidIdMalformed", None, Item, Action::FailItem),
+            (
+                404,
+                "ErrorSyncFolderNotFound",
+                None,
+                Folder,
+                Action::ResolveFolder,
+            ),
+            (
+                404,
+                "ErrorInvalidUser",
+                None,
+                Mailbox,
+                Action::DisableMailbox,
+            ),
+            (
+                400,
+                "MailboxNotEnabledForRESTAPI",
+                None,
+                Folder,
+                Action::DisableMailbox,
+            ),
+            (403, "ErrorAccessDenied", None, Item, Action::DisableMailbox),
+            (
+                401,
+                "InvalidAuthenticationToken",
+                None,
+                Mailbox,
+                Action::DisableMailbox,
+            ),
+            (403, "ErrorQuotaExceeded", None, Folder, Action::ParkMailbox),
+            (
+                503,
+                "ErrorMailboxMoveInProgress",
+                None,
+                Item,
+                Action::ParkMailbox,
+            ),
+            (
+                412,
+                "ErrorIrresolvableConflict",
+                None,
+                Item,
+                Action::FailItem,
+            ),
+            (
+                429,
+                "ApplicationThrottled",
+                two,
+                Item,
+                Action::RetryAfter(wait),
+            ),
+            (429, "TooManyRequests", None, Folder, Action::Backoff),
+            (
+                503,
+                "serviceNotAvailable",
+                two,
+                Folder,
+                Action::RetryAfter(wait),
+            ),
+            (500, "generalException", None, Folder, Action::Backoff),
+            (504, "", None, Folder, Action::Backoff),
+            (400, "BadRequest", None, Folder, Action::Fatal),
+            (404, "", None, Folder, Action::ResolveFolder),
+            (405, "", None, Item, Action::Fatal),
+        ];
+        for (status, code, retry_after, target, expected) in rows {
+            let outcome = Outcome::Graph {
+                status: *status,
+                code,
+                retry_after: *retry_after,
+                target: *target,
+            };
+            assert_eq!(action(&outcome), *expected, "{status} {code} {target:?}");
+        }
     }
 
     #[test]

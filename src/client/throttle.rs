@@ -3,9 +3,11 @@
 //!    and `Retry-After` move a deadline later, never earlier; nothing passes before it.
 //! 2. **rate limiters** (governor): one for the account (the process talks to one Exchange
 //!    account, so this is also the global limit) and one keyed per mailbox, with jitter.
-//! 3. **semaphores**: one call in flight per mailbox, at most `account_concurrency` for the
-//!    account — taken last, so no permit is held while waiting on 1 or 2. A back-off that
-//!    arrives while a call waits for its permit sends it back to step 1.
+//!    With a [`Window`] (Microsoft Graph: 10,000 requests per mailbox in 10 minutes), a third
+//!    keyed limiter counts requests rather than calls: a `$batch` of 20 takes 20 cells.
+//! 3. **semaphores**: [`MAILBOX_CONCURRENCY`] call in flight per mailbox, at most
+//!    `account_concurrency` for the account — taken last, so no permit is held while waiting on
+//!    1 or 2. A back-off that arrives while a call waits for its permit sends it back to step 1.
 //!
 //! governor waits on its own clock, which tokio's paused test clock does not move; here it
 //! reads [`TokioClock`] and we sleep with `tokio::time`, so one paused clock drives everything.
@@ -27,6 +29,16 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+/// Calls in flight at once for one mailbox: one, under EWS's budget and Graph's four.
+pub const MAILBOX_CONCURRENCY: usize = 1;
+
+/// A budget of requests per mailbox over a window of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub requests: NonZeroU32,
+    pub per: Duration,
+}
+
 /// The numbers of the gate; defaults stay well under Exchange's 27 concurrent calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -39,6 +51,8 @@ pub struct Limits {
     /// Up to this much random delay is added to every rate-limit wait, so waiting calls do
     /// not all wake at the same instant.
     pub jitter: Duration,
+    /// Requests per mailbox per window, counted by weight (see [`Gate::enter_weighted`]).
+    pub mailbox_window: Option<Window>,
 }
 
 impl Default for Limits {
@@ -48,6 +62,7 @@ impl Default for Limits {
             account_per_second: const { NonZeroU32::new(200).unwrap() },
             mailbox_per_second: const { NonZeroU32::new(5).unwrap() },
             jitter: Duration::from_millis(20),
+            mailbox_window: None,
         }
     }
 }
@@ -101,6 +116,7 @@ struct Inner {
     mailbox_until: Mutex<HashMap<Mailbox, Instant>>,
     account_rate: DirectLimiter,
     mailbox_rate: KeyedLimiter,
+    mailbox_window: Option<KeyedLimiter>,
     account_permits: Arc<Semaphore>,
     mailbox_permits: Mutex<HashMap<Mailbox, Arc<Semaphore>>>,
     stats: Counters,
@@ -157,6 +173,13 @@ fn deadline(wait: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// The whole budget of the mailbox window.
+fn window_burst(limits: Limits) -> NonZeroU32 {
+    limits
+        .mailbox_window
+        .map_or(NonZeroU32::MIN, |w| w.requests)
+}
+
 // Poisoning only means another call panicked mid-update of a plain map; the map is still valid.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -208,6 +231,15 @@ impl Gate {
                     DefaultKeyedStateStore::default(),
                     TokioClock,
                 ),
+                mailbox_window: limits.mailbox_window.and_then(|w| {
+                    let quota =
+                        Quota::with_period(w.per / w.requests.get())?.allow_burst(w.requests);
+                    Some(RateLimiter::new(
+                        quota,
+                        DefaultKeyedStateStore::default(),
+                        TokioClock,
+                    ))
+                }),
                 account_permits: Arc::new(Semaphore::new(limits.account_concurrency)),
                 mailbox_permits: Mutex::new(HashMap::new()),
                 stats: Counters::default(),
@@ -257,13 +289,19 @@ impl Gate {
 
     /// Waits until a call for `mailbox` may go, then returns the permit it holds while it runs.
     pub async fn enter(&self, mailbox: &Mailbox) -> Permit {
+        self.enter_weighted(mailbox, 1).await
+    }
+
+    /// [`Self::enter`] for a call that counts as `weight` requests against the mailbox's
+    /// [`Window`] (a `$batch` counts each request in it); rate and concurrency count it once.
+    pub async fn enter_weighted(&self, mailbox: &Mailbox, weight: u32) -> Permit {
         let inner = &self.inner;
         if inner.stats.entered.fetch_add(1, Ordering::Relaxed) % 1024 == 1023 {
             self.prune();
         }
         loop {
             self.wait_back_off(mailbox).await;
-            self.wait_rate(mailbox).await;
+            self.wait_rate(mailbox, weight).await;
             let permit = self.acquire(mailbox).await;
             // A back-off that arrived while we waited for the permit applies to us too.
             if self.back_off_until(mailbox).is_none() {
@@ -285,11 +323,23 @@ impl Gate {
         }
     }
 
-    /// Waits for the mailbox's limiter, then the account's: one cell taken from each, so a
-    /// wait on one never costs a second cell of the other.
-    async fn wait_rate(&self, mailbox: &Mailbox) {
+    /// Waits for the mailbox's limiters, then the account's: cells taken from each in turn,
+    /// so a wait on one never costs a second cell of another.
+    async fn wait_rate(&self, mailbox: &Mailbox, weight: u32) {
         let inner = &self.inner;
         let mut waiting = None;
+        if let Some(window) = &inner.mailbox_window {
+            let n = NonZeroU32::new(weight).unwrap_or(NonZeroU32::MIN);
+            // A weight above the whole budget could never pass: it takes the whole budget.
+            self.wait_limiter(&mut waiting, || {
+                window.check_key_n(mailbox, n).unwrap_or_else(|_| {
+                    window
+                        .check_key_n(mailbox, window_burst(inner.limits))
+                        .unwrap_or(Ok(()))
+                })
+            })
+            .await;
+        }
         self.wait_limiter(&mut waiting, || inner.mailbox_rate.check_key(mailbox))
             .await;
         self.wait_limiter(&mut waiting, || inner.account_rate.check())
@@ -319,7 +369,7 @@ impl Gate {
         let _waiting = Waiting::new(&inner.stats.waiting_permit, &inner.stats.permit_waited_ms);
         let mailbox_semaphore = lock(&inner.mailbox_permits)
             .entry(mailbox.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .or_insert_with(|| Arc::new(Semaphore::new(MAILBOX_CONCURRENCY)))
             .clone();
         // The mailbox first: a call queued behind its own mailbox holds no account permit.
         // Neither semaphore is ever closed, so acquiring cannot fail.
@@ -342,6 +392,9 @@ impl Gate {
         let now = Instant::now();
         lock(&self.inner.mailbox_until).retain(|_, t| *t > now);
         self.inner.mailbox_rate.retain_recent();
+        if let Some(window) = &self.inner.mailbox_window {
+            window.retain_recent();
+        }
         lock(&self.inner.mailbox_permits)
             .retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() == 0);
     }
@@ -392,6 +445,7 @@ mod tests {
             account_per_second: NonZeroU32::new(10_000).unwrap(),
             mailbox_per_second: NonZeroU32::new(10_000).unwrap(),
             jitter: Duration::ZERO,
+            mailbox_window: None,
         }
     }
 
@@ -488,6 +542,31 @@ mod tests {
         let other = Instant::now();
         drop(gate.enter(&mailbox(1)).await);
         assert!(other.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_mailbox_window_counts_requests_by_weight() {
+        // Graph's 10,000 requests in 10 minutes, scaled down: 40 in 10 minutes.
+        let gate = Gate::new(Limits {
+            mailbox_window: Some(Window {
+                requests: NonZeroU32::new(40).unwrap(),
+                per: Duration::from_secs(600),
+            }),
+            ..generous()
+        });
+        let start = Instant::now();
+        drop(gate.enter_weighted(&mailbox(0), 20).await);
+        drop(gate.enter_weighted(&mailbox(0), 20).await);
+        assert!(start.elapsed() < Duration::from_secs(1), "the budget");
+        // The next batch of 20 waits until 20 requests' worth of the window has passed.
+        drop(gate.enter_weighted(&mailbox(0), 20).await);
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_secs(300), "{waited:?}");
+        assert!(waited < Duration::from_secs(301), "{waited:?}");
+        // Other mailboxes have their own window; a weight beyond the budget still passes.
+        let other = Instant::now();
+        drop(gate.enter_weighted(&mailbox(1), 500).await);
+        assert!(other.elapsed() < Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]

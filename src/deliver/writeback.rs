@@ -1,7 +1,7 @@
 //! The write-back (R26–R28): after delivery the mail gets the `Tracked` category, after a final
-//! failure `Tracking failed`, through UpdateItem with its current ItemId and ChangeKey. The
-//! user's own categories are kept. Marks are written in batches — one GetItem and one
-//! UpdateItem for up to `batch` mails of a mailbox. A mark that could not be written stays in
+//! failure `Tracking failed`, with its current id and version. The user's own categories are
+//! kept. Marks are written in batches — one read and one write for up to `batch` mails of a
+//! mailbox (GetItem and UpdateItem on EWS, two `$batch` calls on Microsoft Graph). A mark that could not be written stays in
 //! the store and is tried again on later rounds with back-off; a mail that moved on meanwhile
 //! is found again when it shows up in a mapped folder (the store re-points the pending mark and
 //! makes it due). After a bounded number of tries the mark is given up, with a line in the
@@ -173,10 +173,7 @@ async fn write_chunk<F: FolderFeed>(
     };
     let refs: Vec<ItemRef> = chunk
         .iter()
-        .map(|(_, m)| ItemRef {
-            id: m.item_id.clone(),
-            version: None,
-        })
+        .map(|(_, m)| ItemRef::new(m.item_id.clone(), None))
         .collect();
     let found = match feed.fetch(mailbox, &refs, false).await {
         Ok(found) => found,
@@ -207,10 +204,7 @@ async fn write_chunk<F: FolderFeed>(
         }
         match by_id.get(m.1.item_id.as_str()) {
             Some(f) => {
-                let item = ItemRef {
-                    id: f.message.item_id.clone(),
-                    version: f.message.change_key.clone(),
-                };
+                let item = ItemRef::new(f.message.item_id.clone(), f.message.change_key.clone());
                 changes.push((item, categories(&f.categories, m.1.kind, names)));
                 marking.push(m);
             }

@@ -18,7 +18,7 @@ use crate::ews::{
     self, ChangeKey, DistinguishedFolder, FolderId, FolderSelector, Mailbox, Operation,
     ResponseCode, ResponseError, SyncState,
 };
-use crate::tracking::{Address, Direction, Identity, MessageInfo, normalise_message_id};
+use crate::tracking::{Address, MessageInfo, normalise_message_id};
 
 /// GetItem batch size: Exchange answers 10–25 ids per call comfortably.
 pub const DEFAULT_BATCH: usize = 20;
@@ -26,7 +26,7 @@ pub const DEFAULT_BATCH: usize = 20;
 pub const MAX_BATCH: usize = 100;
 
 /// The EWS implementation of [`FolderFeed`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct EwsFeed {
     client: EwsClient,
     page_size: u16,
@@ -116,10 +116,7 @@ fn node(f: &Folder) -> Option<FolderNode> {
 }
 
 fn item_ref(r: &ews::ItemRef) -> ItemRef {
-    ItemRef {
-        id: r.id.0.clone(),
-        version: r.change_key.as_ref().map(|c| c.0.clone()),
-    }
+    ItemRef::new(r.id.0.clone(), r.change_key.as_ref().map(|c| c.0.clone()))
 }
 
 fn ews_ref(r: &ItemRef) -> ews::ItemRef {
@@ -151,19 +148,12 @@ pub fn fetched(mailbox: &str, item: &Item, with_body: bool) -> Option<Fetched> {
         .as_ref()
         .or(item.sender.as_ref())
         .and_then(address);
-    let direction = from.as_ref().map(|f| {
-        if f.address.eq_ignore_ascii_case(mailbox) {
-            Direction::Outgoing
-        } else {
-            Direction::Incoming
-        }
-    });
-    let identity = Identity::of(
+    let direction = super::direction(mailbox, from.as_ref());
+    let identity = super::identity_source(
         mailbox,
         internet_message_id.as_deref(),
         search_key.as_deref(),
-    )
-    .map(|i| i.source());
+    );
     Some(Fetched {
         message: MessageInfo {
             internet_message_id,
@@ -311,12 +301,7 @@ impl FolderFeed for EwsFeed {
                 // By id only: the version in hand may already be stale (a read flag change).
                 items: chunk
                     .iter()
-                    .map(|r| {
-                        ews_ref(&ItemRef {
-                            id: r.id.clone(),
-                            version: None,
-                        })
-                    })
+                    .map(|r| ews_ref(&ItemRef::new(r.id.clone(), None)))
                     .collect(),
             };
             // One message per id, in request order.

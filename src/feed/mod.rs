@@ -1,11 +1,14 @@
-//! A folder's changes, protocol-neutral: the watcher's only view of a mailbox. EWS now
-//! ([`ews::EwsFeed`]); Microsoft Graph delta queries later — everything above the feed treats
-//! ids and cursors as opaque strings.
+//! A folder's changes, protocol-neutral: the watcher's only view of a mailbox. EWS for
+//! Exchange on-premises ([`ews::EwsFeed`]), Microsoft Graph delta queries for Exchange Online
+//! ([`graph::GraphFeed`]), and [`AnyFeed`], the one the config chose — everything above the
+//! feed treats ids and cursors as opaque strings.
 
 pub mod ews;
+pub mod graph;
 
-use crate::tracking::MessageInfo;
+use crate::tracking::{Address, Direction, Identity, IdentitySource, MessageInfo};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a folder's change stream stands. Opaque: stored and handed back as is.
@@ -13,14 +16,28 @@ use std::time::Duration;
 pub struct Cursor(pub String);
 
 /// An item as the feed names it: its current id and version (ChangeKey).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ItemRef {
     pub id: String,
     pub version: Option<String>,
+    /// What a tracking request needs of the item, when its change brought it along (Graph's
+    /// delta pages do, EWS's do not): [`FolderFeed::fetch`] then needs no call for it.
+    pub details: Option<Arc<Fetched>>,
+}
+
+impl ItemRef {
+    /// An item known by id and version only.
+    pub fn new(id: impl Into<String>, version: Option<String>) -> Self {
+        Self {
+            id: id.into(),
+            version,
+            details: None,
+        }
+    }
 }
 
 /// One change in a folder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum FeedChange {
     /// The item appeared in the folder (new, moved or copied in).
     Added(ItemRef),
@@ -35,7 +52,7 @@ pub enum FeedChange {
 }
 
 /// A page of a folder's changes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Page {
     pub changes: Vec<FeedChange>,
     pub cursor: Cursor,
@@ -86,6 +103,27 @@ pub struct Fetched {
     pub categories: Vec<String>,
 }
 
+/// R16: outgoing when the mailbox owner sent it.
+pub fn direction(mailbox: &str, from: Option<&Address>) -> Option<Direction> {
+    from.map(|f| {
+        if f.address.eq_ignore_ascii_case(mailbox) {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        }
+    })
+}
+
+/// R18: what the message's identity will rest on, from its (normalised) InternetMessageId or
+/// its search key.
+pub fn identity_source(
+    mailbox: &str,
+    internet_message_id: Option<&str>,
+    search_key: Option<&str>,
+) -> Option<IdentitySource> {
+    Identity::of(mailbox, internet_message_id, search_key).map(|i| i.source())
+}
+
 /// What a fetch brought back.
 #[derive(Debug, Default)]
 pub struct Fetch {
@@ -103,15 +141,16 @@ pub struct Unreadable {
 }
 
 /// What to do about a failed call: the one decision vocabulary of every back-end, decided by
-/// the pure table in [`crate::client::retry`] for EWS.
+/// the pure table in [`crate::client::retry`].
 pub use crate::client::Action;
 
 /// A failed feed call, with what to do about it ([`Error::action`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The call failed as a whole: transport, HTTP status, SOAP fault, unreadable answer.
+    /// The call failed as a whole (transport, HTTP status, SOAP fault, a Graph error, an
+    /// unreadable answer), or one item of a Graph `$batch` failed.
     #[error(transparent)]
-    Ews(#[from] crate::client::Error),
+    Call(#[from] crate::client::Error),
     /// The server answered and refused this request.
     #[error("{operation} for {mailbox}: {code:?}{}", text.as_deref().map(|t| format!(" ({t})")).unwrap_or_default())]
     Refused {
@@ -128,14 +167,18 @@ pub enum Error {
         mailbox: String,
         what: String,
     },
+    /// A stored cursor this feed cannot use (not one it made): the folder is listed again.
+    #[error("{mailbox}: the folder's sync cursor is not usable here ({why}); it is listed again")]
+    Cursor { mailbox: String, why: String },
 }
 
 impl Error {
     pub fn action(&self) -> Action {
         match self {
-            Error::Ews(e) => e.action(),
+            Error::Call(e) => e.action(),
             Error::Refused { action, .. } => *action,
             Error::Incomplete { .. } => Action::Backoff,
+            Error::Cursor { .. } => Action::Rebaseline,
         }
     }
 }
@@ -183,4 +226,65 @@ pub trait FolderFeed: Send + Sync + 'static {
         mailbox: &str,
         items: &[(ItemRef, Vec<String>)],
     ) -> impl Future<Output = Result<Vec<Result<ItemRef, Error>>, Error>> + Send;
+}
+
+/// The feed the config chose: EWS or Microsoft Graph, one type for the agent to hold.
+#[derive(Clone, Debug)]
+pub enum AnyFeed {
+    Ews(ews::EwsFeed),
+    Graph(graph::GraphFeed),
+}
+
+/// Calls the same method on whichever feed it is.
+macro_rules! each {
+    ($self:ident, $feed:ident => $call:expr) => {
+        match $self {
+            AnyFeed::Ews($feed) => $call,
+            AnyFeed::Graph($feed) => $call,
+        }
+    };
+}
+
+impl FolderFeed for AnyFeed {
+    async fn well_known(&self, mailbox: &str) -> Result<WellKnown, Error> {
+        each!(self, f => f.well_known(mailbox).await)
+    }
+
+    async fn hierarchy(
+        &self,
+        mailbox: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<HierarchyPage, Error> {
+        each!(self, f => f.hierarchy(mailbox, cursor).await)
+    }
+
+    async fn next_page(
+        &self,
+        mailbox: &str,
+        folder_id: &str,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page, Error> {
+        each!(self, f => f.next_page(mailbox, folder_id, cursor).await)
+    }
+
+    async fn fetch(
+        &self,
+        mailbox: &str,
+        items: &[ItemRef],
+        with_body: bool,
+    ) -> Result<Fetch, Error> {
+        each!(self, f => f.fetch(mailbox, items, with_body).await)
+    }
+
+    fn paused_for(&self, mailbox: &str) -> Option<Duration> {
+        each!(self, f => f.paused_for(mailbox))
+    }
+
+    async fn mark(
+        &self,
+        mailbox: &str,
+        items: &[(ItemRef, Vec<String>)],
+    ) -> Result<Vec<Result<ItemRef, Error>>, Error> {
+        each!(self, f => f.mark(mailbox, items).await)
+    }
 }

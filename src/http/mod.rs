@@ -100,13 +100,23 @@ pub fn clamp_server_wait(asked: Duration, source: &'static str) -> Duration {
 /// `Retry-After` in seconds or as an HTTP date; a date in the past means no wait; held to
 /// [`MAX_SERVER_WAIT`].
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    let asked = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let at = httpdate::parse_http_date(value).ok()?;
-            at.duration_since(now).unwrap_or(Duration::ZERO)
+    retry_after_value(headers.get(header::RETRY_AFTER)?.to_str().ok()?, now)
+}
+
+/// A `Retry-After` value: whole or decimal seconds (Microsoft Graph sends `2.128`), or an HTTP
+/// date; held to [`MAX_SERVER_WAIT`].
+pub fn retry_after_value(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let asked = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else if let Ok(seconds) = value.parse::<f64>() {
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return None;
         }
+        Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
     };
     Some(clamp_server_wait(asked, "Retry-After"))
 }
@@ -182,6 +192,13 @@ mod tests {
             retry_after(&headers("Fri, 31 Dec 9999 23:59:59 GMT"), now),
             Some(MAX_SERVER_WAIT)
         );
+        assert_eq!(
+            retry_after(&headers("2.128"), now),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(retry_after(&headers("-1.5"), now), None);
+        assert_eq!(retry_after(&headers("NaN"), now), None);
+        assert_eq!(retry_after(&headers("1e30"), now), Some(MAX_SERVER_WAIT));
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 }

@@ -34,7 +34,7 @@ pub struct Ignored {
     pub reason: Reason,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Classified {
     /// Fetch these: each may become a tracking request.
     pub fetch: Vec<ItemRef>,
@@ -97,10 +97,7 @@ mod tests {
     use super::*;
 
     fn added(id: &str) -> FeedChange {
-        FeedChange::Added(ItemRef {
-            id: id.into(),
-            version: Some("v1".into()),
-        })
+        FeedChange::Added(ItemRef::new(id, Some("v1".into())))
     }
 
     fn ids(refs: &[ItemRef]) -> Vec<&str> {
@@ -153,10 +150,7 @@ mod tests {
     #[test]
     fn r15_edits_and_our_own_write_back_are_never_requests() {
         let changes = [
-            FeedChange::Changed(ItemRef {
-                id: "t".into(),
-                version: Some("v2".into()),
-            }),
+            FeedChange::Changed(ItemRef::new("t", Some("v2".into()))),
             FeedChange::ReadFlag("t".into()),
         ];
         let c = classify(&changes, Mode::Track, &seen(&["t"]));

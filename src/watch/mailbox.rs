@@ -451,10 +451,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             let items: Vec<ItemRef> = pending
                 .iter()
                 .filter(|p| p.repointed == repointed)
-                .map(|p| ItemRef {
-                    id: p.item_id.clone(),
-                    version: None,
-                })
+                .map(|p| ItemRef::new(p.item_id.clone(), None))
                 .collect();
             let (a, u) = self.arrivals(target, &items, cause).await?;
             arrived.extend(a);
