@@ -74,7 +74,7 @@ fn the_burst_preset_reports_the_track_now_latency_beside_a_filing_burst() {
         "{report}"
     );
     assert!(
-        stderr.contains("changed from the defaults              nothing"),
+        stderr.contains("settings changed from the defaults     none"),
         "default limits, write-back on: {stderr}"
     );
 }
