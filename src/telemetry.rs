@@ -43,6 +43,20 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
     };
 }
 
+/// Whether subjects of tracked mail may appear in logs (`log_subjects`; off by default, since a
+/// subject can be personal data). Process-wide like the subscriber; a reload changes it.
+static LOG_SUBJECTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_log_subjects(on: bool) {
+    LOG_SUBJECTS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The subject to put in a log line: itself when `log_subjects` is on, nothing otherwise
+/// (tracing leaves a `None` field out of the line).
+pub fn loggable_subject(subject: Option<&str>) -> Option<&str> {
+    subject.filter(|_| LOG_SUBJECTS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 /// The process's metrics: labelled counters and histograms, rendered as Prometheus text by
 /// the admin API's `/metrics` (with the gauges it reads live). One registry per process, like
 /// any Prometheus recorder.

@@ -77,3 +77,33 @@ async fn once_names_a_failing_mailbox_and_exits_non_zero() {
     assert!(stdout.contains("FAIL alice@example.com"), "{stdout}");
     assert!(!stdout.contains("wrong password") && !stderr.contains("wrong password"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subjects_reach_the_log_only_with_log_subjects_on() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]),
+        "",
+    );
+    let (ok, stdout, _) = once(&config);
+    assert!(ok, "the baseline: {stdout}");
+    drag(&c, ALICE, "Quarterly figures for Contoso", "Inbox/Customers");
+    let (ok, _, stderr) = once(&config);
+    assert!(ok && stderr.contains("item_tracked"), "{stderr}");
+    assert!(!stderr.contains("Quarterly figures"), "off by default: {stderr}");
+
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("log_subjects = true\n{text}")).unwrap();
+    drag(&c, ALICE, "Renewal for Contoso", "Inbox/Customers");
+    let (ok, _, stderr) = once(&config);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("item_tracked") && stderr.contains("Renewal for Contoso"),
+        "{stderr}"
+    );
+}

@@ -96,6 +96,7 @@ pub async fn once<F: FolderFeed, S: Store>(
     store: Arc<S>,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<Summary, Error> {
+    crate::telemetry::set_log_subjects(config.log_subjects);
     let mut summary = Summary::default();
     for mailbox in &config.mailbox {
         let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone());
@@ -139,6 +140,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         shutdown.clone(),
     );
     supervisor.apply(&config.mailbox);
+    crate::telemetry::set_log_subjects(config.log_subjects);
     let settings = config.admin_settings()?;
     let admin = Arc::new(Admin {
         supervisor: supervisor.clone(),
@@ -170,6 +172,7 @@ pub async fn run<F: FolderFeed, S: Store>(
                         tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
                     }
                     supervisor.apply(&new.mailbox);
+                    crate::telemetry::set_log_subjects(new.log_subjects);
                     warn_capacity(&new);
                     *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
                     tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());

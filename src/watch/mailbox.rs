@@ -425,7 +425,8 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         let committed = self.store.commit_page(commit).await?;
         report.recorded += committed.recorded;
         for r in &committed.emitted {
-            tracing::info!(event = "item_tracked", mailbox, folder = %r.folder.path, id = %r.id, kind = ?r.event);
+            let subject = crate::telemetry::loggable_subject(r.message.subject.as_deref());
+            tracing::info!(event = "item_tracked", mailbox, folder = %r.folder.path, id = %r.id, kind = ?r.event, subject);
         }
         report.emitted.extend(committed.emitted);
         Ok(())
