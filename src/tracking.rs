@@ -375,6 +375,18 @@ impl MessageRecord {
         self.history.push(HistoryEntry { at, what });
     }
 
+    /// Forgets history lines older than `cutoff` (R41), keeping the latest line so the record
+    /// still says what last happened. Returns how many lines went.
+    pub fn prune_history(&mut self, cutoff: Timestamp) -> usize {
+        let keep_from = self
+            .history
+            .iter()
+            .position(|h| h.at >= cutoff)
+            .unwrap_or(self.history.len())
+            .min(self.history.len().saturating_sub(1));
+        self.history.drain(..keep_from).count()
+    }
+
     /// The next event's sequence number and id.
     pub fn next_event(&mut self) -> (u32, String) {
         self.events += 1;

@@ -92,10 +92,18 @@ async fn subjects_reach_the_log_only_with_log_subjects_on() {
     );
     let (ok, stdout, _) = once(&config);
     assert!(ok, "the baseline: {stdout}");
-    drag(&c, ALICE, "Quarterly figures for Contoso", "Inbox/Customers");
+    drag(
+        &c,
+        ALICE,
+        "Quarterly figures for Contoso",
+        "Inbox/Customers",
+    );
     let (ok, _, stderr) = once(&config);
     assert!(ok && stderr.contains("item_tracked"), "{stderr}");
-    assert!(!stderr.contains("Quarterly figures"), "off by default: {stderr}");
+    assert!(
+        !stderr.contains("Quarterly figures"),
+        "off by default: {stderr}"
+    );
 
     let text = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("log_subjects = true\n{text}")).unwrap();

@@ -671,3 +671,50 @@ async fn concurrent_commits_reads_and_flushes_finish() {
         .expect("no deadlock");
     assert_eq!(store.stats().unwrap().messages, 1500);
 }
+
+/// R41: history lines older than the kept days go, a chunk at a time; each record keeps its
+/// latest line, and newer lines stay.
+async fn history_contract<S: Store>(store: &S) {
+    let long_ago = Timestamp::now() - jiff::SignedDuration::from_hours(24 * 100);
+    let mut arrived: Vec<Arrival> = ["<h1@x>", "<h2@x>", "<h3@x>"]
+        .iter()
+        .enumerate()
+        .map(|(i, imid)| arrival(imid, &format!("H{i}"), "a@example.com", "r1"))
+        .collect();
+    for a in &mut arrived {
+        a.sighting.at = long_ago;
+    }
+    store.commit_page(page("h1", arrived)).await.unwrap();
+    let id = |imid: &str| Identity::MessageId(imid.into()).request_id();
+    store
+        .note_history(&[(id("<h1@x>"), "delivered to the sink".into())])
+        .await
+        .unwrap();
+    let history = |imid: &str| store.message(&id(imid)).unwrap().unwrap().history;
+    assert_eq!(history("<h1@x>").len(), 2);
+
+    let cutoff = Timestamp::now() - jiff::SignedDuration::from_hours(24 * 90);
+    let (mut lines, mut start, mut chunks) = (0, Vec::new(), 0);
+    loop {
+        let (n, next) = store.prune_history(cutoff, &start, 2).await.unwrap();
+        lines += n;
+        chunks += 1;
+        match next {
+            Some(key) => start = key,
+            None => break,
+        }
+    }
+    assert!(chunks >= 2, "three records in chunks of two");
+    assert_eq!(lines, 1, "only h1 had an old line beside a newer one");
+    let h1 = history("<h1@x>");
+    assert_eq!(h1.len(), 1);
+    assert_eq!(h1[0].what, "delivered to the sink");
+    assert_eq!(history("<h2@x>").len(), 1, "the latest line stays");
+}
+
+#[tokio::test]
+async fn r41_history_older_than_the_kept_days_is_pruned_in_every_store() {
+    let dir = tempfile::tempdir().unwrap();
+    history_contract(&SledStore::open(&dir.path().join("store")).unwrap()).await;
+    history_contract(&MemStore::new()).await;
+}

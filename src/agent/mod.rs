@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod delivery;
+mod history;
 
 use crate::admin::server::{self as admin, Admin};
 use crate::config::{self, Config};
@@ -161,6 +162,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         outbox: supervisor.outbox.clone(),
         delivered: supervisor.delivered.clone(),
     };
+    let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
     let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
     let reload = async {
         loop {
@@ -180,7 +182,7 @@ pub async fn run<F: FolderFeed, S: Store>(
             }
         }
     };
-    tokio::join!(deliver, reload, supervisor.join());
+    tokio::join!(deliver, reload, prune, supervisor.join());
     tracing::info!(event = "agent_stopped");
     Ok(supervisor)
 }

@@ -258,7 +258,8 @@ impl Default for Cadence {
 pub struct Store {
     /// The store's folder.
     pub path: PathBuf,
-    /// Days of item history kept.
+    /// Days of item history kept: older lines are pruned at start and hourly (each message keeps
+    /// its latest line).
     pub history_days: u32,
 }
 

@@ -797,6 +797,51 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// Prunes the history of up to `limit` message records from key `start` on (R41): lines
+    /// older than `cutoff` go. Returns how many lines went and the key to go on from, `None`
+    /// once the last record was read. Chunked, so a large store is pruned a bit at a time.
+    fn prune_history(
+        &self,
+        cutoff: Timestamp,
+        start: &[u8],
+        limit: usize,
+    ) -> impl Future<Output = Result<(usize, Option<Vec<u8>>), Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let chunk = self.scan_from(Tree::Messages, start, limit)?;
+            let next = match chunk.last() {
+                Some((key, _)) if chunk.len() == limit => Some([key.as_slice(), &[0]].concat()),
+                _ => None,
+            };
+            let mut stale = Vec::new();
+            for (key, bytes) in chunk {
+                let mut record: MessageRecord = decode(Tree::Messages, &bytes)?;
+                if record.prune_history(cutoff) > 0 {
+                    stale.push(key);
+                }
+            }
+            if stale.is_empty() {
+                return Ok((0, next));
+            }
+            // Re-read inside the transaction: a page committed since the scan may have added a
+            // line; prune what is there now.
+            let lines = self.transaction(|tx| {
+                let mut lines = 0;
+                for key in &stale {
+                    if let Some(mut record) = read_message(tx, &String::from_utf8_lossy(key))? {
+                        lines += record.prune_history(cutoff);
+                        tx.put(Tree::Messages, key, records::encode(&record))?;
+                    }
+                }
+                Ok(lines)
+            })?;
+            self.flush().await?;
+            Ok((lines, next))
+        }
+    }
+
     fn stats(&self) -> Result<Stats, Error>
     where
         Self: Sized,
