@@ -268,6 +268,14 @@ pub struct MessageRecord {
     pub conflicts: Vec<Regarding>,
     #[serde(rename = "h")]
     pub history: Vec<HistoryEntry>,
+    /// The dead letter of its latest event given up (R27): moving the mail out and in again
+    /// puts it back in the outbox. 0 when none.
+    #[serde(rename = "f", default, skip_serializing_if = "is_zero_seq")]
+    pub failed: u64,
+}
+
+fn is_zero_seq(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -308,6 +316,7 @@ impl MessageRecord {
                 at: s.at,
                 what: format!("tracked from {}", s.place.path),
             }],
+            failed: 0,
         }
     }
 

@@ -129,6 +129,45 @@ async fn s17_r30_a_sink_that_always_refuses_makes_the_item_undeliverable_and_ret
 }
 
 #[tokio::test]
+async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
+    let hook = Webhook::start().await;
+    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "refused at first", FOLDER);
+    sync(&agent).await;
+    hook.always(Some(422));
+    let d = deliverer(&agent);
+    assert_eq!(deliver_all(&agent, &d).await.undeliverable, 1);
+    assert_eq!(
+        c.message(ALICE, &item).unwrap().categories,
+        ["Tracking failed"]
+    );
+
+    hook.always(None);
+    let out = c.move_message(ALICE, &item, "Inbox").unwrap();
+    sync(&agent).await;
+    assert_eq!(agent.outbox_len(), 0, "moving it out asks for nothing");
+    let back = c.move_message(ALICE, &out, FOLDER).unwrap();
+    sync(&agent).await;
+    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
+    assert_eq!(hook.records().len(), 1, "delivered once, when it was back");
+    assert_eq!(c.message(ALICE, &back).unwrap().categories, ["Tracked"]);
+    assert!(
+        items::problem_items(agent.store.as_ref(), None)
+            .unwrap()
+            .is_empty(),
+        "no longer undeliverable"
+    );
+
+    // Tracked now: moving it out and in again is an ordinary move.
+    let out = c.move_message(ALICE, &back, "Inbox").unwrap();
+    sync(&agent).await;
+    c.move_message(ALICE, &out, FOLDER).unwrap();
+    sync(&agent).await;
+    assert_eq!(agent.outbox_len(), 0);
+}
+
+#[tokio::test]
 async fn r33_one_failing_item_does_not_block_the_others() {
     let hook = Webhook::start().await;
     let agent = agent_with(|dir| hook.sink_toml(dir)).await;

@@ -559,6 +559,7 @@ pub trait Store: Send + Sync + 'static {
                         dead.at,
                         format!("{:?}: {}", dead.state, dead.reason).to_lowercase(),
                     );
+                    record.failed = seq;
                     tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
                 }
                 Ok(())
@@ -603,7 +604,11 @@ pub trait Store: Send + Sync + 'static {
                             tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
                             done.superseded.push(*seq);
                         }
-                        _ => {
+                        record => {
+                            if let Some(mut record) = record.filter(|r| r.failed == *seq) {
+                                record.failed = 0;
+                                tx.put(Tree::Messages, id.as_bytes(), records::encode(&record))?;
+                            }
                             let entry = OutboxEntry::new(dead.request);
                             tx.put(Tree::Outbox, &key, records::encode(&entry))?;
                             done.requeued += 1;
@@ -1030,6 +1035,47 @@ fn apply_left(tx: &dyn Txn, page: &PageCommit, item_id: &str) -> Result<(), TxEr
     tx.remove(Tree::Seen, &key)
 }
 
+/// Moves the message's dead letter back into the outbox as a request for the item where it
+/// is now (R27). False when the dead letter is gone already (retried meanwhile).
+fn revive(
+    tx: &dyn Txn,
+    record: &mut MessageRecord,
+    page: &PageCommit,
+    arrival: &Arrival,
+    outbox: &mut OutboxSeq,
+    out: &mut Committed,
+) -> Result<bool, TxError> {
+    let dead_key = keys::outbox(record.failed);
+    record.failed = 0;
+    let Some(dead) = read_tx::<DeadEntry>(tx, Tree::Dead, &dead_key)? else {
+        return Ok(false);
+    };
+    tx.remove(Tree::Dead, &dead_key)?;
+    let mut request = dead.request;
+    request.message = arrival.message.clone();
+    request.folder = FolderLocation {
+        id: page.folder.folder_id.clone(),
+        path: page.folder.path.clone(),
+    };
+    request.mapping = arrival.sighting.mapping.clone();
+    request.regarding = record.regarding.clone();
+    record.note(
+        page.at,
+        format!(
+            "moved into {} again after tracking failed: eligible again",
+            page.folder.path
+        ),
+    );
+    let seq = outbox.next(tx)?;
+    tx.put(
+        Tree::Outbox,
+        &keys::outbox(seq),
+        records::encode(&OutboxEntry::new(request.clone())),
+    )?;
+    out.emitted.push(request);
+    Ok(true)
+}
+
 /// An item arrived (or its mapping was re-pointed): a new record and a `moved_in`, a re-link,
 /// or a sighting recorded on the existing record (R11, R12, R14, R19).
 fn apply_arrival(
@@ -1060,7 +1106,16 @@ fn apply_arrival(
             (r, v)
         }
     };
+    // Given up before, and its owner moved it into a folder of the same regarding again:
+    // eligible again (R27). Its request goes back to the outbox, carrying where it is now. (A
+    // move to another regarding is a re-link, which supersedes the dead event, R21.)
+    let revived = verdict == Verdict::Recorded
+        && arrival.cause == Cause::Appeared
+        && record.owner == folder.mailbox
+        && record.failed != 0
+        && revive(tx, &mut record, page, arrival, outbox, out)?;
     match verdict {
+        Verdict::Recorded if revived => {}
         Verdict::Emit(event) => {
             let (sequence, event_id) = record.next_event();
             let entry = OutboxEntry::new(TrackingRequest {
