@@ -53,7 +53,8 @@ async fn sync(agent: &Agent) {
         agent.feed.clone(),
         agent.store.clone(),
         agent.config.mailbox[0].clone(),
-    );
+    )
+    .with_failed_category(agent.config.failed_category());
     w.sync(&|_| {}).await.unwrap();
 }
 
@@ -163,6 +164,43 @@ async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
     let out = c.move_message(ALICE, &back, "Inbox").unwrap();
     sync(&agent).await;
     c.move_message(ALICE, &out, FOLDER).unwrap();
+    sync(&agent).await;
+    assert_eq!(agent.outbox_len(), 0);
+}
+
+#[tokio::test]
+async fn r27_removing_the_failure_category_makes_a_failed_mail_eligible_again() {
+    let hook = Webhook::start().await;
+    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    let c = agent.sim();
+    let item = drag(&c, ALICE, "refused at first", FOLDER);
+    sync(&agent).await;
+    hook.always(Some(422));
+    let d = deliverer(&agent);
+    assert_eq!(deliver_all(&agent, &d).await.undeliverable, 1);
+
+    // Another edit keeps it given up.
+    c.set_categories(ALICE, &item, &["Tracking failed".into(), "Red".into()])
+        .unwrap();
+    sync(&agent).await;
+    assert_eq!(agent.outbox_len(), 0, "still failed: nothing asked");
+
+    hook.always(None);
+    c.set_categories(ALICE, &item, &["Red".into()]).unwrap();
+    sync(&agent).await;
+    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
+    assert_eq!(hook.records().len(), 1);
+    assert_eq!(
+        c.message(ALICE, &item).unwrap().categories,
+        ["Red", "Tracked"]
+    );
+    assert!(
+        items::problem_items(agent.store.as_ref(), None)
+            .unwrap()
+            .is_empty()
+    );
+    // Our own write-back and later edits of a tracked mail ask for nothing.
+    c.set_categories(ALICE, &item, &["Blue".into()]).unwrap();
     sync(&agent).await;
     assert_eq!(agent.outbox_len(), 0);
 }

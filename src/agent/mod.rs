@@ -100,7 +100,8 @@ pub async fn once<F: FolderFeed, S: Store>(
     crate::telemetry::set_log_subjects(config.log_subjects);
     let mut summary = Summary::default();
     for mailbox in &config.mailbox {
-        let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone());
+        let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone())
+            .with_failed_category(config.failed_category());
         let result = watcher.sync(progress).await;
         // A store failure stops everything; a mailbox's failure is that mailbox's.
         if let Err(mailbox::Error::Store(e)) = result {
@@ -138,6 +139,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         store.clone(),
         config.cadence_settings(),
         config.health_policy(),
+        config.failed_category(),
         shutdown.clone(),
     );
     supervisor.apply(&config.mailbox);

@@ -172,6 +172,13 @@ impl Config {
         })
     }
 
+    /// The category a user removes to have a given-up mail tried again (R27); none without
+    /// write-back.
+    pub fn failed_category(&self) -> Option<String> {
+        let w = &self.writeback;
+        w.enabled.then(|| w.failed_category.clone())
+    }
+
     pub fn cadence_settings(&self) -> CadenceSettings {
         let c = &self.cadence;
         CadenceSettings {

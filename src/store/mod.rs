@@ -134,6 +134,8 @@ pub struct Arrival {
 pub enum Cause {
     Appeared,
     Repointed,
+    /// A given-up mail whose failure category the user removed (R27).
+    Reconsidered,
 }
 
 /// Everything one page of changes produced, committed in ONE transaction (R22).
@@ -1061,10 +1063,13 @@ fn revive(
     request.regarding = record.regarding.clone();
     record.note(
         page.at,
-        format!(
-            "moved into {} again after tracking failed: eligible again",
-            page.folder.path
-        ),
+        match arrival.cause {
+            Cause::Reconsidered => "its failure category was removed: eligible again".into(),
+            _ => format!(
+                "moved into {} again after tracking failed: eligible again",
+                page.folder.path
+            ),
+        },
     );
     let seq = outbox.next(tx)?;
     tx.put(
@@ -1094,6 +1099,10 @@ fn apply_arrival(
     }
     let id = arrival.identity.request_id();
     let (mut record, verdict) = match read_message(tx, &id)? {
+        None if arrival.cause == Cause::Reconsidered => {
+            out.recorded += 1;
+            return Ok(());
+        }
         None => (
             MessageRecord::first(id.clone(), &arrival.sighting),
             Verdict::Emit(EventKind::MovedIn),
@@ -1101,16 +1110,18 @@ fn apply_arrival(
         Some(mut r) => {
             let v = match (&arrival.cause, &arrival.sighting.regarding) {
                 (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
+                (Cause::Reconsidered, _) => Verdict::Recorded,
                 _ => r.sight(&arrival.sighting),
             };
             (r, v)
         }
     };
-    // Given up before, and its owner moved it into a folder of the same regarding again:
-    // eligible again (R27). Its request goes back to the outbox, carrying where it is now. (A
-    // move to another regarding is a re-link, which supersedes the dead event, R21.)
+    // Given up before, and its owner moved it into a folder of the same regarding again or
+    // removed its failure category: eligible again (R27). Its request goes back to the outbox,
+    // carrying where it is now. (A move to another regarding is a re-link, which supersedes
+    // the dead event, R21.)
     let revived = verdict == Verdict::Recorded
-        && arrival.cause == Cause::Appeared
+        && arrival.cause != Cause::Repointed
         && record.owner == folder.mailbox
         && record.failed != 0
         && revive(tx, &mut record, page, arrival, outbox, out)?;

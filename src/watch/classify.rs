@@ -42,6 +42,9 @@ pub struct Classified {
     pub seen_only: Vec<String>,
     /// These left the folder (moved out or deleted, R13).
     pub left: Vec<String>,
+    /// Known items that were edited: ignored, unless a given-up mail lost its failure
+    /// category (R27), which the caller checks.
+    pub edited: Vec<ItemRef>,
     pub ignored: Vec<Ignored>,
 }
 
@@ -70,7 +73,12 @@ pub fn classify(changes: &[FeedChange], mode: Mode, seen: &HashSet<String>) -> C
                     out.fetch.push(item.clone());
                 }
             }
-            FeedChange::Changed(item) => ignore(&mut out, &item.id, Reason::Edited),
+            FeedChange::Changed(item) => {
+                if seen.contains(&item.id) {
+                    out.edited.push(item.clone());
+                }
+                ignore(&mut out, &item.id, Reason::Edited)
+            }
             FeedChange::Removed(id) if seen.contains(id) => out.left.push(id.clone()),
             FeedChange::Removed(id) => ignore(&mut out, id, Reason::UnknownRemoval),
             FeedChange::ReadFlag(id) => ignore(&mut out, id, Reason::ReadFlag),
@@ -85,7 +93,7 @@ pub fn lookups(changes: &[FeedChange]) -> Vec<&str> {
     changes
         .iter()
         .filter_map(|c| match c {
-            FeedChange::Added(item) => Some(item.id.as_str()),
+            FeedChange::Added(item) | FeedChange::Changed(item) => Some(item.id.as_str()),
             FeedChange::Removed(id) => Some(id.as_str()),
             _ => None,
         })

@@ -5,7 +5,7 @@
 use super::classify::{self, Mode, Reason};
 use super::mappings::{self, FolderTree, Target};
 use super::{FolderMapping, MailboxConfig};
-use crate::feed::{self, Action, Cursor, FeedChange, FolderFeed, ItemRef};
+use crate::feed::{self, Action, Cursor, FeedChange, Fetched, FolderFeed, ItemRef};
 use crate::store::{self, Arrival, Cause, FolderRecord, MappingState, PageCommit, Store};
 use crate::tracking::{Identity, Place, Sighting, TrackingRequest};
 use jiff::Timestamp;
@@ -89,6 +89,8 @@ pub struct MailboxWatcher<F, S> {
     config: MailboxConfig,
     tree: Option<KnownTree>,
     hierarchy_every: Duration,
+    /// The write-back's failure category (R27); `None` without write-back.
+    failed_category: Option<String>,
 }
 
 /// The folder tree as of `checked`, and the cursor to ask for what changed since.
@@ -108,7 +110,14 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             config,
             tree: None,
             hierarchy_every: HIERARCHY_EVERY,
+            failed_category: None,
         }
+    }
+
+    /// The category whose removal makes a given-up mail eligible again (R27).
+    pub fn with_failed_category(mut self, category: Option<String>) -> Self {
+        self.failed_category = category;
+        self
     }
 
     /// Checks the folder tree at least this often (tests and benchmarks shorten it).
@@ -366,9 +375,10 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                     tracing::warn!(event = "change_unreadable", mailbox, folder = %target.path, reason = %why);
                 }
             }
-            let (arrived, unreadable) = self
+            let (mut arrived, unreadable) = self
                 .arrivals(target, &classified.fetch, Cause::Appeared)
                 .await?;
+            arrived.extend(self.reconsidered(target, &classified.edited).await?);
             record.cursor = Some(page.cursor.0.clone());
             record.baselined |= !page.more;
             let commit = PageCommit {
@@ -538,6 +548,44 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         Ok(())
     }
 
+    /// R27: edited items that are given-up mail and no longer carry the failure category,
+    /// as arrivals that put their requests back in the outbox.
+    async fn reconsidered(
+        &self,
+        target: &Target,
+        edited: &[ItemRef],
+    ) -> Result<Vec<Arrival>, Error> {
+        let Some(category) = &self.failed_category else {
+            return Ok(Vec::new());
+        };
+        let mailbox = self.config.address.as_str();
+        let mut failed = Vec::new();
+        for item in edited {
+            let seen = self.store.seen(mailbox, &target.folder_id, &item.id)?;
+            if let Some(id) = seen.and_then(|s| s.message)
+                && self.store.message(&id)?.is_some_and(|r| r.failed != 0)
+            {
+                failed.push(item.clone());
+            }
+        }
+        let fetch = match failed.is_empty() {
+            true => return Ok(Vec::new()),
+            false => {
+                self.feed
+                    .fetch(mailbox, &failed, target.include_body)
+                    .await?
+            }
+        };
+        // Unreadable now: the next edit or move brings it back.
+        let cleared = fetch
+            .fetched
+            .into_iter()
+            .filter(|f| !f.categories.contains(category));
+        Ok(cleared
+            .map(|f| self.arrival(target, f, Cause::Reconsidered, Timestamp::now()))
+            .collect())
+    }
+
     /// Fetches candidates and turns them into arrivals with their identity (R18), and the
     /// items the server could not read into pending ones (R33).
     async fn arrivals(
@@ -564,37 +612,41 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         let arrived = fetch
             .fetched
             .into_iter()
-            .map(|f| {
-                let identity = Identity::of(
-                    mailbox,
-                    f.message.internet_message_id.as_deref(),
-                    f.search_key.as_deref(),
-                )
-                .unwrap_or_else(|| {
-                    // Neither id nor search key: the item id is all there is; say so.
-                    tracing::warn!(event = "identity_missing", mailbox, folder = %target.path);
-                    Identity::SearchKey {
-                        mailbox: mailbox.to_ascii_lowercase(),
-                        key: format!("item:{}", f.message.item_id),
-                    }
-                });
-                Arrival {
-                    identity,
-                    sighting: Sighting {
-                        place: Place {
-                            mailbox: mailbox.to_owned(),
-                            folder_id: target.folder_id.clone(),
-                            path: target.path.clone(),
-                        },
-                        mapping: target.mapping.clone(),
-                        regarding: target.regarding.clone(),
-                        at,
-                    },
-                    message: f.message,
-                    cause,
-                }
-            })
+            .map(|f| self.arrival(target, f, cause, at))
             .collect();
         Ok((arrived, unreadable))
+    }
+
+    /// A fetched item as an arrival in `target`, with its identity (R18).
+    fn arrival(&self, target: &Target, f: Fetched, cause: Cause, at: Timestamp) -> Arrival {
+        let mailbox = self.config.address.as_str();
+        let identity = Identity::of(
+            mailbox,
+            f.message.internet_message_id.as_deref(),
+            f.search_key.as_deref(),
+        )
+        .unwrap_or_else(|| {
+            // Neither id nor search key: the item id is all there is; say so.
+            tracing::warn!(event = "identity_missing", mailbox, folder = %target.path);
+            Identity::SearchKey {
+                mailbox: mailbox.to_ascii_lowercase(),
+                key: format!("item:{}", f.message.item_id),
+            }
+        });
+        Arrival {
+            identity,
+            sighting: Sighting {
+                place: Place {
+                    mailbox: mailbox.to_owned(),
+                    folder_id: target.folder_id.clone(),
+                    path: target.path.clone(),
+                },
+                mapping: target.mapping.clone(),
+                regarding: target.regarding.clone(),
+                at,
+            },
+            message: f.message,
+            cause,
+        }
     }
 }

@@ -55,6 +55,8 @@ pub struct Supervisor<F, S> {
     store: Arc<S>,
     cadence: CadenceSettings,
     health: HealthPolicy,
+    /// The write-back's failure category (R27), for every mailbox's watcher.
+    failed_category: Option<String>,
     handles: Mutex<HashMap<String, Handle>>,
     tasks: Mutex<JoinSet<()>>,
     shutdown: CancellationToken,
@@ -70,6 +72,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         store: Arc<S>,
         cadence: CadenceSettings,
         health: HealthPolicy,
+        failed_category: Option<String>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -77,6 +80,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             store,
             cadence,
             health,
+            failed_category,
             handles: Mutex::default(),
             tasks: Mutex::default(),
             shutdown,
@@ -126,7 +130,8 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         }));
         let task = MailboxTask {
             feed: self.feed.clone(),
-            watcher: MailboxWatcher::new(self.feed.clone(), self.store.clone(), config),
+            watcher: MailboxWatcher::new(self.feed.clone(), self.store.clone(), config)
+                .with_failed_category(self.failed_category.clone()),
             cadence: Cadence::new(self.cadence),
             health: Health::default(),
             policy: self.health,

@@ -181,6 +181,7 @@ impl Agent {
                 jitter: 0.0,
             },
             health,
+            self.config.failed_category(),
             shutdown.clone(),
         );
         supervisor.apply(&self.config.mailbox);
