@@ -58,6 +58,29 @@ async fn sync(agent: &Agent) {
     w.sync(&|_| {}).await.unwrap();
 }
 
+/// The mail is delivered by the next rounds, once, marked as `categories`, and no problem item
+/// is left.
+async fn delivered_once_now(
+    agent: &Agent,
+    d: &Deliverer<AnySink>,
+    hook: &Webhook,
+    item: &str,
+    categories: &[&str],
+) {
+    assert_eq!(deliver_all(agent, d).await.delivered, 1);
+    assert_eq!(hook.records().len(), 1, "exactly one record");
+    assert_eq!(
+        agent.sim().message(ALICE, item).unwrap().categories,
+        categories
+    );
+    assert!(
+        items::problem_items(agent.store.as_ref(), None)
+            .unwrap()
+            .is_empty(),
+        "no problem item left"
+    );
+}
+
 #[tokio::test]
 async fn s16_r30_a_sink_failing_three_times_then_succeeding_gives_one_record_and_tracked() {
     let hook = Webhook::start().await;
@@ -116,17 +139,7 @@ async fn s17_r30_a_sink_that_always_refuses_makes_the_item_undeliverable_and_ret
     items::retry(agent.store.as_ref(), Some(ALICE), None, false)
         .await
         .unwrap();
-    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
-    assert_eq!(hook.records().len(), 1);
-    assert_eq!(
-        c.message(ALICE, &item).unwrap().categories,
-        ["Red", "Tracked"]
-    );
-    assert!(
-        items::problem_items(agent.store.as_ref(), None)
-            .unwrap()
-            .is_empty()
-    );
+    delivered_once_now(&agent, &d, &hook, &item, &["Red", "Tracked"]).await;
 }
 
 #[tokio::test]
@@ -150,15 +163,7 @@ async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
     assert_eq!(agent.outbox_len(), 0, "moving it out asks for nothing");
     let back = c.move_message(ALICE, &out, FOLDER).unwrap();
     sync(&agent).await;
-    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
-    assert_eq!(hook.records().len(), 1, "delivered once, when it was back");
-    assert_eq!(c.message(ALICE, &back).unwrap().categories, ["Tracked"]);
-    assert!(
-        items::problem_items(agent.store.as_ref(), None)
-            .unwrap()
-            .is_empty(),
-        "no longer undeliverable"
-    );
+    delivered_once_now(&agent, &d, &hook, &back, &["Tracked"]).await;
 
     // Tracked now: moving it out and in again is an ordinary move.
     let out = c.move_message(ALICE, &back, "Inbox").unwrap();
@@ -188,17 +193,7 @@ async fn r27_removing_the_failure_category_makes_a_failed_mail_eligible_again() 
     hook.always(None);
     c.set_categories(ALICE, &item, &["Red".into()]).unwrap();
     sync(&agent).await;
-    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
-    assert_eq!(hook.records().len(), 1);
-    assert_eq!(
-        c.message(ALICE, &item).unwrap().categories,
-        ["Red", "Tracked"]
-    );
-    assert!(
-        items::problem_items(agent.store.as_ref(), None)
-            .unwrap()
-            .is_empty()
-    );
+    delivered_once_now(&agent, &d, &hook, &item, &["Red", "Tracked"]).await;
     // Our own write-back and later edits of a tracked mail ask for nothing.
     c.set_categories(ALICE, &item, &["Blue".into()]).unwrap();
     sync(&agent).await;
