@@ -135,6 +135,10 @@ pub struct TrackingRequest {
     pub mapping: String,
     /// The record the message is to be linked to; absent when the mapping has none.
     pub regarding: Option<Regarding>,
+    /// For a re-link: the record foldertrack had linked it to, so a sink can tell a change made
+    /// in the target system from its own (R24).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_regarding: Option<Regarding>,
     pub message: MessageInfo,
     /// When foldertrack saw the change (RFC 3339).
     #[schemars(with = "String")]

@@ -523,7 +523,7 @@ async fn r21_r34_dataverse_gets_exact_requests_for_a_received_mail_and_never_a_s
     let lines = dv.lines();
     let expected = [
         format!("GET /api/data/v9.2/systemusers?$select=systemuserid,azureactivedirectoryobjectid,isdisabled&$filter=internalemailaddress eq '{ALICE}'"),
-        "GET /api/data/v9.2/emails?$select=activityid,messageid,statecode,_regardingobjectid_value&$filter=messageid eq '<q4''quote+1@contoso.com>'".to_owned(),
+        "GET /api/data/v9.2/emails?$select=activityid,messageid,statecode,_regardingobjectid_value,modifiedon&$filter=messageid eq '<q4''quote+1@contoso.com>'".to_owned(),
         "GET /api/data/v9.2/EntityDefinitions(LogicalName='email')/ManyToOneRelationships?$select=ReferencedEntity,ReferencingEntityNavigationPropertyName&$filter=ReferencingAttribute eq 'regardingobjectid'".to_owned(),
         "GET /api/data/v9.2/EntityDefinitions(LogicalName='account')?$select=EntitySetName,PrimaryIdAttribute,Privileges".to_owned(),
     ];
@@ -953,4 +953,58 @@ async fn check_config_names_a_table_that_cannot_be_regarding_and_an_application_
         out.contains("FAIL Dynamics: the application user lacks"),
         "{out}"
     );
+}
+
+/// R24: a person re-links a tracked mail in Dynamics, then its user moves it to another mapped
+/// folder. Who wins follows `regarding_policy`, and the history says what happened.
+#[tokio::test]
+async fn r24_a_regarding_changed_in_dynamics_is_replaced_kept_or_weighed_by_time() {
+    let hour = jiff::SignedDuration::from_hours(1);
+    let cases = [
+        ("folder_wins", -1, "replaced"),
+        ("manual_wins", -1, "kept"),
+        ("last_action_wins", -1, "replaced"),
+        ("last_action_wins", 1, "kept"),
+    ];
+    for (policy, change_in_hours, outcome) in cases {
+        let dv = Dataverse::start().await;
+        let elsewhere = dv.add_row("account", serde_json::json!({"name": "Northwind"}));
+        let sink = format!("regarding_policy = \"{policy}\"\n");
+        let agent = agent_with(&dv, &standard_mapping(), false, &sink, "").await;
+        let id = file(&agent, ALICE, &mail("re-linked by hand"), FOLDER);
+        sync_all(&agent).await;
+        let d = deliverer(&agent);
+        assert_eq!(round(&agent, &d).await.delivered, 1);
+        let changed_at = jiff::Timestamp::now() + hour * change_in_hours;
+        dv.change_regarding(&id, "account", &elsewhere, changed_at);
+
+        let c = agent.sim();
+        let item = c.find_by_internet_message_id(&id).pop().unwrap();
+        c.move_message(ALICE, &item.item_id, PARTNERS).unwrap();
+        sync_all(&agent).await;
+        assert_eq!(round(&agent, &d).await.delivered, 1, "{policy}");
+        let expected = match outcome {
+            "kept" => elsewhere.clone(),
+            _ => FABRIKAM.to_owned(),
+        };
+        assert_eq!(
+            dv.email(&id).unwrap().regarding,
+            Some(("account".into(), expected)),
+            "{policy}, changed {change_in_hours} h from the move"
+        );
+        let record = agent
+            .store
+            .message(&foldertrack::tracking::Identity::MessageId(id.clone()).request_id())
+            .unwrap()
+            .unwrap();
+        assert!(
+            record
+                .history
+                .iter()
+                .any(|h| h.what.contains(outcome) && h.what.contains(policy)),
+            "{policy}: {:?}",
+            record.history
+        );
+        assert_eq!(dv.creates()[&id], 1);
+    }
 }

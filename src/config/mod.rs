@@ -11,6 +11,7 @@ pub mod secret;
 pub mod settings;
 pub mod validate;
 
+pub use crate::deliver::dynamics::regarding::RegardingPolicy;
 pub use crate::deliver::writeback::Writeback;
 pub use crate::tracking::Regarding;
 pub use crate::watch::{FolderMapping, MailboxConfig};
@@ -311,6 +312,10 @@ pub enum Sink {
         /// Web API calls in flight at once (Dataverse refuses more than 52 per user).
         #[serde(default = "default_dataverse_concurrency")]
         max_concurrent_requests: u32,
+        /// Who wins when a person changed a tracked mail's regarding in Dynamics and its
+        /// folder says otherwise (R24): `folder_wins`, `manual_wins` or `last_action_wins`.
+        #[serde(default)]
+        regarding_policy: RegardingPolicy,
     },
 }
 

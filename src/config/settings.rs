@@ -120,6 +120,7 @@ impl Config {
                 token_url,
                 resolve_parties,
                 max_concurrent_requests,
+                regarding_policy,
             } => SinkSettings::Dynamics(DynamicsSettings {
                 org: url("sink.org_url", org_url)?,
                 token_url: token_url_or_default("sink.token_url", token_url, tenant_id)?,
@@ -132,6 +133,7 @@ impl Config {
                 act_as_owner: *act_as_owner,
                 resolve_parties: resolve_parties.clone(),
                 max_concurrent_requests: *max_concurrent_requests as usize,
+                regarding_policy: *regarding_policy,
             }),
         })
     }

@@ -1098,6 +1098,7 @@ fn apply_arrival(
         return Ok(());
     }
     let id = arrival.identity.request_id();
+    let mut previous = None;
     let (mut record, verdict) = match read_message(tx, &id)? {
         None if arrival.cause == Cause::Reconsidered => {
             out.recorded += 1;
@@ -1108,6 +1109,7 @@ fn apply_arrival(
             Verdict::Emit(EventKind::MovedIn),
         ),
         Some(mut r) => {
+            previous = r.regarding.clone();
             let v = match (&arrival.cause, &arrival.sighting.regarding) {
                 (Cause::Repointed, Some(regarding)) => r.repoint(regarding, page.at),
                 (Cause::Reconsidered, _) => Verdict::Recorded,
@@ -1141,6 +1143,7 @@ fn apply_arrival(
                 },
                 mapping: arrival.sighting.mapping.clone(),
                 regarding: record.regarding.clone(),
+                previous_regarding: previous.filter(|_| event == EventKind::Relinked),
                 message: arrival.message.clone(),
                 detected_at: page.at,
             });

@@ -15,6 +15,7 @@ mod memo;
 pub mod metadata;
 pub mod outcome;
 pub mod parties;
+pub mod regarding;
 
 use super::Sink;
 use super::policy::DeliveryError;
@@ -26,6 +27,7 @@ use futures_util::StreamExt;
 use metadata::{Metadata, rows};
 use outcome::{Doing, outcome};
 use parties::{Participation, Resolver};
+use regarding::{Decision, RegardingPolicy};
 use secrecy::SecretString;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -44,6 +46,8 @@ pub struct DynamicsSettings {
     pub resolve_parties: Vec<String>,
     /// Calls in flight at once (at most the service's 52).
     pub max_concurrent_requests: usize,
+    /// Who wins when a tracked mail's regarding was changed in Dynamics (R24).
+    pub regarding_policy: RegardingPolicy,
 }
 
 /// The Dataverse sink.
@@ -53,6 +57,7 @@ pub struct DynamicsSink {
     parties: Resolver,
     act_as_owner: bool,
     concurrency: usize,
+    regarding_policy: RegardingPolicy,
     /// Mailbox → the owner's Entra object id, looked up once.
     owners: tokio::sync::Mutex<HashMap<String, String>>,
     /// History lines for delivered requests, until the deliverer takes them.
@@ -65,6 +70,8 @@ struct Found {
     id: String,
     open: bool,
     regarding: Option<String>,
+    /// When the row last changed (R24's last action).
+    modified: Option<jiff::Timestamp>,
 }
 
 impl DynamicsSink {
@@ -86,6 +93,7 @@ impl DynamicsSink {
             meta: Metadata::default(),
             parties: Resolver::new(settings.resolve_parties),
             act_as_owner: settings.act_as_owner,
+            regarding_policy: settings.regarding_policy,
             concurrency,
             owners: Default::default(),
             notes: Default::default(),
@@ -131,7 +139,7 @@ impl DynamicsSink {
     async fn find(&self, message_id: &str) -> Result<Option<Found>, ApiError> {
         let path = query_path(
             "emails",
-            "activityid,messageid,statecode,_regardingobjectid_value",
+            "activityid,messageid,statecode,_regardingobjectid_value,modifiedon",
             &format!("messageid eq {}", literal(message_id)),
             None,
         );
@@ -143,6 +151,7 @@ impl DynamicsSink {
                     id: r["activityid"].as_str()?.to_owned(),
                     open: r["statecode"].as_i64() == Some(0),
                     regarding: r["_regardingobjectid_value"].as_str().map(str::to_owned),
+                    modified: r["modifiedon"].as_str().and_then(|t| t.parse().ok()),
                 })
             }))
     }
@@ -296,12 +305,11 @@ impl DynamicsSink {
         } else {
             "the application user".to_owned()
         };
-        let mut notes = self.notes.lock().expect("unpoisoned");
         for k in left_out {
-            notes.push((
-                request.id.clone(),
+            self.note(
+                request,
                 format!("Dataverse: {k} left out: {who} may not write this secured column (field security)"),
-            ));
+            );
         }
         Ok(reply)
     }
@@ -325,6 +333,51 @@ impl DynamicsSink {
             .map_err(|e| outcome(e, doing))
     }
 
+    /// Known already: sets or changes its regarding (R12, R8), unless a change made in
+    /// Dynamics wins (R24); an override either way goes into the item's history.
+    async fn relink(
+        &self,
+        request: &TrackingRequest,
+        found: &Found,
+        caller: Option<&str>,
+    ) -> Result<(), DeliveryError> {
+        let Some(r) = &request.regarding else {
+            return Ok(());
+        };
+        let found_regarding = found.regarding.as_deref();
+        if found_regarding.is_some_and(|have| have.eq_ignore_ascii_case(&r.id)) {
+            return Ok(());
+        }
+        let policy = self.regarding_policy;
+        let note = match regarding::decide(policy, request, found_regarding, found.modified) {
+            Decision::Keep(note) => {
+                self.note(request, note);
+                return Ok(());
+            }
+            Decision::Link(note) => note,
+        };
+        let (k, v) = self.regarding_bind(r).await?;
+        let doing = Doing {
+            what: "re-linking the email activity",
+            regarding: Some(r),
+            acting_for: caller.map(|_| request.mailbox.as_str()),
+        };
+        let mut patch = Map::new();
+        patch.insert(k, v);
+        self.update(&found.id, &Value::Object(patch), caller, &doing)
+            .await?;
+        if let Some(note) = note {
+            self.note(request, note);
+        }
+        Ok(())
+    }
+
+    /// A line for the item's history, handed to the deliverer with the outcome.
+    fn note(&self, request: &TrackingRequest, what: String) {
+        let mut notes = self.notes.lock().expect("unpoisoned");
+        notes.push((request.id.clone(), what));
+    }
+
     async fn deliver_one(&self, request: &TrackingRequest) -> Result<(), DeliveryError> {
         let caller = match self.act_as_owner {
             true => Some(self.owner(&request.mailbox).await?),
@@ -344,24 +397,7 @@ impl DynamicsSink {
             .map_err(|e| outcome(e, &lookup))?;
         let (id, open) = match found {
             Some(found) => {
-                // Known already: set or change its regarding (R12, R8).
-                if let Some(r) = &request.regarding
-                    && !found
-                        .regarding
-                        .as_deref()
-                        .is_some_and(|have| have.eq_ignore_ascii_case(&r.id))
-                {
-                    let (k, v) = self.regarding_bind(r).await?;
-                    let doing = Doing {
-                        what: "re-linking the email activity",
-                        regarding: Some(r),
-                        acting_for,
-                    };
-                    let mut patch = Map::new();
-                    patch.insert(k, v);
-                    self.update(&found.id, &Value::Object(patch), caller, &doing)
-                        .await?;
-                }
+                self.relink(request, &found, caller).await?;
                 (found.id, found.open)
             }
             None => (self.create(request, &email, caller).await?, true),

@@ -38,6 +38,11 @@ pub const TENANT: &str = "00000000-0000-0000-0000-0000000000aa";
 pub const APP_USER: &str = "foldertrack-app@apps.example.com";
 pub const API: &str = "/api/data/v9.2";
 
+/// A date and time as Dataverse writes it: UTC, to the second.
+pub fn dataverse_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 /// A Dataverse user (systemuser).
 #[derive(Clone, Debug)]
 pub struct User {
@@ -577,6 +582,21 @@ impl Dataverse {
 
     pub fn put_row(&self, table: &str, id: &str, fields: Value) {
         self.with(|o| o.put_row(table, id, fields))
+    }
+
+    /// A person re-links the email activity of `message_id` in Dynamics, at `at`.
+    pub fn change_regarding(&self, message_id: &str, table: &str, id: &str, at: jiff::Timestamp) {
+        self.with(|o| {
+            let email = o
+                .emails
+                .values_mut()
+                .find(|e| e.row["messageid"].as_str() == Some(message_id))
+                .expect("an email activity with that message id");
+            email.regarding = Some((table.to_owned(), id.to_owned()));
+            email
+                .row
+                .insert("modifiedon".into(), json!(dataverse_time(at)));
+        })
     }
 
     pub fn remove_row(&self, table: &str, id: &str) {

@@ -361,10 +361,9 @@ impl Org {
                 "Operation failed due to a SQL integrity violation.",
             ));
         }
-        row.insert(
-            "createdon".into(),
-            json!(jiff::Timestamp::now().to_string()),
-        );
+        let now = json!(super::dataverse_time(jiff::Timestamp::now()));
+        row.insert("createdon".into(), now.clone());
+        row.insert("modifiedon".into(), now);
         if let Some(mid) = row.get("messageid").and_then(Value::as_str) {
             *self.creates.entry(mid.to_owned()).or_default() += 1;
         }
@@ -453,6 +452,10 @@ impl Org {
         email.row.extend(write.columns);
         email.row.insert("statecode".into(), json!(s));
         email.row.insert("statuscode".into(), json!(st));
+        email.row.insert(
+            "modifiedon".into(),
+            json!(super::dataverse_time(jiff::Timestamp::now())),
+        );
         if write.regarding.is_some() {
             email.regarding = write.regarding;
         }
