@@ -18,12 +18,37 @@ use std::sync::{Arc, Mutex};
 /// sled's default cache is 1 GiB; the store's working set is far smaller.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// How long `open` waits for a lock that is busy: sled releases the file lock of a dropped
+/// handle only when that handle's last background write ends, so a store this process just
+/// closed (compact, a restart in tests) can look in use for a moment.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct SledStore {
     db: sled::Db,
     trees: Vec<sled::Tree>,
     path: PathBuf,
     /// Held by every transaction and every flush (see the module doc).
     writing: Arc<Mutex<()>>,
+}
+
+/// Opens sled's `Db`, waiting up to [`LOCK_GRACE`] while its lock is busy.
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_BYTES)
+        .flush_every_ms(None);
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 impl SledStore {
@@ -33,12 +58,7 @@ impl SledStore {
             path: path.to_owned(),
             reason,
         };
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| open_error(e.to_string()))?;
+        let db = open_db(path).map_err(|e| open_error(e.to_string()))?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
