@@ -1,13 +1,20 @@
 //! Replays fixtures/ews (our own hand-written responses): fixture in, typed value out. Every
 //! operation has a success, a per-item or operation error, and a throttling fixture.
 
+use foldertrack::ews::convert_id::ConvertId;
+use foldertrack::ews::copy_item::CopyItem;
+use foldertrack::ews::create_folder::CreateFolder;
+use foldertrack::ews::delete_item::DeleteItem;
 use foldertrack::ews::find_folder::FindFolder;
+use foldertrack::ews::find_item::FindItem;
 use foldertrack::ews::get_events::GetEvents;
 use foldertrack::ews::get_folder::GetFolder;
 use foldertrack::ews::get_item::GetItem;
+use foldertrack::ews::get_server_time_zones::GetServerTimeZones;
 use foldertrack::ews::get_streaming_events::{ConnectionStatus, GetStreamingEvents};
 use foldertrack::ews::move_item::MoveItem;
 use foldertrack::ews::notification::{EventKind, StreamSplitter};
+use foldertrack::ews::resolve_names::ResolveNames;
 use foldertrack::ews::sync_folder_hierarchy::{FolderChange, SyncFolderHierarchy};
 use foldertrack::ews::sync_folder_items::{Change, SyncFolderItems};
 use foldertrack::ews::update_item::UpdateItem;
@@ -75,6 +82,13 @@ fn every_operation_has_success_error_and_throttling_fixtures() {
         "get_events",
         "get_streaming_events",
         "unsubscribe",
+        "find_item",
+        "delete_item",
+        "copy_item",
+        "create_folder",
+        "resolve_names",
+        "get_server_time_zones",
+        "convert_id",
     ];
     for op in ops {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -228,7 +242,13 @@ fn folders_resolve_with_exact_names_and_hierarchy_changes() {
         .collect();
     assert_eq!(names, ["Customers", "Contoso & Partners", " Müller GmbH "]);
     let paged = messages::<FindFolder>("find_folder/paged.xml");
-    assert!(!paged[0].as_ref().unwrap().includes_last_item_in_range);
+    assert!(
+        !paged[0]
+            .as_ref()
+            .unwrap()
+            .paging
+            .includes_last_item_in_range
+    );
     let g = messages::<GetFolder>("get_folder/inbox_and_missing.xml");
     assert!(g[0].is_ok() && g[1].as_ref().unwrap_err().code == ResponseCode::ErrorFolderNotFound);
     let h = messages::<SyncFolderHierarchy>("sync_folder_hierarchy/rename_move_delete.xml");
@@ -238,6 +258,91 @@ fn folders_resolve_with_exact_names_and_hierarchy_changes() {
     );
     assert!(matches!(&changes[1], FolderChange::Update(_)));
     assert!(matches!(&changes[2], FolderChange::Delete(_)));
+}
+
+#[test]
+fn the_operations_of_other_clients_read_back() {
+    let found = messages::<FindItem>("find_item/paged.xml");
+    let page = found[0].as_ref().unwrap();
+    assert_eq!(
+        (
+            page.paging.total_items_in_view,
+            page.paging.indexed_paging_offset
+        ),
+        (Some(5), Some(2))
+    );
+    assert!(!page.paging.includes_last_item_in_range);
+    let subjects: Vec<_> = page
+        .items
+        .iter()
+        .map(|i| i.subject.clone().unwrap())
+        .collect();
+    assert_eq!(
+        subjects,
+        ["Quote follow-up & price – 見積", " Quote request 1001 "]
+    );
+    let bad_path = messages::<FindItem>("find_item/unsupported_path.xml");
+    assert_eq!(
+        bad_path[0].as_ref().unwrap_err().code,
+        ResponseCode::ErrorUnsupportedPathForQuery
+    );
+    let deleted = messages::<DeleteItem>("delete_item/deleted_and_missing.xml");
+    assert!(deleted[0].is_ok());
+    assert_eq!(
+        deleted[1].as_ref().unwrap_err().code,
+        ResponseCode::ErrorItemNotFound
+    );
+    let copied = messages::<CopyItem>("copy_item/copied.xml");
+    let copy = copied[0].as_ref().unwrap().items[0]
+        .item_id
+        .clone()
+        .unwrap();
+    assert_eq!(copy.id.as_str(), "AAMkAGNvcHkx");
+    assert!(copied[1].is_err());
+    let created = messages::<CreateFolder>("create_folder/created.xml");
+    assert!(created[0].as_ref().unwrap().folders[0].id.is_some());
+    let exists = messages::<CreateFolder>("create_folder/exists.xml");
+    assert_eq!(
+        exists[0].as_ref().unwrap_err().code,
+        ResponseCode::ErrorFolderExists
+    );
+    let one = messages::<ResolveNames>("resolve_names/one.xml");
+    let r = &one[0].as_ref().unwrap().resolutions[0];
+    assert_eq!(
+        (r.name.as_deref(), r.address.as_deref()),
+        (Some("Alice Ådahl"), Some("alice@example.com"))
+    );
+    let several = messages::<ResolveNames>("resolve_names/several.xml");
+    let warning = several[0].as_ref().unwrap_err();
+    assert_eq!(warning.class, ews::ResponseClass::Warning);
+    assert_eq!(
+        warning.code,
+        ResponseCode::ErrorNameResolutionMultipleResults
+    );
+    let none = messages::<ResolveNames>("resolve_names/none.xml");
+    assert_eq!(
+        none[0].as_ref().unwrap_err().code,
+        ResponseCode::ErrorNameResolutionNoResults
+    );
+    let zones = messages::<GetServerTimeZones>("get_server_time_zones/zones.xml");
+    let ids: Vec<_> = zones[0]
+        .as_ref()
+        .unwrap()
+        .zones
+        .iter()
+        .map(|z| z.id.as_str())
+        .collect();
+    assert_eq!(ids, ["UTC", "W. Europe Standard Time"]);
+    let converted = messages::<ConvertId>("convert_id/converted_and_malformed.xml");
+    let id = converted[0].as_ref().unwrap().id.clone().unwrap();
+    assert_eq!(
+        (id.format.as_str(), id.mailbox.as_str()),
+        ("EntryId", "alice@example.com")
+    );
+    assert_eq!(
+        converted[1].as_ref().unwrap_err().code,
+        ResponseCode::ErrorInvalidIdMalformed
+    );
 }
 
 #[test]

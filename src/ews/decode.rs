@@ -67,6 +67,13 @@ fn operations() -> Vec<Decoders> {
         decoders::<get_events::GetEvents>(),
         decoders::<get_streaming_events::GetStreamingEvents>(),
         decoders::<unsubscribe::Unsubscribe>(),
+        decoders::<find_item::FindItem>(),
+        decoders::<delete_item::DeleteItem>(),
+        decoders::<copy_item::CopyItem>(),
+        decoders::<create_folder::CreateFolder>(),
+        decoders::<resolve_names::ResolveNames>(),
+        decoders::<get_server_time_zones::GetServerTimeZones>(),
+        decoders::<convert_id::ConvertId>(),
     ]
 }
 

@@ -1,13 +1,21 @@
 //! One example of every request foldertrack can build, as `foldertrack ews requests` writes them,
-//! so anyone can validate them against Microsoft's schema.
+//! so anyone can validate them against Microsoft's schema: the ones it sends, and the ones of
+//! other clients the simulator answers.
 
-use super::create_item::CreateItem;
+use super::convert_id::{AlternateId, ConvertId};
+use super::copy_item::CopyItem;
+use super::create_folder::CreateFolder;
+use super::create_item::{CreateItem, MessageDisposition};
+use super::delete_item::{DeleteItem, DeleteType};
 use super::envelope::{ConnectingSid, RequestHeader};
 use super::find_folder::{FindFolder, Page, Traversal};
+use super::find_item::{FindItem, ItemTraversal, ItemView};
+use super::folder::Folder;
 use super::folder::FolderShape;
 use super::get_events::GetEvents;
 use super::get_folder::GetFolder;
 use super::get_item::GetItem;
+use super::get_server_time_zones::GetServerTimeZones;
 use super::get_streaming_events::GetStreamingEvents;
 use super::ids::{
     ChangeKey, DistinguishedFolder, FolderId, FolderSelector, ItemId, ItemRef, SyncState,
@@ -16,6 +24,8 @@ use super::ids::{SubscriptionId, Watermark};
 use super::item::{EmailAddress, ExtendedProperty, Item, ItemShape, tracking_property};
 use super::move_item::MoveItem;
 use super::notification::EventKind;
+use super::resolve_names::ResolveNames;
+use super::restriction::{Comparison, FieldOrder, FieldPath, Operand, Restriction};
 use super::subscribe::{Mode, Subscribe};
 use super::sync_folder_hierarchy::SyncFolderHierarchy;
 use super::sync_folder_items::SyncFolderItems;
@@ -64,8 +74,18 @@ fn subscription() -> SubscriptionId {
     SubscriptionId("JgBibDFwcjA2bWIyMjEubmFtcHJkMDYucHJvZC5vdXRsb29rLmNvbRAAAAA=".into())
 }
 
-/// `(file name, request document)` for every operation.
+/// `(file name, request document)` for every operation: what foldertrack sends, then the
+/// requests other clients send that the simulator answers.
 pub fn requests() -> Vec<(String, String)> {
+    let mut out = sent();
+    out.extend(sent_watching());
+    out.extend(other_clients());
+    out.extend(other_clients_services());
+    out
+}
+
+/// The item requests foldertrack itself sends (and plants mail with).
+fn sent() -> Vec<(String, String)> {
     vec![
         file(&GetFolder {
             shape: FolderShape::for_resolution(),
@@ -94,9 +114,9 @@ pub fn requests() -> Vec<(String, String)> {
                 ],
             }],
         }),
-        file(&CreateItem {
-            folder: folder(),
-            items: vec![Item {
+        file(&CreateItem::save(
+            folder(),
+            vec![Item {
                 kind: "Message".into(),
                 subject: Some("Quote for 40 units".into()),
                 to: vec![EmailAddress::smtp("alice@example.com", Some("Alice"))],
@@ -105,18 +125,26 @@ pub fn requests() -> Vec<(String, String)> {
                 is_read: Some(false),
                 ..Item::default()
             }],
-        }),
+        )),
         file(&MoveItem {
             to_folder: folder(),
             items: vec![item("1")],
         }),
+    ]
+}
+
+/// The folder and notification requests foldertrack sends.
+fn sent_watching() -> Vec<(String, String)> {
+    vec![
         file(&FindFolder {
             traversal: Traversal::Deep,
             shape: FolderShape::for_resolution(),
             page: Some(Page {
                 max_entries: 1000,
                 offset: 0,
+                from_end: false,
             }),
+            restriction: None,
             parents: vec![DistinguishedFolder::MsgFolderRoot.into()],
         }),
         file(&SyncFolderHierarchy {
@@ -142,6 +170,114 @@ pub fn requests() -> Vec<(String, String)> {
         }),
         file(&Unsubscribe {
             subscription_id: subscription(),
+        }),
+    ]
+}
+
+/// Item requests of other EWS clients: querying, deleting, copying, updating, sending.
+fn other_clients() -> Vec<(String, String)> {
+    let subject = FieldPath::Field("item:Subject".into());
+    vec![
+        file(&FindItem {
+            traversal: ItemTraversal::Shallow,
+            shape: ItemShape {
+                properties: vec!["item:Subject".into(), "item:DateTimeReceived".into()],
+                ..ItemShape::default()
+            },
+            view: Some(ItemView::Indexed {
+                max_entries: Some(25),
+                offset: 0,
+                from_end: false,
+            }),
+            grouping: None,
+            restriction: Some(Restriction::And(vec![
+                Restriction::Contains {
+                    field: subject.clone(),
+                    value: "Quote".into(),
+                    mode: Some("Substring".into()),
+                    comparison: Some("IgnoreCase".into()),
+                },
+                Restriction::Not(Box::new(Restriction::Compare {
+                    op: Comparison::IsEqualTo,
+                    field: FieldPath::Field("item:Categories".into()),
+                    value: Operand::Constant("Tracked".into()),
+                })),
+            ])),
+            sort: vec![FieldOrder {
+                field: FieldPath::Field("item:DateTimeReceived".into()),
+                descending: true,
+            }],
+            parents: vec![DistinguishedFolder::Inbox.into()],
+            query_string: None,
+        }),
+        file(&DeleteItem {
+            delete_type: DeleteType::MoveToDeletedItems,
+            items: vec![item("1")],
+        }),
+        file(&CopyItem {
+            to_folder: folder(),
+            items: vec![item("2")],
+        }),
+        named(
+            "UpdateItem-fields",
+            &UpdateItem {
+                conflict_resolution: ConflictResolution::AutoResolve,
+                changes: vec![ItemChange {
+                    item: item("1"),
+                    updates: vec![
+                        Update::SetSubject("Quote for 40 units (read)".into()),
+                        Update::SetIsRead(true),
+                        Update::SetImportance("High".into()),
+                    ],
+                }],
+            },
+        ),
+        named(
+            "CreateItem-send",
+            &CreateItem {
+                disposition: MessageDisposition::SendAndSaveCopy,
+                folder: Some(DistinguishedFolder::SentItems.into()),
+                items: vec![Item {
+                    kind: "Message".into(),
+                    subject: Some("Quote accepted".into()),
+                    to: vec![EmailAddress::smtp("buyer@contoso.com", None)],
+                    ..Item::default()
+                }],
+            },
+        ),
+    ]
+}
+
+/// Folder and directory requests of other EWS clients.
+fn other_clients_services() -> Vec<(String, String)> {
+    vec![
+        file(&CreateFolder {
+            parent: DistinguishedFolder::Inbox.into(),
+            folders: vec![Folder {
+                kind: "Folder".into(),
+                display_name: Some("Customers".into()),
+                folder_class: Some("IPF.Note".into()),
+                ..Folder::default()
+            }],
+        }),
+        file(&ResolveNames {
+            entry: "alice".into(),
+            return_full_contact_data: false,
+            search_scope: None,
+            parent_folders: Vec::new(),
+        }),
+        file(&GetServerTimeZones {
+            ids: vec!["W. Europe Standard Time".into()],
+            return_full_data: true,
+        }),
+        file(&ConvertId {
+            destination_format: "EntryId".into(),
+            ids: vec![AlternateId {
+                format: "EwsId".into(),
+                id: "AAMkAGI2AAA=".into(),
+                mailbox: "alice@example.com".into(),
+                is_archive: None,
+            }],
         }),
     ]
 }

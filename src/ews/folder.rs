@@ -4,6 +4,7 @@
 
 use super::Error;
 use super::ids::{ChangeKey, DistinguishedFolder, FolderId, FolderRef, FolderSelector};
+use super::property::ExtendedFieldUri;
 use super::xml::{Element, Ns, XmlReader, XmlWriter};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,24 @@ impl Folder {
         Ok(f)
     }
 
+    /// Writes the folder as CreateFolder describes a new one: its kind, class and name.
+    pub fn write_new(&self, w: &mut XmlWriter) {
+        let kind = if self.kind.is_empty() {
+            "Folder"
+        } else {
+            &self.kind
+        };
+        let name = format!("t:{kind}");
+        w.element(&name).open();
+        if let Some(c) = &self.folder_class {
+            w.leaf("t:FolderClass", c);
+        }
+        if let Some(n) = &self.display_name {
+            w.leaf("t:DisplayName", n);
+        }
+        w.close(&name);
+    }
+
     /// Reads every folder element inside `el` (e.g. `m:Folders`), skipping anything else.
     pub fn read_all(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Vec<Self>, Error> {
         let mut out = Vec::new();
@@ -97,10 +116,25 @@ pub fn write_selector(w: &mut XmlWriter, folder: &FolderSelector) {
             .attr("Id", f.id.as_str())
             .attr_opt("ChangeKey", f.change_key.as_ref().map(|c| c.as_str()))
             .empty(),
-        FolderSelector::Distinguished(d) => w
+        FolderSelector::Distinguished {
+            folder,
+            mailbox: None,
+        } => w
             .element("t:DistinguishedFolderId")
-            .attr("Id", d.as_str())
+            .attr("Id", folder.as_str())
             .empty(),
+        FolderSelector::Distinguished {
+            folder,
+            mailbox: Some(m),
+        } => {
+            w.element("t:DistinguishedFolderId")
+                .attr("Id", folder.as_str())
+                .open();
+            w.element("t:Mailbox").open();
+            w.leaf("t:EmailAddress", m.as_str());
+            w.close("t:Mailbox");
+            w.close("t:DistinguishedFolderId");
+        }
     }
 }
 
@@ -122,16 +156,42 @@ pub fn read_selector(
         "FolderId" => Ok(Some(FolderSelector::Id(read_folder_ref(r, el)?))),
         "DistinguishedFolderId" => {
             let id = el.attr("Id").unwrap_or_default();
-            r.skip(el)?;
-            DistinguishedFolder::parse(&id)
-                .map(|d| Some(FolderSelector::Distinguished(d)))
-                .ok_or_else(|| r.error(&format!("unknown distinguished folder {id:?}")))
+            let folder = DistinguishedFolder::parse(&id).ok_or_else(|| {
+                r.error(&format!(
+                    "DistinguishedFolderId Id={id:?} is not a DistinguishedFolderIdNameType value"
+                ))
+            })?;
+            let mut mailbox = None;
+            while let Some(child) = r.next_child(el)? {
+                if child.name() == "Mailbox" {
+                    mailbox = read_mailbox_address(r, &child)?;
+                } else {
+                    r.skip(&child)?;
+                }
+            }
+            Ok(Some(FolderSelector::Distinguished { folder, mailbox }))
         }
         _ => {
             r.skip(el)?;
             Ok(None)
         }
     }
+}
+
+/// The `t:EmailAddress` of a `t:Mailbox` (other children are skipped).
+fn read_mailbox_address(
+    r: &mut XmlReader<'_>,
+    el: &Element<'_>,
+) -> Result<Option<super::ids::Mailbox>, Error> {
+    let mut address = None;
+    while let Some(child) = r.next_child(el)? {
+        if child.name() == "EmailAddress" {
+            address = Some(super::ids::Mailbox(r.trimmed(&child)?));
+        } else {
+            r.skip(&child)?;
+        }
+    }
+    Ok(address)
 }
 
 /// The first selector inside a wrapper such as `m:ToFolderId` or `m:SyncFolderId`.
@@ -202,11 +262,13 @@ pub const FOLDER_PROPERTIES: [&str; 4] = [
     "folder:ChildFolderCount",
 ];
 
-/// `m:FolderShape`: a base shape plus field URIs.
+/// `m:FolderShape`: a base shape plus field URIs and extended properties.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FolderShape {
     pub base: BaseShape,
     pub properties: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extended: Vec<ExtendedFieldUri>,
 }
 
 impl FolderShape {
@@ -215,23 +277,27 @@ impl FolderShape {
         Self {
             base: BaseShape::IdOnly,
             properties: FOLDER_PROPERTIES.iter().map(|p| (*p).to_owned()).collect(),
+            extended: Vec::new(),
         }
     }
 
     pub fn write(&self, w: &mut XmlWriter) {
         w.element("m:FolderShape").open();
         w.leaf("t:BaseShape", self.base.as_str());
-        if !self.properties.is_empty() {
+        if !self.properties.is_empty() || !self.extended.is_empty() {
             w.element("t:AdditionalProperties").open();
             for p in &self.properties {
                 w.element("t:FieldURI").attr("FieldURI", p).empty();
+            }
+            for e in &self.extended {
+                e.write(w);
             }
             w.close("t:AdditionalProperties");
         }
         w.close("m:FolderShape");
     }
 
-    /// Reads a folder or item shape's base shape and `t:FieldURI`s.
+    /// Reads a folder shape's base shape, `t:FieldURI`s and `t:ExtendedFieldURI`s.
     pub fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
         let mut shape = Self::default();
         while let Some(child) = r.next_child(el)? {
@@ -239,8 +305,10 @@ impl FolderShape {
                 "BaseShape" => shape.base = read_base_shape(r, &child)?,
                 "AdditionalProperties" => {
                     while let Some(p) = r.next_child(&child)? {
-                        if let Some(uri) = p.attr("FieldURI") {
-                            shape.properties.push(uri);
+                        match p.name() {
+                            "FieldURI" => shape.properties.extend(p.attr("FieldURI")),
+                            "ExtendedFieldURI" => shape.extended.push(ExtendedFieldUri::read(&p)),
+                            _ => {}
                         }
                         r.skip(&p)?;
                     }

@@ -51,12 +51,21 @@ impl Operation for GetFolder {
         el: &Element<'i>,
         message: &mut GetFolderMessage,
     ) -> Result<bool, Error> {
-        if el.name() != "Folders" {
-            return Ok(false);
-        }
-        message.folders = Folder::read_all(r, el)?;
-        Ok(true)
+        read_folders_field(r, el, message)
     }
+}
+
+/// Reads `m:Folders`, the payload GetFolder and CreateFolder messages share.
+pub fn read_folders_field<'i>(
+    r: &mut XmlReader<'i>,
+    el: &Element<'i>,
+    message: &mut GetFolderMessage,
+) -> Result<bool, Error> {
+    if el.name() != "Folders" {
+        return Ok(false);
+    }
+    message.folders = Folder::read_all(r, el)?;
+    Ok(true)
 }
 
 #[cfg(test)]

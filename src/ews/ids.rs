@@ -116,52 +116,74 @@ pub struct FolderRef {
     pub change_key: Option<ChangeKey>,
 }
 
-/// Well-known folders (`t:DistinguishedFolderId`), the ones foldertrack names.
-/// <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/distinguishedfolderid>
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DistinguishedFolder {
-    Root,
-    MsgFolderRoot,
-    Inbox,
-    SentItems,
-    DeletedItems,
-    Drafts,
-    JunkEmail,
-    Outbox,
+macro_rules! distinguished_folders {
+    ($($variant:ident = $wire:literal),* $(,)?) => {
+        /// Well-known folders (`t:DistinguishedFolderId`): every value of the schema's
+        /// `DistinguishedFolderIdNameType`, in schema order. A mailbox need not have each one
+        /// (no archive, no Unified Messaging, an Exchange Online feature).
+        /// <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/distinguishedfolderid>
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum DistinguishedFolder {
+            $(#[serde(rename = $wire)] $variant,)*
+        }
+
+        impl DistinguishedFolder {
+            /// Every value, in schema order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
+            /// The wire name (`Id="inbox"`).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $wire,)*
+                }
+            }
+
+            /// Reads a wire name; `None` for a name the schema does not define.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($wire => Some(Self::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl DistinguishedFolder {
-    /// Every variant, for parsers and the simulator.
-    pub const ALL: [Self; 8] = [
-        Self::Root,
-        Self::MsgFolderRoot,
-        Self::Inbox,
-        Self::SentItems,
-        Self::DeletedItems,
-        Self::Drafts,
-        Self::JunkEmail,
-        Self::Outbox,
-    ];
-
-    /// The wire name (`Id="inbox"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Root => "root",
-            Self::MsgFolderRoot => "msgfolderroot",
-            Self::Inbox => "inbox",
-            Self::SentItems => "sentitems",
-            Self::DeletedItems => "deleteditems",
-            Self::Drafts => "drafts",
-            Self::JunkEmail => "junkemail",
-            Self::Outbox => "outbox",
-        }
-    }
-
-    /// Reads a wire name; `None` for the distinguished folders foldertrack never uses.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
-    }
+// The schema's enumeration in its order; a test compares it with
+// shared/ews-reference/xsd/types.xsd when that is present.
+distinguished_folders! {
+    Calendar = "calendar", Contacts = "contacts", DeletedItems = "deleteditems",
+    Drafts = "drafts", Inbox = "inbox", Journal = "journal", Notes = "notes",
+    Outbox = "outbox", SentItems = "sentitems", Tasks = "tasks",
+    MsgFolderRoot = "msgfolderroot", PublicFoldersRoot = "publicfoldersroot", Root = "root",
+    JunkEmail = "junkemail", SearchFolders = "searchfolders", VoiceMail = "voicemail",
+    RecoverableItemsRoot = "recoverableitemsroot",
+    RecoverableItemsDeletions = "recoverableitemsdeletions",
+    RecoverableItemsVersions = "recoverableitemsversions",
+    RecoverableItemsPurges = "recoverableitemspurges",
+    RecoverableItemsDiscoveryHolds = "recoverableitemsdiscoveryholds",
+    ArchiveRoot = "archiveroot", ArchiveMsgFolderRoot = "archivemsgfolderroot",
+    ArchiveDeletedItems = "archivedeleteditems", ArchiveInbox = "archiveinbox",
+    ArchiveRecoverableItemsRoot = "archiverecoverableitemsroot",
+    ArchiveRecoverableItemsDeletions = "archiverecoverableitemsdeletions",
+    ArchiveRecoverableItemsVersions = "archiverecoverableitemsversions",
+    ArchiveRecoverableItemsPurges = "archiverecoverableitemspurges",
+    ArchiveRecoverableItemsDiscoveryHolds = "archiverecoverableitemsdiscoveryholds",
+    SyncIssues = "syncissues", Conflicts = "conflicts", LocalFailures = "localfailures",
+    ServerFailures = "serverfailures", RecipientCache = "recipientcache",
+    QuickContacts = "quickcontacts", ConversationHistory = "conversationhistory",
+    AdminAuditLogs = "adminauditlogs", ToDoSearch = "todosearch", MyContacts = "mycontacts",
+    Directory = "directory", ImContactList = "imcontactlist", PeopleConnect = "peopleconnect",
+    Favorites = "favorites", MeContact = "mecontact", PersonMetadata = "personmetadata",
+    TeamSpaceActivity = "teamspaceactivity", TeamSpaceMessaging = "teamspacemessaging",
+    TeamSpaceWorkItems = "teamspaceworkitems", Scheduled = "scheduled",
+    OrionNotes = "orionnotes", TagItems = "tagitems", AllTaggedItems = "alltaggeditems",
+    ExternalContacts = "externalcontacts", TeamChat = "teamchat", YammerRoot = "yammerroot",
+    YammerInbound = "yammerinbound", YammerOutbound = "yammeroutbound",
+    YammerFeeds = "yammerfeeds", OneDriveRoot = "onedriveroot",
+    // Spelled as in the schema.
+    OneDriveRecyleBin = "onedriverecylebin", OneDriveSystem = "onedrivesystem",
+    OneDriveVolume = "onedrivevolume",
 }
 
 /// A folder as a request names it: by id or by well-known name.
@@ -169,7 +191,13 @@ impl DistinguishedFolder {
 #[serde(rename_all = "snake_case")]
 pub enum FolderSelector {
     Id(FolderRef),
-    Distinguished(DistinguishedFolder),
+    /// A well-known folder of the mailbox the call acts on, or of `mailbox` when given
+    /// (`t:DistinguishedFolderId/t:Mailbox`: delegate access).
+    Distinguished {
+        folder: DistinguishedFolder,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mailbox: Option<Mailbox>,
+    },
 }
 
 impl From<FolderId> for FolderSelector {
@@ -182,7 +210,33 @@ impl From<FolderId> for FolderSelector {
 }
 
 impl From<DistinguishedFolder> for FolderSelector {
-    fn from(d: DistinguishedFolder) -> Self {
-        Self::Distinguished(d)
+    fn from(folder: DistinguishedFolder) -> Self {
+        Self::Distinguished {
+            folder,
+            mailbox: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinguished_folders_match_the_official_schema_when_present() {
+        let Some(schema) =
+            crate::ews::schema_enumeration("types.xsd", "DistinguishedFolderIdNameType")
+        else {
+            return;
+        };
+        let ours: Vec<&str> = DistinguishedFolder::ALL
+            .iter()
+            .map(|d| d.as_str())
+            .collect();
+        assert_eq!(ours, schema);
+        for d in DistinguishedFolder::ALL {
+            assert_eq!(DistinguishedFolder::parse(d.as_str()), Some(*d));
+        }
+        assert_eq!(DistinguishedFolder::parse("Inbox"), None);
     }
 }

@@ -5,6 +5,7 @@
 use super::Error;
 use super::folder::BaseShape;
 use super::ids::{ChangeKey, FolderId, FolderRef, ItemId, ItemRef};
+pub use super::property::{ExtendedFieldUri, ExtendedProperty};
 use super::xml::{Element, Ns, XmlReader, XmlWriter};
 use serde::{Deserialize, Serialize};
 
@@ -47,7 +48,8 @@ impl EmailAddress {
         }
     }
 
-    fn read(r: &mut XmlReader<'_>, mailbox: &Element<'_>) -> Result<Self, Error> {
+    /// Reads a `t:Mailbox`-like element.
+    pub fn read(r: &mut XmlReader<'_>, mailbox: &Element<'_>) -> Result<Self, Error> {
         let mut a = Self::default();
         while let Some(child) = r.next_child(mailbox)? {
             match child.name() {
@@ -74,7 +76,8 @@ impl EmailAddress {
         Ok(out)
     }
 
-    fn write(&self, w: &mut XmlWriter) {
+    /// Writes a `t:Mailbox`.
+    pub fn write(&self, w: &mut XmlWriter) {
         w.element("t:Mailbox").open();
         if let Some(n) = &self.name {
             w.leaf("t:Name", n);
@@ -97,132 +100,6 @@ pub struct Body {
     pub text: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_truncated: bool,
-}
-
-/// `t:ExtendedFieldURI`: a MAPI property by tag, or a named property by set and name or id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ExtendedFieldUri {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub distinguished_property_set_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_set_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_tag: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_id: Option<String>,
-    pub property_type: String,
-}
-
-const EXTENDED_ATTRS: [&str; 6] = [
-    "DistinguishedPropertySetId",
-    "PropertySetId",
-    "PropertyTag",
-    "PropertyName",
-    "PropertyId",
-    "PropertyType",
-];
-
-impl ExtendedFieldUri {
-    fn fields(&self) -> [Option<&str>; 6] {
-        [
-            self.distinguished_property_set_id.as_deref(),
-            self.property_set_id.as_deref(),
-            self.property_tag.as_deref(),
-            self.property_name.as_deref(),
-            self.property_id.as_deref(),
-            Some(self.property_type.as_str()),
-        ]
-    }
-
-    pub fn read(el: &Element<'_>) -> Self {
-        let [dps, ps, tag, name, id, ty] = EXTENDED_ATTRS.map(|a| el.attr(a));
-        Self {
-            distinguished_property_set_id: dps,
-            property_set_id: ps,
-            property_tag: tag,
-            property_name: name,
-            property_id: id,
-            property_type: ty.unwrap_or_default(),
-        }
-    }
-
-    pub fn write(&self, w: &mut XmlWriter) {
-        let mut e = w.element("t:ExtendedFieldURI");
-        for (attr, value) in EXTENDED_ATTRS.iter().zip(self.fields()) {
-            e = e.attr_opt(attr, value);
-        }
-        e.empty();
-    }
-
-    /// Same property, whatever the spelling of a numeric tag (`0x1035` vs `4149`).
-    pub fn same_property(&self, other: &Self) -> bool {
-        let tag = |t: &Option<String>| t.as_deref().and_then(parse_tag);
-        tag(&self.property_tag) == tag(&other.property_tag)
-            && self.property_set_id.as_deref().map(str::to_ascii_lowercase)
-                == other
-                    .property_set_id
-                    .as_deref()
-                    .map(str::to_ascii_lowercase)
-            && self.distinguished_property_set_id == other.distinguished_property_set_id
-            && self.property_name == other.property_name
-            && self.property_id == other.property_id
-    }
-}
-
-fn parse_tag(t: &str) -> Option<u32> {
-    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => t.parse().ok(),
-    }
-}
-
-/// `t:ExtendedProperty`: a property and its value (or values, for multi-valued types).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExtendedProperty {
-    pub field: ExtendedFieldUri,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<String>,
-}
-
-impl ExtendedProperty {
-    fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
-        let mut p = Self::default();
-        while let Some(child) = r.next_child(el)? {
-            match child.name() {
-                "ExtendedFieldURI" => {
-                    p.field = ExtendedFieldUri::read(&child);
-                    r.skip(&child)?;
-                }
-                "Value" => p.value = Some(r.text(&child)?),
-                "Values" => {
-                    while let Some(v) = r.next_child(&child)? {
-                        p.values.push(r.text(&v)?);
-                    }
-                }
-                _ => r.skip(&child)?,
-            }
-        }
-        Ok(p)
-    }
-
-    pub fn write(&self, w: &mut XmlWriter) {
-        w.element("t:ExtendedProperty").open();
-        self.field.write(w);
-        if let Some(v) = &self.value {
-            w.leaf("t:Value", v);
-        } else {
-            w.element("t:Values").open();
-            for v in &self.values {
-                w.leaf("t:Value", v);
-            }
-            w.close("t:Values");
-        }
-        w.close("t:ExtendedProperty");
-    }
 }
 
 /// The named property foldertrack writes back onto a tracked message: the tracking request's
@@ -259,6 +136,9 @@ pub struct Item {
     pub item_class: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// `Normal`, `Personal`, `Private` or `Confidential`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,6 +147,9 @@ pub struct Item {
     pub size: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
+    /// `Low`, `Normal` or `High`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_time_sent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -329,6 +212,8 @@ impl Item {
                 }
                 "ItemClass" => item.item_class = Some(r.text(&child)?),
                 "Subject" => item.subject = Some(r.text(&child)?),
+                "Sensitivity" => item.sensitivity = Some(r.trimmed(&child)?),
+                "Importance" => item.importance = Some(r.trimmed(&child)?),
                 "Body" => {
                     item.body = Some(Body {
                         body_type: child.attr("BodyType").unwrap_or_default(),
@@ -393,6 +278,9 @@ impl Item {
         if let Some(s) = &self.subject {
             w.leaf("t:Subject", s);
         }
+        if let Some(s) = &self.sensitivity {
+            w.leaf("t:Sensitivity", s);
+        }
         if let Some(b) = &self.body {
             w.element("t:Body")
                 .attr("BodyType", &b.body_type)
@@ -404,6 +292,9 @@ impl Item {
                 w.leaf("t:String", c);
             }
             w.close("t:Categories");
+        }
+        if let Some(i) = &self.importance {
+            w.leaf("t:Importance", i);
         }
         for p in &self.extended_properties {
             p.write(w);
@@ -438,7 +329,8 @@ fn write_mailboxes(w: &mut XmlWriter, name: &str, list: &[EmailAddress]) {
     w.close(name);
 }
 
-fn parse_time(s: &str) -> Option<jiff::Timestamp> {
+/// An xs:dateTime as a timestamp; one without a zone is read as UTC, a bad one as absent.
+pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
     s.parse::<jiff::Timestamp>().ok().or_else(|| {
         let civil: jiff::civil::DateTime = s.parse().ok()?;
         civil

@@ -6,21 +6,30 @@
 //! Requests can be read back too: the simulator and `foldertrack ews decode` need that.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/ews-reference-for-exchange>
 
+pub mod convert_id;
+pub mod copy_item;
+pub mod create_folder;
 pub mod create_item;
 pub mod decode;
+pub mod delete_item;
 pub mod envelope;
 pub mod examples;
 pub mod find_folder;
+pub mod find_item;
 pub mod folder;
 pub mod get_events;
 pub mod get_folder;
 pub mod get_item;
+pub mod get_server_time_zones;
 pub mod get_streaming_events;
 pub mod ids;
 pub mod item;
 pub mod move_item;
 pub mod notification;
+pub mod property;
+pub mod resolve_names;
 pub mod response;
+pub mod restriction;
 pub mod subscribe;
 pub mod sync_folder_hierarchy;
 pub mod sync_folder_items;
@@ -123,4 +132,29 @@ pub fn read_response_body<'i, O: Operation>(
         return Err(r.unexpected(&format!("m:{}Response", O::NAME), el));
     }
     response::read_messages(r, el, O::read_field)
+}
+
+/// The values of the enumeration `type_name` in the reference schema file `file` (`types.xsd`,
+/// `messages.xsd`), in schema order; `None` when the reference is not present.
+#[cfg(test)]
+pub(crate) fn schema_enumeration(file: &str, type_name: &str) -> Option<Vec<String>> {
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/ews-reference/xsd")
+        .join(file);
+    let Ok(text) = std::fs::read_to_string(&xsd) else {
+        println!("skipped: {} is not present", xsd.display());
+        return None;
+    };
+    let start = text
+        .find(&format!("name=\"{type_name}\""))
+        .unwrap_or_else(|| panic!("{type_name} is not in {file}"));
+    let end = start + text[start..].find("</xs:simpleType>").expect("end");
+    Some(
+        text[start..end]
+            .split("<xs:enumeration value=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(str::to_owned)
+            .collect(),
+    )
 }

@@ -1,4 +1,5 @@
 //! MoveItem: moves items to another folder. A moved item gets a NEW ItemId, returned here.
+//! CopyItem (`copy_item.rs`) has the same request and answer, so both are this one type.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/moveitem-operation>
 
 use super::folder::{read_wrapped_selector, write_selector};
@@ -9,24 +10,28 @@ use super::xml::{Element, XmlReader, XmlWriter};
 use super::{Error, Operation};
 use serde::Serialize;
 
-/// `m:MoveItem`.
+/// `m:MoveItem` (`COPY = false`) or `m:CopyItem` (`COPY = true`): `BaseMoveCopyItemType`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MoveItem {
+pub struct MoveOrCopy<const COPY: bool> {
     pub to_folder: FolderSelector,
     pub items: Vec<ItemRef>,
 }
 
-impl Operation for MoveItem {
-    const NAME: &'static str = "MoveItem";
+/// `m:MoveItem`.
+pub type MoveItem = MoveOrCopy<false>;
+
+impl<const COPY: bool> Operation for MoveOrCopy<COPY> {
+    const NAME: &'static str = if COPY { "CopyItem" } else { "MoveItem" };
     type Message = ItemsMessage;
 
     fn write_body(&self, w: &mut XmlWriter) {
-        w.element("m:MoveItem").open();
+        let name = format!("m:{}", Self::NAME);
+        w.element(&name).open();
         w.element("m:ToFolderId").open();
         write_selector(w, &self.to_folder);
         w.close("m:ToFolderId");
         write_item_refs(w, "m:ItemIds", &self.items);
-        w.close("m:MoveItem");
+        w.close(&name);
     }
 
     fn read_body<'i>(r: &mut XmlReader<'i>, el: &Element<'i>) -> Result<Self, Error> {
@@ -39,8 +44,9 @@ impl Operation for MoveItem {
                 _ => r.skip(&child)?,
             }
         }
-        let to_folder = to_folder.ok_or_else(|| r.error("MoveItem without a ToFolderId"))?;
-        Ok(MoveItem { to_folder, items })
+        let to_folder =
+            to_folder.ok_or_else(|| r.error(&format!("{} without a ToFolderId", Self::NAME)))?;
+        Ok(Self { to_folder, items })
     }
 
     fn read_field<'i>(

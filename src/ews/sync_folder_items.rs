@@ -102,11 +102,8 @@ impl Operation for SyncFolderItems {
     }
 
     fn read_body<'i>(r: &mut XmlReader<'i>, el: &Element<'i>) -> Result<Self, Error> {
-        let mut op = SyncFolderItems::page(
-            FolderSelector::Distinguished(super::DistinguishedFolder::Inbox),
-            None,
-            MAX_CHANGES,
-        );
+        let mut op =
+            SyncFolderItems::page(super::DistinguishedFolder::Inbox.into(), None, MAX_CHANGES);
         let mut folder = None;
         while let Some(child) = r.next_child(el)? {
             match child.name() {

@@ -1,10 +1,12 @@
 //! UpdateItem: foldertrack's write-back — a category and the tracking extended property on a
-//! tracked message, against its current ChangeKey.
+//! tracked message, against its current ChangeKey. Requests are read with the other simple
+//! field changes clients send (subject, read flag, importance, sensitivity, body); any other
+//! change is kept by name, so a server can refuse it rather than drop it.
 //! <https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/updateitem-operation>
 
 use super::get_item::ItemsMessage;
 use super::ids::ItemRef;
-use super::item::{ExtendedFieldUri, ExtendedProperty, Item, read_item_ref, write_item_ref};
+use super::item::{Body, ExtendedFieldUri, ExtendedProperty, Item, read_item_ref, write_item_ref};
 use super::xml::{Element, XmlReader, XmlWriter};
 use super::{Error, Operation};
 use serde::Serialize;
@@ -42,6 +44,17 @@ pub enum Update {
     SetCategories(Vec<String>),
     SetExtended(ExtendedProperty),
     DeleteExtended(ExtendedFieldUri),
+    SetSubject(String),
+    SetIsRead(bool),
+    SetImportance(String),
+    SetSensitivity(String),
+    SetBody(Body),
+    /// Any other change: the action (`SetItemField`, `AppendToItemField`, `DeleteItemField`)
+    /// and the field it names.
+    Other {
+        action: String,
+        field: String,
+    },
 }
 
 /// The changes to one item.
@@ -88,11 +101,57 @@ impl Update {
                 field.write(w);
                 w.close("t:DeleteItemField");
             }
+            Update::SetSubject(_)
+            | Update::SetIsRead(_)
+            | Update::SetImportance(_)
+            | Update::SetSensitivity(_)
+            | Update::SetBody(_) => self.write_simple(w),
+            Update::Other { action, field } => {
+                let name = format!("t:{action}");
+                w.element(&name).open();
+                w.element("t:FieldURI").attr("FieldURI", field).empty();
+                w.close(&name);
+            }
         }
     }
 
-    /// Reads a `t:SetItemField` / `t:DeleteItemField`; `None` for fields foldertrack never sets.
-    fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Option<Self>, Error> {
+    /// A `t:SetItemField` of one of the simple properties, with the message carrying its value.
+    fn write_simple(&self, w: &mut XmlWriter) {
+        let mut item = Item {
+            kind: "Message".into(),
+            ..Item::default()
+        };
+        let uri = match self {
+            Update::SetSubject(s) => {
+                item.subject = Some(s.clone());
+                "item:Subject"
+            }
+            Update::SetIsRead(r) => {
+                item.is_read = Some(*r);
+                "message:IsRead"
+            }
+            Update::SetImportance(i) => {
+                item.importance = Some(i.clone());
+                "item:Importance"
+            }
+            Update::SetSensitivity(s) => {
+                item.sensitivity = Some(s.clone());
+                "item:Sensitivity"
+            }
+            Update::SetBody(b) => {
+                item.body = Some(b.clone());
+                "item:Body"
+            }
+            _ => return,
+        };
+        w.element("t:SetItemField").open();
+        w.element("t:FieldURI").attr("FieldURI", uri).empty();
+        item.write(w);
+        w.close("t:SetItemField");
+    }
+
+    /// Reads a `t:SetItemField`, `t:AppendToItemField` or `t:DeleteItemField`.
+    fn read(r: &mut XmlReader<'_>, el: &Element<'_>) -> Result<Self, Error> {
         let mut field_uri = None;
         let mut extended = None;
         let mut item = None;
@@ -100,6 +159,12 @@ impl Update {
             match child.name() {
                 "FieldURI" => {
                     field_uri = child.attr("FieldURI");
+                    r.skip(&child)?;
+                }
+                "IndexedFieldURI" => {
+                    let uri = child.attr("FieldURI").unwrap_or_default();
+                    let index = child.attr("FieldIndex").unwrap_or_default();
+                    field_uri = Some(format!("{uri}[{index}]"));
                     r.skip(&child)?;
                 }
                 "ExtendedFieldURI" => {
@@ -110,20 +175,40 @@ impl Update {
                 _ => r.skip(&child)?,
             }
         }
-        let delete = el.name() == "DeleteItemField";
+        let action = el.name();
+        let other = |field: &str| Update::Other {
+            action: action.to_owned(),
+            field: field.to_owned(),
+        };
+        let (set, delete) = (action == "SetItemField", action == "DeleteItemField");
         Ok(match (field_uri.as_deref(), extended, item) {
-            (Some("item:Categories"), _, Some(i)) if !delete => {
-                Some(Update::SetCategories(i.categories))
-            }
-            (Some("item:Categories"), _, None) if delete => Some(Update::SetCategories(Vec::new())),
-            (_, Some(field), _) if delete => Some(Update::DeleteExtended(field)),
-            (_, Some(field), Some(i)) => i
+            (Some("item:Categories"), _, Some(i)) if set => Update::SetCategories(i.categories),
+            (Some("item:Categories"), _, None) if delete => Update::SetCategories(Vec::new()),
+            (Some(uri), _, Some(i)) if set => Self::simple(uri, i).unwrap_or_else(|| other(uri)),
+            (_, Some(field), _) if delete => Update::DeleteExtended(field),
+            (_, Some(field), Some(i)) if set => i
                 .extended_properties
                 .into_iter()
                 .find(|p| p.field.same_property(&field))
-                .map(Update::SetExtended),
-            _ => None,
+                .map_or_else(|| other(&format!("{field:?}")), Update::SetExtended),
+            (uri, extended, _) => other(
+                &uri.map(str::to_owned)
+                    .or_else(|| extended.map(|e| format!("{e:?}")))
+                    .unwrap_or_default(),
+            ),
         })
+    }
+
+    /// A simple property set from the item that carries its value.
+    fn simple(uri: &str, i: Item) -> Option<Self> {
+        match uri {
+            "item:Subject" => i.subject.map(Update::SetSubject),
+            "message:IsRead" => i.is_read.map(Update::SetIsRead),
+            "item:Importance" => i.importance.map(Update::SetImportance),
+            "item:Sensitivity" => i.sensitivity.map(Update::SetSensitivity),
+            "item:Body" => i.body.map(Update::SetBody),
+            _ => None,
+        }
     }
 }
 
@@ -171,7 +256,7 @@ impl Operation for UpdateItem {
                         "ItemId" => item = Some(read_item_ref(r, &part)?),
                         "Updates" => {
                             while let Some(u) = r.next_child(&part)? {
-                                updates.extend(Update::read(r, &u)?);
+                                updates.push(Update::read(r, &u)?);
                             }
                         }
                         _ => r.skip(&part)?,
