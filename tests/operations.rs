@@ -277,6 +277,27 @@ async fn folders_prints_the_tree_with_ids_and_marks_the_mapped_ones() {
         "{line}"
     );
     assert!(out.lines().any(|l| l.starts_with("Inbox ")), "{out}");
+    // Mail folders only: no calendar, contacts, tasks, their hidden helpers, nor anything
+    // outside the top of the information store.
+    for not_mail in [
+        "Calendar",
+        "Contacts",
+        "Recipient Cache",
+        "Tasks",
+        "Notes",
+        "Journal",
+    ] {
+        assert!(!out.contains(not_mail), "{not_mail}: {out}");
+    }
+    for system in [
+        "Conversation Action Settings",
+        "Recoverable Items",
+        "Finder",
+        "Top of",
+    ] {
+        assert!(!out.contains(system), "{system}: {out}");
+    }
+    assert!(out.lines().any(|l| l.starts_with("Sync Issues ")), "{out}");
     assert!(
         out.lines()
             .any(|l| l.starts_with("Archive ") && !l.contains("mapped")),

@@ -107,7 +107,17 @@ fn folder_id(f: &Folder) -> Option<String> {
     f.id.as_ref().map(|r| r.id.0.clone())
 }
 
+/// A mail folder of the tree; `None` for a folder without an id, and for one that holds no
+/// mail (calendars, contacts, tasks, notes, configuration: a container class other than
+/// `IPF.Note…`), so the feed reports mail folders only, as Graph's mailFolders do.
 fn node(f: &Folder) -> Option<FolderNode> {
+    let mail = f
+        .folder_class
+        .as_deref()
+        .is_none_or(|c| c == "IPF.Note" || c.starts_with("IPF.Note."));
+    if !mail {
+        return None;
+    }
     Some(FolderNode {
         id: folder_id(f)?,
         parent: f.parent_id.as_ref().map(|p| p.id.0.clone()),

@@ -60,7 +60,7 @@ pub struct Page {
     pub more: bool,
 }
 
-/// A folder of the mailbox's tree.
+/// A mail folder of the mailbox's tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FolderNode {
     pub id: String,
@@ -189,7 +189,8 @@ pub trait FolderFeed: Send + Sync + 'static {
     /// The ids of the folders mapping paths start from.
     fn well_known(&self, mailbox: &str) -> impl Future<Output = Result<WellKnown, Error>> + Send;
 
-    /// Changes to the folder tree after `cursor`; `None` lists every folder as an upsert.
+    /// Changes to the mail folder tree after `cursor`; `None` lists every folder as an
+    /// upsert. Folders that hold no mail (calendars, contacts, tasks) are left out.
     fn hierarchy(
         &self,
         mailbox: &str,
