@@ -110,11 +110,14 @@ async fn a_service_account_impersonates_granted_mailboxes_only_and_anchor_is_log
         f.message_xml.value("SmtpAddress"),
         Some("nobody@example.com")
     );
-    // Without impersonation a service account has no mailbox of its own.
-    let (_, body) = call(&sim, AS_SVC, None, &inbox_folder()).await;
+    // Without impersonation a service account has no mailbox of its own: a distinguished
+    // folder must name one.
+    let (status, body) = call(&sim, AS_SVC, None, &inbox_folder()).await;
+    assert_eq!(status, 200);
+    let answer = ews::read_response::<GetFolder>(&body).unwrap();
     assert_eq!(
-        fault_of(&body).code,
-        Some(ResponseCode::ErrorNonExistentMailbox)
+        answer.messages[0].as_ref().unwrap_err().code,
+        ResponseCode::ErrorMissingEmailAddress
     );
     sim.control().grant_impersonation(SVC, BOB).unwrap();
     assert_eq!(call(&sim, AS_SVC, Some(BOB), &inbox_folder()).await.0, 200);
@@ -444,7 +447,7 @@ async fn update_item_writes_categories_and_follows_the_change_key_rules() {
     );
     assert_eq!(view.change_key, ck1.0);
 
-    // Only the read flag changed since ck1: AutoResolve resolves, NeverOverwrite does not.
+    // The read flag changed since ck1: NeverOverwrite refuses, AutoResolve resolves.
     c.mark_read(ALICE, &id, true).unwrap();
     let never = alice(
         &sim,
@@ -466,18 +469,32 @@ async fn update_item_writes_categories_and_follows_the_change_key_rules() {
     )
     .await;
     assert!(auto.messages[0].is_ok());
-    // The person changed categories since: AutoResolve conflicts, AlwaysOverwrite wins.
+    // The person changed categories since: NeverOverwrite refuses; AutoResolve resolves by
+    // overwriting ([MS-OXWSCORE] 3.1.4.9.4.1), as AlwaysOverwrite does.
     let stale = c.message(ALICE, &id).unwrap().change_key;
     c.set_categories(ALICE, &id, &["Person".into()]).unwrap();
-    let auto = alice(
+    let never = alice(
         &sim,
-        &set_categories(&id, Some(&stale), ConflictResolution::AutoResolve, &["Z"]),
+        &set_categories(
+            &id,
+            Some(&stale),
+            ConflictResolution::NeverOverwrite,
+            &["Z"],
+        ),
     )
     .await;
     assert_eq!(
-        auto.messages[0].as_ref().unwrap_err().code,
+        never.messages[0].as_ref().unwrap_err().code,
         ResponseCode::ErrorIrresolvableConflict
     );
+    assert_eq!(c.message(ALICE, &id).unwrap().categories, ["Person"]);
+    let auto = alice(
+        &sim,
+        &set_categories(&id, Some(&stale), ConflictResolution::AutoResolve, &["Y2"]),
+    )
+    .await;
+    assert!(auto.messages[0].is_ok());
+    assert_eq!(c.message(ALICE, &id).unwrap().categories, ["Y2"]);
     let always = alice(
         &sim,
         &set_categories(
@@ -507,16 +524,16 @@ async fn create_item_and_move_item_work_and_a_moved_item_gets_a_new_id() {
     let sim = start().await;
     let c = sim.control();
     let target = c.create_folder(ALICE, "Inbox/Tracked").unwrap();
-    let create = CreateItem {
-        folder: DistinguishedFolder::Inbox.into(),
-        items: vec![Item {
+    let create = CreateItem::save(
+        DistinguishedFolder::Inbox.into(),
+        vec![Item {
             kind: "Message".into(),
             subject: Some("planted".into()),
             internet_message_id: Some("<planted@example.com>".into()),
             from: Some(ews::item::EmailAddress::smtp("x@example.com", None)),
             ..Item::default()
         }],
-    };
+    );
     let created = alice(&sim, &create).await;
     let id = created.messages[0].as_ref().unwrap().items[0]
         .item_id
@@ -930,20 +947,35 @@ async fn injected_faults_look_like_exchange_and_its_front_ends() {
 }
 
 #[tokio::test]
-async fn anything_else_gets_a_well_formed_soap_fault() {
+async fn what_the_simulator_cannot_read_or_does_not_do_is_a_fault_that_names_it() {
     let sim = start().await;
+    // An operation it does not implement: named, with where it stood; not ErrorInvalidRequest,
+    // which clients read as a wrong RequestServerVersion.
+    let (status, body) = post(&sim, AS_ALICE, None, envelope("<m:GetInboxRules/>", None)).await;
+    assert_eq!(status, 500);
+    let f = fault_of(&body);
+    assert_eq!(f.code, Some(ResponseCode::ErrorInvalidOperation));
+    assert!(f.fault_string.contains("GetInboxRules"), "{body}");
+    assert_eq!(f.message_xml.value("Operation"), Some("GetInboxRules"));
+    assert!(f.message_xml.value("LinePosition").is_some(), "{body}");
+    // A fault carries no ServerVersionInfo, so no client takes it for a version answer.
+    assert!(!body.contains("ServerVersionInfo"), "{body}");
+    // A value the schema does not allow: ErrorSchemaValidation naming it and its place.
     let (status, body) = post(
         &sim,
         AS_ALICE,
         None,
-        envelope("<m:FindItem Traversal=\"Shallow\"/>", None),
+        envelope(
+            r#"<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="mailbox"/></m:FolderIds></m:GetFolder>"#,
+            None,
+        ),
     )
     .await;
     assert_eq!(status, 500);
-    assert_eq!(
-        fault_of(&body).code,
-        Some(ResponseCode::ErrorInvalidRequest)
-    );
+    let f = fault_of(&body);
+    assert_eq!(f.code, Some(ResponseCode::ErrorSchemaValidation));
+    assert!(f.fault_string.contains("\"mailbox\""), "{body}");
+    assert_eq!(f.message_xml.value("LineNumber"), Some("1"));
     let (status, body) = post(&sim, AS_ALICE, None, "<soap:Envelope><broken".into()).await;
     assert_eq!(status, 500);
     let f = fault_of(&body);
@@ -1107,4 +1139,14 @@ async fn the_json_control_api_mirrors_the_rust_one() {
     let (_, stats) = ctl("stats", serde_json::json!({})).await;
     assert_eq!(stats["calls"], 0);
     sim.shutdown().await;
+}
+
+#[test]
+fn the_control_api_reference_in_the_docs_is_the_one_the_binary_prints() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/simulator.md")).unwrap();
+    assert!(
+        doc.contains(foldertrack::sim::CONTROL_HELP.trim()),
+        "docs/simulator.md: paste `foldertrack sim --help`'s control API reference"
+    );
 }

@@ -12,13 +12,14 @@ use super::mailbox::Happened;
 use super::message::{MessageView, NewMessage};
 use super::respond::ResponseStyle;
 use super::shared::{Error, Inner, Shared};
-use super::state::{StateError, key, tree};
+use super::state::{Account, StateError, key, tree};
 use crate::ews::ResponseCode;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The Rust control API of a running simulator. Cheap to clone.
@@ -95,12 +96,19 @@ impl SimControl {
 
     /// Lets `account` impersonate `mailbox`.
     pub fn grant_impersonation(&self, account: &str, mailbox: &str) -> Result<(), Error> {
+        self.grant(account, mailbox, |a| &mut a.impersonate)
+    }
+
+    /// Adds an existing mailbox to one of the account's grant lists.
+    fn grant(
+        &self,
+        account: &str,
+        mailbox: &str,
+        list: impl FnOnce(&mut Account) -> &mut BTreeSet<String>,
+    ) -> Result<(), Error> {
         self.change(|i| {
             i.state.mailbox_number(mailbox)?;
-            i.state
-                .account_mut(account)?
-                .impersonate
-                .insert(key(mailbox));
+            list(i.state.account_mut(account)?).insert(key(mailbox));
             Ok(((), None))
         })
     }
@@ -111,6 +119,23 @@ impl SimControl {
             let a = i.state.account_mut(account)?;
             a.impersonate.remove(&key(mailbox));
             a.impersonate_all = false;
+            Ok(((), None))
+        })
+    }
+
+    /// Lets `account` open `mailbox` as a delegate (FullAccess): folders it names by address
+    /// (`DistinguishedFolderId/Mailbox`) or by id, and their items.
+    pub fn grant_full_access(&self, account: &str, mailbox: &str) -> Result<(), Error> {
+        self.grant(account, mailbox, |a| &mut a.full_access)
+    }
+
+    /// Withdraws a FullAccess grant: the mailbox's folders are then not found for `account`.
+    pub fn revoke_full_access(&self, account: &str, mailbox: &str) -> Result<(), Error> {
+        self.change(|i| {
+            i.state
+                .account_mut(account)?
+                .full_access
+                .remove(&key(mailbox));
             Ok(((), None))
         })
     }
@@ -459,18 +484,14 @@ enum Command {
         account: String,
         password: String,
     },
-    GrantImpersonation {
-        account: String,
-        mailbox: String,
-    },
-    RevokeImpersonation {
-        account: String,
-        mailbox: String,
-    },
+    GrantImpersonation(Grant),
+    RevokeImpersonation(Grant),
     ImpersonateAll {
         account: String,
         allowed: bool,
     },
+    GrantFullAccess(Grant),
+    RevokeFullAccess(Grant),
     AddToken {
         token: String,
         account: String,
@@ -565,6 +586,14 @@ enum Command {
     Save {},
 }
 
+/// The fields of the commands that grant or withdraw an account's access to a mailbox.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Grant {
+    account: String,
+    mailbox: String,
+}
+
 fn json<T: Serialize>(value: T) -> Result<serde_json::Value, Error> {
     Ok(serde_json::to_value(value).unwrap_or(serde_json::Value::Null))
 }
@@ -595,15 +624,13 @@ impl SimControl {
                 json(self.create_service_account(&name, &password)?)
             }
             C::SetPassword { account, password } => json(self.set_password(&account, &password)?),
-            C::GrantImpersonation { account, mailbox } => {
-                json(self.grant_impersonation(&account, &mailbox)?)
-            }
-            C::RevokeImpersonation { account, mailbox } => {
-                json(self.revoke_impersonation(&account, &mailbox)?)
-            }
+            C::GrantImpersonation(g) => json(self.grant_impersonation(&g.account, &g.mailbox)?),
+            C::RevokeImpersonation(g) => json(self.revoke_impersonation(&g.account, &g.mailbox)?),
             C::ImpersonateAll { account, allowed } => {
                 json(self.impersonate_all(&account, allowed)?)
             }
+            C::GrantFullAccess(g) => json(self.grant_full_access(&g.account, &g.mailbox)?),
+            C::RevokeFullAccess(g) => json(self.revoke_full_access(&g.account, &g.mailbox)?),
             C::AddToken { token, account } => json(self.add_token(&token, &account)?),
             C::RevokeToken { token } => json(self.revoke_token(&token)?),
             C::AddOauthClient {
@@ -731,12 +758,16 @@ Accounts and access
   grant_impersonation     {"account", "mailbox"}
   revoke_impersonation    {"account", "mailbox"}         then ErrorImpersonateUserDenied
   impersonate_all         {"account", "allowed": bool}
+  grant_full_access       {"account", "mailbox"}         open it as a delegate (folders named
+                           by DistinguishedFolderId/Mailbox or FolderId); without it: not found
+  revoke_full_access      {"account", "mailbox"}
   add_token               {"token", "account"}           accept "Authorization: Bearer <token>"
   revoke_token            {"token"}
   add_oauth_client        {"client_id", "secret", "account"}  the token endpoint
                            POST /<tenant>/oauth2/v2.0/token (client credentials) issues
                            bearer tokens acting as the account
-Folders (paths from the top of the mailbox, e.g. "Inbox/Customers/Contoso")
+Folders (paths from the top of the information store, e.g. "Inbox/Customers/Contoso"; a
+path starting with "/" starts at the mailbox root, e.g. "/Recoverable Items/Deletions")
   create_folder           {"mailbox", "path"}            creates missing parents -> {"folder_id"}
   rename_folder           {"mailbox", "path", "new_name"}             -> {"folder_id"} (unchanged)
   move_folder             {"mailbox", "path", "new_parent"}           -> {"folder_id"} (unchanged)

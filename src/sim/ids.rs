@@ -152,6 +152,47 @@ pub fn parse_watermark(text: &str) -> Option<(u64, u64)> {
     decode::<2>(FOLDER_PREFIX, Kind::Watermark, text).map(|[s, e]| (s, e))
 }
 
+/// An item or folder id in one of ConvertId's formats (`IdFormatType`), converted to another;
+/// `None` when `text` is no id of `from` the simulator handed out. EwsId is the id as the
+/// simulator hands it out; the others carry the same bytes framed as each format is (EntryId:
+/// four flag bytes first; HexEntryId: that in hex; EwsLegacyId, StoreId, OwaId: a tag byte),
+/// so every format converts back exactly.
+pub fn convert_id(text: &str, from: &str, to: &str) -> Option<String> {
+    const ENTRY_FLAGS: [u8; 4] = [0; 4];
+    let tag = |format: &str| match format {
+        "EwsLegacyId" => Some(b'L'),
+        "StoreId" => Some(b'S'),
+        "OwaId" => Some(b'O'),
+        _ => None,
+    };
+    let text = text.trim();
+    let raw = match from {
+        "EwsId" => STANDARD.decode(text).ok()?,
+        "EntryId" => STANDARD
+            .decode(text)
+            .ok()?
+            .strip_prefix(&ENTRY_FLAGS)?
+            .to_vec(),
+        "HexEntryId" => hex::decode(text).ok()?.strip_prefix(&ENTRY_FLAGS)?.to_vec(),
+        other => {
+            let bytes = STANDARD.decode(text).ok()?;
+            let (first, rest) = bytes.split_first()?;
+            (Some(*first) == tag(other)).then(|| rest.to_vec())?
+        }
+    };
+    let ews = STANDARD.encode(&raw);
+    if parse_item_id(&ews).is_none() && parse_folder_id(&ews).is_none() {
+        return None;
+    }
+    let entry = [&ENTRY_FLAGS[..], &raw].concat();
+    Some(match to {
+        "EwsId" => ews,
+        "EntryId" => STANDARD.encode(entry),
+        "HexEntryId" => hex::encode_upper(entry),
+        other => STANDARD.encode([&[tag(other)?][..], &raw].concat()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +217,34 @@ mod tests {
         );
         assert_eq!(parse_hierarchy_sync_state(&item_sync_state(1, 2, 99)), None);
         assert_ne!(change_key(5, 1), change_key(5, 2));
+    }
+
+    #[test]
+    fn ids_convert_between_formats_and_back() {
+        let id = item_id(ItemKey {
+            mailbox: 2,
+            folder: 3,
+            item: 44,
+        });
+        for format in [
+            "EwsId",
+            "EwsLegacyId",
+            "EntryId",
+            "HexEntryId",
+            "StoreId",
+            "OwaId",
+        ] {
+            let other = convert_id(&id, "EwsId", format).unwrap();
+            assert_eq!(
+                convert_id(&other, format, "EwsId").as_deref(),
+                Some(id.as_str())
+            );
+        }
+        assert_ne!(convert_id(&id, "EwsId", "EntryId").unwrap(), id);
+        assert_eq!(convert_id("DUMMY", "EwsId", "EntryId"), None);
+        let folder = folder_id(2, 3);
+        let hex = convert_id(&folder, "EwsId", "HexEntryId").unwrap();
+        assert!(hex.chars().all(|c| c.is_ascii_hexdigit()), "{hex}");
+        assert_eq!(convert_id(&hex, "EntryId", "EwsId"), None);
     }
 }

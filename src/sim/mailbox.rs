@@ -1,5 +1,7 @@
-//! One mailbox in memory: its folder tree (distinguished folders and any depth of subfolders)
-//! and the messages in each folder, with what SyncFolderItems and SyncFolderHierarchy need.
+//! One mailbox in memory: its folder tree (the standard folders of `layout.rs` and any depth
+//! of subfolders) and the messages in each folder, with what SyncFolderItems and
+//! SyncFolderHierarchy need. Paths name folders from the top of the information store
+//! (`Inbox/Customers`); a path starting with `/` starts at the root (`/Recoverable Items`).
 //!
 //! There is no change log. Every message remembers when it entered its folder and when it last
 //! changed; a deleted or moved-out message leaves a tombstone. A sync state is a position in the
@@ -9,6 +11,7 @@
 //! new ItemId. Owns the tree and its rules; never HTTP, XML or users.
 
 use super::ids::{self, ItemKey};
+use super::layout::{FolderKind, STANDARD};
 use super::message::{Address, EnvelopeFields, Message, MessageView, NewMessage, Packed};
 use crate::ews::DistinguishedFolder;
 use serde::{Deserialize, Serialize};
@@ -29,7 +32,14 @@ pub struct Folder {
     pub parent: Option<u32>,
     pub name: String,
     pub distinguished: Option<DistinguishedFolder>,
-    pub class: String,
+    /// What it holds (mail, calendar, contacts, tasks, a search).
+    #[serde(default)]
+    pub kind: FolderKind,
+    /// The container class (`IPF.Note`, `IPF.Appointment`, …); system folders have none.
+    pub class: Option<String>,
+    /// Clients do not show it (`PR_ATTR_HIDDEN`).
+    #[serde(default)]
+    pub hidden: bool,
     pub version: u32,
     pub created_seq: u64,
     pub modified_seq: u64,
@@ -37,6 +47,27 @@ pub struct Folder {
     pub items_seq: u64,
     pub items: HashMap<u64, Message>,
     pub tombstones: Vec<Tombstone>,
+}
+
+/// What a new folder is.
+#[derive(Clone, Copy, Debug)]
+pub struct NewFolder<'a> {
+    pub name: &'a str,
+    pub class: Option<&'a str>,
+    pub kind: FolderKind,
+    pub hidden: bool,
+}
+
+impl<'a> NewFolder<'a> {
+    /// A mail folder (`IPF.Note`), what a person creates.
+    pub fn mail(name: &'a str) -> Self {
+        Self {
+            name,
+            class: Some("IPF.Note"),
+            kind: FolderKind::Generic,
+            hidden: false,
+        }
+    }
 }
 
 /// A change of one item since a sync state, coalesced.
@@ -71,6 +102,19 @@ pub enum Happened {
     Deleted { item: ItemKey },
     Moved { item: ItemKey, old: ItemKey },
     FolderChanged { mailbox: u32, folder: u32 },
+}
+
+impl Happened {
+    /// The mailbox it happened in.
+    pub fn mailbox(&self) -> u32 {
+        match self {
+            Self::Created { item, .. }
+            | Self::Modified { item }
+            | Self::Deleted { item }
+            | Self::Moved { item, .. } => item.mailbox,
+            Self::FolderChanged { mailbox, .. } => *mailbox,
+        }
+    }
 }
 
 /// Counters shared by every mailbox: the change sequence and item numbers.
@@ -118,45 +162,6 @@ pub enum TreeError {
     Invalid(String),
 }
 
-const DISTINGUISHED: [(DistinguishedFolder, &str, Option<DistinguishedFolder>); 8] = [
-    (DistinguishedFolder::Root, "Root", None),
-    (
-        DistinguishedFolder::MsgFolderRoot,
-        "Top of Information Store",
-        Some(DistinguishedFolder::Root),
-    ),
-    (
-        DistinguishedFolder::Inbox,
-        "Inbox",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-    (
-        DistinguishedFolder::SentItems,
-        "Sent Items",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-    (
-        DistinguishedFolder::DeletedItems,
-        "Deleted Items",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-    (
-        DistinguishedFolder::Drafts,
-        "Drafts",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-    (
-        DistinguishedFolder::JunkEmail,
-        "Junk Email",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-    (
-        DistinguishedFolder::Outbox,
-        "Outbox",
-        Some(DistinguishedFolder::MsgFolderRoot),
-    ),
-];
-
 impl Mailbox {
     pub fn new(number: u32, address: &str, counters: &mut Counters) -> Self {
         let mut m = Mailbox {
@@ -166,17 +171,28 @@ impl Mailbox {
             folder_tombstones: Vec::new(),
             next_folder: 0,
         };
-        for (d, name, parent) in DISTINGUISHED {
-            let parent = parent.and_then(|p| m.distinguished(p));
-            let n = m.add_folder(parent, name, counters);
+        for s in STANDARD {
+            let parent = s.parent.and_then(|p| m.distinguished(p));
+            let spec = NewFolder {
+                name: s.name,
+                class: s.class,
+                kind: s.kind,
+                hidden: s.hidden,
+            };
+            let n = m.add_folder(parent, &spec, counters);
             if let Some(f) = m.folders.get_mut(&n) {
-                f.distinguished = Some(d);
+                f.distinguished = s.id;
             }
         }
         m
     }
 
-    fn add_folder(&mut self, parent: Option<u32>, name: &str, counters: &mut Counters) -> u32 {
+    fn add_folder(
+        &mut self,
+        parent: Option<u32>,
+        spec: &NewFolder<'_>,
+        counters: &mut Counters,
+    ) -> u32 {
         self.next_folder += 1;
         let seq = counters.next_seq();
         let n = self.next_folder;
@@ -185,9 +201,11 @@ impl Mailbox {
             Folder {
                 number: n,
                 parent,
-                name: name.to_owned(),
+                name: spec.name.to_owned(),
                 distinguished: None,
-                class: "IPF.Note".to_owned(),
+                kind: spec.kind,
+                class: spec.class.map(str::to_owned),
+                hidden: spec.hidden,
                 version: 1,
                 created_seq: seq,
                 modified_seq: seq,
@@ -266,28 +284,47 @@ impl Mailbox {
         false
     }
 
-    /// The path from the top of the information store: `Inbox/Customers/Contoso`.
+    /// True for the top of the information store and every folder below it: the folders
+    /// clients show (the IPM subtree).
+    pub fn is_ipm(&self, folder: u32) -> bool {
+        self.distinguished(DistinguishedFolder::MsgFolderRoot)
+            .is_some_and(|top| self.is_below(folder, top))
+    }
+
+    /// The path from the top of the information store (`Inbox/Customers/Contoso`), or from the
+    /// root with a leading `/` for a folder outside it (`/Recoverable Items/Deletions`).
     pub fn path(&self, folder: u32) -> String {
         let top = self.distinguished(DistinguishedFolder::MsgFolderRoot);
         let mut parts = Vec::new();
         let mut at = Some(folder);
+        let mut in_store = false;
         while let Some(f) = at {
             if Some(f) == top {
+                in_store = true;
                 break;
             }
             let Some(x) = self.folders.get(&f) else { break };
+            if x.parent.is_none() {
+                break;
+            }
             parts.push(x.name.as_str());
             at = x.parent;
         }
         parts.reverse();
-        parts.join("/")
+        let path = parts.join("/");
+        if in_store { path } else { format!("/{path}") }
     }
 
-    /// A folder by path from the top of the information store (names compare
-    /// case-insensitively, like Outlook); `""` is the top itself.
+    /// A folder by path (names compare case-insensitively, like Outlook): from the top of the
+    /// information store (`""` is the top itself), or from the root when it starts with `/`.
     pub fn folder_by_path(&self, path: &str) -> Result<u32, TreeError> {
+        let start = if path.starts_with('/') {
+            DistinguishedFolder::Root
+        } else {
+            DistinguishedFolder::MsgFolderRoot
+        };
         let mut at = self
-            .distinguished(DistinguishedFolder::MsgFolderRoot)
+            .distinguished(start)
             .ok_or_else(|| TreeError::NoFolder(path.to_owned()))?;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             at = self
@@ -309,7 +346,8 @@ impl Mailbox {
 
     /// Creates every missing folder on `path` (like `mkdir -p`); returns the last one.
     pub fn create_folder(&mut self, path: &str, counters: &mut Counters) -> Result<u32, TreeError> {
-        let mut at = self.folder_by_path("")?;
+        let root = if path.starts_with('/') { "/" } else { "" };
+        let mut at = self.folder_by_path(root)?;
         for part in path.split('/').filter(|p| !p.is_empty()) {
             let existing = self
                 .children(at)
@@ -317,26 +355,35 @@ impl Mailbox {
                 .map(|c| c.number);
             at = match existing {
                 Some(n) => n,
-                None => self.add_folder(Some(at), part, counters),
+                None => self.add_folder(Some(at), &NewFolder::mail(part), counters),
             };
         }
         Ok(at)
     }
 
-    /// Creates one folder `name` under `parent` (FindFolder-style, for CreateFolder-like use).
+    /// Creates one folder under `parent` (CreateFolder); a sibling of the same name is an error.
     pub fn create_child(
         &mut self,
         parent: u32,
-        name: &str,
+        spec: &NewFolder<'_>,
         counters: &mut Counters,
     ) -> Result<u32, TreeError> {
+        if !self.folders.contains_key(&parent) {
+            return Err(TreeError::NoFolder(format!("#{parent}")));
+        }
+        if spec.name.trim().is_empty() || spec.name.contains('/') {
+            return Err(TreeError::Invalid(format!(
+                "folder name {:?} must be non-empty and hold no '/'",
+                spec.name
+            )));
+        }
         if self
             .children(parent)
-            .any(|c| c.name.eq_ignore_ascii_case(name))
+            .any(|c| c.name.eq_ignore_ascii_case(spec.name))
         {
-            return Err(TreeError::FolderExists(name.to_owned()));
+            return Err(TreeError::FolderExists(spec.name.to_owned()));
         }
-        Ok(self.add_folder(Some(parent), name, counters))
+        Ok(self.add_folder(Some(parent), spec, counters))
     }
 
     fn movable(&self, path: &str) -> Result<u32, TreeError> {
@@ -469,14 +516,13 @@ impl Mailbox {
             extras: (!m.categories.is_empty()).then(|| {
                 Box::new(super::message::Extras {
                     categories: m.categories.clone(),
-                    extended: Vec::new(),
+                    ..Default::default()
                 })
             }),
             created_seq: seq,
             content_seq: seq,
             read_seq: seq,
             version: 1,
-            content_version: 1,
             is_read: m.is_read,
         };
         let f = self
@@ -524,12 +570,11 @@ impl Mailbox {
             .get_mut(&key.item)
             .ok_or_else(|| TreeError::NoItem(ids::item_id(key)))?;
         let was_read = m.is_read;
-        let before = (m.extras.clone(), m.body.clone());
+        let before = (m.extras.clone(), m.body.clone(), m.envelope.clone());
         change(m);
         m.version += 1;
-        if m.extras != before.0 || m.body != before.1 {
+        if m.extras != before.0 || m.body != before.1 || m.envelope != before.2 {
             m.content_seq = seq;
-            m.content_version = m.version;
         }
         if m.is_read != was_read {
             m.read_seq = seq;
@@ -569,14 +614,37 @@ impl Mailbox {
         if !self.folders.contains_key(&to) {
             return Err(TreeError::NoFolder(format!("#{to}")));
         }
-        let mut m = self.take(key, counters)?;
+        let m = self.take(key, counters)?;
+        self.arrive(m, to, counters)
+    }
+
+    /// Copies a message into `to`: a new message with its own ItemId; the original stays.
+    pub fn copy_item(
+        &mut self,
+        key: ItemKey,
+        to: u32,
+        counters: &mut Counters,
+    ) -> Result<ItemKey, TreeError> {
+        let m = self
+            .item(key)
+            .cloned()
+            .ok_or_else(|| TreeError::NoItem(ids::item_id(key)))?;
+        self.arrive(m, to, counters)
+    }
+
+    /// Puts a moved or copied message into `to` as a new item: new number, first version.
+    fn arrive(
+        &mut self,
+        mut m: Message,
+        to: u32,
+        counters: &mut Counters,
+    ) -> Result<ItemKey, TreeError> {
         let item = counters.next_item();
         let seq = counters.next_seq();
         m.created_seq = seq;
         m.content_seq = seq;
         m.read_seq = seq;
         m.version = 1;
-        m.content_version = 1;
         let f = self
             .folders
             .get_mut(&to)

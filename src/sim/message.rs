@@ -247,11 +247,24 @@ impl<'de> Deserialize<'de> for Packed {
     }
 }
 
-/// Categories and extended properties: most messages have none, so they cost one pointer.
+/// Categories, extended properties and the flags a client may set: most messages have none,
+/// so they cost one pointer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Extras {
     pub categories: Vec<String>,
     pub extended: Vec<ExtendedProperty>,
+    /// `Low`, `Normal` or `High`; `None` is `Normal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance: Option<String>,
+    /// `Normal`, `Personal`, `Private` or `Confidential`; `None` is `Normal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<String>,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A message in a folder.
@@ -270,10 +283,6 @@ pub struct Message {
     pub read_seq: u64,
     /// Bumped on every change: the ChangeKey.
     pub version: u32,
-    /// The version of its last change other than the read flag (UpdateItem's AutoResolve
-    /// resolves a stale ChangeKey only when nothing but the read flag changed since).
-    #[serde(default)]
-    pub content_version: u32,
     pub is_read: bool,
 }
 
@@ -288,6 +297,50 @@ impl Message {
 
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// `Normal` unless set otherwise.
+    pub fn importance(&self) -> &str {
+        self.extras
+            .as_deref()
+            .and_then(|e| e.importance.as_deref())
+            .unwrap_or("Normal")
+    }
+
+    /// `Normal` unless set otherwise.
+    pub fn sensitivity(&self) -> &str {
+        self.extras
+            .as_deref()
+            .and_then(|e| e.sensitivity.as_deref())
+            .unwrap_or("Normal")
+    }
+
+    /// Drops the extras when nothing is left in them.
+    pub fn compact(&mut self) {
+        if self.extras.as_deref().is_some_and(Extras::is_empty) {
+            self.extras = None;
+        }
+    }
+
+    /// Replaces the subject (the envelope is repacked; everything else is kept).
+    pub fn set_subject(&mut self, subject: &str) {
+        let e = self.envelope.read();
+        let from = owned(e.from);
+        let to: Vec<Address> = e.to.iter().map(|a| owned(*a)).collect();
+        let cc: Vec<Address> = e.cc.iter().map(|a| owned(*a)).collect();
+        let packed = Packed::new(&EnvelopeFields {
+            sent: e.sent,
+            received: e.received,
+            size: e.size,
+            has_attachments: e.has_attachments,
+            internet_message_id: e.internet_message_id,
+            conversation_id: e.conversation_id,
+            subject,
+            from: &from,
+            to: &to,
+            cc: &cc,
+        });
+        self.envelope = packed;
     }
 
     /// The sequence of its latest change of any kind.

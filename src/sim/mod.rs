@@ -3,28 +3,31 @@
 //!
 //! Start it in-process with [`Simulator::start`] (or [`serve_until`] for the CLI); drive it with
 //! [`SimControl`] (Rust) or the JSON control API under `/_sim/` on the same listener (see
-//! docs/simulator.md). It keeps users, mailboxes, folders and messages in memory behind one
-//! mutex, answers the EWS operations foldertrack uses the way Exchange does (new ItemIds on
-//! moves, coalesced sync changes, per-item errors in request order, ServerBusy under load), and
-//! injects faults on request. Owns everything under `src/sim/`; never touches the agent.
+//! docs/simulator.md). It keeps users, mailboxes shaped like Exchange 2016 ones (the standard
+//! folders, hidden and system folders, a non-IPM subtree), folders and messages in memory
+//! behind one mutex, answers the EWS operations a typical client uses the way Exchange does
+//! (new ItemIds on moves, coalesced sync changes, per-item errors in request order, ServerBusy
+//! under load), reports what it cannot read or does not implement by name, and injects faults
+//! on request. Owns everything under `src/sim/`; never touches the agent.
 //!
 //! Layout: `state.rs` accounts and mailboxes, `mailbox.rs` folders and change tracking,
-//! `message.rs` compact messages, `ids.rs` id encodings, `ops/` the operations (folders,
-//! items, notifications), `requests.rs` request readers `ews/` lacks, `respond/` response
-//! writing and styles, `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs` call log
-//! and statistics, `server.rs` the EWS endpoint, `control.rs` the control API, `persist.rs`
-//! snapshots, `shared.rs` the options and the state behind the mutex that all of them use.
+//! `layout.rs` the standard folders of a new mailbox, `message.rs` compact messages, `ids.rs`
+//! id encodings, `ops/` the operations (folders, items, notifications, directory), `respond/`
+//! response writing and styles, `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs`
+//! call log and statistics, `server.rs` the EWS endpoint, `control.rs` the control API,
+//! `persist.rs` snapshots, `shared.rs` the options and the state behind the mutex that all of
+//! them use.
 
 pub mod calls;
 pub mod control;
 pub mod faults;
 pub mod ids;
+pub mod layout;
 pub mod mailbox;
 pub mod message;
 pub mod notify;
 pub mod ops;
 pub mod persist;
-pub mod requests;
 pub mod respond;
 pub mod server;
 mod shared;

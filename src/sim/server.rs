@@ -336,12 +336,14 @@ fn read_request(body: &Bytes) -> Result<(RequestHeader, ops::Request), MessageEr
     })
 }
 
-/// Whose mailbox the call acts on: the impersonated one (if allowed), else the account's own.
+/// Whose mailbox the call acts on: the impersonated one (if allowed), else the account's own
+/// (none for an account without a mailbox: then only folders named by address or id work),
+/// and the address the budget and fault rules count it under.
 fn target(
     shared: &Shared,
     account: &str,
     impersonated: Option<&str>,
-) -> Result<(u32, String), MessageError> {
+) -> Result<(Option<u32>, String), MessageError> {
     let inner = shared.lock();
     let acc = inner.state.accounts.get(account);
     match impersonated {
@@ -357,24 +359,16 @@ fn target(
                     ResponseCode::ErrorImpersonateUserDenied,
                     "The account does not have permission to impersonate the requested user.",
                 )),
-                Ok(n) => Ok((n, addr.to_owned())),
+                Ok(n) => Ok((Some(n), addr.to_owned())),
             }
         }
-        None => match acc.and_then(|a| a.mailbox) {
-            Some(n) => Ok((
-                n,
-                inner
-                    .state
-                    .mailboxes
-                    .get(&n)
-                    .map(|m| m.address.clone())
-                    .unwrap_or_default(),
-            )),
-            None => Err(ops::fault(
-                ResponseCode::ErrorNonExistentMailbox,
-                "The account has no mailbox; impersonate a mailbox with ExchangeImpersonation.",
-            )),
-        },
+        None => {
+            let own = acc.and_then(|a| a.mailbox);
+            let address = own
+                .and_then(|n| inner.state.mailboxes.get(&n))
+                .map_or_else(|| account.to_owned(), |m| m.address.clone());
+            Ok((own, address))
+        }
     }
 }
 

@@ -18,6 +18,9 @@ pub struct Account {
     pub impersonate: BTreeSet<String>,
     /// May impersonate every mailbox (an unscoped ApplicationImpersonation role).
     pub impersonate_all: bool,
+    /// Mailboxes (lowercase addresses) it may open as a delegate (FullAccess).
+    #[serde(default)]
+    pub full_access: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -1,23 +1,22 @@
-//! The item operations: SyncFolderItems, GetItem, and the writes UpdateItem (with the ChangeKey
-//! conflict rules), CreateItem and MoveItem, which tell subscribers what happened. Items are
-//! written with `respond/items.rs`; per-item problems become per-message errors in request
-//! order.
+//! The item reads: SyncFolderItems, GetItem and FindItem (restricted, sorted and paged the
+//! way a client pages: IndexedPageItemView or FractionalPageItemView until
+//! IncludesLastItemInRange). Items are written with `respond/items.rs`; per-item problems
+//! become per-message errors in request order.
 
 use super::context::{
-    Answer, Ctx, fault, fault_answer, invalid_sync_state, mailbox, no_mailbox, ok, resolve,
+    Answer, At, Ctx, fault, fault_answer, invalid_sync_state, locate, locate_item, ok, per_result,
 };
+use super::query::{self, Props, Value};
 use crate::ews::ResponseCode;
-use crate::ews::create_item::CreateItem;
+use crate::ews::find_item::{FindItem, ItemTraversal, ItemView};
 use crate::ews::get_item::GetItem;
-use crate::ews::item::Item;
-use crate::ews::move_item::MoveItem;
+use crate::ews::restriction::{FieldOrder, FieldPath};
 use crate::ews::sync_folder_items::{MAX_CHANGES, SyncFolderItems};
-use crate::ews::update_item::{ConflictResolution, Update, UpdateItem};
 use crate::sim::ids::{self, ItemKey};
-use crate::sim::mailbox::Happened;
-use crate::sim::message::{self, Message, NewMessage};
-use crate::sim::respond::items::{item_fields, write_item, write_item_change};
-use crate::sim::respond::{MessageError, Out, ResponseStyle, sync_error_document};
+use crate::sim::mailbox::Mailbox;
+use crate::sim::message::{Envelope, Message};
+use crate::sim::respond::items::{ItemFields, item_fields, write_item, write_item_change};
+use crate::sim::respond::{MessageError, Out, ResponseStyle, find_page, sync_error_document};
 use crate::sim::shared::Inner;
 use std::collections::HashSet;
 
@@ -34,11 +33,8 @@ pub(super) fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolde
         );
     }
     let current = inner.state.counters.seq;
-    let Some(mb) = mailbox(inner, ctx) else {
-        return no_mailbox(inner);
-    };
-    let folder = match resolve(mb, &op.folder) {
-        Ok(f) => f,
+    let at = match locate(inner, ctx, &op.folder) {
+        Ok(at) => at,
         Err(mut e) => {
             if e.code == ResponseCode::ErrorFolderNotFound {
                 e.code = ResponseCode::ErrorSyncFolderNotFound;
@@ -46,6 +42,10 @@ pub(super) fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolde
             return ok(sync_error_document(inner.style, OP, &e));
         }
     };
+    let Some(mb) = inner.state.mailboxes.get(&at.mailbox) else {
+        return ok(sync_error_document(inner.style, OP, &invalid_sync_state()));
+    };
+    let folder = at.folder;
     let since = match &op.sync_state {
         None => 0,
         Some(s) => match ids::parse_item_sync_state(s.as_str()) {
@@ -80,19 +80,8 @@ pub(super) fn sync_folder_items(inner: &mut Inner, ctx: &Ctx<'_>, op: &SyncFolde
     }))
 }
 
-fn item_error(id: &str) -> MessageError {
-    if ids::parse_item_id(id).is_none() {
-        fault(ResponseCode::ErrorInvalidIdMalformed, "Id is malformed.")
-    } else {
-        fault(
-            ResponseCode::ErrorItemNotFound,
-            "The specified object was not found in the store.",
-        )
-    }
-}
-
-/// Writes one `ItemInfo` message per item, in request order.
-fn items_response<T>(
+/// Writes one `ItemInfo` message per item, in request order (`m:Items` empty on an error).
+pub(super) fn items_response<T>(
     style: ResponseStyle,
     op: &'static str,
     results: &[Result<T, MessageError>],
@@ -118,238 +107,189 @@ fn items_response<T>(
 }
 
 pub(super) fn get_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetItem) -> Answer {
-    let Some(mb) = mailbox(inner, ctx) else {
-        return no_mailbox(inner);
-    };
     let fields = item_fields(&op.shape, false);
     let results: Vec<Result<ItemKey, MessageError>> = op
         .items
         .iter()
         .map(|r| {
-            let key = mb.item_by_id(r.id.as_str()).map(|(k, _)| k);
+            let key = locate_item(inner, ctx, r.id.as_str())?;
             match inner.unreadable.get(r.id.as_str()) {
-                Some(code) if key.is_some() => Err(fault(
+                Some(code) => Err(fault(
                     code.clone(),
                     "The item could not be read from the store.",
                 )),
-                _ => key.ok_or_else(|| item_error(r.id.as_str())),
+                None => Ok(key),
             }
         })
         .collect();
+    let state = &inner.state;
     items_response(inner.style, "GetItem", &results, |o, k| {
-        if let Some(m) = mb.item(*k) {
+        if let Some(mb) = state.mailboxes.get(&k.mailbox)
+            && let Some(m) = mb.item(*k)
+        {
             write_item(o, mb, *k, m, &fields);
         }
     })
 }
 
-/// Checks a ChangeKey against the message under the conflict rules of UpdateItem:
-/// NeverOverwrite fails on any stale key; AutoResolve accepts a stale key when only the read
-/// flag changed since; AlwaysOverwrite accepts any key.
-fn check_change_key(
-    key: ItemKey,
-    m: &Message,
-    sent: Option<&str>,
-    mode: ConflictResolution,
-) -> Result<(), MessageError> {
-    let Some(sent) = sent else {
-        return Ok(());
-    };
-    let seen = (1..=m.version)
-        .rev()
-        .find(|v| ids::change_key(key.item, *v) == sent);
-    let conflict = || {
-        fault(
-            ResponseCode::ErrorIrresolvableConflict,
-            "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.",
-        )
-    };
-    match (seen, mode) {
-        (None, ConflictResolution::AlwaysOverwrite) => Ok(()),
-        (None, _) => Err(fault(
-            ResponseCode::ErrorInvalidChangeKey,
-            "The change key is invalid.",
-        )),
-        (Some(v), _) if v == m.version => Ok(()),
-        (Some(_), ConflictResolution::AlwaysOverwrite) => Ok(()),
-        (Some(v), ConflictResolution::AutoResolve) if v >= m.content_version => Ok(()),
-        (Some(_), _) => Err(conflict()),
+/// A message as restrictions and sort orders see it.
+struct MessageProps<'a> {
+    m: &'a Message,
+    e: Envelope<'a>,
+}
+
+/// The item properties restrictions and sorts can use.
+const QUERYABLE: [&str; 15] = [
+    "item:Subject",
+    "item:DateTimeReceived",
+    "item:DateTimeSent",
+    "item:DateTimeCreated",
+    "item:Size",
+    "item:Categories",
+    "item:HasAttachments",
+    "item:ItemClass",
+    "item:Importance",
+    "item:Sensitivity",
+    "message:IsRead",
+    "message:InternetMessageId",
+    "message:ConversationTopic",
+    "message:From",
+    "message:Sender",
+];
+
+impl Props for MessageProps<'_> {
+    fn supports(path: &FieldPath) -> bool {
+        matches!(path, FieldPath::Field(uri) if QUERYABLE.contains(&uri.as_str()))
+    }
+
+    fn prop(&self, path: &FieldPath) -> Value<'_> {
+        let FieldPath::Field(uri) = path else {
+            return Value::Missing;
+        };
+        let e = &self.e;
+        match uri.as_str() {
+            "item:Subject" | "message:ConversationTopic" => query::text(e.subject),
+            "item:DateTimeReceived" | "item:DateTimeCreated" => Value::Time(e.received),
+            "item:DateTimeSent" => Value::Time(e.sent),
+            "item:Size" => Value::Number(i64::from(e.size)),
+            "item:Categories" if !self.m.categories().is_empty() => {
+                Value::Texts(self.m.categories().iter().map(String::as_str).collect())
+            }
+            "item:HasAttachments" => query::flag(e.has_attachments),
+            "item:ItemClass" => query::text("IPM.Note"),
+            "item:Importance" => query::text(self.m.importance()),
+            "item:Sensitivity" => query::text(self.m.sensitivity()),
+            "message:IsRead" => query::flag(self.m.is_read),
+            "message:InternetMessageId" => query::text(e.internet_message_id),
+            "message:From" | "message:Sender" => query::text(e.from.1),
+            _ => Value::Missing,
+        }
     }
 }
 
-pub(super) fn update_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &UpdateItem) -> Answer {
-    let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
-        return no_mailbox(inner);
+/// What FindItem asks that the simulator does not do, as the error to answer.
+fn find_item_unsupported(op: &FindItem) -> Option<MessageError> {
+    let not = |what: &str| {
+        Some(fault(
+            ResponseCode::ErrorInvalidOperation,
+            format!("The simulator does not support {what} in FindItem."),
+        ))
     };
-    let counters = &mut inner.state.counters;
-    let mut happened = Vec::new();
-    let results: Vec<Result<ItemKey, MessageError>> = op
-        .changes
+    if let Some(ItemView::Other(name)) = &op.view {
+        return not(name);
+    }
+    if let Some(g) = &op.grouping {
+        return not(g);
+    }
+    if op.query_string.is_some() {
+        return not("QueryString");
+    }
+    if op.traversal == ItemTraversal::SoftDeleted {
+        return not("Traversal=\"SoftDeleted\"");
+    }
+    None
+}
+
+/// The items of one folder that match, in the order asked for (newest first by default).
+fn find_in_folder(mb: &Mailbox, at: At, op: &FindItem) -> Vec<ItemKey> {
+    let Some(folder) = mb.folders.get(&at.folder) else {
+        return Vec::new();
+    };
+    if op.traversal == ItemTraversal::Associated {
+        // The simulator keeps no folder-associated (hidden) items.
+        return Vec::new();
+    }
+    let mut found: Vec<(u64, MessageProps<'_>)> = folder
+        .items
         .iter()
-        .map(|change| {
-            let id = change.item.id.as_str();
-            let (key, m) = mb.item_by_id(id).ok_or_else(|| item_error(id))?;
-            check_change_key(
-                key,
+        .map(|(n, m)| {
+            let p = MessageProps {
                 m,
-                change.item.change_key.as_ref().map(|c| c.as_str()),
-                op.conflict_resolution,
-            )?;
-            mb.modify(key, counters, |m| {
-                for u in &change.updates {
-                    apply_update(m, u);
-                }
-            })
-            .map_err(|_| item_error(id))?;
-            happened.push(Happened::Modified { item: key });
-            Ok(key)
+                e: m.envelope.read(),
+            };
+            (*n, p)
+        })
+        .filter(|(_, p)| op.restriction.as_ref().is_none_or(|r| query::matches(r, p)))
+        .collect();
+    let newest_first = [FieldOrder {
+        field: FieldPath::Field("item:DateTimeReceived".into()),
+        descending: true,
+    }];
+    found.sort_by(|(na, a), (nb, b)| {
+        query::order(&op.sort, a, b)
+            .then_with(|| query::order(&newest_first, a, b))
+            .then_with(|| nb.cmp(na))
+    });
+    found
+        .into_iter()
+        .map(|(n, _)| mb.item_key(at.folder, n))
+        .collect()
+}
+
+pub(super) fn find_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &FindItem) -> Answer {
+    const OP: &str = "FindItem";
+    let checks = find_item_unsupported(op)
+        .map_or(Ok(()), Err)
+        .and_then(|()| {
+            op.restriction
+                .as_ref()
+                .map_or(Ok(()), query::check::<MessageProps>)?;
+            query::check_sort::<MessageProps>(&op.sort)
+        });
+    let found: Vec<Result<(At, Vec<ItemKey>), MessageError>> = op
+        .parents
+        .iter()
+        .map(|sel| {
+            checks.clone()?;
+            let at = locate(inner, ctx, sel)?;
+            let mb = inner.state.mailboxes.get(&at.mailbox);
+            Ok((
+                at,
+                mb.map(|mb| find_in_folder(mb, at, op)).unwrap_or_default(),
+            ))
         })
         .collect();
-    changed_items(inner, ctx, "UpdateItem", &happened, &results)
-}
-
-/// After a write: marks the state changed, tells subscribers, answers one message per item
-/// with its (new) ItemId and ChangeKey.
-fn changed_items(
-    inner: &mut Inner,
-    ctx: &Ctx<'_>,
-    op: &'static str,
-    happened: &[Happened],
-    results: &[Result<ItemKey, MessageError>],
-) -> Answer {
-    inner.changed();
-    let now = message::format_time(ctx.now);
-    let style = inner.style;
-    let Inner { state, subs, .. } = &mut *inner;
-    let mb = state.mailboxes.get(&ctx.mailbox);
-    if let Some(mb) = mb {
-        subs.publish(mb, happened, &now);
-    }
-    items_response(style, op, results, |o, k| {
-        if let Some((mb, m)) = mb.and_then(|mb| mb.item(*k).map(|m| (mb, m))) {
-            o.t_open("Message");
-            o.t_id(
-                "ItemId",
-                &ids::item_id(*k),
-                Some(&mb.item_change_key(*k, m)),
-            );
-            o.t_close("Message");
-        }
+    let fields = item_fields(&op.shape, true);
+    per_result(inner, OP, &found, |o, mb, _, keys| {
+        write_found(o, mb, keys, op.view.as_ref(), &fields)
     })
 }
 
-fn apply_update(m: &mut Message, u: &Update) {
-    match u {
-        Update::SetCategories(c) => m.extras_mut().categories = c.clone(),
-        Update::SetExtended(p) => {
-            let list = &mut m.extras_mut().extended;
-            list.retain(|x| !x.field.same_property(&p.field));
-            list.push(p.clone());
-        }
-        Update::DeleteExtended(f) => m
-            .extras_mut()
-            .extended
-            .retain(|x| !x.field.same_property(f)),
-    }
-    if m.extras
-        .as_deref()
-        .is_some_and(|e| e.categories.is_empty() && e.extended.is_empty())
-    {
-        m.extras = None;
-    }
-}
-
-/// A new message from a CreateItem item.
-fn new_message(item: &Item) -> NewMessage {
-    let addr = |a: &crate::ews::item::EmailAddress| match (&a.name, &a.address) {
-        (Some(n), Some(x)) => format!("{n} <{x}>"),
-        (None, Some(x)) => x.clone(),
-        (Some(n), None) => n.clone(),
-        (None, None) => String::new(),
-    };
-    NewMessage {
-        subject: item.subject.clone().unwrap_or_default(),
-        from: item
-            .from
-            .as_ref()
-            .or(item.sender.as_ref())
-            .map(addr)
-            .unwrap_or_default(),
-        to: item.to.iter().map(addr).collect(),
-        cc: item.cc.iter().map(addr).collect(),
-        internet_message_id: item.internet_message_id.clone(),
-        conversation_id: None,
-        sent: item.date_time_sent.clone(),
-        received: item.date_time_received.clone(),
-        body_type: item.body.as_ref().map(|b| b.body_type.clone()),
-        body: item.body.as_ref().map(|b| b.text.clone()),
-        categories: item.categories.clone(),
-        has_attachments: false,
-        is_read: item.is_read.unwrap_or(false),
-        size: None,
-    }
-}
-
-pub(super) fn create_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &CreateItem) -> Answer {
-    let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
-        return no_mailbox(inner);
-    };
-    let folder = match resolve(mb, &op.folder) {
-        Ok(f) => f,
-        Err(e) => {
-            let results: Vec<Result<ItemKey, MessageError>> =
-                op.items.iter().map(|_| Err(e.clone())).collect();
-            return items_response(inner.style, "CreateItem", &results, |_, _| {});
-        }
-    };
-    let counters = &mut inner.state.counters;
-    let mut happened = Vec::new();
-    let results: Vec<Result<ItemKey, MessageError>> = op
-        .items
-        .iter()
-        .map(|item| {
-            let new = new_message(item);
-            let (key, _) = mb
-                .deliver(folder, &new, ctx.now, counters)
-                .map_err(|e| fault(ResponseCode::ErrorItemSave, e.to_string()))?;
-            if !item.extended_properties.is_empty() {
-                let props = item.extended_properties.clone();
-                mb.modify(key, counters, |m| m.extras_mut().extended = props)
-                    .map_err(|e| fault(ResponseCode::ErrorItemSave, e.to_string()))?;
+/// One FindItem message: the page of `keys` the view asks for, with the paging totals.
+fn write_found(
+    o: &mut Out,
+    mb: &Mailbox,
+    keys: &[ItemKey],
+    view: Option<&ItemView>,
+    fields: &ItemFields,
+) {
+    let (start, end) = query::page_of(view, keys.len());
+    let fractional = matches!(view, Some(ItemView::Fractional { .. }));
+    find_page(o, "FindItem", fractional, (end, keys.len()), "Items", |o| {
+        for k in &keys[start..end] {
+            if let Some(m) = mb.item(*k) {
+                write_item(o, mb, *k, m, fields);
             }
-            happened.push(Happened::Created {
-                item: key,
-                new_mail: false,
-            });
-            Ok(key)
-        })
-        .collect();
-    changed_items(inner, ctx, "CreateItem", &happened, &results)
-}
-
-pub(super) fn move_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &MoveItem) -> Answer {
-    let Some(mb) = inner.state.mailboxes.get_mut(&ctx.mailbox) else {
-        return no_mailbox(inner);
-    };
-    let to = resolve(mb, &op.to_folder);
-    let counters = &mut inner.state.counters;
-    let mut happened = Vec::new();
-    let results: Vec<Result<ItemKey, MessageError>> = op
-        .items
-        .iter()
-        .map(|r| {
-            let to = to.clone()?;
-            let id = r.id.as_str();
-            let (key, _) = mb.item_by_id(id).ok_or_else(|| item_error(id))?;
-            let new = mb
-                .move_item(key, to, counters)
-                .map_err(|_| item_error(id))?;
-            happened.push(Happened::Moved {
-                item: new,
-                old: key,
-            });
-            Ok(new)
-        })
-        .collect();
-    changed_items(inner, ctx, "MoveItem", &happened, &results)
+        }
+    });
 }

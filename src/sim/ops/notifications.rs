@@ -3,15 +3,12 @@
 //! `stream_envelope`) and Unsubscribe. Only the account that subscribed may read or end a
 //! subscription. The queues live in `notify.rs`; events are written with `respond/events.rs`.
 
-use super::context::{
-    Answer, Ctx, StreamPlan, fault, fault_answer, mailbox, no_mailbox, ok, resolve,
-};
+use super::context::{Answer, Ctx, StreamPlan, fault, fault_answer, locate, ok, own_mailbox};
 use crate::ews::ResponseCode;
 use crate::ews::get_events::GetEvents;
 use crate::ews::get_streaming_events::GetStreamingEvents;
 use crate::ews::subscribe::{Mode, Subscribe};
 use crate::sim::ids;
-use crate::sim::mailbox::Mailbox;
 use crate::sim::notify::{self, Event, Kind, Subscription};
 use crate::sim::respond::events::write_event;
 use crate::sim::respond::{Doc, MessageError, NotificationNs, Out, error_document};
@@ -26,10 +23,7 @@ const MAX_SUBSCRIPTIONS_PER_MAILBOX: usize = 20;
 
 pub(super) fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &Subscribe) -> Answer {
     const OP: &str = "Subscribe";
-    let Some(mb) = mailbox(inner, ctx) else {
-        return no_mailbox(inner);
-    };
-    let subscription = match new_subscription(inner, mb, ctx, op) {
+    let subscription = match new_subscription(inner, ctx, op) {
         Ok(s) => s,
         Err(e) => return ok(error_document(inner.style, OP, &e)),
     };
@@ -48,10 +42,10 @@ pub(super) fn subscribe(inner: &mut Inner, ctx: &Ctx<'_>, op: &Subscribe) -> Ans
 }
 
 /// The subscription a Subscribe asks for, or the error to send: push is refused, every folder
-/// must resolve, and a mailbox has at most `MAX_SUBSCRIPTIONS_PER_MAILBOX`.
+/// must resolve in the mailbox the call acts on (delegates cannot subscribe, as on Exchange),
+/// and a mailbox has at most `MAX_SUBSCRIPTIONS_PER_MAILBOX`.
 fn new_subscription(
     inner: &Inner,
-    mb: &Mailbox,
     ctx: &Ctx<'_>,
     op: &Subscribe,
 ) -> Result<Subscription, MessageError> {
@@ -69,18 +63,28 @@ fn new_subscription(
             ));
         }
     };
+    let mailbox = own_mailbox(ctx)?;
     let folders = if op.all_folders {
         None
     } else {
-        let set: Result<HashSet<u32>, MessageError> =
-            op.folders.iter().map(|sel| resolve(mb, sel)).collect();
-        Some(set?)
+        let mut set = HashSet::new();
+        for sel in &op.folders {
+            let at = locate(inner, ctx, sel)?;
+            if at.mailbox != mailbox {
+                return Err(fault(
+                    ResponseCode::ErrorSubscriptionDelegateAccessNotSupported,
+                    "Subscriptions are not supported for delegate user access.",
+                ));
+            }
+            set.insert(at.folder);
+        }
+        Some(set)
     };
     let existing = inner
         .subs
         .subs
         .values()
-        .filter(|s| s.mailbox == mb.number)
+        .filter(|s| s.mailbox == mailbox)
         .count();
     if existing >= MAX_SUBSCRIPTIONS_PER_MAILBOX {
         return Err(fault(
@@ -97,7 +101,7 @@ fn new_subscription(
         .collect();
     Ok(Subscription {
         owner: ctx.account.to_owned(),
-        mailbox: mb.number,
+        mailbox,
         folders,
         event_types,
         kind,

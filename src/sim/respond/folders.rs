@@ -1,10 +1,13 @@
-//! Writing folders into responses: which properties a folder shape asks for, and the `Folder`
-//! element of GetFolder, FindFolder and SyncFolderHierarchy. Owns XML output only; which
+//! Writing folders into responses: which properties a folder shape asks for, and the folder
+//! element of GetFolder, FindFolder, SyncFolderHierarchy and CreateFolder — `t:Folder`,
+//! `t:CalendarFolder`, `t:ContactsFolder`, `t:TasksFolder` or `t:SearchFolder` by the folder's
+//! kind, with the children each type allows in schema order. Owns XML output only; which
 //! folders to write is the operations' business.
 
 use super::Out;
 use crate::ews::folder::BaseShape;
 use crate::ews::item::ExtendedFieldUri;
+use crate::sim::layout::FolderKind;
 use crate::sim::mailbox::Mailbox;
 
 /// Which folder properties a shape asks for.
@@ -13,7 +16,18 @@ pub struct FolderFields {
     class: bool,
     name: bool,
     counts: bool,
-    hidden: bool,
+    hidden: Option<ExtendedFieldUri>,
+    rights: bool,
+    distinguished: bool,
+}
+
+/// PR_ATTR_HIDDEN, the extended property clients ask for to skip hidden folders.
+fn hidden_property() -> ExtendedFieldUri {
+    ExtendedFieldUri {
+        property_tag: Some("0x10f4".into()),
+        property_type: "Boolean".into(),
+        ..ExtendedFieldUri::default()
+    }
 }
 
 /// The fields to write for a folder shape (its base, properties and extended properties).
@@ -25,11 +39,7 @@ pub fn folder_fields(
     let has = |p: &str| props.iter().any(|x| x == p);
     let all = base == BaseShape::AllProperties;
     let default = base == BaseShape::Default || all;
-    let hidden_tag = ExtendedFieldUri {
-        property_tag: Some("0x10f4".into()),
-        property_type: "Boolean".into(),
-        ..ExtendedFieldUri::default()
-    };
+    let hidden = hidden_property();
     FolderFields {
         parent: all || has("folder:ParentFolderId"),
         class: all || has("folder:FolderClass"),
@@ -38,16 +48,33 @@ pub fn folder_fields(
             || has("folder:TotalCount")
             || has("folder:ChildFolderCount")
             || has("folder:UnreadCount"),
-        hidden: extended.iter().any(|e| e.same_property(&hidden_tag)),
+        hidden: extended
+            .iter()
+            .any(|e| e.same_property(&hidden))
+            .then_some(hidden),
+        rights: all || has("folder:EffectiveRights"),
+        distinguished: has("folder:DistinguishedFolderId"),
     }
 }
 
-/// Writes one `Folder` element with the fields asked for.
+/// The element a folder of this kind is written as.
+fn element(kind: FolderKind) -> &'static str {
+    match kind {
+        FolderKind::Generic => "Folder",
+        FolderKind::Calendar => "CalendarFolder",
+        FolderKind::Contacts => "ContactsFolder",
+        FolderKind::Tasks => "TasksFolder",
+        FolderKind::Search => "SearchFolder",
+    }
+}
+
+/// Writes one folder element with the fields asked for.
 pub fn write_folder(o: &mut Out, mb: &Mailbox, folder: u32, fields: &FolderFields) {
     let Some(f) = mb.folders.get(&folder) else {
         return;
     };
-    o.t_open("Folder");
+    let name = element(f.kind);
+    o.t_open(name);
     o.t_id(
         "FolderId",
         &mb.folder_id(folder),
@@ -59,8 +86,10 @@ pub fn write_folder(o: &mut Out, mb: &Mailbox, folder: u32, fields: &FolderField
         let ck = mb.folders.get(&p).map(|x| mb.folder_change_key(x));
         o.t_id("ParentFolderId", &mb.folder_id(p), ck.as_deref());
     }
-    if fields.class {
-        o.t_leaf("FolderClass", &f.class);
+    if fields.class
+        && let Some(class) = &f.class
+    {
+        o.t_leaf("FolderClass", class);
     }
     if fields.name {
         o.t_leaf("DisplayName", &f.name);
@@ -69,20 +98,46 @@ pub fn write_folder(o: &mut Out, mb: &Mailbox, folder: u32, fields: &FolderField
         o.t_leaf("TotalCount", &f.items.len().to_string());
         o.t_leaf("ChildFolderCount", &mb.children(folder).count().to_string());
     }
-    if fields.hidden {
+    if let Some(hidden) = &fields.hidden {
         o.t_open("ExtendedProperty");
         let n = o.t("ExtendedFieldURI");
         o.w.element(&n)
-            .attr("PropertyTag", "0x10f4")
-            .attr("PropertyType", "Boolean")
+            .attr_opt("PropertyTag", hidden.property_tag.as_deref())
+            .attr("PropertyType", &hidden.property_type)
             .empty();
-        o.t_leaf("Value", "false");
+        o.t_leaf("Value", if f.hidden { "true" } else { "false" });
         o.t_close("ExtendedProperty");
     }
-    if fields.counts {
+    if fields.rights {
+        // The owner (or whoever acts as the owner) may do everything.
+        o.t_open("EffectiveRights");
+        for right in [
+            "CreateAssociated",
+            "CreateContents",
+            "CreateHierarchy",
+            "Delete",
+            "Modify",
+            "Read",
+            "ViewPrivateItems",
+        ] {
+            o.t_leaf(right, "true");
+        }
+        o.t_close("EffectiveRights");
+    }
+    if fields.distinguished
+        && let Some(d) = f.distinguished
+    {
+        o.t_leaf("DistinguishedFolderId", d.as_str());
+    }
+    // Only FolderType and the types derived from it have an UnreadCount.
+    let has_unread = matches!(
+        f.kind,
+        FolderKind::Generic | FolderKind::Tasks | FolderKind::Search
+    );
+    if fields.counts && has_unread {
         let unread = f.items.values().filter(|m| !m.is_read).count();
         o.t_leaf("UnreadCount", &unread.to_string());
     }
     o.extra();
-    o.t_close("Folder");
+    o.t_close(name);
 }

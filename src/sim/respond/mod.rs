@@ -7,9 +7,11 @@
 //! `Notification` in either namespace; and unknown extra elements sprinkled in, so foldertrack's
 //! parsers meet variation rather than one spelling. Owns XML output only; no state decisions.
 //!
-//! This file writes the envelope, response messages and faults; `folders.rs`, `items.rs` and
-//! `events.rs` write the objects inside them.
+//! This file writes the envelope, response messages and faults; `folders.rs`, `items.rs`,
+//! `events.rs` and `directory.rs` write the objects inside them. A SOAP fault has no
+//! `ServerVersionInfo` header, as on Exchange: clients read the server's version from it.
 
+pub mod directory;
 pub mod events;
 pub mod folders;
 pub mod items;
@@ -223,6 +225,21 @@ impl Out {
 
     /// An envelope, with or without the XML declaration (streamed envelopes have none).
     pub fn envelope(style: ResponseStyle, declaration: bool, body: impl FnOnce(&mut Out)) -> Doc {
+        Self::build(style, declaration, true, body)
+    }
+
+    /// The envelope of a SOAP fault: no header, so no `ServerVersionInfo` a client could take
+    /// for the version that failed.
+    pub fn fault_envelope(style: ResponseStyle, e: &MessageError) -> Doc {
+        Self::build(style, true, false, |o| o.fault(e))
+    }
+
+    fn build(
+        style: ResponseStyle,
+        declaration: bool,
+        header: bool,
+        body: impl FnOnce(&mut Out),
+    ) -> Doc {
         let mut o = Out::new(style);
         if declaration {
             o.w.declaration();
@@ -236,9 +253,27 @@ impl Out {
             e = e.attr("xmlns:soap12ish", NS_SOAP);
         }
         e.open();
+        if header {
+            o.version_header();
+        }
+        let b = o.s("Body");
+        o.w.element(&b).open();
+        body(&mut o);
+        o.w.close(&b);
+        o.w.close(&env);
+        let result = o.first_error.take().unwrap_or_else(|| "NoError".to_owned());
+        Doc {
+            xml: o.w.finish(),
+            result,
+        }
+    }
+
+    /// `s:Header` with the `ServerVersionInfo` of the server the style imitates.
+    fn version_header(&mut self) {
+        let o = self;
         let header = o.s("Header");
         o.w.element(&header).open();
-        match style.prefixes {
+        match o.style.prefixes {
             Prefixes::Exchange | Prefixes::DefaultNamespace => {
                 o.w.element("h:ServerVersionInfo")
                     .attr("xmlns:h", NS_TYPES)
@@ -261,16 +296,6 @@ impl Out {
             }
         }
         o.w.close(&header);
-        let b = o.s("Body");
-        o.w.element(&b).open();
-        body(&mut o);
-        o.w.close(&b);
-        o.w.close(&env);
-        let result = o.first_error.take().unwrap_or_else(|| "NoError".to_owned());
-        Doc {
-            xml: o.w.finish(),
-            result,
-        }
     }
 
     /// `<m:{op}Response><m:ResponseMessages>…</m:ResponseMessages></m:{op}Response>`, with the
@@ -302,24 +327,37 @@ impl Out {
         result: Result<(), &MessageError>,
         payload: impl FnOnce(&mut Out),
     ) {
+        match result {
+            Ok(()) => self.message_as(op, "Success", None, payload),
+            Err(e) => self.message_as(op, "Error", Some(e), payload),
+        }
+    }
+
+    /// A `*ResponseMessage` with `ResponseClass="Warning"`: the code and text, then `payload`
+    /// (ResolveNames answers several matches so).
+    pub fn warning(&mut self, op: &str, e: &MessageError, payload: impl FnOnce(&mut Out)) {
+        self.message_as(op, "Warning", Some(e), payload);
+    }
+
+    fn message_as(
+        &mut self,
+        op: &str,
+        class: &str,
+        problem: Option<&MessageError>,
+        payload: impl FnOnce(&mut Out),
+    ) {
         let name = if self.m.is_empty() {
             format!("{op}ResponseMessage")
         } else {
             format!("{}:{op}ResponseMessage", self.m)
         };
-        match result {
-            Ok(()) => {
-                self.w
-                    .element(&name)
-                    .attr("ResponseClass", "Success")
-                    .open();
-                self.m_leaf("ResponseCode", "NoError");
-            }
-            Err(e) => {
-                if self.first_error.is_none() {
+        self.w.element(&name).attr("ResponseClass", class).open();
+        match problem {
+            None => self.m_leaf("ResponseCode", "NoError"),
+            Some(e) => {
+                if class == "Error" && self.first_error.is_none() {
                     self.first_error = Some(e.code.as_str().to_owned());
                 }
-                self.w.element(&name).attr("ResponseClass", "Error").open();
                 self.m_leaf("MessageText", &e.text);
                 self.m_leaf("ResponseCode", e.code.as_str());
                 self.m_leaf("DescriptiveLinkKey", "0");
@@ -375,9 +413,42 @@ impl Out {
     }
 }
 
+/// One FindFolder or FindItem message: `m:RootFolder` with the paging attributes of a page
+/// ending at `end` of `total` (the next offset, or with a fractional view the next numerator
+/// over the total), around `list` (`t:Folders` or `t:Items`) that `content` fills.
+pub fn find_page(
+    o: &mut Out,
+    op: &str,
+    fractional: bool,
+    (end, total): (usize, usize),
+    list: &'static str,
+    content: impl FnOnce(&mut Out),
+) {
+    o.message(op, Ok(()), |o| {
+        let n = o.m("RootFolder");
+        let e = o.w.element(&n);
+        let e = if fractional {
+            e.attr_display("NumeratorOffset", end)
+                .attr_display("AbsoluteDenominator", total)
+        } else {
+            e.attr_display("IndexedPagingOffset", end)
+        };
+        e.attr_display("TotalItemsInView", total)
+            .attr(
+                "IncludesLastItemInRange",
+                if end >= total { "true" } else { "false" },
+            )
+            .open();
+        o.t_open(list);
+        content(o);
+        o.t_close(list);
+        o.w.close(&n);
+    });
+}
+
 /// A whole fault document.
 pub fn fault_document(style: ResponseStyle, e: &MessageError) -> Doc {
-    Out::document(style, |o| o.fault(e))
+    Out::fault_envelope(style, e)
 }
 
 /// A whole document with one error message for `op` (e.g. a fault injected as a message).
