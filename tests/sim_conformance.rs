@@ -18,6 +18,12 @@ use foldertrack::sim::{FaultKind, FaultRule, NewMessage, NotificationNs, Respons
 use sim_support::*;
 use std::path::PathBuf;
 
+/// The reference's `validate` script, when it and xmllint are both there to validate with.
+fn validator() -> Option<PathBuf> {
+    let validate = required::reference("validate")?;
+    required::xmllint().then_some(validate)
+}
+
 fn message(subject: &str) -> NewMessage {
     NewMessage {
         subject: subject.into(),
@@ -42,12 +48,7 @@ fn is_fault(xml: &str) -> bool {
 
 #[tokio::test]
 async fn every_kind_of_response_validates_against_the_official_schema() {
-    let Some(validate) = required::reference("validate") else {
-        return;
-    };
-    if !required::xmllint() {
-        return;
-    }
+    let Some(validate) = validator() else { return };
     let sim = start().await;
     let c = sim.control();
     c.set_style(ResponseStyle {
@@ -66,7 +67,7 @@ async fn every_kind_of_response_validates_against_the_official_schema() {
     let get_folder = GetFolder {
         shape: FolderShape {
             base: ews::folder::BaseShape::AllProperties,
-            properties: vec![],
+            ..FolderShape::default()
         },
         folders: vec![
             DistinguishedFolder::Inbox.into(),
@@ -255,7 +256,11 @@ async fn every_kind_of_response_validates_against_the_official_schema() {
         keep(&name, call(&sim, AS_ALICE, None, &sync).await);
     }
     sim.shutdown().await;
+    validate_all(&validate, &docs);
+}
 
+/// Validates every `(name, document)` with the reference's `validate` script; all must pass.
+fn validate_all(validate: &std::path::Path, docs: &[(String, String)]) {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     for (i, (name, body)) in docs.iter().enumerate() {
@@ -281,6 +286,124 @@ async fn every_kind_of_response_validates_against_the_official_schema() {
         "{report}"
     );
     required::checked(files.len(), "simulator responses");
+}
+
+#[tokio::test]
+async fn the_responses_to_other_clients_operations_validate_against_the_official_schema() {
+    let Some(validate) = validator() else { return };
+    let sim = start().await;
+    let c = sim.control();
+    c.create_mailbox("alicia@example.com").unwrap();
+    let target = c.create_folder(ALICE, "Inbox/Deals").unwrap();
+    let ids: Vec<String> = ["Quote 1", "Quote 2", "Lunch"]
+        .iter()
+        .map(|s| c.deliver(ALICE, "Inbox", &message(s)).unwrap().item_id)
+        .collect();
+    let mut docs: Vec<(String, String)> = Vec::new();
+    let mut keep = |name: &str, body: &str| docs.push((name.to_owned(), envelope(body, None)));
+    let every_folder: String = DistinguishedFolder::ALL
+        .iter()
+        .map(|d| format!(r#"<t:DistinguishedFolderId Id="{}"/>"#, d.as_str()))
+        .collect();
+    let all_props = r#"<m:FolderShape><t:BaseShape>AllProperties</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="folder:DistinguishedFolderId"/><t:ExtendedFieldURI PropertyTag="0x10f4" PropertyType="Boolean"/></t:AdditionalProperties></m:FolderShape>"#;
+    keep(
+        "GetFolder-every-distinguished-folder",
+        &format!("<m:GetFolder>{all_props}<m:FolderIds>{every_folder}</m:FolderIds></m:GetFolder>"),
+    );
+    keep(
+        "FindFolder-deep-from-root",
+        &format!(
+            r#"<m:FindFolder Traversal="Deep">{all_props}<m:IndexedPageFolderView MaxEntriesReturned="100" Offset="0" BasePoint="Beginning"/><m:Restriction><t:Not><t:IsEqualTo><t:FieldURI FieldURI="folder:DisplayName"/><t:FieldURIOrConstant><t:Constant Value="Views"/></t:FieldURIOrConstant></t:IsEqualTo></t:Not></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="root"/></m:ParentFolderIds></m:FindFolder>"#
+        ),
+    );
+    keep(
+        "SyncFolderHierarchy-whole-mailbox",
+        &format!("<m:SyncFolderHierarchy>{all_props}</m:SyncFolderHierarchy>"),
+    );
+    let shape = r#"<m:ItemShape><t:BaseShape>Default</t:BaseShape><t:AdditionalProperties><t:FieldURI FieldURI="item:Categories"/></t:AdditionalProperties></m:ItemShape>"#;
+    keep(
+        "FindItem-indexed",
+        &format!(
+            r#"<m:FindItem Traversal="Shallow">{shape}<m:IndexedPageItemView MaxEntriesReturned="2" Offset="1" BasePoint="Beginning"/><m:Restriction><t:Or><t:Contains ContainmentMode="Prefixed" ContainmentComparison="IgnoreCase"><t:FieldURI FieldURI="item:Subject"/><t:Constant Value="quote"/></t:Contains><t:IsEqualTo><t:FieldURI FieldURI="item:Categories"/><t:FieldURIOrConstant><t:Constant Value="Red"/></t:FieldURIOrConstant></t:IsEqualTo></t:Or></m:Restriction><m:SortOrder><t:FieldOrder Order="Ascending"><t:FieldURI FieldURI="item:Subject"/></t:FieldOrder></m:SortOrder><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>"#
+        ),
+    );
+    keep(
+        "FindItem-fractional",
+        &format!(
+            r#"<m:FindItem Traversal="Shallow">{shape}<m:FractionalPageItemView MaxEntriesReturned="10" Numerator="1" Denominator="2"/><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>"#
+        ),
+    );
+    keep(
+        "FindItem-unsupported-path",
+        &format!(
+            r#"<m:FindItem Traversal="Shallow">{shape}<m:Restriction><t:Exists><t:FieldURI FieldURI="item:Body"/></t:Exists></m:Restriction><m:ParentFolderIds><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderIds></m:FindItem>"#
+        ),
+    );
+    let item = |id: &str| format!(r#"<t:ItemId Id="{id}"/>"#);
+    keep(
+        "CopyItem",
+        &format!(
+            r#"<m:CopyItem><m:ToFolderId><t:FolderId Id="{target}"/></m:ToFolderId><m:ItemIds>{}</m:ItemIds></m:CopyItem>"#,
+            item(&ids[0])
+        ),
+    );
+    keep(
+        "UpdateItem-fields",
+        &format!(
+            r#"<m:UpdateItem ConflictResolution="AutoResolve" MessageDisposition="SaveOnly"><m:ItemChanges><t:ItemChange>{}<t:Updates><t:SetItemField><t:FieldURI FieldURI="item:Subject"/><t:Message><t:Subject>Quote 1 (read)</t:Subject></t:Message></t:SetItemField><t:SetItemField><t:FieldURI FieldURI="message:IsRead"/><t:Message><t:IsRead>1</t:IsRead></t:Message></t:SetItemField></t:Updates></t:ItemChange><t:ItemChange>{}<t:Updates><t:SetItemField><t:FieldURI FieldURI="item:ReminderIsSet"/><t:Message><t:ReminderIsSet>true</t:ReminderIsSet></t:Message></t:SetItemField></t:Updates></t:ItemChange></m:ItemChanges></m:UpdateItem>"#,
+            item(&ids[0]),
+            item(&ids[1])
+        ),
+    );
+    keep(
+        "DeleteItem",
+        &format!(
+            r#"<m:DeleteItem DeleteType="MoveToDeletedItems"><m:ItemIds>{}{}</m:ItemIds></m:DeleteItem>"#,
+            item(&ids[2]),
+            item(&ids[2])
+        ),
+    );
+    keep(
+        "CreateItem-send",
+        &format!(
+            r#"<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId><m:Items><t:Message><t:Subject>Hello</t:Subject><t:ToRecipients><t:Mailbox><t:EmailAddress>{BOB}</t:EmailAddress></t:Mailbox></t:ToRecipients></t:Message></m:Items></m:CreateItem>"#
+        ),
+    );
+    keep(
+        "CreateFolder",
+        r#"<m:CreateFolder><m:ParentFolderId><t:DistinguishedFolderId Id="inbox"/></m:ParentFolderId><m:Folders><t:Folder><t:DisplayName>New</t:DisplayName></t:Folder><t:ContactsFolder><t:DisplayName>Buyers</t:DisplayName></t:ContactsFolder><t:Folder><t:DisplayName>deals</t:DisplayName></t:Folder></m:Folders></m:CreateFolder>"#,
+    );
+    for entry in ["bob", "ali", "zed"] {
+        keep(
+            &format!("ResolveNames-{entry}"),
+            &format!(
+                r#"<m:ResolveNames ReturnFullContactData="false"><m:UnresolvedEntry>{entry}</m:UnresolvedEntry></m:ResolveNames>"#
+            ),
+        );
+    }
+    keep(
+        "GetServerTimeZones-full",
+        r#"<m:GetServerTimeZones ReturnFullTimeZoneData="true"/>"#,
+    );
+    // Only the error answer: a converted id is `m:AlternateId xsi:type="t:AlternateIdType"`,
+    // and the reference validator re-serialises each part with new prefixes but leaves the
+    // QName inside xsi:type as it was, so no such answer can pass it. tests/sim_clients.rs
+    // reads converted ids back instead.
+    keep(
+        "ConvertId-malformed",
+        &format!(
+            r#"<m:ConvertId DestinationFormat="HexEntryId"><m:SourceIds><t:AlternateId Format="EwsId" Id="DUMMY" Mailbox="{ALICE}"/></m:SourceIds></m:ConvertId>"#
+        ),
+    );
+    let mut answers = Vec::new();
+    for (name, request) in docs {
+        let (status, body) = post(&sim, AS_ALICE, None, request).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        assert!(!is_fault(&body), "{name}: {body}");
+        answers.push((name, body));
+    }
+    sim.shutdown().await;
+    validate_all(&validate, &answers);
 }
 
 /// Sends a request document as written; when it impersonates someone, gives them a mailbox the
@@ -320,7 +443,7 @@ async fn every_published_request_sample_gets_a_sensible_answer() {
         let Ok((_, request)) = ews::envelope::read_request(xml, read_operation) else {
             panic!("{}: the simulator cannot read it", path.display());
         };
-        if matches!(request, Request::Unsupported(_)) {
+        if matches!(request, Request::Unsupported { .. }) {
             println!("not implemented, skipped: {}", path.display());
             continue;
         }
