@@ -5,7 +5,7 @@
 //! Sent ([`activity`]); when it exists, set or change its regarding (R8, R12). A column the
 //! acting user may not write (field security) is left out and noted in the item's history
 //! (R34). Calls share one gate that honours service protection ([`api`]); what a failure
-//! means is decided in [`outcome`].
+//! means is decided in [`outcome`](mod@outcome).
 //! <https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/overview>
 
 pub mod activity;
