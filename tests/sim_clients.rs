@@ -2,8 +2,10 @@
 //! like Exchange's (every standard folder with its kind and class, hidden and system folders),
 //! delegate access by `DistinguishedFolderId/Mailbox`, FindItem, DeleteItem, CopyItem,
 //! CreateFolder, sending, UpdateItem of simple fields, ResolveNames, GetServerTimeZones and
-//! ConvertId. Real HTTP on 127.0.0.1, read back with foldertrack's own parsers.
+//! ConvertId. Real HTTP on 127.0.0.1, read back with foldertrack's own parsers; and exchangelib,
+//! a Python EWS client nobody here wrote, making its usual calls against `foldertrack sim`.
 
+mod required;
 mod sim_support;
 
 use foldertrack::ews::convert_id::{AlternateId, ConvertId};
@@ -857,4 +859,107 @@ async fn names_time_zones_and_id_formats_are_answered_like_exchange() {
         ResponseCode::ErrorInvalidIdMalformed
     );
     sim.shutdown().await;
+}
+
+/// The Python with exchangelib: `FOLDERTRACK_EXCHANGELIB_PYTHON`, or the virtual environment
+/// `.ci/run` makes in target/exl-venv.
+fn exchangelib_python() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("FOLDERTRACK_EXCHANGELIB_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/exl-venv/bin/python")
+        });
+    let imports = std::process::Command::new(&python)
+        .args(["-c", "import exchangelib"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if imports {
+        Some(python)
+    } else {
+        required::missing(
+            &format!("exchangelib for {}", python.display()),
+            "run .ci/run, or: python3 -m venv target/exl-venv && \
+             target/exl-venv/bin/pip install -r tests/exchangelib/requirements.txt",
+        )
+    }
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `foldertrack sim` on a free loopback port, with its EWS and control URLs, and its output,
+/// kept open: the simulator stops when it cannot print.
+fn sim_process() -> (Child, impl Sized, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let child = Child(child);
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let mut url = |label: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(label)
+            .unwrap_or_else(|| panic!("{line}"))
+            .trim()
+            .to_owned()
+    };
+    let ews = url("EWS:");
+    let control = url("control:");
+    (child, lines, ews, control)
+}
+
+#[test]
+fn exchangelib_gets_the_answers_exchange_gives_to_every_call_it_makes() {
+    let Some(python) = exchangelib_python() else {
+        return;
+    };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exchangelib/conformance.py");
+    let (_sim, _output, ews, control) = sim_process();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut run = Child(
+        std::process::Command::new(python)
+            .arg(&script)
+            .args([&ews, &control])
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = run.0.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let report = std::fs::read_to_string(&out).unwrap();
+    let errors = std::fs::read_to_string(&err).unwrap();
+    let status = status.unwrap_or_else(|| panic!("still running after 120 s:\n{report}{errors}"));
+    assert!(status.success(), "{report}\n{errors}");
+    // Every check of the script ran and passed; none was skipped by a crash half-way.
+    let calls = std::fs::read_to_string(&script)
+        .unwrap()
+        .matches("\n@check(")
+        .count();
+    assert!(
+        report.contains(&format!("\n{calls} passed, 0 failed")),
+        "{report}\n{errors}"
+    );
+    required::checked(calls, "exchangelib calls");
 }
