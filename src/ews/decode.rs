@@ -207,10 +207,13 @@ mod tests {
 
     #[test]
     fn unknown_request_and_non_ews_documents_are_refused_with_a_position() {
-        let err = decode("<m:DeleteItem xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\"/>")
+        let err = decode("<m:GetInboxRules xmlns:m=\"http://schemas.microsoft.com/exchange/services/2006/messages\"/>")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("unknown EWS operation <DeleteItem>"), "{err}");
+        assert!(
+            err.contains("unknown EWS operation <GetInboxRules>"),
+            "{err}"
+        );
         let err = decode("<html>\n<body/></html>").unwrap_err().to_string();
         assert!(err.starts_with("line 1"), "{err}");
         assert!(decode("not xml at all").is_err());
