@@ -1,12 +1,12 @@
 //! Microsoft's published EWS samples and schema (../shared/ews-reference, read in place, never
 //! copied): every response, fault and fragment sample decodes, every request sample of an
 //! operation foldertrack implements decodes, every request foldertrack builds validates, and
-//! the response codes are the schema's. Without the material (or xmllint) each test says it
-//! was skipped; under CI it fails (see tests/required).
+//! the response codes and distinguished folder names are the schema's. Without the material
+//! (or xmllint) each test says it was skipped; under CI it fails (see tests/required).
 
 mod required;
 
-use foldertrack::ews::ResponseCode;
+use foldertrack::ews::{DistinguishedFolder, ResponseCode};
 
 /// Every `.xml` and `.http` sample, by file name; `None` when the samples are missing.
 fn samples() -> Option<Vec<(String, String)>> {
@@ -103,22 +103,44 @@ fn every_request_foldertrack_builds_validates_against_the_official_schema() {
     required::checked(files.len(), "requests foldertrack builds");
 }
 
+/// The values of the enumeration `type_name` in the reference schema `xsd/<file>`, in schema
+/// order; `None` when the reference is missing.
+fn enumeration(file: &str, type_name: &str) -> Option<Vec<String>> {
+    let xsd = required::reference(&format!("xsd/{file}"))?;
+    let text = std::fs::read_to_string(&xsd).expect("the schema is readable UTF-8");
+    let start = text
+        .find(&format!("name=\"{type_name}\""))
+        .unwrap_or_else(|| panic!("{type_name} is not in {file}"));
+    let end = start + text[start..].find("</xs:simpleType>").expect("end");
+    Some(
+        text[start..end]
+            .split("<xs:enumeration value=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
 #[test]
 fn response_codes_are_the_official_schemas() {
-    let Some(xsd) = required::reference("xsd/messages.xsd") else {
+    let Some(schema) = enumeration("messages.xsd", "ResponseCodeType") else {
         return;
     };
-    let text = std::fs::read_to_string(&xsd).expect("messages.xsd is readable UTF-8");
-    let start = text
-        .find("name=\"ResponseCodeType\"")
-        .expect("ResponseCodeType");
-    let end = start + text[start..].find("</xs:simpleType>").expect("end");
-    let schema: Vec<&str> = text[start..end]
-        .split("<xs:enumeration value=\"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .collect();
     let ours: Vec<&str> = ResponseCode::ALL.iter().map(|c| c.as_str()).collect();
     assert_eq!(ours, schema);
     required::checked(schema.len(), "response codes");
+}
+
+#[test]
+fn distinguished_folder_names_are_the_official_schemas() {
+    let Some(schema) = enumeration("types.xsd", "DistinguishedFolderIdNameType") else {
+        return;
+    };
+    let ours: Vec<&str> = DistinguishedFolder::ALL
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    assert_eq!(ours, schema);
+    required::checked(schema.len(), "distinguished folder names");
 }

@@ -133,28 +133,3 @@ pub fn read_response_body<'i, O: Operation>(
     }
     response::read_messages(r, el, O::read_field)
 }
-
-/// The values of the enumeration `type_name` in the reference schema file `file` (`types.xsd`,
-/// `messages.xsd`), in schema order; `None` when the reference is not present.
-#[cfg(test)]
-pub(crate) fn schema_enumeration(file: &str, type_name: &str) -> Option<Vec<String>> {
-    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/ews-reference/xsd")
-        .join(file);
-    let Ok(text) = std::fs::read_to_string(&xsd) else {
-        println!("skipped: {} is not present", xsd.display());
-        return None;
-    };
-    let start = text
-        .find(&format!("name=\"{type_name}\""))
-        .unwrap_or_else(|| panic!("{type_name} is not in {file}"));
-    let end = start + text[start..].find("</xs:simpleType>").expect("end");
-    Some(
-        text[start..end]
-            .split("<xs:enumeration value=\"")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .map(str::to_owned)
-            .collect(),
-    )
-}
