@@ -9,8 +9,9 @@ mod history;
 use crate::admin::server::{self as admin, Admin};
 use crate::config::{self, Config};
 use crate::deliver::{self, AnySink, Deliverer};
-use crate::feed::FolderFeed;
 use crate::feed::ews::EwsFeed;
+use crate::feed::graph::GraphFeed;
+use crate::feed::{AnyFeed, FolderFeed};
 use crate::store::{self, Store};
 use crate::watch::mailbox::{self, MailboxWatcher, PassReport, Progress};
 use crate::watch::supervisor::Supervisor;
@@ -44,6 +45,24 @@ pub fn ews_feed(config: &Config) -> Result<EwsFeed, Error> {
         config.limits.sync_page_size.min(u32::from(u16::MAX)) as u16,
         config.limits.get_item_batch as usize,
     ))
+}
+
+/// The Graph feed the config describes (`api = "graph"`): delta pages of `sync_page_size`,
+/// `$batch`es of at most 20.
+pub fn graph_feed(config: &Config) -> Result<GraphFeed, Error> {
+    let client = crate::client::GraphClient::new(config.client_settings()?)?;
+    Ok(GraphFeed::new(client).with_sizes(
+        config.limits.sync_page_size,
+        config.limits.get_item_batch as usize,
+    ))
+}
+
+/// The feed of the API the config chose.
+pub fn feed(config: &Config) -> Result<AnyFeed, Error> {
+    Ok(match config.exchange.api {
+        config::Api::Ews => AnyFeed::Ews(ews_feed(config)?),
+        config::Api::Graph => AnyFeed::Graph(graph_feed(config)?),
+    })
 }
 
 /// Says in the log, at start and on reload, when the limits cannot keep the cadence.

@@ -7,7 +7,7 @@ use super::render::print_line;
 use anyhow::{Context, Result};
 use foldertrack::agent;
 use foldertrack::config::{self, Config};
-use foldertrack::feed::ews::EwsFeed;
+use foldertrack::feed::AnyFeed;
 use foldertrack::store::SledStore;
 use foldertrack::watch::mailbox::Progress;
 use std::io::IsTerminal;
@@ -17,10 +17,10 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// The config, the EWS feed it describes and its store.
-fn open(path: &Path) -> Result<(Config, Arc<EwsFeed>, Arc<SledStore>)> {
+/// The config, the feed it describes (EWS or Graph) and its store.
+fn open(path: &Path) -> Result<(Config, Arc<AnyFeed>, Arc<SledStore>)> {
     let config = Config::load(path)?;
-    let feed = Arc::new(agent::ews_feed(&config)?);
+    let feed = Arc::new(agent::feed(&config)?);
     let store = Arc::new(SledStore::open(&config.store.path)?);
     Ok((config, feed, store))
 }

@@ -153,7 +153,7 @@ fn parse_since(s: &str) -> Result<jiff::Timestamp> {
 
 pub async fn folders(path: &Path, address: &str) -> Result<ExitCode> {
     let config = Config::load(path)?;
-    let feed = agent::ews_feed(&config)?;
+    let feed = agent::feed(&config)?;
     let lines = checks::folders(&config.mailbox, &feed, address).await?;
     let width = lines
         .iter()
@@ -181,7 +181,7 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
             checks.extend(foldertrack::config::secret_checks(&config));
             checks.push(config.capacity_check());
             if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
-                match agent::ews_feed(&config) {
+                match agent::feed(&config) {
                     Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
                     Err(e) => checks.push(Check::Fail(e.to_string())),
                 }

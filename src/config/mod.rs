@@ -145,7 +145,12 @@ fn differences<T: Serialize>(section: &str, actual: &T, default: &T, out: &mut V
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Exchange {
-    /// The EWS endpoint, e.g. `https://mail.example.com/EWS/Exchange.asmx`.
+    /// How foldertrack speaks to Exchange: `ews` (on-premises, and Exchange Online while
+    /// Microsoft allows it) or `graph` (Exchange Online through Microsoft Graph).
+    #[serde(default)]
+    pub api: Api,
+    /// The EWS endpoint, e.g. `https://mail.example.com/EWS/Exchange.asmx`, or with
+    /// `api = "graph"` the Graph root, `https://graph.microsoft.com/v1.0`.
     pub url: String,
     /// How foldertrack signs in.
     pub auth: Auth,
@@ -167,6 +172,17 @@ pub struct Exchange {
     pub extra_root_certs: Option<PathBuf>,
 }
 
+/// `exchange.api`: the protocol of the mailboxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// Exchange Web Services (SOAP): Exchange Server on-premises.
+    #[default]
+    Ews,
+    /// Microsoft Graph (REST): Exchange Online; needs `auth.kind = "oauth"`.
+    Graph,
+}
+
 /// `exchange.auth`, by `kind`.
 #[derive(Clone, Debug, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -185,9 +201,9 @@ pub enum Auth {
         client_id: String,
         client_secret_env: Option<String>,
         client_secret_file: Option<PathBuf>,
-        /// The token scope.
-        #[serde(default = "default_scope")]
-        scope: String,
+        /// The token scope; by default `https://outlook.office365.com/.default` for EWS and
+        /// `https://graph.microsoft.com/.default` for Graph.
+        scope: Option<String>,
         /// Overrides `https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token`.
         token_url: Option<String>,
     },
@@ -422,9 +438,6 @@ const fn default_webhook_timeout() -> u64 {
 fn default_server_version() -> String {
     "Exchange2013_SP1".into()
 }
-fn default_scope() -> String {
-    "https://outlook.office365.com/.default".into()
-}
 fn default_jsonl_path() -> PathBuf {
     "tracked.jsonl".into()
 }
@@ -564,6 +577,50 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
             );
         }
         assert!(problems("[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\npath = \"Inbox/Customers/Contoso\"").is_empty());
+    }
+
+    #[test]
+    fn graph_needs_oauth_and_the_graph_root() {
+        let graph = |exchange: &str| match Config::from_toml_str(
+            &format!("[exchange]\napi = \"graph\"\n{exchange}"),
+            Path::new("t.toml"),
+        ) {
+            Ok(c) => Ok(c),
+            Err(Error::Invalid { problems, .. }) => Err(problems),
+            Err(e) => Err(vec![e.to_string()]),
+        };
+        let oauth = "auth = { kind = \"oauth\", tenant_id = \"t\", client_id = \"c\", client_secret_env = \"S\" }";
+        let config = graph(&format!(
+            "url = \"https://graph.microsoft.com/v1.0\"\n{oauth}"
+        ))
+        .unwrap();
+        assert_eq!(config.exchange.api, Api::Graph);
+        assert_eq!(config.default_scope(), crate::graph::SCOPE);
+        let problems = graph("url = \"https://mail.example.com/EWS/Exchange.asmx\"\nauth = { kind = \"basic\", username = \"u\", password_env = \"P\" }").unwrap_err();
+        assert!(problems.iter().any(|p| p.starts_with("exchange.url: with api = \"graph\" this is the Graph root")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("exchange.auth: Microsoft Graph takes app-only OAuth only")),
+            "{problems:?}"
+        );
+        let ews_scope = oauth.replace(
+            " }",
+            ", scope = \"https://outlook.office365.com/.default\" }",
+        );
+        let problems = graph(&format!(
+            "url = \"https://graph.microsoft.com/v1.0\"\n{ews_scope}"
+        ))
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with(
+            "exchange.auth.scope: Graph tokens need the scope https://graph.microsoft.com/.default"
+        ));
+        let unknown = Config::from_toml_str("[exchange]\napi = \"rest\"\nurl = \"https://x\"\nauth = { kind = \"basic\", username = \"u\", password_env = \"P\" }", Path::new("t.toml")).unwrap_err().to_string();
+        assert!(
+            unknown.contains("ews") && unknown.contains("graph"),
+            "{unknown}"
+        );
     }
 
     #[test]

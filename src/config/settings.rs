@@ -3,7 +3,7 @@
 //! values that never print. Components take these, never the config.
 
 use super::secret::resolve_secret;
-use super::{Auth, Check, Config, Error, Sink};
+use super::{Api, Auth, Check, Config, Error, Sink};
 use crate::admin::AdminSettings;
 use crate::client::{self, ClientSettings, Limits};
 use crate::deliver::dynamics::DynamicsSettings;
@@ -19,6 +19,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 use url::Url;
 
+/// The scope of app-only EWS tokens in Exchange Online.
+pub const EWS_SCOPE: &str = "https://outlook.office365.com/.default";
+
 fn url(field: &str, text: &str) -> Result<Url, Error> {
     Url::parse(text).map_err(|e| Error::Value {
         field: field.to_owned(),
@@ -27,7 +30,15 @@ fn url(field: &str, text: &str) -> Result<Url, Error> {
 }
 
 impl Config {
-    /// The EWS client: endpoint, credentials, timeouts and the call gate's limits.
+    /// The token scope when the config names none: the one of the API in use.
+    pub fn default_scope(&self) -> &'static str {
+        match self.exchange.api {
+            Api::Ews => EWS_SCOPE,
+            Api::Graph => crate::graph::SCOPE,
+        }
+    }
+
+    /// The EWS or Graph client: endpoint, credentials, timeouts and the call gate's limits.
     pub fn client_settings(&self) -> Result<ClientSettings, Error> {
         let ex = &self.exchange;
         let password = |env: &Option<String>, file: &Option<std::path::PathBuf>| {
@@ -67,7 +78,7 @@ impl Config {
                     client_secret_env.as_deref(),
                     client_secret_file.as_deref(),
                 )?,
-                scope: scope.clone(),
+                scope: scope.clone().unwrap_or_else(|| self.default_scope().into()),
             },
         };
         let per_second = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);

@@ -1,7 +1,7 @@
 //! [`Config::validate`]: every problem of a parsed file at once, each as `field.path: what is
 //! wrong and what to do`. Bounds are named constants, shared with the components they protect.
 
-use super::{Admin, Auth, Config, Exchange, Sink};
+use super::{Admin, Api, Auth, Config, Exchange, Sink};
 use crate::http::is_loopback;
 use crate::watch::{FolderMapping, MailboxConfig};
 use std::path::PathBuf;
@@ -49,10 +49,17 @@ fn exchange(p: &mut Problems, x: &Exchange) {
         Ok(_) | Err(_) => p.add(
             "exchange.url",
             &format!(
-                "{:?} is not an http(s) URL; write e.g. https://mail.example.com/EWS/Exchange.asmx",
-                x.url
+                "{:?} is not an http(s) URL; write e.g. {}",
+                x.url,
+                match x.api {
+                    Api::Ews => "https://mail.example.com/EWS/Exchange.asmx",
+                    Api::Graph => crate::graph::DEFAULT_BASE,
+                }
             ),
         ),
+    }
+    if x.api == Api::Graph {
+        graph(p, x);
     }
     if crate::ews::ExchangeVersion::parse(&x.server_version).is_none() {
         let known: Vec<&str> = crate::ews::ExchangeVersion::ALL
@@ -111,6 +118,33 @@ fn exchange(p: &mut Problems, x: &Exchange) {
     }
     if x.connect_timeout_secs == 0 || x.request_timeout_secs == 0 {
         p.add("exchange", "timeouts must be at least 1 second");
+    }
+}
+
+/// What `api = "graph"` needs of the rest of `[exchange]`.
+fn graph(p: &mut Problems, x: &Exchange) {
+    if x.url.to_ascii_lowercase().ends_with(".asmx") {
+        p.add(
+            "exchange.url",
+            &format!(
+                "with api = \"graph\" this is the Graph root ({}), not an EWS endpoint",
+                crate::graph::DEFAULT_BASE
+            ),
+        );
+    }
+    match &x.auth {
+        Auth::Oauth { scope: Some(s), .. } if !s.ends_with("/.default") || s.contains("outlook.office") => p.add(
+            "exchange.auth.scope",
+            &format!(
+                "Graph tokens need the scope {}; remove the line to get it",
+                crate::graph::SCOPE
+            ),
+        ),
+        Auth::Oauth { .. } => {}
+        Auth::Basic { .. } | Auth::Ntlm { .. } => p.add(
+            "exchange.auth",
+            "Microsoft Graph takes app-only OAuth only; use auth = { kind = \"oauth\", tenant_id = \"…\", client_id = \"…\", client_secret_file = \"…\" }",
+        ),
     }
 }
 
