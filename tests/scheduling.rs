@@ -43,7 +43,7 @@ fn fault(
 const SLOW: (u64, u64, u64) = (60, 60, 60);
 
 type Sup = foldertrack::watch::supervisor::Supervisor<
-    foldertrack::feed::ews::EwsFeed,
+    foldertrack::feed::AnyFeed,
     foldertrack::store::SledStore,
 >;
 

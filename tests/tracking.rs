@@ -21,16 +21,16 @@ fn mapping_state(agent: &Agent, name: &str) -> MappingState {
 }
 
 /// A baselined mapping over Inbox/Customers/Contoso (regarding Contoso).
-async fn baselined() -> Agent {
-    let agent = Agent::start(&contoso()).await;
+async fn baselined(api: Api) -> Agent {
+    let agent = Agent::start_on(api, &contoso()).await;
     agent.sim().create_folder(ALICE, CUSTOMERS).unwrap();
     agent.pass().await;
     agent
 }
 
 /// An agent over a mapped folder that already holds `n` mails.
-async fn with_old_mails(config: &str, n: usize) -> Agent {
-    let agent = Agent::start(config).await;
+async fn with_old_mails(api: Api, config: &str, n: usize) -> Agent {
+    let agent = Agent::start_on(api, config).await;
     let c = agent.sim();
     c.create_folder(ALICE, CUSTOMERS).unwrap();
     for i in 0..n {
@@ -40,9 +40,8 @@ async fn with_old_mails(config: &str, n: usize) -> Agent {
     agent
 }
 
-#[tokio::test]
-async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
-    let agent = with_old_mails(&contoso(), 3).await;
+async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing(api: Api) {
+    let agent = with_old_mails(api, &contoso(), 3).await;
     let summary = agent.pass().await;
     assert_eq!(summary.tracked, 0);
     assert!(agent.delivered().is_empty());
@@ -53,22 +52,20 @@ async fn s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing() {
     );
 }
 
-#[tokio::test]
-async fn s02_r10_track_existing_tracks_the_baseline() {
+async fn s02_r10_track_existing_tracks_the_baseline(api: Api) {
     let config = mailboxes(&[(
         ALICE,
         &[(CUSTOMERS, Some(CONTOSO), "track_existing = true")],
     )]);
-    let agent = with_old_mails(&config, 3).await;
+    let agent = with_old_mails(api, &config, 3).await;
     assert_eq!(agent.pass().await.tracked, 3);
     let lines = agent.delivered();
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|r| r.event == EventKind::MovedIn));
 }
 
-#[tokio::test]
-async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding() {
-    let agent = baselined().await;
+async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     let item = drag(&c, ALICE, "Quote for Contoso", CUSTOMERS);
     let summary = agent.pass().await;
@@ -81,7 +78,8 @@ async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding() 
     assert_eq!(r.mailbox, ALICE);
     assert_eq!(r.folder.path, CUSTOMERS);
     assert_eq!(r.regarding.as_ref().unwrap().id, CONTOSO);
-    assert_eq!(r.message.item_id, item);
+    let view = c.message(ALICE, &item).unwrap();
+    assert_eq!(r.message.item_id, agent.id_of(&view));
     assert_eq!(r.message.subject.as_deref(), Some("Quote for Contoso"));
     assert_eq!(
         r.message.from.as_ref().unwrap().address,
@@ -89,7 +87,6 @@ async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding() 
     );
     assert_eq!(r.message.direction, Some(Direction::Incoming));
     assert_eq!(r.message.body, None, "R35: no body unless the mapping asks");
-    let view = c.message(ALICE, &item).unwrap();
     let identity = Identity::of(ALICE, Some(&view.internet_message_id), None).unwrap();
     assert_eq!(
         r.id,
@@ -101,9 +98,8 @@ async fn s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding() 
     assert_eq!(agent.pass().await.tracked, 0);
 }
 
-#[tokio::test]
-async fn s04_r4_a_renamed_folder_stays_tracked_under_its_new_path() {
-    let agent = baselined().await;
+async fn s04_r4_a_renamed_folder_stays_tracked_under_its_new_path(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     c.rename_folder(ALICE, CUSTOMERS, "Contoso Ltd").unwrap();
     drag(&c, ALICE, "after rename", "Inbox/Customers/Contoso Ltd");
@@ -116,9 +112,8 @@ async fn s04_r4_a_renamed_folder_stays_tracked_under_its_new_path() {
     assert_eq!(m.path.as_deref(), Some("Inbox/Customers/Contoso Ltd"));
 }
 
-#[tokio::test]
-async fn s05_r5_a_folder_moved_out_of_the_inbox_pauses_its_mapping() {
-    let agent = baselined().await;
+async fn s05_r5_a_folder_moved_out_of_the_inbox_pauses_its_mapping(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Archive").unwrap();
     c.move_folder(ALICE, CUSTOMERS, "Archive").unwrap();
@@ -139,9 +134,8 @@ async fn s05_r5_a_folder_moved_out_of_the_inbox_pauses_its_mapping() {
     );
 }
 
-#[tokio::test]
-async fn s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_tracked() {
-    let agent = baselined().await;
+async fn s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_tracked(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     drag(&c, ALICE, "tracked before", CUSTOMERS);
     agent.pass().await;
@@ -166,8 +160,8 @@ fn two_folders(b_regarding: Option<&str>) -> String {
     )])
 }
 
-async fn tracked_in_a(b_regarding: Option<&str>) -> (Agent, String) {
-    let agent = Agent::start(&two_folders(b_regarding)).await;
+async fn tracked_in_a(api: Api, b_regarding: Option<&str>) -> (Agent, String) {
+    let agent = Agent::start_on(api, &two_folders(b_regarding)).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/A").unwrap();
     c.create_folder(ALICE, "Inbox/B").unwrap();
@@ -178,9 +172,8 @@ async fn tracked_in_a(b_regarding: Option<&str>) -> (Agent, String) {
     (agent, item)
 }
 
-#[tokio::test]
-async fn s07_r12_a_move_to_a_mapped_folder_with_another_regarding_relinks() {
-    let (agent, item) = tracked_in_a(Some(FABRIKAM)).await;
+async fn s07_r12_a_move_to_a_mapped_folder_with_another_regarding_relinks(api: Api) {
+    let (agent, item) = tracked_in_a(api, Some(FABRIKAM)).await;
     agent.sim().move_message(ALICE, &item, "Inbox/B").unwrap();
     agent.pass().await;
     let lines = agent.delivered();
@@ -192,9 +185,8 @@ async fn s07_r12_a_move_to_a_mapped_folder_with_another_regarding_relinks() {
     assert_eq!(lines[1].folder.path, "Inbox/B");
 }
 
-#[tokio::test]
-async fn s08_r12_a_move_to_a_mapped_folder_without_regarding_keeps_the_record() {
-    let (agent, item) = tracked_in_a(None).await;
+async fn s08_r12_a_move_to_a_mapped_folder_without_regarding_keeps_the_record(api: Api) {
+    let (agent, item) = tracked_in_a(api, None).await;
     agent.sim().move_message(ALICE, &item, "Inbox/B").unwrap();
     assert_eq!(agent.pass().await.tracked, 0);
     assert_eq!(agent.delivered().len(), 1);
@@ -207,9 +199,8 @@ async fn s08_r12_a_move_to_a_mapped_folder_without_regarding_keeps_the_record() 
     assert_eq!(record.location.unwrap().path, "Inbox/B");
 }
 
-#[tokio::test]
-async fn s09_r13_moving_out_or_deleting_sends_nothing_and_is_in_the_history() {
-    let (agent, item) = tracked_in_a(None).await;
+async fn s09_r13_moving_out_or_deleting_sends_nothing_and_is_in_the_history(api: Api) {
+    let (agent, item) = tracked_in_a(api, None).await;
     let c = agent.sim();
     let id = agent.delivered()[0].id.clone();
     let out = c.move_message(ALICE, &item, "Inbox").unwrap();
@@ -233,12 +224,14 @@ async fn s09_r13_moving_out_or_deleting_sends_nothing_and_is_in_the_history() {
     assert!(record.history.len() >= 4, "{:?}", record.history);
 }
 
-#[tokio::test]
-async fn s10_r19_the_same_message_filed_by_two_mailboxes_is_one_record() {
-    let agent = Agent::start(&mailboxes(&[
-        (ALICE, &[(CUSTOMERS, Some(CONTOSO), "")]),
-        (BOB, &[("Inbox/Deals", Some(FABRIKAM), "")]),
-    ]))
+async fn s10_r19_the_same_message_filed_by_two_mailboxes_is_one_record(api: Api) {
+    let agent = Agent::start_on(
+        api,
+        &mailboxes(&[
+            (ALICE, &[(CUSTOMERS, Some(CONTOSO), "")]),
+            (BOB, &[("Inbox/Deals", Some(FABRIKAM), "")]),
+        ]),
+    )
     .await;
     let c = agent.sim();
     c.create_folder(ALICE, CUSTOMERS).unwrap();
@@ -269,9 +262,8 @@ async fn s10_r19_the_same_message_filed_by_two_mailboxes_is_one_record() {
     );
 }
 
-#[tokio::test]
-async fn s11_r15_our_own_category_write_back_emits_nothing() {
-    let agent = baselined().await;
+async fn s11_r15_our_own_category_write_back_emits_nothing(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     let item = drag(&c, ALICE, "to be marked", CUSTOMERS);
     agent.pass().await;
@@ -289,9 +281,8 @@ async fn s11_r15_our_own_category_write_back_emits_nothing() {
     assert_eq!(agent.delivered().len(), 1);
 }
 
-#[tokio::test]
-async fn s12_r15_a_users_edit_of_a_tracked_mail_emits_nothing() {
-    let agent = baselined().await;
+async fn s12_r15_a_users_edit_of_a_tracked_mail_emits_nothing(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     let item = drag(&c, ALICE, "to be edited", CUSTOMERS);
     agent.pass().await;
@@ -303,9 +294,8 @@ async fn s12_r15_a_users_edit_of_a_tracked_mail_emits_nothing() {
     assert_eq!(agent.delivered().len(), 1);
 }
 
-#[tokio::test]
-async fn s13_r8_repointing_a_mapping_relinks_every_tracked_item_once() {
-    let mut agent = baselined().await;
+async fn s13_r8_repointing_a_mapping_relinks_every_tracked_item_once(api: Api) {
+    let mut agent = baselined(api).await;
     let c = agent.sim();
     for i in 0..3 {
         drag(&c, ALICE, &format!("tracked {i}"), CUSTOMERS);
@@ -334,9 +324,8 @@ async fn s13_r8_repointing_a_mapping_relinks_every_tracked_item_once() {
     );
 }
 
-#[tokio::test]
-async fn s14_r23_a_lost_sync_state_rebaselines_without_re_emitting() {
-    let agent = baselined().await;
+async fn s14_r23_a_lost_sync_state_rebaselines_without_re_emitting(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     for i in 0..3 {
         drag(&c, ALICE, &format!("before {i}"), CUSTOMERS);
@@ -346,7 +335,7 @@ async fn s14_r23_a_lost_sync_state_rebaselines_without_re_emitting() {
         .unwrap();
     c.add_fault(FaultRule {
         mailbox: Some(ALICE.into()),
-        operation: Some("SyncFolderItems".into()),
+        operation: Some(api.sync_op().into()),
         fault: FaultKind::InvalidSyncState,
         count: Some(1),
         probability: None,
@@ -365,10 +354,9 @@ async fn s14_r23_a_lost_sync_state_rebaselines_without_re_emitting() {
     );
 }
 
-#[tokio::test]
-async fn r16_sent_items_are_watched_only_when_asked_and_tracked_as_outgoing() {
+async fn r16_sent_items_are_watched_only_when_asked_and_tracked_as_outgoing(api: Api) {
     let config = format!("[[mailbox]]\naddress = \"{ALICE}\"\ntrack_sent_items = true\n");
-    let agent = Agent::start(&config).await;
+    let agent = Agent::start_on(api, &config).await;
     let c = agent.sim();
     agent.pass().await;
     let mut sent = mail("my offer");
@@ -382,16 +370,18 @@ async fn r16_sent_items_are_watched_only_when_asked_and_tracked_as_outgoing() {
     assert_eq!(lines[0].regarding, None);
 }
 
-#[tokio::test]
-async fn r2_include_subfolders_tracks_mail_in_subfolders_created_later() {
-    let agent = Agent::start(&mailboxes(&[(
-        ALICE,
-        &[(
-            "Inbox/Customers",
-            Some(CONTOSO),
-            "include_subfolders = true",
-        )],
-    )]))
+async fn r2_include_subfolders_tracks_mail_in_subfolders_created_later(api: Api) {
+    let agent = Agent::start_on(
+        api,
+        &mailboxes(&[(
+            ALICE,
+            &[(
+                "Inbox/Customers",
+                Some(CONTOSO),
+                "include_subfolders = true",
+            )],
+        )]),
+    )
     .await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/Customers").unwrap();
@@ -406,15 +396,17 @@ async fn r2_include_subfolders_tracks_mail_in_subfolders_created_later() {
     assert_eq!(lines[0].mapping, "Inbox/Customers");
 }
 
-#[tokio::test]
-async fn r20_a_copy_of_a_tracked_message_is_not_a_second_record() {
-    let agent = Agent::start(&mailboxes(&[(
-        ALICE,
-        &[
-            ("Inbox/A", Some(CONTOSO), ""),
-            ("Inbox/B", Some(CONTOSO), ""),
-        ],
-    )]))
+async fn r20_a_copy_of_a_tracked_message_is_not_a_second_record(api: Api) {
+    let agent = Agent::start_on(
+        api,
+        &mailboxes(&[(
+            ALICE,
+            &[
+                ("Inbox/A", Some(CONTOSO), ""),
+                ("Inbox/B", Some(CONTOSO), ""),
+            ],
+        )]),
+    )
     .await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/A").unwrap();
@@ -428,9 +420,8 @@ async fn r20_a_copy_of_a_tracked_message_is_not_a_second_record() {
     assert_eq!(agent.delivered().len(), 1);
 }
 
-#[tokio::test]
-async fn a_baseline_larger_than_a_page_is_resumed_and_completed() {
-    let agent = with_old_mails(&contoso(), 600).await;
+async fn a_baseline_larger_than_a_page_is_resumed_and_completed(api: Api) {
+    let agent = with_old_mails(api, &contoso(), 600).await;
     let c = agent.sim();
     let summary = agent.pass().await;
     assert_eq!(summary.tracked, 0);
@@ -439,16 +430,15 @@ async fn a_baseline_larger_than_a_page_is_resumed_and_completed() {
     assert_eq!(agent.pass().await.tracked, 1);
 }
 
-#[tokio::test]
-async fn a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up() {
-    let agent = baselined().await;
+async fn a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     for i in 0..5 {
         drag(&c, ALICE, &format!("m{i}"), CUSTOMERS);
     }
     c.add_fault(FaultRule {
         mailbox: Some(ALICE.into()),
-        operation: Some("GetItem".into()),
+        operation: Some(api.read_op().into()),
         fault: FaultKind::Http503 {
             retry_after_secs: 0,
         },
@@ -470,7 +460,7 @@ async fn a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up() 
 fn watcher(
     agent: &Agent,
 ) -> foldertrack::watch::mailbox::MailboxWatcher<
-    foldertrack::feed::ews::EwsFeed,
+    foldertrack::feed::AnyFeed,
     foldertrack::store::SledStore,
 > {
     foldertrack::watch::mailbox::MailboxWatcher::new(
@@ -480,9 +470,8 @@ fn watcher(
     )
 }
 
-#[tokio::test]
-async fn an_idle_pass_costs_one_call_per_watched_folder() {
-    let agent = Agent::start(&two_folders(None)).await;
+async fn an_idle_pass_costs_one_call_per_watched_folder(api: Api) {
+    let agent = Agent::start_on(api, &two_folders(None)).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/A").unwrap();
     c.create_folder(ALICE, "Inbox/B").unwrap();
@@ -491,12 +480,11 @@ async fn an_idle_pass_costs_one_call_per_watched_folder() {
     c.reset_calls();
     w.sync(&|_| {}).await.unwrap();
     let calls: Vec<String> = c.calls().into_iter().map(|call| call.operation).collect();
-    assert_eq!(calls, ["SyncFolderItems", "SyncFolderItems"]);
+    assert_eq!(calls, [api.sync_op(), api.sync_op()]);
 }
 
-#[tokio::test]
-async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass() {
-    let agent = Agent::start(&two_folders(None)).await;
+async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass(api: Api) {
+    let agent = Agent::start_on(api, &two_folders(None)).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/A").unwrap();
     c.create_folder(ALICE, "Inbox/B").unwrap();
@@ -519,9 +507,10 @@ async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_p
     assert_eq!(w.sync(&|_| {}).await.unwrap().emitted.len(), 1);
 }
 
-#[tokio::test]
-async fn r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_without_one() {
-    let mut agent = baselined().await;
+async fn r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_without_one(
+    api: Api,
+) {
+    let mut agent = baselined(api).await;
     let c = agent.sim();
     drag(&c, ALICE, "linked", CUSTOMERS);
     agent.pass().await;
@@ -537,9 +526,8 @@ async fn r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_wi
     assert_eq!(record.regarding.unwrap().id, CONTOSO, "the old link stays");
 }
 
-#[tokio::test]
-async fn r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation() {
-    let agent = baselined().await;
+async fn r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation(api: Api) {
+    let agent = baselined(api).await;
     let c = agent.sim();
     let mut first = mail("Quote");
     first.conversation_id = Some("conv-quote".into());
@@ -552,3 +540,29 @@ async fn r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation() {
     assert_eq!(agent.pass().await.tracked, 0);
     assert_eq!(agent.delivered().len(), 1);
 }
+
+over_both_apis!(
+    s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing,
+    s02_r10_track_existing_tracks_the_baseline,
+    s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding,
+    s04_r4_a_renamed_folder_stays_tracked_under_its_new_path,
+    s05_r5_a_folder_moved_out_of_the_inbox_pauses_its_mapping,
+    s06_r6_a_deleted_folder_orphans_its_mapping_and_a_namesake_is_not_tracked,
+    s07_r12_a_move_to_a_mapped_folder_with_another_regarding_relinks,
+    s08_r12_a_move_to_a_mapped_folder_without_regarding_keeps_the_record,
+    s09_r13_moving_out_or_deleting_sends_nothing_and_is_in_the_history,
+    s10_r19_the_same_message_filed_by_two_mailboxes_is_one_record,
+    s11_r15_our_own_category_write_back_emits_nothing,
+    s12_r15_a_users_edit_of_a_tracked_mail_emits_nothing,
+    s13_r8_repointing_a_mapping_relinks_every_tracked_item_once,
+    s14_r23_a_lost_sync_state_rebaselines_without_re_emitting,
+    r16_sent_items_are_watched_only_when_asked_and_tracked_as_outgoing,
+    r2_include_subfolders_tracks_mail_in_subfolders_created_later,
+    r20_a_copy_of_a_tracked_message_is_not_a_second_record,
+    a_baseline_larger_than_a_page_is_resumed_and_completed,
+    a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up,
+    an_idle_pass_costs_one_call_per_watched_folder,
+    r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass,
+    r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_without_one,
+    r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation,
+);

@@ -80,8 +80,9 @@ impl Calls {
         leave(&mut self.stats.per_account, account);
     }
 
-    pub fn enter_mailbox(&mut self, mailbox: &str) {
-        enter(&mut self.stats.per_mailbox, mailbox);
+    /// A call on `mailbox` starts; returns how many of its calls are now in flight.
+    pub fn enter_mailbox(&mut self, mailbox: &str) -> u32 {
+        enter(&mut self.stats.per_mailbox, mailbox)
     }
 
     pub fn leave_mailbox(&mut self, mailbox: &str) {

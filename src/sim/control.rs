@@ -303,8 +303,7 @@ impl SimControl {
         self.change(|i| {
             let (mb, c) = i.state.mailbox_mut(mailbox)?;
             let no_item = || tree(mailbox)(super::mailbox::TreeError::NoItem(item_id.to_owned()));
-            let key = ids::parse_item_id(item_id).ok_or_else(no_item)?;
-            mb.item(key).ok_or_else(no_item)?;
+            let (key, _) = mb.find_item(item_id).ok_or_else(no_item)?;
             let (value, happened) = f(mb, key, c).map_err(tree(mailbox))?;
             Ok((value, Some((mb.number, vec![happened]))))
         })
@@ -378,11 +377,11 @@ impl SimControl {
         })
     }
 
-    /// One message by its current ItemId.
+    /// One message by its current ItemId or its Graph immutable id.
     pub fn message(&self, mailbox: &str, item_id: &str) -> Result<MessageView, Error> {
         self.read(|i| {
             let mb = i.state.mailbox(mailbox)?;
-            mb.item_by_id(item_id)
+            mb.find_item(item_id)
                 .map(|(k, m)| mb.view(k, m))
                 .ok_or_else(|| tree(mailbox)(super::mailbox::TreeError::NoItem(item_id.to_owned())))
         })
@@ -449,6 +448,16 @@ impl SimControl {
 
     pub fn set_style(&self, style: ResponseStyle) {
         self.shared.lock().style = style;
+    }
+
+    /// Expires every Graph delta token of the mailbox, as Exchange Online does after a while or
+    /// after a mailbox move: the next delta request with one answers 410 SyncStateNotFound.
+    pub fn expire_delta_tokens(&self, mailbox: &str) -> Result<(), Error> {
+        self.change(|i| {
+            let (mb, _) = i.state.mailbox_mut(mailbox)?;
+            mb.delta_epoch += 1;
+            Ok(((), None))
+        })
     }
 
     pub fn set_concurrency_limit(&self, limit: u32) {
@@ -578,6 +587,9 @@ enum Command {
     SetConcurrencyLimit {
         limit: u32,
     },
+    ExpireDeltaTokens {
+        mailbox: String,
+    },
     SetUnreadable {
         item_id: String,
         #[serde(default)]
@@ -689,6 +701,7 @@ impl SimControl {
             C::ResetCalls {} => done(|| self.reset_calls()),
             C::SetStyle { style } => done(|| self.set_style(style)),
             C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
+            C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
             C::Save {} => json(self.save()?),
         }
@@ -797,6 +810,8 @@ Faults, log, statistics, style
                            "notification_ns": "messages"|"types", "extra_elements": bool,
                            "omit_includes_last": bool}}
   set_concurrency_limit   {"limit"}                      per account (default 27)
+  expire_delta_tokens     {"mailbox"}                    Graph delta links of the mailbox answer
+                                                         410 SyncStateNotFound from now on
   set_unreadable          {"item_id", "code"?}           GetItem answers code (e.g. "ErrorCorruptData")
                                                          for that item alone; without code, readable again
 

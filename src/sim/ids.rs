@@ -21,6 +21,8 @@ enum Kind {
     Subscription = 5,
     Watermark = 6,
     ChangeKey = 7,
+    Immutable = 8,
+    GraphDelta = 9,
 }
 
 fn checksum(bytes: &[u8]) -> u16 {
@@ -97,6 +99,61 @@ pub fn folder_id(mailbox: u32, folder: u32) -> String {
 pub fn parse_folder_id(text: &str) -> Option<(u32, u32)> {
     let [mf] = decode::<1>(FOLDER_PREFIX, Kind::Folder, text)?;
     Some(((mf >> 32) as u32, mf as u32))
+}
+
+/// A Graph immutable id (`Prefer: IdType="ImmutableId"`): the mailbox and the number the
+/// message got when it was created, which a move inside the mailbox keeps.
+pub fn immutable_id(mailbox: u32, origin: u64) -> String {
+    encode(ITEM_PREFIX, Kind::Immutable, &[u64::from(mailbox), origin])
+}
+
+pub fn parse_immutable_id(text: &str) -> Option<(u32, u64)> {
+    let [m, origin] = decode::<2>(ITEM_PREFIX, Kind::Immutable, text)?;
+    Some((u32::try_from(m).ok()?, origin))
+}
+
+/// Where a Graph delta round stands: mailbox, folder (0 for the folder tree), the position in
+/// the change sequence, the `$select` (a bit per property) and the mailbox's delta epoch (a
+/// token of an older epoch has expired). URL-safe, so it goes into a link as is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeltaToken {
+    pub mailbox: u32,
+    pub folder: u32,
+    pub seq: u64,
+    pub select: u64,
+    pub epoch: u64,
+}
+
+pub fn delta_token(t: DeltaToken) -> String {
+    let text = encode(
+        FOLDER_PREFIX,
+        Kind::GraphDelta,
+        &[
+            u64::from(t.mailbox) << 32 | u64::from(t.folder),
+            t.seq,
+            t.select,
+            t.epoch,
+        ],
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+pub fn parse_delta_token(text: &str) -> Option<DeltaToken> {
+    let inner = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .ok()?;
+    let [mf, seq, select, epoch] = decode::<4>(
+        FOLDER_PREFIX,
+        Kind::GraphDelta,
+        std::str::from_utf8(&inner).ok()?,
+    )?;
+    Some(DeltaToken {
+        mailbox: (mf >> 32) as u32,
+        folder: mf as u32,
+        seq,
+        select,
+        epoch,
+    })
 }
 
 /// A ChangeKey: the object's number and version; a new version on every change.
@@ -217,6 +274,22 @@ mod tests {
         );
         assert_eq!(parse_hierarchy_sync_state(&item_sync_state(1, 2, 99)), None);
         assert_ne!(change_key(5, 1), change_key(5, 2));
+        assert_eq!(parse_immutable_id(&immutable_id(7, 9)), Some((7, 9)));
+        assert_eq!(parse_item_id(&immutable_id(7, 9)), None);
+        let t = DeltaToken {
+            mailbox: 1,
+            folder: 2,
+            seq: 3,
+            select: 0b101,
+            epoch: 4,
+        };
+        let text = delta_token(t);
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(parse_delta_token(&text), Some(t));
+        assert_eq!(parse_delta_token(&text[1..]), None);
     }
 
     #[test]

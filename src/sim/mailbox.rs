@@ -22,6 +22,9 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Tombstone {
     pub item: u64,
+    /// The message's [`Message::origin`], for Graph's immutable ids.
+    #[serde(default)]
+    pub origin: u64,
     pub created_seq: u64,
     pub deleted_seq: u64,
 }
@@ -143,6 +146,9 @@ pub struct Mailbox {
     pub folders: HashMap<u32, Folder>,
     pub folder_tombstones: Vec<(u32, u64, u64)>,
     next_folder: u32,
+    /// Graph delta tokens of an older epoch have expired (410 SyncStateNotFound).
+    #[serde(default)]
+    pub delta_epoch: u64,
 }
 
 /// Why a mailbox operation could not be done.
@@ -170,6 +176,7 @@ impl Mailbox {
             folders: HashMap::new(),
             folder_tombstones: Vec::new(),
             next_folder: 0,
+            delta_epoch: 0,
         };
         for s in STANDARD {
             let parent = s.parent.and_then(|p| m.distinguished(p));
@@ -524,6 +531,7 @@ impl Mailbox {
             read_seq: seq,
             version: 1,
             is_read: m.is_read,
+            origin: item,
         };
         let f = self
             .folders
@@ -545,6 +553,27 @@ impl Mailbox {
     pub fn item_by_id(&self, id: &str) -> Option<(ItemKey, &Message)> {
         let key = ids::parse_item_id(id)?;
         self.item(key).map(|m| (key, m))
+    }
+
+    /// A message by either id Graph may use: an ItemId or an immutable id.
+    pub fn find_item(&self, id: &str) -> Option<(ItemKey, &Message)> {
+        if let Some(found) = self.item_by_id(id) {
+            return Some(found);
+        }
+        let (mailbox, origin) = ids::parse_immutable_id(id)?;
+        if mailbox != self.number {
+            return None;
+        }
+        self.all_items().find(|(_, m)| m.origin == origin)
+    }
+
+    /// The id Graph gives a message: immutable or the ItemId.
+    pub fn graph_id(&self, key: ItemKey, origin: u64, immutable: bool) -> String {
+        if immutable {
+            ids::immutable_id(self.number, origin)
+        } else {
+            ids::item_id(key)
+        }
     }
 
     pub fn item_change_key(&self, key: ItemKey, m: &Message) -> String {
@@ -596,6 +625,7 @@ impl Mailbox {
             .ok_or_else(|| TreeError::NoItem(ids::item_id(key)))?;
         f.tombstones.push(Tombstone {
             item: key.item,
+            origin: m.origin,
             created_seq: m.created_seq,
             deleted_seq: seq,
         });
@@ -755,6 +785,7 @@ impl Mailbox {
             folder: self.path(key.folder),
             folder_id: self.folder_id(key.folder),
             item_id: ids::item_id(key),
+            immutable_id: ids::immutable_id(self.number, m.origin),
             change_key: self.item_change_key(key, m),
             internet_message_id: e.internet_message_id.to_owned(),
             conversation_id: super::message::conversation_id(&e),

@@ -284,6 +284,9 @@ pub struct Message {
     /// Bumped on every change: the ChangeKey.
     pub version: u32,
     pub is_read: bool,
+    /// The item number it got when it was created, kept across moves: its Graph immutable id.
+    #[serde(default)]
+    pub origin: u64,
 }
 
 impl Message {
@@ -357,6 +360,8 @@ pub struct MessageView {
     pub folder: String,
     pub folder_id: String,
     pub item_id: String,
+    /// Its Graph immutable id, which a move inside the mailbox keeps.
+    pub immutable_id: String,
     pub change_key: String,
     pub internet_message_id: String,
     pub conversation_id: String,

@@ -21,6 +21,7 @@
 pub mod calls;
 pub mod control;
 pub mod faults;
+pub mod graph;
 pub mod ids;
 pub mod layout;
 pub mod mailbox;
@@ -36,6 +37,7 @@ pub mod state;
 pub use calls::{CallRecord, Concurrency, Stats};
 pub use control::{HELP as CONTROL_HELP, SimControl};
 pub use faults::{FaultKind, FaultRule};
+pub use graph::GRAPH_PATH;
 pub use message::{Address, MessageView, NewMessage};
 pub use respond::{NotificationNs, Prefixes, ResponseStyle};
 pub use shared::{CONTROL_PATH, EWS_PATH, Error, Inner, OverBudget, SimOptions};
@@ -116,7 +118,7 @@ async fn launch(
     let control = SimControl {
         shared: shared.clone(),
     };
-    let router = server::router(shared.clone());
+    let router = server::router(shared.clone()).merge(graph::router(shared.clone()));
     let persister = shared
         .options
         .persist
@@ -140,6 +142,16 @@ impl SimHandle {
     /// `http://127.0.0.1:PORT/EWS/Exchange.asmx`
     pub fn ews_url(&self) -> String {
         format!("http://{}{EWS_PATH}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/v1.0`: the Graph root.
+    pub fn graph_url(&self) -> String {
+        format!("http://{}{GRAPH_PATH}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/{tenant}/oauth2/v2.0/token`
+    pub fn token_url(&self, tenant: &str) -> String {
+        format!("http://{}/{tenant}/oauth2/v2.0/token", self.addr)
     }
 
     /// `http://127.0.0.1:PORT/_sim`

@@ -51,6 +51,10 @@ async fn token(
         Some(account) => {
             let token = format!("sim-{:032x}", fastrand::u128(..));
             inner.state.tokens.insert(token.clone(), account);
+            inner
+                .state
+                .token_scopes
+                .insert(token.clone(), field("scope").to_owned());
             let body = serde_json::json!({"token_type": "Bearer", "expires_in": 3600, "access_token": token});
             (StatusCode::OK, body)
         }
@@ -82,7 +86,7 @@ enum Reply {
     Truncate(String),
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -196,7 +200,7 @@ fn xml_response(status: u16, body: Body, content_length: Option<usize>) -> Respo
 }
 
 /// Leaves the concurrency counters when the call ends, however it ends.
-struct InFlight {
+pub(super) struct InFlight {
     shared: Arc<Shared>,
     account: String,
     mailbox: Option<String>,
@@ -205,10 +209,20 @@ struct InFlight {
 impl InFlight {
     /// Counts a call against its account and mailbox; returns the guard, the account's calls
     /// in flight (this one included) and its budget.
-    fn enter(shared: &Arc<Shared>, account: &str, mailbox: &str) -> (Self, u32, u32) {
+    pub(super) fn enter(shared: &Arc<Shared>, account: &str, mailbox: &str) -> (Self, u32, u32) {
+        let (guard, in_flight, _, limit) = Self::enter_both(shared, account, mailbox);
+        (guard, in_flight, limit)
+    }
+
+    /// [`Self::enter`], also returning the mailbox's calls in flight (this one included).
+    pub(super) fn enter_both(
+        shared: &Arc<Shared>,
+        account: &str,
+        mailbox: &str,
+    ) -> (Self, u32, u32, u32) {
         let mut inner = shared.lock();
         let in_flight = inner.calls.enter_account(account);
-        inner.calls.enter_mailbox(mailbox);
+        let in_mailbox = inner.calls.enter_mailbox(mailbox);
         let limit = inner.concurrency_limit;
         drop(inner);
         let guard = Self {
@@ -216,7 +230,7 @@ impl InFlight {
             account: account.to_owned(),
             mailbox: Some(mailbox.to_owned()),
         };
-        (guard, in_flight, limit)
+        (guard, in_flight, in_mailbox, limit)
     }
 }
 

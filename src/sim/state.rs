@@ -29,6 +29,9 @@ pub struct State {
     pub accounts: HashMap<String, Account>,
     /// OAuth bearer token → account.
     pub tokens: HashMap<String, String>,
+    /// OAuth bearer token → the scope it was issued for (tokens from the token endpoint).
+    #[serde(default)]
+    pub token_scopes: HashMap<String, String>,
     /// OAuth client id → (client secret, account): the token endpoint's app registrations.
     #[serde(default)]
     pub oauth_clients: HashMap<String, (String, String)>,

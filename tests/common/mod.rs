@@ -6,8 +6,8 @@ use foldertrack::admin::client::AdminClient;
 use foldertrack::agent::{self, Summary, delivery};
 use foldertrack::config::Config;
 use foldertrack::deliver::{AnySink, Deliverer};
-use foldertrack::feed::ews::EwsFeed;
-use foldertrack::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
+use foldertrack::feed::AnyFeed;
+use foldertrack::sim::{MessageView, NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use foldertrack::store::{SledStore, Store};
 use foldertrack::tracking::TrackingRequest;
 use foldertrack::watch::cadence::CadenceSettings;
@@ -24,8 +24,79 @@ pub const SVC: &str = "svc-tracking@example.com";
 pub const SVC_PW: &str = "svc-secret-Pw1";
 pub const CONTOSO: &str = "00000000-0000-0000-0000-00000000c050";
 pub const FABRIKAM: &str = "00000000-0000-0000-0000-0000000fab00";
+/// The Entra app of the Graph back-end; it acts as SVC (and so reaches SVC's mailboxes).
+pub const APP_ID: &str = "11111111-2222-3333-4444-555555555555";
+pub const APP_SECRET: &str = "app-secret-Pw1";
 
-/// A simulator with alice and bob, and a service account that may act as both.
+/// The back-end a scenario runs over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    Ews,
+    Graph,
+}
+
+impl Api {
+    /// The operation a folder's sync shows as in the simulator's call log.
+    pub fn sync_op(self) -> &'static str {
+        match self {
+            Api::Ews => "SyncFolderItems",
+            Api::Graph => "messages.delta",
+        }
+    }
+
+    /// The call that reads new mail's details: GetItem over EWS; Graph's delta pages carry
+    /// them, so there it is the delta call.
+    pub fn read_op(self) -> &'static str {
+        match self {
+            Api::Ews => "GetItem",
+            Api::Graph => "messages.delta",
+        }
+    }
+
+    /// The `[exchange]` section for this back-end against `sim`, its secret written to `dir`.
+    pub fn exchange_toml(self, dir: &Path, sim: &SimHandle) -> String {
+        match self {
+            Api::Ews => {
+                std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+                format!(
+                    "[exchange]\nurl = \"{}\"\nauth = {{ kind = \"basic\", username = \"{SVC}\", password_file = \"{}\" }}\n",
+                    sim.ews_url(),
+                    dir.join("svc.pw").display()
+                )
+            }
+            Api::Graph => {
+                std::fs::write(dir.join("app.secret"), APP_SECRET).unwrap();
+                format!(
+                    "[exchange]\napi = \"graph\"\nurl = \"{}\"\nauth = {{ kind = \"oauth\", tenant_id = \"contoso\", client_id = \"{APP_ID}\", client_secret_file = \"{}\", token_url = \"{}\" }}\n",
+                    sim.graph_url(),
+                    dir.join("app.secret").display(),
+                    sim.token_url("contoso")
+                )
+            }
+        }
+    }
+}
+
+/// Runs each scenario `name(api: Api)` over both back-ends, as the tests `name::ews` and
+/// `name::graph`.
+#[macro_export]
+macro_rules! over_both_apis {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test]
+            async fn ews() {
+                super::$name(super::Api::Ews).await
+            }
+            #[tokio::test]
+            async fn graph() {
+                super::$name(super::Api::Graph).await
+            }
+        })*
+    };
+}
+
+/// A simulator with alice and bob, a service account that may act as both, and an app
+/// registration (for Graph) acting as that account.
 pub async fn simulator() -> SimHandle {
     let sim = Simulator::start(SimOptions::default()).await.unwrap();
     let c = sim.control();
@@ -33,6 +104,7 @@ pub async fn simulator() -> SimHandle {
     c.create_mailbox(BOB).unwrap();
     c.create_service_account(SVC, SVC_PW).unwrap();
     c.impersonate_all(SVC, true).unwrap();
+    c.add_oauth_client(APP_ID, APP_SECRET, SVC).unwrap();
     sim
 }
 
@@ -61,6 +133,26 @@ pub fn mailboxes(list: &[(&str, &[Folder<'_>])]) -> String {
 /// loopback port unless it has an `[admin]` one.
 pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> PathBuf {
     std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+    let exchange = format!(
+        "[exchange]\nurl = \"{ews_url}\"\nauth = {{ kind = \"basic\", username = \"{SVC}\", password_file = \"{}\" }}\n",
+        dir.join("svc.pw").display()
+    );
+    write_config_with(dir, &exchange, mailboxes, extra)
+}
+
+/// [`write_config`] over the back-end `api`.
+pub fn write_config_on(
+    api: Api,
+    dir: &Path,
+    sim: &SimHandle,
+    mailboxes: &str,
+    extra: &str,
+) -> PathBuf {
+    write_config_with(dir, &api.exchange_toml(dir, sim), mailboxes, extra)
+}
+
+/// [`write_config`] with this `[exchange]` section.
+pub fn write_config_with(dir: &Path, exchange: &str, mailboxes: &str, extra: &str) -> PathBuf {
     let sink = if extra.contains("[sink]") {
         String::new()
     } else {
@@ -75,10 +167,7 @@ pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> 
         "[admin]\nlisten = \"127.0.0.1:0\"\n"
     };
     let text = format!(
-        r#"[exchange]
-url = "{ews_url}"
-auth = {{ kind = "basic", username = "{SVC}", password_file = "{pw}" }}
-
+        r#"{exchange}
 [store]
 path = "{store}"
 
@@ -89,7 +178,6 @@ calls_per_second = 500
 mailbox_calls_per_second = 100
 {extra}
 {mailboxes}"#,
-        pw = dir.join("svc.pw").display(),
         store = dir.join("store").display(),
     );
     let path = dir.join("foldertrack.toml");
@@ -99,19 +187,25 @@ mailbox_calls_per_second = 100
 
 /// The agent of one test: sim, folder, store, feed.
 pub struct Agent {
+    pub api: Api,
     pub sim: SimHandle,
     pub dir: tempfile::TempDir,
     /// Extra config sections (e.g. a `[sink]`), kept across `reconfigure`.
     pub extra: String,
     pub config: Config,
     pub store: Arc<SledStore>,
-    pub feed: Arc<EwsFeed>,
+    pub feed: Arc<AnyFeed>,
 }
 
 impl Agent {
     pub async fn start(mailboxes: &str) -> Self {
+        Self::start_on(Api::Ews, mailboxes).await
+    }
+
+    /// An agent over the back-end `api`.
+    pub async fn start_on(api: Api, mailboxes: &str) -> Self {
         let sim = simulator().await;
-        Self::with_sim(sim, mailboxes).await
+        Self::with_extra_on(api, sim, mailboxes, |_| String::new()).await
     }
 
     pub async fn with_sim(sim: SimHandle, mailboxes: &str) -> Self {
@@ -124,13 +218,24 @@ impl Agent {
         mailboxes: &str,
         extra: impl FnOnce(&Path) -> String,
     ) -> Self {
+        Self::with_extra_on(Api::Ews, sim, mailboxes, extra).await
+    }
+
+    /// [`Self::with_extra`] over the back-end `api`.
+    pub async fn with_extra_on(
+        api: Api,
+        sim: SimHandle,
+        mailboxes: &str,
+        extra: impl FnOnce(&Path) -> String,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let extra = extra(dir.path());
-        let path = write_config(dir.path(), &sim.ews_url(), mailboxes, &extra);
+        let path = write_config_on(api, dir.path(), &sim, mailboxes, &extra);
         let config = Config::load(&path).unwrap();
-        let feed = Arc::new(agent::ews_feed(&config).unwrap());
+        let feed = Arc::new(agent::feed(&config).unwrap());
         let store = Arc::new(SledStore::open(&config.store.path).unwrap());
         Self {
+            api,
             sim,
             dir,
             extra,
@@ -144,9 +249,18 @@ impl Agent {
         self.sim.control()
     }
 
+    /// The id this agent's back-end knows the message by: its ItemId over EWS, its immutable
+    /// id over Graph.
+    pub fn id_of(&self, view: &MessageView) -> String {
+        match self.api {
+            Api::Ews => view.item_id.clone(),
+            Api::Graph => view.immutable_id.clone(),
+        }
+    }
+
     /// Applies new mappings, as a reload does (R9).
     pub fn reconfigure(&mut self, mailboxes: &str) {
-        let path = write_config(self.dir.path(), &self.sim.ews_url(), mailboxes, &self.extra);
+        let path = write_config_on(self.api, self.dir.path(), &self.sim, mailboxes, &self.extra);
         self.config = Config::load(&path).unwrap();
     }
 
@@ -168,7 +282,7 @@ impl Agent {
         &self,
         (busy, normal, quiet): (u64, u64, u64),
         health: HealthPolicy,
-    ) -> (Arc<Supervisor<EwsFeed, SledStore>>, CancellationToken) {
+    ) -> (Arc<Supervisor<AnyFeed, SledStore>>, CancellationToken) {
         let secs = Duration::from_secs;
         let shutdown = CancellationToken::new();
         let supervisor = Supervisor::new(
@@ -194,7 +308,7 @@ impl Agent {
         &self,
         cadence: (u64, u64, u64),
         health: HealthPolicy,
-    ) -> (Arc<Supervisor<EwsFeed, SledStore>>, CancellationToken) {
+    ) -> (Arc<Supervisor<AnyFeed, SledStore>>, CancellationToken) {
         let (supervisor, stop) = self.supervise(cadence, health);
         let deliverer = Deliverer::new(
             AnySink::open(self.config.sink_settings().unwrap()).unwrap(),
@@ -264,7 +378,7 @@ impl Agent {
 pub struct Running {
     pub admin: AdminClient,
     pub stop: CancellationToken,
-    task: tokio::task::JoinHandle<Result<Arc<Supervisor<EwsFeed, SledStore>>, agent::Error>>,
+    task: tokio::task::JoinHandle<Result<Arc<Supervisor<AnyFeed, SledStore>>, agent::Error>>,
 }
 
 impl Running {
