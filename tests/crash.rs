@@ -25,6 +25,7 @@ fn foldertrack(config: &std::path::Path, args: &[&str]) -> Command {
 /// Moves `mails` into the mapped folder while `foldertrack run` is killed `kills` times;
 /// returns the InternetMessageIds moved in, the folder, and the seed.
 async fn kill_and_restart(
+    api: Api,
     sim: &foldertrack::sim::SimHandle,
     dir: &std::path::Path,
     sink: &str,
@@ -36,9 +37,10 @@ async fn kill_and_restart(
     let mut rng = fastrand::Rng::with_seed(seed);
     let c = sim.control();
     c.create_folder(ALICE, FOLDER).unwrap();
-    let config = write_config(
+    let config = write_config_on(
+        api,
         dir,
-        &sim.ews_url(),
+        sim,
         &mailboxes(&[(ALICE, &[(FOLDER, Some(CONTOSO), "")])]),
         &format!(
             "{sink}\n[cadence]\nbusy_secs = 1\nnormal_secs = 1\nquiet_secs = 1\njitter = 0.0\n"
@@ -90,10 +92,19 @@ fn finish(config: &std::path::Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r22_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
+    killed_at_random_moments(Api::Ews).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r22_over_graph_killed_at_random_moments_every_mail_is_tracked_exactly_once() {
+    killed_at_random_moments(Api::Graph).await;
+}
+
+async fn killed_at_random_moments(api: Api) {
     const MAILS: usize = 220;
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let (moved, config, seed) = kill_and_restart(&sim, dir.path(), "", 55, MAILS).await;
+    let (moved, config, seed) = kill_and_restart(api, &sim, dir.path(), "", 55, MAILS).await;
     // The killed agents did the work, not only the clean pass below.
     let before = read_jsonl(&dir.path().join("tracked.jsonl")).len();
     println!("{before} of {MAILS} tracked by agents that were then killed");
@@ -135,7 +146,8 @@ async fn r21_killed_during_delivery_dataverse_never_gets_a_second_activity() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().unwrap();
     let sink = dv.sink_toml(dir.path(), false);
-    let (moved, config, seed) = kill_and_restart(&sim, dir.path(), &sink, 25, MAILS).await;
+    let (moved, config, seed) =
+        kill_and_restart(Api::Ews, &sim, dir.path(), &sink, 25, MAILS).await;
     finish(&config);
     let creates = dv.creates();
     let lost: Vec<_> = moved.iter().filter(|m| !creates.contains_key(*m)).collect();

@@ -8,6 +8,7 @@ use foldertrack::feed::{FolderFeed, ItemRef};
 use foldertrack::sim::{FaultKind, FaultRule};
 use foldertrack::store::{MappingState, Store};
 use foldertrack::tracking::{Direction, EventKind, Identity};
+use std::time::Duration;
 
 const CUSTOMERS: &str = "Inbox/Customers/Contoso";
 
@@ -541,7 +542,69 @@ async fn r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation(api: A
     assert_eq!(agent.delivered().len(), 1);
 }
 
+async fn a_throttled_mailbox_waits_the_retry_after_and_loses_nothing(api: Api) {
+    let agent = baselined(api).await;
+    let c = agent.sim();
+    drag(&c, ALICE, "while throttled", CUSTOMERS);
+    c.add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some(api.sync_op().into()),
+        fault: FaultKind::Http429 {
+            retry_after_secs: 1,
+        },
+        count: Some(1),
+        probability: None,
+    });
+    let throttled = agent.pass().await;
+    assert_eq!(throttled.failed.len(), 1, "{:?}", throttled.failed);
+    let paused = agent.feed.paused_for(ALICE).expect("the mailbox waits");
+    assert!(paused <= Duration::from_secs(1), "{paused:?}");
+    assert!(agent.delivered().is_empty());
+    assert!(
+        eventually(Duration::from_secs(5), || agent
+            .feed
+            .paused_for(ALICE)
+            .is_none())
+        .await,
+        "the wait ends after the Retry-After"
+    );
+    assert_eq!(agent.pass().await.tracked, 1);
+    assert_eq!(agent.delivered().len(), 1);
+}
+
+/// Exchange Online expires delta tokens (after a mailbox move, or when unused for a while):
+/// the folder is listed again and nothing in it is tracked twice.
+#[tokio::test]
+async fn graph_an_expired_delta_link_rebaselines_without_re_tracking() {
+    let agent = baselined(Api::Graph).await;
+    let c = agent.sim();
+    for i in 0..3 {
+        drag(&c, ALICE, &format!("before {i}"), CUSTOMERS);
+    }
+    agent.pass().await;
+    c.expire_delta_tokens(ALICE).unwrap();
+    drag(&c, ALICE, "arrived meanwhile", CUSTOMERS);
+    let summary = agent.pass().await;
+    assert!(summary.failed.is_empty(), "{:?}", summary.failed);
+    let lines = agent.delivered();
+    assert_eq!(
+        lines.len(),
+        4,
+        "three from before, once each, and the new one"
+    );
+    assert_eq!(
+        lines[3].message.subject.as_deref(),
+        Some("arrived meanwhile")
+    );
+    let results: Vec<String> = c.calls().into_iter().map(|call| call.result).collect();
+    assert!(
+        results.iter().any(|r| r == "SyncStateNotFound"),
+        "{results:?}"
+    );
+}
+
 over_both_apis!(
+    a_throttled_mailbox_waits_the_retry_after_and_loses_nothing,
     s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing,
     s02_r10_track_existing_tracks_the_baseline,
     s03_r11_a_mail_dragged_in_is_one_moved_in_request_with_the_regarding,

@@ -1,0 +1,349 @@
+//! The simulator's Microsoft Graph endpoint as a client sees it on the wire: as strict as
+//! Graph's documentation where foldertrack relies on it.
+
+mod common;
+
+use common::*;
+use foldertrack::sim::{FaultKind, FaultRule, SimHandle};
+use serde_json::{Value, json};
+
+/// A client with the project's TLS set-up (and a 10 s bound on every call).
+fn http() -> reqwest::Client {
+    let secs = std::time::Duration::from_secs(10);
+    foldertrack::http::client(&foldertrack::http::Timeouts {
+        connect: secs,
+        request: secs,
+    })
+    .unwrap()
+}
+
+const IMMUTABLE: &str = "IdType=\"ImmutableId\"";
+
+/// A signed-in Graph client of the simulator.
+struct Graph {
+    http: reqwest::Client,
+    root: String,
+    token: String,
+}
+
+async fn token(sim: &SimHandle, scope: &str) -> reqwest::Response {
+    http()
+        .post(sim.token_url("contoso"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", APP_ID),
+            ("client_secret", APP_SECRET),
+            ("scope", scope),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+impl Graph {
+    async fn new(sim: &SimHandle) -> Self {
+        let answer: Value = token(sim, "https://graph.microsoft.com/.default")
+            .await
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http: http(),
+            root: sim.graph_url(),
+            token: answer["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// GETs a path under the root (or a whole link) with this `Prefer`.
+    async fn get(&self, path: &str, prefer: &str) -> (u16, Value) {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.root)
+        };
+        let r = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .header("Prefer", prefer)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn batch(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/$batch", self.root))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// Follows a delta round from `first` to its deltaLink; returns the entries and the link.
+async fn round(g: &Graph, first: &str, prefer: &str) -> (Vec<Value>, String) {
+    let mut entries = Vec::new();
+    let mut link = first.to_owned();
+    loop {
+        let (status, page) = g.get(&link, prefer).await;
+        assert_eq!(status, 200, "{page}");
+        entries.extend(page["value"].as_array().unwrap().iter().cloned());
+        match (
+            page["@odata.nextLink"].as_str(),
+            page["@odata.deltaLink"].as_str(),
+        ) {
+            (Some(next), None) => link = next.to_owned(),
+            (None, Some(delta)) => return (entries, delta.to_owned()),
+            other => panic!("a page has exactly one link: {other:?}"),
+        }
+    }
+}
+
+const DELTA: &str =
+    "/users/alice@example.com/mailFolders/inbox/messages/delta?$select=subject,internetMessageId";
+
+#[tokio::test]
+async fn requests_without_a_graph_token_are_refused() {
+    let sim = simulator().await;
+    let plain = http()
+        .get(format!("{}{DELTA}", sim.graph_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 401);
+    // A token for EWS is not one for Graph.
+    let ews: Value = token(&sim, "https://outlook.office365.com/.default")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let with_ews_token = http()
+        .get(format!("{}{DELTA}", sim.graph_url()))
+        .bearer_auth(ews["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_ews_token.status().as_u16(), 401);
+    let wrong_secret = http()
+        .post(sim.token_url("contoso"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", APP_ID),
+            ("client_secret", "nope"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_secret.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn unknown_properties_options_paths_and_users_are_refused_like_graph() {
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (status, body) = g
+        .get(
+            "/users/alice@example.com/mailFolders/inbox/messages/delta?$select=subject,sizeInBytes",
+            IMMUTABLE,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("'sizeInBytes'"),
+        "{body}"
+    );
+    let (status, _) = g
+        .get(
+            "/users/alice@example.com/mailFolders/inbox/messages/delta?$expand=attachments",
+            IMMUTABLE,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = g.get("/users/alice@example.com/calendars", "").await;
+    assert_eq!(status, 400);
+    let (status, body) = g
+        .get("/users/nobody@example.com/mailFolders/inbox", "")
+        .await;
+    assert_eq!((status, code(&body)), (404, "ErrorInvalidUser"));
+    // Outside the app's scope (RBAC for Applications): access denied.
+    sim.control().create_mailbox("carol@example.com").unwrap();
+    sim.control().impersonate_all(SVC, false).unwrap();
+    sim.control().grant_impersonation(SVC, ALICE).unwrap();
+    let (status, body) = g
+        .get("/users/carol@example.com/mailFolders/inbox", "")
+        .await;
+    assert_eq!((status, code(&body)), (403, "ErrorAccessDenied"));
+    let (status, _) = g
+        .get("/users/alice@example.com/mailFolders/inbox", "")
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn delta_rounds_page_with_next_links_and_end_with_a_delta_link_that_reports_changes() {
+    let sim = simulator().await;
+    let c = sim.control();
+    for i in 0..25 {
+        c.deliver(ALICE, "Inbox", &mail(&format!("m{i}"))).unwrap();
+    }
+    let g = Graph::new(&sim).await;
+    let prefer = format!("{IMMUTABLE}, odata.maxpagesize=10");
+    let (first, delta) = round(&g, DELTA, &prefer).await;
+    assert_eq!(first.len(), 25);
+    assert!(
+        first
+            .iter()
+            .all(|m| m["subject"].is_string() && m["from"].is_null())
+    );
+    // Nothing changed: an empty page and a delta link again.
+    let (none, delta) = round(&g, &delta, &prefer).await;
+    assert!(none.is_empty());
+    let view = c.messages(ALICE, "Inbox").unwrap();
+    c.delete_message(ALICE, &view[0].item_id).unwrap();
+    c.mark_read(ALICE, &view[1].item_id, true).unwrap();
+    c.deliver(ALICE, "Inbox", &mail("new")).unwrap();
+    let (changes, _) = round(&g, &delta, &prefer).await;
+    assert_eq!(changes.len(), 3, "{changes:?}");
+    assert_eq!(changes[0]["id"], view[0].immutable_id.as_str());
+    assert_eq!(changes[0]["@removed"]["reason"], "deleted");
+    assert_eq!(changes[1]["isRead"], true);
+    assert!(
+        changes[1].get("subject").is_none(),
+        "a read flag is a partial object"
+    );
+    assert_eq!(changes[2]["subject"], "new");
+}
+
+#[tokio::test]
+async fn an_expired_delta_link_is_410_sync_state_not_found() {
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (_, delta) = round(&g, DELTA, IMMUTABLE).await;
+    sim.control().expire_delta_tokens(ALICE).unwrap();
+    let (status, body) = g.get(&delta, IMMUTABLE).await;
+    assert_eq!((status, code(&body)), (410, "SyncStateNotFound"));
+    let (status, _) = g.get(&format!("{delta}x"), IMMUTABLE).await;
+    assert_eq!(status, 400, "a forged token is not an expired one");
+}
+
+#[tokio::test]
+async fn ids_survive_a_move_only_when_immutable_ids_are_asked_for() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/A").unwrap();
+    let d = c.deliver(ALICE, "Inbox", &mail("moving")).unwrap();
+    let g = Graph::new(&sim).await;
+    let get = |id: String| format!("/users/alice@example.com/messages/{id}?$select=subject");
+    let (_, before) = g.get(&get(urlencode(&d.item_id)), IMMUTABLE).await;
+    let (_, plain) = g.get(&get(urlencode(&d.item_id)), "").await;
+    let immutable = before["id"].as_str().unwrap().to_owned();
+    assert_eq!(plain["id"], d.item_id.as_str());
+    assert_ne!(immutable, d.item_id);
+    let moved = c.move_message(ALICE, &d.item_id, "Inbox/A").unwrap();
+    let (status, after) = g.get(&get(urlencode(&immutable)), IMMUTABLE).await;
+    assert_eq!(
+        (status, after["id"].as_str()),
+        (200, Some(immutable.as_str()))
+    );
+    let (status, body) = g.get(&get(urlencode(&d.item_id)), "").await;
+    assert_eq!((status, code(&body)), (404, "ErrorItemNotFound"));
+    let (_, now) = g.get(&get(urlencode(&moved)), "").await;
+    assert_eq!(now["id"], moved.as_str());
+}
+
+fn urlencode(id: &str) -> String {
+    foldertrack::graph::segment(id)
+}
+
+#[tokio::test]
+async fn a_batch_takes_twenty_requests_with_unique_ids_and_patches_categories() {
+    let sim = simulator().await;
+    let c = sim.control();
+    let d = c.deliver(ALICE, "Inbox", &mail("to mark")).unwrap();
+    c.set_categories(ALICE, &d.item_id, &["Red".into()])
+        .unwrap();
+    let g = Graph::new(&sim).await;
+    let get = |n: usize| json!({"id": n.to_string(), "method": "GET", "url": "/users/alice@example.com/mailFolders/inbox?$select=id"});
+    let (status, _) = g
+        .batch(&json!({"requests": (0..21).map(get).collect::<Vec<_>>()}))
+        .await;
+    assert_eq!(status, 400, "more than 20 requests");
+    let (status, _) = g.batch(&json!({"requests": [get(1), get(1)]})).await;
+    assert_eq!(status, 400, "duplicate ids");
+    let url = format!(
+        "/users/alice@example.com/messages/{}",
+        urlencode(&d.item_id)
+    );
+    let patch = |with_type: bool| {
+        let mut r = json!({"id": "p", "method": "PATCH", "url": url, "body": {"categories": ["Red", "Tracked"]}});
+        if with_type {
+            r["headers"] = json!({"Content-Type": "application/json", "Prefer": IMMUTABLE});
+        }
+        r
+    };
+    let (status, body) = g.batch(&json!({"requests": [patch(false)]})).await;
+    assert_eq!(
+        (status, body["responses"][0]["status"].as_u64()),
+        (200, Some(400))
+    );
+    let (status, body) = g.batch(&json!({"requests": [patch(true), get(2)]})).await;
+    assert_eq!(status, 200);
+    let answers = body["responses"].as_array().unwrap();
+    let p = answers.iter().find(|a| a["id"] == "p").unwrap();
+    assert_eq!(p["status"], 200);
+    assert_eq!(p["body"]["categories"], json!(["Red", "Tracked"]));
+    assert_eq!(
+        c.message(ALICE, &d.item_id).unwrap().categories,
+        ["Red", "Tracked"]
+    );
+    let log = c.calls();
+    assert_eq!(log.last().unwrap().operation, "$batch");
+    assert!(log.last().unwrap().result.contains("messages.update:ok"));
+}
+
+#[tokio::test]
+async fn throttling_is_429_with_retry_after_on_the_wire_and_in_a_batch() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("mailFolders.get".into()),
+        fault: FaultKind::Http429 {
+            retry_after_secs: 7,
+        },
+        count: Some(2),
+        probability: None,
+    });
+    let g = Graph::new(&sim).await;
+    let r = g
+        .http
+        .get(format!(
+            "{}/users/alice@example.com/mailFolders/inbox",
+            g.root
+        ))
+        .bearer_auth(&g.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers()["retry-after"], "7");
+    let item =
+        json!({"id": "1", "method": "GET", "url": "/users/alice@example.com/mailFolders/inbox"});
+    let (status, body) = g.batch(&json!({"requests": [item]})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["responses"][0]["status"], 429);
+    assert_eq!(body["responses"][0]["headers"]["Retry-After"], "7");
+}
