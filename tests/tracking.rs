@@ -603,6 +603,64 @@ async fn graph_an_expired_delta_link_rebaselines_without_re_tracking() {
     );
 }
 
+/// Two mailboxes each with a baselined Inbox/A and one mail dragged in since.
+async fn alice_and_bob_with_a_mail_each(api: Api) -> Agent {
+    let folders: &[Folder<'_>] = &[("Inbox/A", Some(CONTOSO), "")];
+    let agent = Agent::start_on(api, &mailboxes(&[(ALICE, folders), (BOB, folders)])).await;
+    let c = agent.sim();
+    for m in [ALICE, BOB] {
+        c.create_folder(m, "Inbox/A").unwrap();
+    }
+    agent.pass().await;
+    for m in [ALICE, BOB] {
+        drag(&c, m, "filed", "Inbox/A");
+    }
+    agent
+}
+
+/// Graph's budgets are per app and mailbox: a busy answer holds that mailbox only.
+#[tokio::test]
+async fn graph_a_503_with_retry_after_holds_that_mailbox_only() {
+    let agent = alice_and_bob_with_a_mail_each(Api::Graph).await;
+    agent.sim().add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("messages.delta".into()),
+        fault: FaultKind::Http503 {
+            retry_after_secs: 30,
+        },
+        count: Some(1),
+        probability: None,
+    });
+    let summary = agent.pass().await;
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].0, ALICE);
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].mailbox, BOB);
+    assert!(agent.feed.paused_for(ALICE) > Some(Duration::from_secs(20)));
+    assert_eq!(agent.feed.paused_for(BOB), None);
+}
+
+/// A mailbox outside the app's scope (RBAC for Applications) fails alone, saying what to do.
+#[tokio::test]
+async fn graph_a_mailbox_outside_the_apps_scope_fails_alone_and_says_how_to_scope_it() {
+    let agent = alice_and_bob_with_a_mail_each(Api::Graph).await;
+    let c = agent.sim();
+    c.impersonate_all(SVC, false).unwrap();
+    c.grant_impersonation(SVC, ALICE).unwrap();
+    let summary = agent.pass().await;
+    assert_eq!(summary.failed.len(), 1);
+    assert_eq!(summary.failed[0].0, BOB);
+    let error = summary.failed[0].1.to_string();
+    assert!(
+        error.contains("403 ErrorAccessDenied") && error.contains("RBAC for Applications"),
+        "{error}"
+    );
+    let lines = agent.delivered();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0].mailbox, ALICE);
+}
+
 over_both_apis!(
     a_throttled_mailbox_waits_the_retry_after_and_loses_nothing,
     s01_r10_the_first_sync_of_a_new_mapping_tracks_nothing,
