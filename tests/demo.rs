@@ -5,8 +5,17 @@ use std::process::Command;
 
 #[test]
 fn the_demo_tracks_every_mail_once_and_logs_no_secret() {
+    demo("ews");
+}
+
+#[test]
+fn the_demo_over_graph_tracks_every_mail_once_and_logs_no_secret() {
+    demo("graph");
+}
+
+fn demo(api: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
-        .args(["demo", "-v", "--log-format", "json"])
+        .args(["demo", "--api", api, "-v", "--log-format", "json"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -99,6 +99,10 @@ pub enum Command {
         /// Leave the simulator and the agent running afterwards.
         #[arg(long)]
         keep: bool,
+        /// The API the agent speaks to the simulator: ews (Exchange on-premises) or graph
+        /// (Exchange Online).
+        #[arg(long, default_value = "ews", value_parser = ["ews", "graph"])]
+        api: String,
     },
     /// Serve the Exchange simulator on loopback until Ctrl-C.
     #[cfg(feature = "sim")]
@@ -196,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => inspect::retry(&config, dry_run, mailbox.as_deref(), since.as_deref()).await,
         Command::Compact => inspect::compact(&config),
         #[cfg(feature = "sim")]
-        Command::Demo { keep } => tools::demo(keep).await,
+        Command::Demo { keep, api } => tools::demo(keep, &api).await,
         #[cfg(feature = "sim")]
         Command::Sim { listen, persist } => tools::sim(listen, persist).await,
         #[cfg(feature = "sim")]

@@ -68,7 +68,11 @@ pub async fn sim(listen: std::net::SocketAddr, persist: Option<PathBuf>) -> Resu
 
 /// `foldertrack demo [--keep]`: the agent against a scripted office in the simulator.
 #[cfg(feature = "sim")]
-pub async fn demo(keep: bool) -> Result<ExitCode> {
+pub async fn demo(keep: bool, api: &str) -> Result<ExitCode> {
+    let api = match api {
+        "graph" => foldertrack::config::Api::Graph,
+        _ => foldertrack::config::Api::Ews,
+    };
     let dir = std::env::temp_dir().join(format!("foldertrack-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let stop = tokio_util::sync::CancellationToken::new();
@@ -77,18 +81,18 @@ pub async fn demo(keep: bool) -> Result<ExitCode> {
         let _ = tokio::signal::ctrl_c().await;
         ctrl_c.cancel();
     });
-    let summary = foldertrack::harness::demo::run(&dir, keep, stop, |line| {
+    let summary = foldertrack::harness::demo::run(&dir, api, keep, stop, |line| {
         let _ = print_line(&line);
     })
     .await?;
     print_line(&format!(
-        "summary: moved in {}, tracked {}, re-linked {}, duplicates {}, failures {}, EWS calls {} ({} answered busy), {:.0} s",
+        "summary: moved in {}, tracked {}, re-linked {}, duplicates {}, failures {}, calls to Exchange {} ({} answered busy), {:.0} s",
         summary.moved_in,
         summary.tracked,
         summary.relinked,
         summary.duplicates,
         summary.failures,
-        summary.ews_calls,
+        summary.calls,
         summary.throttled,
         summary.seconds
     ))?;

@@ -7,7 +7,7 @@
 use super::Error;
 use crate::admin::client::AdminClient;
 use crate::agent;
-use crate::config::Config;
+use crate::config::{Api, Config};
 use crate::sim::{FaultKind, FaultRule, NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use crate::store::SledStore;
 use crate::tracking::{EventKind, TrackingRequest};
@@ -33,7 +33,8 @@ pub struct Summary {
     pub relinked: usize,
     pub duplicates: usize,
     pub failures: usize,
-    pub ews_calls: u64,
+    /// Calls to the (simulated) Exchange, EWS or Graph.
+    pub calls: u64,
     pub throttled: u64,
     pub seconds: f64,
     pub output: PathBuf,
@@ -109,15 +110,29 @@ fn short(address: &str) -> &str {
     address.split('@').next().unwrap_or(address)
 }
 
-fn config_text(sim: &SimHandle, files: &Files, secret_file: &Path) -> String {
+/// The `[exchange]` section: the demo app's client credentials, over EWS or Graph.
+fn exchange_text(sim: &SimHandle, api: Api, secret_file: &Path) -> String {
+    let (api, url) = match api {
+        Api::Ews => ("ews", sim.ews_url()),
+        Api::Graph => ("graph", sim.graph_url()),
+    };
+    format!(
+        r#"[exchange]
+api = "{api}"
+url = "{url}"
+auth = {{ kind = "oauth", tenant_id = "demo", client_id = "foldertrack-demo", client_secret_file = "{secret}", token_url = "{token_url}" }}
+"#,
+        secret = secret_file.display(),
+        token_url = sim.token_url("demo"),
+    )
+}
+
+fn config_text(sim: &SimHandle, api: Api, files: &Files, secret_file: &Path) -> String {
     format!(
         r#"# Written by `foldertrack demo`: the agent against the built-in simulator.
 log_subjects = true
 
-[exchange]
-url = "{url}"
-auth = {{ kind = "oauth", tenant_id = "demo", client_id = "foldertrack-demo", client_secret_file = "{secret}", token_url = "{base}/demo/oauth2/v2.0/token" }}
-
+{exchange}
 [store]
 path = "{store}"
 
@@ -155,9 +170,7 @@ address = "{BOB}"
 path = "{DEALS}"
 regarding = {{ entity = "opportunity", id = "4f0c3e1a-0000-4000-8000-0000000dea15" }}
 "#,
-        url = sim.ews_url(),
-        base = sim.ews_url().split("/EWS").next().unwrap_or_default(),
-        secret = secret_file.display(),
+        exchange = exchange_text(sim, api, secret_file),
         store = files.dir.join("store").display(),
         output = files.output.display(),
     )
@@ -197,6 +210,7 @@ fn describe(r: &TrackingRequest) -> String {
 
 /// The demo's running parts: the simulator, the agent, its admin API and the output reader.
 struct Stage {
+    api: Api,
     sim: SimHandle,
     files: Files,
     admin_addr: std::net::SocketAddr,
@@ -212,6 +226,7 @@ struct Stage {
 /// `stop` is cancelled, after printing how to reach them.
 pub async fn run(
     dir: &Path,
+    api: Api,
     keep: bool,
     stop: CancellationToken,
     say: impl Fn(String) + Send + Sync + 'static,
@@ -219,7 +234,7 @@ pub async fn run(
     let started = Instant::now();
     let secret = format!("demo-secret-{:016x}", fastrand::u64(..));
     let service_password = format!("demo-password-{:016x}", fastrand::u64(..));
-    let mut stage = Stage::start(dir, &secret, &service_password, &say).await?;
+    let mut stage = Stage::start(dir, api, &secret, &service_password, &say).await?;
     let mut script = Script {
         control: stage.sim.control(),
         started,
@@ -258,6 +273,7 @@ impl Stage {
     /// The simulator with the demo's people, the config, and the agent running on it.
     async fn start(
         dir: &Path,
+        api: Api,
         secret: &str,
         service_password: &str,
         say: &(impl Fn(String) + Send + Sync),
@@ -267,7 +283,7 @@ impl Stage {
         control_setup(&sim.control(), secret, service_password)?;
         let secret_file = dir.join("client.secret");
         write(&secret_file, secret)?;
-        write(&files.config, &config_text(&sim, &files, &secret_file))?;
+        write(&files.config, &config_text(&sim, api, &files, &secret_file))?;
         let config = Config::load(&files.config)?;
         say(format!(
             "foldertrack demo: a simulated Exchange on {}, 2 mailboxes, 3 mapped folders",
@@ -275,7 +291,7 @@ impl Stage {
         ));
         say(format!("  config  {}", files.config.display()));
         say(format!("  output  {}", files.output.display()));
-        let feed = Arc::new(agent::ews_feed(&config)?);
+        let feed = Arc::new(agent::feed(&config)?);
         let store = Arc::new(SledStore::open(&config.store.path)?);
         let shutdown = CancellationToken::new();
         let (_reload, reloads) = tokio::sync::mpsc::unbounded_channel();
@@ -290,6 +306,7 @@ impl Stage {
         say(format!("  admin   http://{admin_addr}"));
         let output = follow(files.output.clone(), shutdown.clone());
         Ok(Self {
+            api,
             admin: AdminClient::new(&admin_addr.to_string(), None)?,
             sim,
             files,
@@ -380,8 +397,11 @@ impl Stage {
                 .map(|n| n - 1)
                 .sum(),
             failures: undelivered,
-            ews_calls: stats.calls,
-            throttled: stats.results.get("ErrorServerBusy").copied().unwrap_or(0),
+            calls: stats.calls,
+            throttled: ["ErrorServerBusy", "ApplicationThrottled"]
+                .iter()
+                .filter_map(|busy| stats.results.get(*busy))
+                .sum(),
             seconds: started.elapsed().as_secs_f64(),
             output: self.files.output.clone(),
         }
@@ -437,10 +457,16 @@ async fn play(script: &mut Script, stage: &mut Stage) -> Result<(), Error> {
     script.say("alice moves it out, back to her Inbox (recorded, nothing sent)");
     control.move_message(ALICE, &in_fabrikam, "Inbox")?;
 
-    script.say("Exchange gets busy: the next call is answered ErrorServerBusy, back off 3 s");
+    let (sync, busy) = match stage.api {
+        Api::Ews => ("SyncFolderItems", "ErrorServerBusy, back off 3 s"),
+        Api::Graph => ("messages.delta", "429 with Retry-After: 3"),
+    };
+    script.say(format!(
+        "Exchange gets busy: the next call is answered {busy}"
+    ));
     control.add_fault(FaultRule {
         mailbox: Some(ALICE.into()),
-        operation: Some("SyncFolderItems".into()),
+        operation: Some(sync.into()),
         fault: FaultKind::ServerBusyMessage { back_off_ms: 3000 },
         count: Some(1),
         probability: None,
