@@ -159,6 +159,9 @@ pub enum BenchCommand {
         /// burst: the number of rounds.
         #[arg(long)]
         rounds: Option<usize>,
+        /// The API the agent speaks to the simulator: ews or graph.
+        #[arg(long, default_value = "ews", value_parser = ["ews", "graph"])]
+        api: String,
         /// Also write the report as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,

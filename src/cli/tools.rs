@@ -68,11 +68,16 @@ pub async fn sim(listen: std::net::SocketAddr, persist: Option<PathBuf>) -> Resu
 
 /// `foldertrack demo [--keep]`: the agent against a scripted office in the simulator.
 #[cfg(feature = "sim")]
-pub async fn demo(keep: bool, api: &str) -> Result<ExitCode> {
-    let api = match api {
+/// `--api`, which clap already limited to `ews` and `graph`.
+fn parse_api(api: &str) -> foldertrack::config::Api {
+    match api {
         "graph" => foldertrack::config::Api::Graph,
         _ => foldertrack::config::Api::Ews,
-    };
+    }
+}
+
+pub async fn demo(keep: bool, api: &str) -> Result<ExitCode> {
+    let api = parse_api(api);
     let dir = std::env::temp_dir().join(format!("foldertrack-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     let stop = tokio_util::sync::CancellationToken::new();
@@ -116,6 +121,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         idle,
         track_now,
         rounds,
+        api,
         json,
     } = command;
     let mut o = foldertrack::harness::bench::Options::preset(&preset).with_context(|| {
@@ -130,6 +136,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         anyhow::bail!("--rounds applies to --preset burst only");
     }
     o.track_now |= track_now;
+    o.api = parse_api(&api);
     if let (Some(b), Some(n)) = (o.burst.as_mut(), rounds) {
         b.rounds = n.max(1);
     }

@@ -9,7 +9,8 @@
 
 use super::Error;
 use crate::admin::client::AdminClient;
-use crate::sim::{NewMessage, SimControl, SimOptions, Simulator};
+use crate::config::Api;
+use crate::sim::{NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use crate::tracking::{EventKind, TrackingRequest};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -39,6 +40,8 @@ pub struct Options {
     pub limits: Option<(u32, u32, u32)>,
     /// The category write-back (off: every call is the watcher's).
     pub writeback: bool,
+    /// The API the agent speaks: EWS or Microsoft Graph.
+    pub api: Api,
 }
 
 /// One mailbox files `mails` at once and has them synced; then another mailbox files one mail
@@ -74,6 +77,7 @@ impl Options {
             }),
             limits: (!burst).then_some((16, 2000, 20)),
             writeback: burst,
+            api: Api::Ews,
         })
     }
 }
@@ -191,12 +195,30 @@ fn folder(j: usize) -> String {
     format!("Inbox/Customers/C{j}")
 }
 
-fn config_text(dir: &Path, ews_url: &str, o: &Options) -> String {
-    let mut text = format!(
-        r#"[exchange]
-url = "{ews_url}"
-auth = {{ kind = "basic", username = "svc-bench", password_file = "{pw}" }}
+/// The `[exchange]` section: the bench account over EWS, or its app over Graph.
+fn exchange_text(dir: &Path, sim: &SimHandle, api: Api) -> String {
+    let secret = dir.join("svc.pw");
+    match api {
+        Api::Ews => format!(
+            "[exchange]\nurl = \"{}\"\nauth = {{ kind = \"basic\", username = \"svc-bench\", password_file = \"{}\" }}\n",
+            sim.ews_url(),
+            secret.display()
+        ),
+        Api::Graph => format!(
+            "[exchange]\napi = \"graph\"\nurl = \"{}\"\nauth = {{ kind = \"oauth\", tenant_id = \"bench\", client_id = \"{BENCH_APP}\", client_secret_file = \"{}\", token_url = \"{}\" }}\n",
+            sim.graph_url(),
+            secret.display(),
+            sim.token_url("bench")
+        ),
+    }
+}
 
+/// The Entra app of the Graph runs; it acts as the bench account.
+const BENCH_APP: &str = "foldertrack-bench";
+
+fn config_text(dir: &Path, sim: &SimHandle, o: &Options) -> String {
+    let mut text = format!(
+        r#"{exchange}
 [store]
 path = "{store}"
 
@@ -215,7 +237,7 @@ enabled = {writeback}
 [admin]
 listen = "127.0.0.1:0"
 "#,
-        pw = dir.join("svc.pw").display(),
+        exchange = exchange_text(dir, sim, o.api),
         store = dir.join("store").display(),
         out = dir.join("tracked.jsonl").display(),
         busy = o.cadence.0,
@@ -309,8 +331,7 @@ pub async fn e2e(
     let password = dir.path().join("svc.pw");
     std::fs::write(&password, "bench-pw").map_err(|e| io(&password, e))?;
     let config = dir.path().join("foldertrack.toml");
-    std::fs::write(&config, config_text(dir.path(), &sim.ews_url(), &o))
-        .map_err(|e| io(&config, e))?;
+    std::fs::write(&config, config_text(dir.path(), &sim, &o)).map_err(|e| io(&config, e))?;
     let non_default_settings = crate::config::Config::load(&config)?.non_defaults();
     say(&format!(
         "{} mailboxes × {} folders ready; starting the agent",
@@ -349,6 +370,7 @@ pub async fn e2e(
 fn setup(c: &SimControl, o: &Options) -> Result<(), crate::sim::Error> {
     c.create_service_account("svc-bench", "bench-pw")?;
     c.impersonate_all("svc-bench", true)?;
+    c.add_oauth_client(BENCH_APP, "bench-pw", "svc-bench")?;
     for i in 0..o.mailboxes {
         let m = mailbox(i);
         c.create_mailbox(&m)?;
@@ -660,6 +682,9 @@ fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
             if o.track_now { ", track-now" } else { "" }
         ),
     )];
+    if o.api == Api::Graph {
+        rows.push(("api", "graph (Microsoft Graph delta queries)".into()));
+    }
     if let Some(b) = o.burst {
         rows.push((
             "burst",
@@ -705,10 +730,11 @@ pub fn table(r: &Report) -> String {
             format!("at least {n}"),
         );
     }
-    row(
-        "EWS calls per tracked mail",
-        format!("{:.2}", r.ews_calls_per_tracked),
-    );
+    let calls = match r.options.as_ref().map(|o| o.api) {
+        Some(Api::Graph) => "Graph calls per tracked mail",
+        _ => "EWS calls per tracked mail",
+    };
+    row(calls, format!("{:.2}", r.ews_calls_per_tracked));
     row(
         "idle: calls per mailbox per cycle",
         format!(
