@@ -66,9 +66,8 @@ pub async fn sim(listen: std::net::SocketAddr, persist: Option<PathBuf>) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// `foldertrack demo [--keep]`: the agent against a scripted office in the simulator.
-#[cfg(feature = "sim")]
 /// `--api`, which clap already limited to `ews` and `graph`.
+#[cfg(feature = "sim")]
 fn parse_api(api: &str) -> foldertrack::config::Api {
     match api {
         "graph" => foldertrack::config::Api::Graph,
@@ -76,6 +75,9 @@ fn parse_api(api: &str) -> foldertrack::config::Api {
     }
 }
 
+/// `foldertrack demo [--keep] [--api ews|graph]`: the agent against a scripted office in the
+/// simulator.
+#[cfg(feature = "sim")]
 pub async fn demo(keep: bool, api: &str) -> Result<ExitCode> {
     let api = parse_api(api);
     let dir = std::env::temp_dir().join(format!("foldertrack-demo-{}", std::process::id()));
