@@ -33,6 +33,7 @@ fn fill(rt: &tokio::runtime::Runtime, store: &SledStore) {
         let page = PageCommit {
             folder: support::folder_record(first),
             seen: Vec::new(),
+            baselined: Vec::new(),
             arrived,
             left: Vec::new(),
             mapping: None,

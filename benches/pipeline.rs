@@ -68,6 +68,7 @@ async fn pipeline_page(
         .commit_page(PageCommit {
             folder: folder_record(first),
             seen: Vec::new(),
+            baselined: Vec::new(),
             arrived,
             left: Vec::new(),
             mapping: None,

@@ -252,6 +252,12 @@ pub struct MessageRecord {
     /// The mailbox that filed it first: moves inside it re-link, other mailboxes are sightings.
     #[serde(rename = "o")]
     pub owner: String,
+    /// The normalised InternetMessageId, when it has one: `explain` shows it.
+    #[serde(rename = "i", default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The subject when first tracked: `explain` finds a mail by a fragment of it.
+    #[serde(rename = "j", default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// The owner's folder the message sits in, as far as foldertrack knows; `None` after it
     /// left every mapped folder.
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +317,8 @@ impl MessageRecord {
             id,
             location: Some(s.place.location()),
             owner: s.place.mailbox.clone(),
+            message_id: None,
+            subject: None,
             regarding: s.regarding.clone(),
             events: 0,
             delivered: 0,

@@ -15,6 +15,7 @@ fn folder(mailbox: &str, cursor: &str) -> FolderRecord {
         mapping: "Inbox/Customers".into(),
         cursor: Some(cursor.into()),
         baselined: true,
+        since: None,
     }
 }
 
@@ -53,6 +54,7 @@ fn page_of(mailbox: &str, cursor: &str, arrived: Vec<Arrival>) -> PageCommit {
     PageCommit {
         folder: folder(mailbox, cursor),
         seen: vec!["baseline-item".into()],
+        baselined: vec!["<baseline@example.com>".into()],
         arrived,
         left: Vec::new(),
         mapping: None,
@@ -90,6 +92,21 @@ async fn contract<S: Store>(store: S) {
             .unwrap()
             .is_some()
     );
+    // The baseline's mail is remembered by Message-ID in its folder only, with the time the
+    // folder's tracking started (R10).
+    assert!(
+        store
+            .baselined("a@example.com", "F1", "<baseline@example.com>")
+            .unwrap()
+    );
+    assert!(
+        !store
+            .baselined("a@example.com", "F2", "<baseline@example.com>")
+            .unwrap()
+    );
+    assert_eq!(store.baselined_in("a@example.com", "F1").unwrap(), 1);
+    let started = store.folder("a@example.com", "F1").unwrap().unwrap().since;
+    assert!(started.is_some());
     let outbox = store.outbox(10).unwrap();
     assert_eq!(outbox.len(), 2);
     assert!(outbox[0].0 < outbox[1].0, "oldest first");
@@ -105,6 +122,8 @@ async fn contract<S: Store>(store: S) {
         .unwrap();
     assert!(again.emitted.is_empty());
     assert_eq!(store.outbox(10).unwrap().len(), 2);
+    let kept = store.folder("a@example.com", "F1").unwrap().unwrap().since;
+    assert_eq!(kept, started, "a later page keeps when tracking started");
 
     // Another mailbox files m1: a sighting, not a second record.
     let other = store

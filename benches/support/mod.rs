@@ -63,5 +63,6 @@ pub fn folder_record(first: u64) -> FolderRecord {
         mapping: "Inbox/Customers/Contoso".into(),
         cursor: Some(format!("H4sIAAAAAAAEAO29B2AcSZYlJi9tynt/{first}")),
         baselined: true,
+        since: None,
     }
 }

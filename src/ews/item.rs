@@ -416,11 +416,12 @@ pub struct ItemShape {
 }
 
 impl ItemShape {
-    /// IdOnly plus the item class: what a sync page needs (one store call per item, not one
-    /// per property).
+    /// IdOnly plus the item class and the InternetMessageId: what a sync page needs (one
+    /// store call per item, not one per property). The id lets a baseline remember which
+    /// mails were already there (tracking-rules R10) without a GetItem.
     pub fn for_sync() -> Self {
         Self {
-            properties: vec!["item:ItemClass".into()],
+            properties: vec!["item:ItemClass".into(), "message:InternetMessageId".into()],
             ..Self::default()
         }
     }

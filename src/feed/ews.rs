@@ -267,10 +267,12 @@ impl FolderFeed for EwsFeed {
             .changes
             .iter()
             .filter_map(|c| match c {
-                Change::Create(item) => item
-                    .item_id
-                    .as_ref()
-                    .map(|r| FeedChange::Added(item_ref(r))),
+                Change::Create(item) => item.item_id.as_ref().map(|r| {
+                    FeedChange::Added(ItemRef {
+                        message_id: item.internet_message_id.clone(),
+                        ..item_ref(r)
+                    })
+                }),
                 Change::Update(item) => item
                     .item_id
                     .as_ref()

@@ -301,6 +301,7 @@ fn change(mailbox: &str, entry: Entry<Message>) -> FeedChange {
                 .map(Arc::new),
             id: m.id,
             version: m.change_key,
+            message_id: None,
         }),
     }
 }

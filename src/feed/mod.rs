@@ -23,6 +23,8 @@ pub struct ItemRef {
     /// What a tracking request needs of the item, when its change brought it along (Graph's
     /// delta pages do, EWS's do not): [`FolderFeed::fetch`] then needs no call for it.
     pub details: Option<Arc<Fetched>>,
+    /// The InternetMessageId, when the change brought it along: a baseline remembers it (R10).
+    pub message_id: Option<String>,
 }
 
 impl ItemRef {
@@ -32,7 +34,17 @@ impl ItemRef {
             id: id.into(),
             version,
             details: None,
+            message_id: None,
         }
+    }
+
+    /// The InternetMessageId the change brought along, normalised (R18).
+    pub fn message_id(&self) -> Option<String> {
+        let raw = self.message_id.as_deref().or_else(|| {
+            let d = self.details.as_deref()?;
+            d.message.internet_message_id.as_deref()
+        })?;
+        crate::tracking::normalise_message_id(raw)
     }
 }
 

@@ -26,6 +26,12 @@ pub fn seen(mailbox: &str, folder_id: &str, item_id: &str) -> Vec<u8> {
     key
 }
 
+/// 8 bytes of the folder, 16 of the InternetMessageId: the baseline tree (a mail that was in
+/// the folder when its mapping started, R10).
+pub fn baseline(mailbox: &str, folder_id: &str, message_id: &str) -> Vec<u8> {
+    seen(mailbox, folder_id, message_id)
+}
+
 /// The prefix of every seen key of one folder.
 pub fn seen_prefix(mailbox: &str, folder_id: &str) -> Vec<u8> {
     Sha256::digest(folder(mailbox, folder_id))[..8].to_vec()

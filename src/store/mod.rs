@@ -45,10 +45,11 @@ pub enum Tree {
     Marks,
     Pending,
     Holds,
+    Baseline,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 11] = [
         Tree::Meta,
         Tree::Mappings,
         Tree::Folders,
@@ -59,6 +60,7 @@ impl Tree {
         Tree::Marks,
         Tree::Pending,
         Tree::Holds,
+        Tree::Baseline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +75,7 @@ impl Tree {
             Tree::Marks => "marks",
             Tree::Pending => "pending",
             Tree::Holds => "holds",
+            Tree::Baseline => "baseline",
         }
     }
 }
@@ -145,6 +148,9 @@ pub struct PageCommit {
     pub folder: FolderRecord,
     /// Items to remember without tracking them (a baseline, R10).
     pub seen: Vec<String>,
+    /// The InternetMessageIds of the baseline's items that have one: remembered (as hashes)
+    /// so `explain` can say a mail was there before tracking started.
+    pub baselined: Vec<String>,
     pub arrived: Vec<Arrival>,
     /// Items that left the folder (R13).
     pub left: Vec<String>,
@@ -286,6 +292,45 @@ pub trait Store: Send + Sync + 'static {
         self.read(Tree::Seen, &keys::seen(mailbox, folder_id, item_id))
     }
 
+    /// Whether the message was in the folder when its baseline ran (R10).
+    fn baselined(&self, mailbox: &str, folder_id: &str, message_id: &str) -> Result<bool, Error>
+    where
+        Self: Sized,
+    {
+        Ok(self
+            .get(
+                Tree::Baseline,
+                &keys::baseline(mailbox, folder_id, message_id),
+            )?
+            .is_some())
+    }
+
+    /// How many mails with a message id the folder's baseline found (R10).
+    fn baselined_in(&self, mailbox: &str, folder_id: &str) -> Result<usize, Error>
+    where
+        Self: Sized,
+    {
+        let prefix = keys::seen_prefix(mailbox, folder_id);
+        Ok(self.scan(Tree::Baseline, &prefix, usize::MAX)?.len())
+    }
+
+    /// Every message record, for a search by subject.
+    fn messages(&self) -> Result<Vec<MessageRecord>, Error>
+    where
+        Self: Sized,
+    {
+        self.scan(Tree::Messages, &[], usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                let r: MessageRecord = decode(Tree::Messages, &v)?;
+                Ok(MessageRecord {
+                    id: String::from_utf8_lossy(&k).into_owned(),
+                    ..r
+                })
+            })
+            .collect()
+    }
+
     /// The tracked items seen in a folder (those a re-pointed mapping re-links).
     fn tracked_in(&self, mailbox: &str, folder_id: &str) -> Result<Vec<SeenRecord>, Error>
     where
@@ -333,6 +378,14 @@ pub trait Store: Send + Sync + 'static {
         Self: Sized,
     {
         scan_decoded(self, Tree::Mappings, &keys::mailbox_prefix(mailbox))
+    }
+
+    /// Every watched folder of every mailbox.
+    fn all_folders(&self) -> Result<Vec<FolderRecord>, Error>
+    where
+        Self: Sized,
+    {
+        scan_decoded(self, Tree::Folders, &[])
     }
 
     /// Every mapping of every mailbox.
@@ -948,6 +1001,10 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
             tx.put(Tree::Seen, &key, records::encode(&SeenRecord::default()))?;
         }
     }
+    for message_id in &page.baselined {
+        let key = keys::baseline(&folder.mailbox, &folder.folder_id, message_id);
+        tx.put(Tree::Baseline, &key, Vec::new())?;
+    }
     for item_id in &page.left {
         apply_left(tx, page, item_id)?;
     }
@@ -965,11 +1022,15 @@ fn apply_page(tx: &dyn Txn, page: &PageCommit) -> Result<Committed, TxError> {
             records::encode(m),
         )?;
     }
-    tx.put(
-        Tree::Folders,
-        &keys::folder(&folder.mailbox, &folder.folder_id),
-        records::encode(folder),
-    )?;
+    let key = keys::folder(&folder.mailbox, &folder.folder_id);
+    let before = read_tx::<FolderRecord>(tx, Tree::Folders, &key)?;
+    let record = FolderRecord {
+        since: (folder.since)
+            .or(before.and_then(|b| b.since))
+            .or(Some(page.at)),
+        ..folder.clone()
+    };
+    tx.put(Tree::Folders, &key, records::encode(&record))?;
     Ok(out)
 }
 
@@ -1118,6 +1179,13 @@ fn apply_arrival(
             (r, v)
         }
     };
+    // Records written before these were kept learn them at the next sighting.
+    if record.message_id.is_none() {
+        record.message_id = arrival.message.internet_message_id.clone();
+    }
+    if record.subject.is_none() {
+        record.subject = arrival.message.subject.clone();
+    }
     // Given up before, and its owner moved it into a folder of the same regarding again or
     // removed its failure category: eligible again (R27). Its request goes back to the outbox,
     // carrying where it is now. (A move to another regarding is a re-link, which supersedes

@@ -22,6 +22,9 @@ pub struct FolderRecord {
     /// A full sync has completed once: from then on, whatever appears is a tracking request
     /// (R10), and a cursor reset re-baselines without forgetting what was seen (R23).
     pub baselined: bool,
+    /// When its first sync ran: what was in the folder then is its baseline (R10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
 }
 
 /// How a mapping stands (R5, R6).

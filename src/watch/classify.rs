@@ -40,6 +40,8 @@ pub struct Classified {
     pub fetch: Vec<ItemRef>,
     /// Remember these as seen, untracked (a baseline without `track_existing`).
     pub seen_only: Vec<String>,
+    /// The InternetMessageIds of `seen_only`'s items that brought one along.
+    pub baselined: Vec<String>,
     /// These left the folder (moved out or deleted, R13).
     pub left: Vec<String>,
     /// Known items that were edited: ignored, unless a given-up mail lost its failure
@@ -69,6 +71,7 @@ pub fn classify(changes: &[FeedChange], mode: Mode, seen: &HashSet<String>) -> C
                     })
                 {
                     out.seen_only.push(item.id.clone());
+                    out.baselined.extend(item.message_id());
                 } else {
                     out.fetch.push(item.clone());
                 }
@@ -125,6 +128,18 @@ mod tests {
         let c = classify(&[added("a"), added("b"), added("c")], BASELINE, &seen(&[]));
         assert!(c.fetch.is_empty());
         assert_eq!(c.seen_only, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn r10_a_baseline_remembers_the_message_ids_the_changes_brought() {
+        let with_id = FeedChange::Added(ItemRef {
+            message_id: Some(" <M1@Example.com> ".into()),
+            ..ItemRef::new("a", None)
+        });
+        let c = classify(&[with_id.clone(), added("b")], BASELINE, &seen(&[]));
+        assert_eq!(c.baselined, ["<M1@example.com>"]);
+        let tracked = classify(&[with_id], Mode::Track, &seen(&[]));
+        assert!(tracked.baselined.is_empty());
     }
 
     #[test]

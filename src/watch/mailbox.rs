@@ -310,6 +310,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 mapping: t.mapping.clone(),
                 cursor: None,
                 baselined: mapping.subfolders,
+                since: None,
             });
         }
         Ok(out)
@@ -327,6 +328,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 mapping: target.mapping.clone(),
                 cursor: None,
                 baselined: false,
+                since: None,
             });
         record.path = target.path.clone();
         Ok(record)
@@ -384,6 +386,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             let commit = PageCommit {
                 folder: record.clone(),
                 seen: classified.seen_only,
+                baselined: classified.baselined,
                 arrived,
                 left: classified.left,
                 mapping: None,
@@ -485,6 +488,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         let commit = PageCommit {
             folder: record.clone(),
             seen: Vec::new(),
+            baselined: Vec::new(),
             arrived,
             left: Vec::new(),
             mapping: None,
@@ -535,6 +539,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             .commit_page(PageCommit {
                 folder: self.folder_record(target)?,
                 seen: Vec::new(),
+                baselined: Vec::new(),
                 arrived,
                 left: Vec::new(),
                 mapping: Some(mapping),
