@@ -1,6 +1,8 @@
-//! The CLI's side of the admin API: status, track-now, items and retry of a running agent.
+//! The CLI's side of the admin API: status, track-now, items, retry and explain of a running
+//! agent.
 
 use super::StatusView;
+use crate::deliver::explain::{Explanation, Query};
 use crate::deliver::items::{ItemLine, ItemState};
 use crate::watch::supervisor::SyncNow;
 use secrecy::{ExposeSecret, SecretString};
@@ -44,6 +46,11 @@ impl AdminClient {
             base: format!("http://{addr}"),
             token,
         })
+    }
+
+    /// The agent's base URL (`http://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -117,5 +124,16 @@ impl AdminClient {
                 .query(&query),
         )
         .await
+    }
+
+    /// The story of a mail or folder (`foldertrack explain`).
+    pub async fn explain(&self, query: &Query) -> Result<Explanation, ClientError> {
+        let params: Vec<(&str, &str)> = match query {
+            Query::MessageId(id) => vec![("message_id", id)],
+            Query::Subject(s) => vec![("subject", s)],
+            Query::Folder { mailbox, folder } => vec![("mailbox", mailbox), ("folder", folder)],
+        };
+        let request = self.http.get(format!("{}/v1/explain", self.base));
+        self.call(request.query(&params)).await
     }
 }

@@ -2,6 +2,7 @@
 //! store. Anything that changes state needs the bearer token when one is configured.
 
 use super::{MailboxView, REGARDING_UNAVAILABLE, StatusView};
+use crate::deliver::explain;
 use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
 use crate::store::{self, HoldRecord, MappingState, Store};
@@ -24,6 +25,8 @@ pub struct Admin<F, S> {
     pub token: Option<SecretString>,
     /// The cadence verdict of the configuration in force (replaced on reload).
     pub capacity: std::sync::Mutex<Option<Capacity>>,
+    /// What `explain` needs of the configuration in force (replaced on reload).
+    pub explain: std::sync::Mutex<explain::Settings>,
 }
 
 /// The routes.
@@ -37,6 +40,7 @@ pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
         .route("/v1/mailboxes/{address}/sync", post(sync_now::<F, S>))
         .route("/v1/items", get(items::<F, S>))
         .route("/v1/retry", post(retry::<F, S>))
+        .route("/v1/explain", get(explain::<F, S>))
         .with_state(admin)
 }
 
@@ -223,6 +227,32 @@ async fn retry<F: FolderFeed, S: Store>(
         a.supervisor.outbox.notify_one();
     }
     result.map_or_else(store_error, |v| Json(v).into_response())
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    message_id: Option<String>,
+    subject: Option<String>,
+    mailbox: Option<String>,
+    folder: Option<String>,
+}
+
+async fn explain<F: FolderFeed, S: Store>(
+    State(a): Shared<F, S>,
+    Query(q): Query<ExplainQuery>,
+) -> Response {
+    let query = match explain::Query::from_parts(q.message_id, q.subject, q.mailbox, q.folder) {
+        Ok(query) => query,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e),
+    };
+    let settings = a
+        .explain
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    explain::gather(a.store.as_ref(), &query).map_or_else(store_error, |ev| {
+        Json(explain::tell(&ev, &settings)).into_response()
+    })
 }
 
 /// The `# HELP` line of each metric.

@@ -169,6 +169,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         store: store.clone(),
         token: settings.token,
         capacity: std::sync::Mutex::new(Some(config.capacity())),
+        explain: std::sync::Mutex::new(config.explain_settings()),
     });
     warn_capacity(&config);
     let listen = admin::serve(&settings.listen, admin.clone(), shutdown.clone())
@@ -198,6 +199,7 @@ pub async fn run<F: FolderFeed, S: Store>(
                     crate::telemetry::set_log_subjects(new.log_subjects);
                     warn_capacity(&new);
                     *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
+                    *admin.explain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = new.explain_settings();
                     tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
                 }
             }

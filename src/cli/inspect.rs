@@ -1,4 +1,4 @@
-//! Questions and small actions: `status`, `sync-now`, `items` and `retry` (asked of the running
+//! Questions and small actions: `status`, `sync-now`, `items`, `retry` and `explain` (asked of the running
 //! agent through its admin API, or of the store when no agent runs), `folders` and
 //! `check-config` (asked of the server), and `compact`.
 
@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use foldertrack::admin::client::AdminClient;
 use foldertrack::agent::{self, checks};
 use foldertrack::config::{Check, Config};
+use foldertrack::deliver::explain;
 use foldertrack::deliver::items::{self, ItemLine, ItemState};
 use foldertrack::store::SledStore;
 use foldertrack::watch::supervisor::SyncNow;
@@ -136,6 +137,24 @@ pub async fn retry(
                 " (removed from the problem items)"
             }
         ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `explain`: the running agent tells, or the store when none runs.
+pub async fn explain(path: &Path, query: &explain::Query, json: bool) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    let answer = match AgentFiles::beside(&config.store.path).running() {
+        Some(addr) => admin_client(&config, &addr)?.explain(query).await?,
+        None => {
+            let store = SledStore::open(&config.store.path)?;
+            explain::tell(&explain::gather(&store, query)?, &config.explain_settings())
+        }
+    };
+    if json {
+        print_line(&serde_json::to_string_pretty(&answer)?)?;
+    } else {
+        print_line(answer.text().trim_end())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -85,6 +85,25 @@ pub enum Command {
         #[arg(long)]
         since: Option<String>,
     },
+    /// Why a mail was tracked or not: its story in plain words (from a running agent, or the
+    /// store when none runs). Give a Message-ID, a subject fragment, or a mailbox and folder.
+    Explain {
+        /// The mail's Internet Message-ID, e.g. `<abc@contoso.com>`.
+        #[arg(long)]
+        message_id: Option<String>,
+        /// A fragment of a tracked mail's subject (case-insensitive).
+        #[arg(long)]
+        subject: Option<String>,
+        /// The mailbox's SMTP address (with --folder).
+        #[arg(long)]
+        mailbox: Option<String>,
+        /// The folder's path, e.g. `Inbox/Customers/Contoso`, or its FolderId (with --mailbox).
+        #[arg(long)]
+        folder: Option<String>,
+        /// JSON, as the admin API answers.
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply config changes to a running agent (it re-reads its config file).
     Reload {
         /// Show which mappings would change, and change nothing.
@@ -201,6 +220,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             mailbox,
             since,
         } => inspect::retry(&config, dry_run, mailbox.as_deref(), since.as_deref()).await,
+        Command::Explain {
+            message_id,
+            subject,
+            mailbox,
+            folder,
+            json,
+        } => {
+            let query = foldertrack::deliver::explain::Query::from_parts(
+                message_id, subject, mailbox, folder,
+            )
+            .map_err(anyhow::Error::msg)?;
+            inspect::explain(&config, &query, json).await
+        }
         Command::Compact => inspect::compact(&config),
         #[cfg(feature = "sim")]
         Command::Demo { keep, api } => tools::demo(keep, &api).await,

@@ -150,6 +150,16 @@ impl Config {
     }
 
     /// Retries and write-back.
+    /// What `explain` needs of the config beyond the store.
+    pub fn explain_settings(&self) -> crate::deliver::explain::Settings {
+        crate::deliver::explain::Settings {
+            mailboxes: (self.mailbox.iter())
+                .map(|m| (m.address.clone(), m.track_sent_items))
+                .collect(),
+            writeback: self.writeback.clone(),
+        }
+    }
+
     pub fn delivery_settings(&self) -> DeliverySettings {
         let d = &self.delivery;
         DeliverySettings {

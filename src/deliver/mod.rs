@@ -8,6 +8,7 @@
 
 pub mod drain;
 pub mod dynamics;
+pub mod explain;
 pub mod holds;
 pub mod items;
 pub mod jsonl;
