@@ -74,6 +74,11 @@ async fn tracked_and_delivered_mail_is_found_by_message_id_subject_and_folder() 
     assert!(says(story, "mapping Inbox/Customers, regarding account"));
     assert!(says(story, "confirmed up to event 1"));
     assert!(says(story, "carries the category \"Tracked\""));
+    let in_mailbox = agent.sim().messages(ALICE, CUSTOMERS).unwrap();
+    assert!(
+        in_mailbox[0].categories.contains(&"Tracked".to_owned()),
+        "as the story says"
+    );
     assert_eq!(story.fix, None);
 
     let by_subject = explain(&agent, Query::Subject("order 4711".into()));

@@ -439,7 +439,8 @@ fn message_story(f: &Found, ev: &Evidence, settings: &Settings) -> Story {
 
 fn rules_of(outcome: Outcome) -> &'static [&'static str] {
     match outcome {
-        Outcome::Delivered | Outcome::Watched => &["R11", "R21", "R26"],
+        Outcome::Delivered => &["R11", "R21", "R26"],
+        Outcome::Watched => &["R2", "R10", "R11"],
         Outcome::NoRegarding => &["R7", "R8", "R11"],
         Outcome::Waiting => &["R21"],
         Outcome::Retrying | Outcome::Undeliverable => &["R30"],
@@ -742,10 +743,13 @@ impl Story {
 }
 
 impl Explanation {
-    /// Plain text for a terminal: each story, its lines, its fix.
+    /// Plain text for a terminal: each story, its lines, its fix; a blank line between stories.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for s in &self.stories {
+        for (n, s) in self.stories.iter().enumerate() {
+            if n > 0 {
+                out.push('\n');
+            }
             out += &format!("{}: {}\n", s.title, outcome_words(s.outcome));
             if let Some(subject) = &s.subject {
                 out += &format!("  subject: {subject}\n");
@@ -782,5 +786,56 @@ fn outcome_words(o: Outcome) -> &'static str {
         Outcome::SentNotTracked => "not tracked: Sent Items is not watched",
         Outcome::NotSeen => "not tracked: never seen in a mapped folder",
         Outcome::Watched => "a mapped folder",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_is_one_of_three_and_says_what_to_give_otherwise() {
+        let s = |v: &str| Some(v.to_owned());
+        let ok = [
+            (
+                Query::from_parts(s(" m1@Example.com "), None, None, None),
+                Query::MessageId("<m1@example.com>".into()),
+            ),
+            (
+                Query::from_parts(None, s(" Quote "), None, None),
+                Query::Subject("Quote".into()),
+            ),
+            (
+                Query::from_parts(None, None, s("a@x"), s("/Inbox/C/")),
+                Query::Folder {
+                    mailbox: "a@x".into(),
+                    folder: "Inbox/C".into(),
+                },
+            ),
+        ];
+        for (got, want) in ok {
+            assert_eq!(got.unwrap(), want);
+        }
+        let refused = [
+            (Query::from_parts(None, None, None, None), "one of them"),
+            (Query::from_parts(s("<>"), None, None, None), "is empty"),
+            (Query::from_parts(None, s("  "), None, None), "one of them"),
+            (
+                Query::from_parts(None, None, s("a@x"), None),
+                "needs a folder",
+            ),
+            (
+                Query::from_parts(None, None, None, s("Inbox")),
+                "needs its mailbox",
+            ),
+            (
+                Query::from_parts(s("<m@x>"), s("q"), None, None),
+                "one of them",
+            ),
+        ];
+        for (got, words) in refused {
+            let e = got.unwrap_err();
+            assert!(e.contains(words) && !e.contains('\n'), "{e}");
+        }
     }
 }
