@@ -3,7 +3,8 @@
 //! real sled store, once remembering only the items (as before `explain`) and once also their
 //! Message-IDs (the baseline tree `explain` reads). Reports live bytes (keys + values) and bytes
 //! on disk per mail, before and after `foldertrack compact`. Sizes do not depend on the build
-//! profile: `cargo bench --bench baseline --profile dev` gives the same figures.
+//! profile: `cargo bench --bench baseline --profile dev` gives the same figures. Last, the live
+//! bytes of a tracked mail's message record, which now keeps its Message-ID and subject too.
 //!
 //! `cargo bench --bench baseline`
 
@@ -11,12 +12,11 @@ use foldertrack::store::{PageCommit, SledStore, Store, Tree};
 use jiff::Timestamp;
 use std::time::Instant;
 
-// The shared fixtures; this benchmark needs two of them.
-#[allow(dead_code)]
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{folder_record, item_id};
+use foldertrack::feed::ItemRef;
+use support::{fetched, folder_record, item_id};
 
 const PAGE: u64 = 512;
 
@@ -62,6 +62,36 @@ fn baseline(path: &std::path::Path, mails: u64, ids: bool) -> (u64, u64, u64) {
     (live, on_disk, compacted)
 }
 
+/// Live bytes (key + value) per message record after tracking 1,024 mails of the benchmarks'
+/// fixture.
+fn message_record_bytes(path: &std::path::Path) -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = SledStore::open(path).unwrap();
+    for first in [0, PAGE] {
+        let arrived = (first..first + PAGE)
+            .map(|n| fetched(&ItemRef::new(item_id(n), Some(format!("CQAAABYA{n}"))), n))
+            .collect();
+        let page = PageCommit {
+            folder: folder_record(first),
+            seen: Vec::new(),
+            baselined: Vec::new(),
+            arrived,
+            left: Vec::new(),
+            mapping: None,
+            unreadable: Vec::new(),
+            gone: Vec::new(),
+            at: Timestamp::now(),
+        };
+        rt.block_on(store.commit_page(page)).unwrap();
+    }
+    let records = store.scan(Tree::Messages, &[], usize::MAX).unwrap();
+    let bytes: usize = records.iter().map(|(k, v)| k.len() + v.len()).sum();
+    bytes as f64 / records.len() as f64
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -92,5 +122,9 @@ fn main() {
         "the Message-ID trace costs {:.1} live B and {:.0} B on disk after compact per mail",
         rows[1].0 - rows[0].0,
         rows[1].1 - rows[0].1
+    );
+    println!(
+        "a tracked mail's message record: {:.0} live B",
+        message_record_bytes(&dir.path().join("tracked"))
     );
 }
