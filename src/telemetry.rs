@@ -109,6 +109,21 @@ impl Metrics {
         h.sum += seconds;
     }
 
+    /// The counter `name` summed by the value of `label`: e.g. EWS calls by outcome.
+    pub fn totals(&self, name: &str, label: &str) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for ((n, labels), value) in self.counters.lock().expect("unpoisoned").iter() {
+            if *n == name {
+                let key = labels
+                    .iter()
+                    .find(|(k, _)| *k == label)
+                    .map_or_else(String::new, |(_, v)| v.clone());
+                *out.entry(key).or_default() += value;
+            }
+        }
+        out
+    }
+
     /// Prometheus text exposition of every counter and histogram, with `# HELP` from `help`.
     pub fn render(&self, help: &dyn Fn(&str) -> &'static str) -> String {
         let mut out = String::new();

@@ -4,6 +4,7 @@
 //! and docs/openapi.yaml.
 
 pub mod client;
+pub mod console;
 pub mod server;
 
 use crate::store::{HoldRecord, MappingRecord, SinkOutage};
@@ -53,4 +54,45 @@ pub struct StatusView {
     /// Whether the limits can keep the cadence over every configured mailbox.
     #[serde(default)]
     pub capacity: Option<Capacity>,
+}
+
+/// `/v1/config` and the console's Config page: the settings in force (secrets are only ever
+/// referenced by variable or file name, and those names are all it shows) and the results of
+/// the checks `check-config --offline` runs, taken when the config was loaded.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// `section.key = value` lines.
+    pub settings: Vec<String>,
+    pub checks: Vec<CheckLine>,
+}
+
+/// One check's outcome: `ok`, `warn` or `fail`, and what it says.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckLine {
+    pub level: String,
+    pub text: String,
+}
+
+/// Serves the admin API and its console on `listen` until `shutdown`; returns the bound
+/// address at once.
+pub async fn serve<F: crate::feed::FolderFeed, S: crate::store::Store>(
+    listen: &str,
+    admin: std::sync::Arc<server::Admin<F, S>>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        // The peer's address decides whether the console's pages need the token.
+        let app = server::router(admin.clone())
+            .merge(console::routes().with_state(admin))
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(event = "admin_api_stopped", error = %e);
+        }
+    });
+    Ok(addr)
 }

@@ -1,7 +1,7 @@
 //! The admin API's server: the routes and their handlers over a running agent's supervisor and
 //! store. Anything that changes state needs the bearer token when one is configured.
 
-use super::{MailboxView, REGARDING_UNAVAILABLE, StatusView};
+use super::{ConfigView, MailboxView, REGARDING_UNAVAILABLE, StatusView};
 use crate::deliver::explain;
 use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
@@ -27,6 +27,8 @@ pub struct Admin<F, S> {
     pub capacity: std::sync::Mutex<Option<Capacity>>,
     /// What `explain` needs of the configuration in force (replaced on reload).
     pub explain: std::sync::Mutex<explain::Settings>,
+    /// The configuration in force, for `/v1/config` (replaced on reload).
+    pub config: std::sync::Mutex<ConfigView>,
 }
 
 /// The routes.
@@ -41,12 +43,13 @@ pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
         .route("/v1/items", get(items::<F, S>))
         .route("/v1/retry", post(retry::<F, S>))
         .route("/v1/explain", get(explain::<F, S>))
+        .route("/v1/config", get(config::<F, S>))
         .with_state(admin)
 }
 
-type Shared<F, S> = State<Arc<Admin<F, S>>>;
+pub(super) type Shared<F, S> = State<Arc<Admin<F, S>>>;
 
-fn problem(status: StatusCode, message: impl Into<String>) -> Response {
+pub(super) fn problem(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
@@ -105,65 +108,85 @@ async fn ready<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
     }
 }
 
+/// The status every page and `/v1/status` show.
+pub(super) fn status_view<F: FolderFeed, S: Store>(
+    a: &Admin<F, S>,
+) -> Result<StatusView, store::Error> {
+    let stats = a.store.stats()?;
+    Ok(StatusView {
+        mailboxes: a
+            .supervisor
+            .status()
+            .into_iter()
+            .map(|s| view(a.store.as_ref(), s))
+            .collect::<Result<_, _>>()?,
+        outbox: stats.outbox,
+        undelivered: stats.dead,
+        pending_write_backs: stats.marks,
+        sink_unavailable: a.store.sink_outage()?,
+        unreadable: stats.pending,
+        capacity: a
+            .capacity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+    })
+}
+
 async fn status<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
-    let build = || -> Result<StatusView, store::Error> {
-        let stats = a.store.stats()?;
-        Ok(StatusView {
-            mailboxes: a
-                .supervisor
-                .status()
-                .into_iter()
-                .map(|s| view(a.store.as_ref(), s))
-                .collect::<Result<_, _>>()?,
-            outbox: stats.outbox,
-            undelivered: stats.dead,
-            pending_write_backs: stats.marks,
-            sink_unavailable: a.store.sink_outage()?,
-            unreadable: stats.pending,
-            capacity: a
-                .capacity
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
-        })
-    };
-    build().map_or_else(store_error, |v| Json(v).into_response())
+    status_view(&a).map_or_else(store_error, |v| Json(v).into_response())
+}
+
+/// One mailbox's view; `None` when no such mailbox is configured.
+pub(super) fn mailbox_view<F: FolderFeed, S: Store>(
+    a: &Admin<F, S>,
+    address: &str,
+) -> Option<Result<MailboxView, store::Error>> {
+    let status = a
+        .supervisor
+        .status()
+        .into_iter()
+        .find(|s| s.address.eq_ignore_ascii_case(address))?;
+    Some(view(a.store.as_ref(), status))
 }
 
 async fn mailbox<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Path(address): Path<String>,
 ) -> Response {
-    let Some(status) = a
-        .supervisor
-        .status()
-        .into_iter()
-        .find(|s| s.address.eq_ignore_ascii_case(&address))
-    else {
-        return problem(
+    match mailbox_view(&a, &address) {
+        None => problem(
             StatusCode::NOT_FOUND,
             format!("no mailbox {address} is configured"),
-        );
-    };
-    view(a.store.as_ref(), status).map_or_else(store_error, |v| Json(v).into_response())
+        ),
+        Some(v) => v.map_or_else(store_error, |v| Json(v).into_response()),
+    }
 }
 
-fn authorised<F, S>(a: &Admin<F, S>, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let Some(token) = &a.token else { return Ok(()) };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+/// Whether `given` is the configured token (true when none is configured).
+pub(super) fn token_matches<F, S>(a: &Admin<F, S>, given: &str) -> bool {
+    let Some(token) = &a.token else { return true };
     let expected = token.expose_secret().as_bytes();
     // Compare every byte, so the time taken says nothing about where a guess went wrong.
-    let same = given.len() == expected.len()
+    given.len() == expected.len()
         && given
             .bytes()
             .zip(expected)
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0;
-    if same {
+            == 0
+}
+
+/// The bearer token of a request, or "".
+pub(super) fn bearer(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+}
+
+fn authorised<F, S>(a: &Admin<F, S>, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if token_matches(a, bearer(headers)) {
         Ok(())
     } else {
         Err(Box::new(problem(
@@ -222,11 +245,34 @@ async fn retry<F: FolderFeed, S: Store>(
     if let Err(denied) = authorised(&a, &headers) {
         return *denied;
     }
-    let result = items::retry(a.store.as_ref(), q.mailbox.as_deref(), q.since, q.dry_run).await;
-    if !q.dry_run {
+    retry_items(&a, &items::of(q.mailbox.as_deref(), q.since), q.dry_run)
+        .await
+        .map_or_else(store_error, |v| Json(v).into_response())
+}
+
+/// The configuration in force.
+pub(super) fn config_view<F, S>(a: &Admin<F, S>) -> ConfigView {
+    a.config
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+async fn config<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
+    Json(config_view(&a)).into_response()
+}
+
+/// Re-queues undeliverable items (or, with `dry_run`, only says which) and wakes delivery.
+pub(super) async fn retry_items<F: FolderFeed, S: Store>(
+    a: &Admin<F, S>,
+    chosen: &(dyn Fn(&items::ItemLine) -> bool + Sync),
+    dry_run: bool,
+) -> Result<Vec<items::ItemLine>, store::Error> {
+    let result = items::retry_chosen(a.store.as_ref(), chosen, dry_run).await;
+    if !dry_run {
         a.supervisor.outbox.notify_one();
     }
-    result.map_or_else(store_error, |v| Json(v).into_response())
+    result
 }
 
 #[derive(Deserialize)]
@@ -329,23 +375,4 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
         Err(e) => return store_error(e),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
-}
-
-/// Serves the admin API on `listen` until `shutdown`; returns the bound address at once.
-pub async fn serve<F: FolderFeed, S: Store>(
-    listen: &str,
-    admin: Arc<Admin<F, S>>,
-    shutdown: tokio_util::sync::CancellationToken,
-) -> std::io::Result<std::net::SocketAddr> {
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        let served = axum::serve(listener, router(admin))
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(event = "admin_api_stopped", error = %e);
-        }
-    });
-    Ok(addr)
 }

@@ -6,7 +6,7 @@ pub mod checks;
 pub mod delivery;
 mod history;
 
-use crate::admin::server::{self as admin, Admin};
+use crate::admin::server::Admin;
 use crate::config::{self, Config};
 use crate::deliver::{self, AnySink, Deliverer};
 use crate::feed::ews::EwsFeed;
@@ -139,6 +139,29 @@ pub async fn once<F: FolderFeed, S: Store>(
     Ok(summary)
 }
 
+/// The settings and the offline `check-config` checks, as the admin API shows them.
+fn config_view(config: &Config) -> crate::admin::ConfigView {
+    let checks = config::secret_checks(config)
+        .into_iter()
+        .chain([config.capacity_check()])
+        .map(|check| {
+            let (level, text) = match check {
+                config::Check::Ok(t) => ("ok", t),
+                config::Check::Warn(t) => ("warn", t),
+                config::Check::Fail(t) => ("fail", t),
+            };
+            crate::admin::CheckLine {
+                level: level.into(),
+                text,
+            }
+        })
+        .collect();
+    crate::admin::ConfigView {
+        settings: config.settings(),
+        checks,
+    }
+}
+
 /// Keeps every mailbox on its cadence until `shutdown`, applying reloaded configs as they
 /// come (R9). Each page's commit is atomic, so stopping between any two loses nothing.
 pub async fn run<F: FolderFeed, S: Store>(
@@ -170,9 +193,10 @@ pub async fn run<F: FolderFeed, S: Store>(
         token: settings.token,
         capacity: std::sync::Mutex::new(Some(config.capacity())),
         explain: std::sync::Mutex::new(config.explain_settings()),
+        config: std::sync::Mutex::new(config_view(&config)),
     });
     warn_capacity(&config);
-    let listen = admin::serve(&settings.listen, admin.clone(), shutdown.clone())
+    let listen = crate::admin::serve(&settings.listen, admin.clone(), shutdown.clone())
         .await
         .map_err(|source| Error::AdminListen {
             listen: settings.listen.clone(),
@@ -200,6 +224,7 @@ pub async fn run<F: FolderFeed, S: Store>(
                     warn_capacity(&new);
                     *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
                     *admin.explain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = new.explain_settings();
+                    *admin.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = config_view(&new);
                     tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
                 }
             }

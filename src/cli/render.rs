@@ -3,7 +3,6 @@
 
 use foldertrack::admin::StatusView;
 use foldertrack::deliver::items::ItemLine;
-use foldertrack::store::MappingState;
 use foldertrack::watch::capacity::Capacity;
 use foldertrack::watch::health::Health;
 use foldertrack::watch::track_now::Pending;
@@ -46,17 +45,17 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
             Health::Retrying { last_error, .. } | Health::Parked { last_error, .. } => {
                 print_line(&format!("    last error: {last_error}"))?
             }
-            Health::Disabled { error, fix } => {
-                print_line(&format!("    error: {error}"))?;
-                print_line(&format!("    fix: {fix}"))?;
-            }
+            Health::Disabled { error, .. } => print_line(&format!("    error: {error}"))?,
             Health::Healthy => {}
+        }
+        if let Some(fix) = s.health.fix() {
+            print_line(&format!("    fix: {fix}"))?;
         }
         for mapping in &m.mappings {
             print_line(&format!(
                 "    {:<40} {:<36} {}",
                 mapping.path.as_deref().unwrap_or(&mapping.name),
-                mapping_state(&mapping.state),
+                mapping.state.describe(),
                 mapping.folder_id.as_deref().unwrap_or("-")
             ))?;
             for hold in m
@@ -98,15 +97,6 @@ fn capacity_line(c: &Capacity) -> String {
             "cadence kept: {:.0} calls per cycle over {} mailboxes take about {:.0} s of the {} s interval",
             c.calls_per_cycle, c.mailboxes, c.cycle_secs, c.normal_secs
         ),
-    }
-}
-
-fn mapping_state(state: &MappingState) -> String {
-    match state {
-        MappingState::Active => "active".to_owned(),
-        MappingState::Paused(reason) => format!("paused: {reason}"),
-        MappingState::Orphaned => "orphaned: the folder was deleted".to_owned(),
-        MappingState::NotFound => "not found".to_owned(),
     }
 }
 

@@ -126,6 +126,31 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The settings in force, for people (the console's Config page): where things are, the
+    /// mailboxes, then every tunable that differs from its default. The file holds no secret
+    /// itself, only the names of the variables or files that do, so that is all this shows.
+    pub fn settings(&self) -> Vec<String> {
+        let mut out = vec![
+            format!("exchange.url = {}", self.exchange.url),
+            format!("exchange.auth = {:?}", self.exchange.auth),
+            format!("exchange.impersonation = {}", self.exchange.impersonation),
+            format!("store.path = {}", self.store.path.display()),
+            format!("sink = {:?}", self.sink),
+            format!("admin.listen = {}", self.admin.listen),
+        ];
+        for m in &self.mailbox {
+            out.push(format!(
+                "mailbox {}: {} mapped folder(s)",
+                m.address,
+                m.folder.len()
+            ));
+        }
+        out.extend(self.non_defaults());
+        out
+    }
+}
+
 /// The fields of `actual` that differ from `default`, as `section.key = value (default d)`.
 fn differences<T: Serialize>(section: &str, actual: &T, default: &T, out: &mut Vec<String>) {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(d))) =

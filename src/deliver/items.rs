@@ -71,12 +71,32 @@ pub struct ItemLine {
     /// one is not sent again — it would undo the later one (R21).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// The mail's subject and Message-ID, for finding it (absent for unreadable items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internet_message_id: Option<String>,
     /// Outbox or dead-letter sequence: what `retry` re-queues.
     #[serde(skip)]
     pub seq: u64,
     /// The event's place among its message's events.
     #[serde(skip)]
     pub sequence: u32,
+}
+
+impl ItemLine {
+    /// Whether `query` (case-insensitive) is its mailbox, part of its subject, its Message-ID
+    /// (brackets optional) or its request or event id.
+    pub fn matches(&self, query: &str) -> bool {
+        let q = query.trim().trim_start_matches('<').trim_end_matches('>');
+        let has = |field: &str| field.to_lowercase().contains(&q.to_lowercase());
+        q.is_empty()
+            || self.mailbox.eq_ignore_ascii_case(q)
+            || self.subject.as_deref().is_some_and(has)
+            || self.internet_message_id.as_deref().is_some_and(has)
+            || self.id == q
+            || self.event_id == q
+    }
 }
 
 /// Items that failed at least once, oldest first: retrying ones from the outbox, undeliverable
@@ -99,6 +119,8 @@ pub fn problem_items<S: Store>(
                     reason: e.last_error.unwrap_or_default(),
                     at: e.next_try,
                     superseded_by: None,
+                    subject: e.request.message.subject.clone(),
+                    internet_message_id: e.request.message.internet_message_id.clone(),
                     seq,
                     sequence: e.request.sequence,
                 });
@@ -124,6 +146,8 @@ pub fn problem_items<S: Store>(
                 reason: d.reason,
                 at: Some(d.at),
                 superseded_by: None,
+                subject: d.request.message.subject,
+                internet_message_id: d.request.message.internet_message_id,
                 seq,
                 sequence: d.request.sequence,
             });
@@ -148,6 +172,8 @@ fn unreadable_line(p: store::PendingItem) -> ItemLine {
         ),
         at: Some(p.last_at),
         superseded_by: None,
+        subject: None,
+        internet_message_id: None,
         seq: 0,
         sequence: 0,
     }
@@ -162,11 +188,30 @@ pub async fn retry<S: Store>(
     since: Option<jiff::Timestamp>,
     dry_run: bool,
 ) -> Result<Vec<ItemLine>, store::Error> {
+    retry_chosen(store, &of(mailbox, since), dry_run).await
+}
+
+/// `retry`'s filter: the items of `mailbox` that failed at or after `since` (each when given).
+pub fn of(
+    mailbox: Option<&str>,
+    since: Option<jiff::Timestamp>,
+) -> impl Fn(&ItemLine) -> bool + Sync {
+    move |i| {
+        mailbox.is_none_or(|m| i.mailbox.eq_ignore_ascii_case(m))
+            && since.is_none_or(|t| i.at.is_some_and(|at| at >= t))
+    }
+}
+
+/// [`retry`] of the undeliverable and rejected items `chosen` picks (the console's search).
+pub async fn retry_chosen<S: Store>(
+    store: &S,
+    chosen: &(dyn Fn(&ItemLine) -> bool + Sync),
+    dry_run: bool,
+) -> Result<Vec<ItemLine>, store::Error> {
     let mut chosen: Vec<ItemLine> = problem_items(store, None)?
         .into_iter()
         .filter(|i| matches!(i.state, ItemState::Undeliverable | ItemState::Rejected))
-        .filter(|i| mailbox.is_none_or(|m| i.mailbox.eq_ignore_ascii_case(m)))
-        .filter(|i| since.is_none_or(|t| i.at.is_some_and(|at| at >= t)))
+        .filter(|i| chosen(i))
         .collect();
     for item in &mut chosen {
         if let Some(record) = store.message(&item.id)?

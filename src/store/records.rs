@@ -40,6 +40,18 @@ pub enum MappingState {
     NotFound,
 }
 
+impl MappingState {
+    /// The state in words, e.g. `paused: folder_moved_outside_inbox`.
+    pub fn describe(&self) -> String {
+        match self {
+            MappingState::Active => "active".to_owned(),
+            MappingState::Paused(reason) => format!("paused: {reason}"),
+            MappingState::Orphaned => "orphaned: the folder was deleted".to_owned(),
+            MappingState::NotFound => "not found".to_owned(),
+        }
+    }
+}
+
 /// A configured mapping, keyed by FolderId once resolved (mappings tree).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MappingRecord {

@@ -117,6 +117,17 @@ impl Health {
     }
 
     /// A short name for metrics and tables.
+    /// What an admin can do about it; `None` while nothing needs doing.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            Health::Parked { .. } => Some(
+                "Exchange keeps failing for this mailbox: check that the server at exchange.url answers and is not overloaded; foldertrack probes it at a low rate, and track-now tries at once",
+            ),
+            Health::Disabled { fix, .. } => Some(fix),
+            Health::Healthy | Health::Retrying { .. } => None,
+        }
+    }
+
     pub fn label(&self) -> &'static str {
         match self {
             Health::Healthy => "healthy",

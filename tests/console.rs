@@ -1,0 +1,312 @@
+//! The web console of a running agent, against the simulator: each page over HTTP with the
+//! content people rely on (a parked mailbox's reason and fix, track-now from the page, retry of
+//! an undeliverable item with and without the token), and each page in headless Chromium,
+//! whose screenshots go to docs/console/.
+
+mod common;
+mod required;
+
+use common::receivers::Webhook;
+use common::*;
+use foldertrack::sim::FaultKind;
+use std::path::Path;
+use std::time::Duration;
+
+const TOKEN: &str = "console-token-for-tests";
+const CUSTOMERS: &str = "Inbox/Customers";
+
+/// Bob's server answers 503: with `park_after = 1` his first failed sync parks him.
+const HEALTH: &str = "[health]\nretry_secs = 1\npark_after = 1\nparked_probe_secs = 3600\n[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n";
+
+/// The `[admin]` section with the token in a file under `dir`.
+fn admin_toml(dir: &Path) -> String {
+    let file = dir.join("admin.token");
+    std::fs::write(&file, TOKEN).unwrap();
+    format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+        file.display()
+    )
+}
+
+/// An agent running with the console: Alice healthy, Bob parked, `sink` extra sections.
+async fn console(sink: impl FnOnce(&Path) -> String) -> (Agent, Running, Console) {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, CUSTOMERS).unwrap();
+    c.create_folder(BOB, CUSTOMERS).unwrap();
+    c.add_fault(foldertrack::sim::FaultRule {
+        mailbox: Some(BOB.into()),
+        operation: None,
+        fault: FaultKind::Http503 {
+            retry_after_secs: 0,
+        },
+        count: None,
+        probability: None,
+    });
+    let list = mailboxes(&[
+        (ALICE, &[(CUSTOMERS, Some(CONTOSO), "")]),
+        (BOB, &[(CUSTOMERS, Some(FABRIKAM), "")]),
+    ]);
+    let agent = Agent::with_extra(sim, &list, |dir| {
+        format!("{}{HEALTH}{}", admin_toml(dir), sink(dir))
+    })
+    .await;
+    let running = agent.run().await;
+    let page = Console {
+        base: running.admin.base().to_owned(),
+        http: foldertrack::http::client(&Default::default()).unwrap(),
+    };
+    (agent, running, page)
+}
+
+/// The console over HTTP, as a browser without JavaScript uses it.
+struct Console {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Console {
+    async fn get(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Submits a form.
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// Waits until `path` shows every one of `wanted`; the page at the end.
+    async fn shows(&self, path: &str, wanted: &[&str]) -> String {
+        let mut last = String::new();
+        let found = eventually_async(Duration::from_secs(10), async || {
+            last = self.get(path).await.1;
+            wanted.iter().all(|w| last.contains(w))
+        })
+        .await;
+        assert!(found, "{path} never showed {wanted:?}:\n{last}");
+        last
+    }
+}
+
+fn bob_page() -> String {
+    format!("/mailboxes/{BOB}")
+}
+
+fn alice_track_now() -> String {
+    format!("/mailboxes/{ALICE}/track-now")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_from_its_form() {
+    let (agent, running, page) = console(|_| String::new()).await;
+    let bob = page
+        .shows(&bob_page(), &["‖ parked", "Why: ", "503", "Fix: "])
+        .await;
+    assert!(
+        bob.contains("check that the server at exchange.url answers"),
+        "{bob}"
+    );
+    assert!(bob.contains("No mapped folder resolved yet"), "{bob}");
+    let overview = page.shows("/", &["1 parked", "1 healthy"]).await;
+    assert!(overview.contains("✓ sink answers"), "{overview}");
+    assert!(
+        overview.contains(&format!("href=\"/mailboxes/{ALICE}\"")),
+        "{overview}"
+    );
+
+    // Track-now without the token is refused and changes nothing; with it, the mail is in the
+    // sink and the page says so.
+    drag(&agent.sim(), ALICE, "Quarterly offer", CUSTOMERS);
+    let (code, refused) = page.post(&alice_track_now(), &[("token", "wrong")]).await;
+    assert_eq!(code, 401, "{refused}");
+    assert!(refused.contains("Refused: this changes state"), "{refused}");
+    assert!(read_jsonl(&agent.dir.path().join("tracked.jsonl")).is_empty());
+    let (code, done) = page.post(&alice_track_now(), &[("token", TOKEN)]).await;
+    assert_eq!(code, 200, "{done}");
+    assert!(
+        done.contains(
+            "Synced now: 1 tracking request(s) found; every request of this mailbox is in the sink."
+        ),
+        "{done}"
+    );
+    assert!(done.contains("1 since start"), "{done}");
+    assert!(done.contains(CUSTOMERS) && done.contains(CONTOSO), "{done}");
+    assert!(done.contains("✓ active"), "{done}");
+    let sent = read_jsonl(&agent.dir.path().join("tracked.jsonl"));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.subject.as_deref(), Some("Quarterly offer"));
+
+    // The config page: settings and checks, no secret.
+    let (code, config) = page.get("/config").await;
+    assert_eq!(code, 200);
+    assert!(
+        config.contains("exchange.url = http://127.0.0.1"),
+        "{config}"
+    );
+    assert!(config.contains("✓ ok"), "{config}");
+    assert!(
+        !config.contains(SVC_PW) && !config.contains(TOKEN),
+        "{config}"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undeliverable_items_retry_from_the_console_needs_the_token() {
+    let hook = Webhook::start().await;
+    let sink = hook.clone();
+    let (agent, running, page) =
+        console(move |dir| format!("{}[delivery]\nmax_attempts = 1\n", sink.sink_toml(dir))).await;
+    hook.always(Some(404));
+    drag(&agent.sim(), ALICE, "Invoice 4711", CUSTOMERS);
+    let (code, _) = page.post(&alice_track_now(), &[("token", TOKEN)]).await;
+    assert_eq!(code, 200);
+    let search = "/items?q=invoice+4711";
+    let before = page
+        .shows(search, &["✕ undeliverable", "HTTP 404", "Invoice 4711"])
+        .await;
+    assert!(before.contains(ALICE), "{before}");
+    hook.always(None);
+    let attempts = hook.attempts();
+
+    let page = &page;
+    let retry = move |token: &'static str, dry_run: bool| {
+        let mut form = vec![("q", "invoice 4711"), ("token", token)];
+        if dry_run {
+            form.push(("dry_run", "1"));
+        }
+        async move { page.post("/items/retry", &form).await }
+    };
+    let (code, refused) = retry("", false).await;
+    assert_eq!(code, 401, "{refused}");
+    assert!(refused.contains("Refused: this changes state"), "{refused}");
+    let (code, dry) = retry(TOKEN, true).await;
+    assert_eq!(code, 200, "{dry}");
+    assert!(
+        dry.contains("Dry run: 1 item(s) would be sent again"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("✕ undeliverable"),
+        "still undeliverable: {dry}"
+    );
+    assert_eq!(
+        hook.attempts(),
+        attempts,
+        "neither refusal nor dry run sent anything"
+    );
+
+    let (code, done) = retry(TOKEN, false).await;
+    assert_eq!(code, 200, "{done}");
+    assert!(done.contains("1 item(s) sent back to the outbox"), "{done}");
+    assert!(eventually(Duration::from_secs(10), || hook.records().len() == 1).await);
+    page.shows(search, &["No problem items."]).await;
+    running.stop().await;
+}
+
+/// Headless Chromium with the flags that keep it off the network and quiet.
+fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--timeout=10000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_page_in_headless_chromium_with_screenshots() {
+    if !required::tool("chromium", "apt-get install -y chromium") {
+        return;
+    }
+    let (agent, running, page) = console(|_| String::new()).await;
+    page.shows(&bob_page(), &["‖ parked"]).await;
+    drag(&agent.sim(), ALICE, "Quarterly offer", CUSTOMERS);
+    let (code, _) = page.post(&alice_track_now(), &[("token", TOKEN)]).await;
+    assert_eq!(code, 200);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console");
+    std::fs::create_dir_all(&shots).unwrap();
+    let overview: &[&str] = &["1 parked", "1 healthy", "sink answers"];
+    let pages: [(&str, String, &[&str], &str); 6] = [
+        ("overview", "/".into(), overview, "1280,900"),
+        ("overview-phone", "/".into(), overview, "390,844"),
+        (
+            "mailbox-parked",
+            bob_page(),
+            &["parked", "Fix: ", "Track now"],
+            "1280,900",
+        ),
+        (
+            "mailbox",
+            format!("/mailboxes/{ALICE}"),
+            &["healthy", "1 since start", CUSTOMERS],
+            "1280,900",
+        ),
+        (
+            "items",
+            "/items".into(),
+            &["Retry (dry run)", "No problem items."],
+            "1280,900",
+        ),
+        (
+            "config",
+            "/config".into(),
+            &["exchange.url", "Checks"],
+            "1280,900",
+        ),
+    ];
+    let profile = tempfile::tempdir().unwrap();
+    for (name, path, wanted, size) in &pages {
+        let url = format!("{}{path}", page.base);
+        let dom = chromium(profile.path(), &["--dump-dom", &url]);
+        let dom = String::from_utf8_lossy(&dom.stdout);
+        for w in *wanted {
+            assert!(
+                dom.contains(w),
+                "{name}: the rendered DOM lacks {w:?}:\n{dom}"
+            );
+        }
+        let file = shots.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&file);
+        let shot = format!("--screenshot={}", file.display());
+        let size = format!("--window-size={size}");
+        let out = chromium(profile.path(), &[&shot, &size, &url]);
+        let png = std::fs::read(&file).unwrap_or_else(|_| {
+            panic!(
+                "{name}: no screenshot: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "{name}: {} bytes",
+            png.len()
+        );
+    }
+    required::checked(pages.len(), "pages in Chromium");
+    running.stop().await;
+}
