@@ -1,5 +1,9 @@
 //! Logs through tracing: text for people, JSON lines with `--log-format json`, on stderr.
 //! `RUST_LOG` overrides the verbosity flags. Never a password, token or message body.
+//!
+//! Every line goes through [`escape_line`]: text a server chose (folder names, fault strings,
+//! garbage bodies quoted in an error) can carry newlines and control characters, and without
+//! escaping one folder name could forge a whole `ERROR` line or drive the terminal.
 
 use tracing_subscriber::EnvFilter;
 
@@ -34,9 +38,14 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         (false, _) => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let colours = format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(colours)
+        .with_writer(move || Escaping {
+            inner: std::io::stderr(),
+            colours,
+        });
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
@@ -55,6 +64,73 @@ pub fn set_log_subjects(on: bool) {
 /// (tracing leaves a `None` field out of the line).
 pub fn loggable_subject(subject: Option<&str>) -> Option<&str> {
     subject.filter(|_| LOG_SUBJECTS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// A writer that passes each formatted line through [`escape_line`]. The formatter hands over
+/// one whole event per write.
+struct Escaping<W> {
+    inner: W,
+    /// Keep the formatter's colour codes (a terminal).
+    colours: bool,
+}
+
+impl<W: std::io::Write> std::io::Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner
+            .write_all(escape_line(&String::from_utf8_lossy(buf), self.colours).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One log line made safe: newlines, carriage returns and other control characters (C0, DEL,
+/// C1) and the Unicode controls that reorder text are written as escapes, so whatever a
+/// server sent stays inside the line it was logged in; the final newline stays. With
+/// `colours`, the colour codes (`ESC [ digits ; m`) stay too.
+pub fn escape_line(line: &str, colours: bool) -> String {
+    let (body, end) = match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    };
+    let mut out = String::with_capacity(body.len() + end.len());
+    let mut rest = body;
+    while let Some(c) = rest.chars().next() {
+        if colours && let Some(code) = colour_code(rest) {
+            out.push_str(code);
+            rest = &rest[code.len()..];
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() || is_reordering(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out.push_str(end);
+    out
+}
+
+/// The SGR colour code `rest` starts with, if any.
+fn colour_code(rest: &str) -> Option<&str> {
+    let params = rest.strip_prefix("\x1b[")?;
+    let n = params
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b';')
+        .count();
+    params[n..].starts_with('m').then(|| &rest[..2 + n + 1])
+}
+
+/// Bidirectional overrides and isolates: they make a line read differently than it is.
+fn is_reordering(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The process's metrics: labelled counters and histograms, rendered as Prometheus text by
@@ -181,5 +257,31 @@ pub fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String
         String::new()
     } else {
         format!("{{{}}}", parts.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_cannot_break_out_of_its_line() {
+        let forged =
+            "INFO sync folder=Inbox/Evil\nERROR forged line\r\x1b[2J\u{7f}\u{9b}\u{202e}txt\n";
+        let escaped = escape_line(forged, false);
+        assert_eq!(
+            escaped,
+            "INFO sync folder=Inbox/Evil\\nERROR forged line\\r\\u{1b}[2J\\u{7f}\\u{9b}\\u{202e}txt\n"
+        );
+        assert_eq!(escaped.lines().count(), 1);
+        // A terminal keeps the formatter's colours but not a screen-clearing sequence.
+        assert_eq!(
+            escape_line("\x1b[2mtime\x1b[0m \x1b[2Jx\n", true),
+            "\x1b[2mtime\x1b[0m \\u{1b}[2Jx\n"
+        );
+        assert_eq!(
+            escape_line("plain, ünïcode\ttab", false),
+            "plain, ünïcode\ttab"
+        );
     }
 }

@@ -28,7 +28,7 @@ fn check_config_names_the_field_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("FAIL mailbox[0].folder[0].path: folder paths must start at Inbox"),
+        stdout.contains("FAIL line 7: mailbox[0].folder[0].path: folder paths must start at Inbox"),
         "{stdout}"
     );
     assert!(!text(&out.stderr).contains("panicked"));

@@ -45,7 +45,7 @@ async fn run(config: &Path, dir: &Path) -> Running {
 }
 
 fn config_with(dir: &Path, sim: &foldertrack::sim::SimHandle, mappings: &str) -> PathBuf {
-    std::fs::write(dir.join("admin.token"), TOKEN).unwrap();
+    write_secret(&dir.join("admin.token"), TOKEN);
     let extra = format!(
         "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
         dir.join("admin.token").display()
@@ -148,13 +148,23 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
         status["mailboxes"][0]["mappings"][0]["state"]["state"],
         "active"
     );
-    let mailbox: serde_json::Value = get(&format!("/v1/mailboxes/{ALICE}"))
+    // With a token configured, reads under /v1 need it too: they name mailboxes and reasons.
+    let one = format!("{}/v1/mailboxes/{ALICE}", agent.admin);
+    assert_eq!(get(&format!("/v1/mailboxes/{ALICE}")).await.status(), 401);
+    assert_eq!(get("/v1/items").await.status(), 401);
+    let mailbox: serde_json::Value = http
+        .get(&one)
+        .bearer_auth(TOKEN)
+        .send()
         .await
+        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(mailbox["health"]["state"], "healthy");
-    assert_eq!(get("/v1/mailboxes/nobody@example.com").await.status(), 404);
+    let nobody = format!("{}/v1/mailboxes/nobody@example.com", agent.admin);
+    let answer = http.get(&nobody).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(answer.status(), 404);
 
     // Items and retry go through the API while the agent holds the store.
     let (code, items) = cli(&config, &["items"]);

@@ -1,5 +1,8 @@
 //! The admin API's server: the routes and their handlers over a running agent's supervisor and
-//! store. Anything that changes state needs the bearer token when one is configured.
+//! store. With a token configured every `/v1/` route needs it — reads too, since item reasons
+//! and statuses name mailboxes and sinks; `/healthz`, `/readyz` and `/metrics` stay open for
+//! probes and scrapers (counts and health only). The console's pages have their own rule
+//! (see `console`).
 
 use super::{ConfigView, MailboxView, REGARDING_UNAVAILABLE, StatusView};
 use crate::deliver::explain;
@@ -21,7 +24,7 @@ use std::sync::Arc;
 pub struct Admin<F, S> {
     pub supervisor: Arc<Supervisor<F, S>>,
     pub store: Arc<S>,
-    /// Required as `Authorization: Bearer …` on POSTs when set.
+    /// Required as `Authorization: Bearer …` on every `/v1/` route when set.
     pub token: Option<SecretString>,
     /// The cadence verdict of the configuration in force (replaced on reload).
     pub capacity: std::sync::Mutex<Option<Capacity>>,
@@ -33,10 +36,7 @@ pub struct Admin<F, S> {
 
 /// The routes.
 pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready::<F, S>))
-        .route("/metrics", get(metrics::<F, S>))
+    let guarded = Router::new()
         .route("/v1/status", get(status::<F, S>))
         .route("/v1/mailboxes/{address}", get(mailbox::<F, S>))
         .route("/v1/mailboxes/{address}/sync", post(sync_now::<F, S>))
@@ -44,7 +44,32 @@ pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
         .route("/v1/retry", post(retry::<F, S>))
         .route("/v1/explain", get(explain::<F, S>))
         .route("/v1/config", get(config::<F, S>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            guard::<F, S>,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready::<F, S>))
+        .route("/metrics", get(metrics::<F, S>))
+        .merge(guarded)
         .with_state(admin)
+}
+
+/// Lets a `/v1/` request through only with the token, when one is configured.
+async fn guard<F: FolderFeed, S: Store>(
+    State(a): Shared<F, S>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if token_matches(&a, bearer(request.headers())) {
+        next.run(request).await
+    } else {
+        problem(
+            StatusCode::UNAUTHORIZED,
+            "send the admin token as `Authorization: Bearer …`",
+        )
+    }
 }
 
 pub(super) type Shared<F, S> = State<Arc<Admin<F, S>>>;
@@ -165,10 +190,16 @@ async fn mailbox<F: FolderFeed, S: Store>(
 
 /// Whether `given` is the configured token (true when none is configured).
 pub(super) fn token_matches<F, S>(a: &Admin<F, S>, given: &str) -> bool {
-    let Some(token) = &a.token else { return true };
+    token_ok(a.token.as_ref(), given)
+}
+
+/// True when no token is configured, or `given` is it, compared in constant time.
+fn token_ok(token: Option<&SecretString>, given: &str) -> bool {
+    let Some(token) = token else { return true };
     let expected = token.expose_secret().as_bytes();
     // Compare every byte, so the time taken says nothing about where a guess went wrong.
-    given.len() == expected.len()
+    !expected.is_empty()
+        && given.len() == expected.len()
         && given
             .bytes()
             .zip(expected)
@@ -176,34 +207,20 @@ pub(super) fn token_matches<F, S>(a: &Admin<F, S>, given: &str) -> bool {
             == 0
 }
 
-/// The bearer token of a request, or "".
+/// The bearer token of a request (the scheme in any case), or "".
 pub(super) fn bearer(headers: &HeaderMap) -> &str {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-}
-
-fn authorised<F, S>(a: &Admin<F, S>, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    if token_matches(a, bearer(headers)) {
-        Ok(())
-    } else {
-        Err(Box::new(problem(
-            StatusCode::UNAUTHORIZED,
-            "this call changes state: send the admin token as `Authorization: Bearer …`",
-        )))
-    }
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, t)| t.trim())
 }
 
 async fn sync_now<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Path(address): Path<String>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorised(&a, &headers) {
-        return *denied;
-    }
     match a.supervisor.sync_now(&address).await {
         SyncNow::UnknownMailbox => problem(
             StatusCode::NOT_FOUND,
@@ -240,11 +257,7 @@ struct RetryQuery {
 async fn retry<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Query(q): Query<RetryQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorised(&a, &headers) {
-        return *denied;
-    }
     retry_items(&a, &items::of(q.mailbox.as_deref(), q.since), q.dry_run)
         .await
         .map_or_else(store_error, |v| Json(v).into_response())
@@ -375,4 +388,31 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
         Err(e) => return store_error(e),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(authorization: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, authorization.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_exact() {
+        let token = SecretString::from("0123456789abcdef0123");
+        let ok = |h: &HeaderMap| token_ok(Some(&token), bearer(h));
+        assert!(ok(&with("Bearer 0123456789abcdef0123")));
+        assert!(ok(&with("bearer 0123456789abcdef0123")));
+        assert!(ok(&with("BEARER  0123456789abcdef0123")));
+        assert!(!ok(&with("Basic 0123456789abcdef0123")));
+        assert!(!ok(&with("Bearer 0123456789abcdef012")));
+        assert!(!ok(&with("Bearer")));
+        assert!(!ok(&HeaderMap::new()));
+        assert!(token_ok(None, bearer(&HeaderMap::new())));
+        // An empty token never matches an empty header.
+        assert!(!token_ok(Some(&SecretString::from("")), bearer(&with("Bearer "))));
+    }
 }

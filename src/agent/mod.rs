@@ -172,6 +172,7 @@ pub async fn run<F: FolderFeed, S: Store>(
     mut reloads: mpsc::UnboundedReceiver<Config>,
     listening: impl FnOnce(std::net::SocketAddr),
 ) -> Result<Arc<Supervisor<F, S>>, Error> {
+    let settings = config.admin_settings()?;
     let deliverer = Deliverer::new(
         AnySink::open(config.sink_settings()?)?,
         &config.delivery_settings(),
@@ -186,7 +187,6 @@ pub async fn run<F: FolderFeed, S: Store>(
     );
     supervisor.apply(&config.mailbox);
     crate::telemetry::set_log_subjects(config.log_subjects);
-    let settings = config.admin_settings()?;
     let admin = Arc::new(Admin {
         supervisor: supervisor.clone(),
         store: store.clone(),

@@ -3,7 +3,7 @@
 //! apply it.
 
 use super::files::AgentFiles;
-use super::render::print_line;
+use super::render::{one_line, print_line};
 use anyhow::{Context, Result};
 use foldertrack::agent;
 use foldertrack::config::{self, Config};
@@ -69,10 +69,10 @@ pub async fn once(path: &Path) -> Result<ExitCode> {
         eprint!("\r\x1b[2K");
     }
     for (mailbox, error) in &summary.failed {
-        print_line(&format!("FAIL {mailbox}: {error}"))?;
+        print_line(&one_line(&format!("FAIL {mailbox}: {error}")))?;
     }
     for (mapping, state) in &summary.not_watched {
-        print_line(&format!("not watched: {mapping}: {state}"))?;
+        print_line(&one_line(&format!("not watched: {mapping}: {state}")))?;
     }
     print_line(&format!(
         "{} mailboxes ({} failed), {} folders, {} changes: {} tracking requests, {} sightings recorded, {} delivered",

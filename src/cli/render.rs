@@ -13,6 +13,11 @@ pub fn print_line(line: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout().lock(), "{line}")
 }
 
+/// Text that holds what a server sent (an error, a folder name), made one safe line.
+pub fn one_line(text: &str) -> String {
+    foldertrack::telemetry::escape_line(text, false)
+}
+
 /// A time for people: local date and time to the second.
 pub fn local(t: jiff::Timestamp) -> String {
     t.to_zoned_datetime(jiff::tz::TimeZone::system())
@@ -123,7 +128,7 @@ pub fn item_line(i: &ItemLine) -> String {
     let at =
         i.at.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-    format!(
+    one_line(&format!(
         "{:<13} {at:<19}  {}  {} {}  attempts {}  {}",
         i.state.as_str(),
         i.event_id,
@@ -131,5 +136,5 @@ pub fn item_line(i: &ItemLine) -> String {
         i.folder,
         i.attempts,
         i.reason
-    )
+    ))
 }

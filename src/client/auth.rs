@@ -129,12 +129,14 @@ impl Authenticator {
     pub(crate) async fn send(
         &self,
         call: &Call,
+        limit: u64,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Reply, Error> {
         match self {
             Self::Basic { http, header } => {
                 exchange(
                     call,
+                    limit,
                     with_authorization(build(http), header.expose_secret()),
                 )
                 .await
@@ -146,15 +148,15 @@ impl Authenticator {
                 };
                 let token = tokens.token().await.map_err(token_error)?;
                 let bearer = |t: &str| with_authorization(build(http), &format!("Bearer {t}"));
-                let reply = exchange(call, bearer(token.secret())).await?;
+                let reply = exchange(call, limit, bearer(token.secret())).await?;
                 if reply.status != reqwest::StatusCode::UNAUTHORIZED {
                     return Ok(reply);
                 }
                 let fresh = tokens.refresh(&token).await.map_err(token_error)?;
-                exchange(call, bearer(fresh.secret())).await
+                exchange(call, limit, bearer(fresh.secret())).await
             }
             #[cfg(feature = "ntlm")]
-            Self::Ntlm(pool) => pool.send(call, build).await,
+            Self::Ntlm(pool) => pool.send(call, limit, build).await,
         }
     }
 }
@@ -168,15 +170,18 @@ fn with_authorization(request: RequestBuilder, value: &str) -> RequestBuilder {
     }
 }
 
-/// Sends and reads the whole answer, mapping transport failures to errors with the call.
-pub(crate) async fn exchange(call: &Call, request: RequestBuilder) -> Result<Reply, Error> {
+/// Sends and reads the whole answer (at most `limit` bytes), mapping transport failures to
+/// errors with the call.
+pub(crate) async fn exchange(
+    call: &Call,
+    limit: u64,
+    request: RequestBuilder,
+) -> Result<Reply, Error> {
     let response = request
         .send()
         .await
         .map_err(|e| Error::transport(call, e))?;
-    Reply::read(response)
-        .await
-        .map_err(|e| Error::transport(call, e))
+    Reply::read(response, call, limit).await
 }
 
 #[cfg(feature = "ntlm")]
@@ -245,6 +250,7 @@ pub(crate) mod ntlm {
         pub(crate) async fn send(
             &self,
             call: &Call,
+            limit: u64,
             build: impl Fn(&reqwest::Client) -> RequestBuilder,
         ) -> Result<Reply, Error> {
             // A free connection if there is one, else wait for the next in turn.
@@ -256,7 +262,7 @@ pub(crate) mod ntlm {
                 }
             };
             if conn.authenticated {
-                let reply = exchange(call, build(&conn.http)).await?;
+                let reply = exchange(call, limit, build(&conn.http)).await?;
                 if reply.status != StatusCode::UNAUTHORIZED {
                     return Ok(reply);
                 }
@@ -264,13 +270,14 @@ pub(crate) mod ntlm {
                 conn.authenticated = false;
             }
             let negotiate = with_authorization(build(&conn.http), &negotiate_header(call)?);
-            let challenge = exchange(call, negotiate).await?;
+            let challenge = exchange(call, limit, negotiate).await?;
             if challenge.status != StatusCode::UNAUTHORIZED {
                 // Anonymous access or an error unrelated to authentication.
                 return Ok(challenge);
             }
             let answer = authenticate_header(&challenge.headers, &self.identity, call)?;
-            let reply = exchange(call, with_authorization(build(&conn.http), &answer)).await?;
+            let reply =
+                exchange(call, limit, with_authorization(build(&conn.http), &answer)).await?;
             conn.authenticated = reply.status != StatusCode::UNAUTHORIZED;
             Ok(reply)
         }

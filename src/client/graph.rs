@@ -34,6 +34,8 @@ struct Inner {
     base: Url,
     auth: Authenticator,
     gate: Gate,
+    /// The largest answer read (`limits.max_response_bytes`).
+    max_response: u64,
 }
 
 /// One request.
@@ -139,6 +141,7 @@ impl GraphClient {
                 base,
                 auth,
                 gate: Gate::new(limits),
+                max_response: settings.max_response_bytes,
             }),
         })
     }
@@ -280,7 +283,11 @@ impl GraphClient {
             &[],
             started.duration_since(asked).as_secs_f64(),
         );
-        let reply = self.inner.auth.send(call, build).await;
+        let reply = self
+            .inner
+            .auth
+            .send(call, self.inner.max_response, build)
+            .await;
         drop(permit);
         tracing::debug!(
             mailbox = %mailbox,

@@ -1,6 +1,11 @@
 //! HTTP for EWS: the headers of an EWS call, and the mapping of an HTTP answer — status,
 //! `Retry-After`, body — to a parsed response or a [`client::Error`](super::Error). Clients
 //! are built by [`crate::http`]. Never logs a body or a credential.
+//!
+//! Answers are read under `limits.max_response_bytes`. EWS answers are UTF-8 (the XML reader
+//! reads nothing else): invalid bytes become U+FFFD, so text fields reach the sink with the
+//! replacement character where the bytes were, identifiers holding one fail when used, and
+//! each such answer is logged (`invalid_utf8`) with its call.
 
 use super::{Call, Error};
 use crate::ews::{self, Mailbox, Operation, Response};
@@ -57,15 +62,50 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    pub(crate) async fn read(response: reqwest::Response) -> Result<Self, reqwest::Error> {
+    /// Reads the answer to its end, at most `limit` bytes.
+    pub(crate) async fn read(
+        response: reqwest::Response,
+        call: &Call,
+        limit: u64,
+    ) -> Result<Self, Error> {
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.text().await?;
+        let bytes = crate::http::read_capped(response, limit)
+            .await
+            .map_err(|e| match e {
+                crate::http::ReadError::Body(e) => Error::transport(call, e),
+                too_large => Error::TooLarge {
+                    call: call.clone(),
+                    source: too_large,
+                },
+            })?;
         Ok(Self {
             status,
             headers,
-            body,
+            body: utf8(bytes, call),
         })
+    }
+}
+
+/// The body as text; invalid UTF-8 is replaced by U+FFFD and logged with the call.
+fn utf8(bytes: Vec<u8>, call: &Call) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let first = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let replaced = text.matches('\u{fffd}').count();
+            tracing::warn!(
+                event = "invalid_utf8",
+                operation = call.operation,
+                mailbox = %call.mailbox,
+                first_at = first,
+                replaced,
+                "the answer is not valid UTF-8; text fields carry U+FFFD where the bytes were"
+            );
+            text
+        }
     }
 }
 
@@ -89,12 +129,13 @@ pub(crate) fn interpret<O: Operation>(
         300..=399 => Err(Error::Redirected {
             call: call(),
             status,
-            location: reply
-                .headers
-                .get(header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or("nowhere")
-                .to_owned(),
+            location: crate::http::redact_text(
+                reply
+                    .headers
+                    .get(header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("nowhere"),
+            ),
         }),
         // Request-level failures are SOAP faults with HTTP 500; an HTML error page is not.
         500..=599 => match ews::read_response::<O>(&reply.body) {

@@ -46,6 +46,8 @@ pub struct ClientSettings {
     pub limits: Limits,
     /// A PEM file of extra root certificates to trust (an internal CA), next to the system's.
     pub extra_roots: Option<PathBuf>,
+    /// The largest answer read; a larger one fails its call (`limits.max_response_bytes`).
+    pub max_response_bytes: u64,
 }
 
 impl ClientSettings {
@@ -59,6 +61,7 @@ impl ClientSettings {
             timeouts: Timeouts::default(),
             limits: Limits::default(),
             extra_roots: None,
+            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -82,8 +85,9 @@ pub enum Error {
     #[error(transparent)]
     Http(#[from] crate::http::Error),
     #[error(
-        "{url}: credentials would travel unencrypted; use https (plain http is allowed only \
-         to a loopback address)"
+        "{}: credentials would travel unencrypted; use https (plain http is allowed only \
+         to a loopback address)",
+        crate::http::redact(url)
     )]
     InsecureUrl { url: Url },
     #[error(
@@ -133,6 +137,12 @@ pub enum Error {
         call: Call,
         #[source]
         source: ews::Error,
+    },
+    #[error("{call}: {source}")]
+    TooLarge {
+        call: Call,
+        #[source]
+        source: crate::http::ReadError,
     },
     #[error("{call}: no answer in time; foldertrack retries; if it persists, check the server")]
     Timeout {
@@ -200,6 +210,7 @@ impl Error {
     /// Classifies a reqwest failure of `call`.
     fn transport(call: &Call, source: reqwest::Error) -> Self {
         let call = call.clone();
+        let source = crate::http::redact_error(source);
         if source.is_timeout() {
             Error::Timeout { call, source }
         } else if crate::http::is_tls(&source) {
@@ -226,6 +237,7 @@ impl Error {
             | Error::UnexpectedStatus { call, .. }
             | Error::Fault { call, .. }
             | Error::Malformed { call, .. }
+            | Error::TooLarge { call, .. }
             | Error::Timeout { call, .. }
             | Error::Connect { call, .. }
             | Error::Tls { call, .. }
@@ -263,7 +275,9 @@ impl Error {
                 to_error_page: location.to_ascii_lowercase().contains("genericerrorpage"),
             },
             Error::Fault { fault, .. } => Outcome::from_fault(fault),
-            Error::Malformed { .. } | Error::GraphMalformed { .. } => Outcome::Malformed,
+            Error::Malformed { .. } | Error::GraphMalformed { .. } | Error::TooLarge { .. } => {
+                Outcome::Malformed
+            }
             Error::GraphRefused {
                 status: s,
                 code,
@@ -303,6 +317,11 @@ impl Error {
         }
     }
 
+    /// True when the answer was larger than `limits.max_response_bytes`.
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, Error::TooLarge { .. })
+    }
+
     /// What to do about this error; set-up errors are fatal.
     pub fn action(&self) -> Action {
         self.outcome().as_ref().map_or(Action::Fatal, action)
@@ -322,6 +341,8 @@ struct Inner {
     version: ExchangeVersion,
     auth: Authenticator,
     gate: Gate,
+    /// The largest answer read (`limits.max_response_bytes`).
+    max_response: u64,
 }
 
 impl EwsClient {
@@ -340,6 +361,7 @@ impl EwsClient {
                 version: settings.version,
                 auth,
                 gate: Gate::new(settings.limits),
+                max_response: settings.max_response_bytes,
             }),
         })
     }
@@ -380,7 +402,7 @@ impl EwsClient {
         );
         let reply = inner
             .auth
-            .send(&call, |client| {
+            .send(&call, inner.max_response, |client| {
                 http::ews_request(client, &inner.url, mailbox, O::NAME, &request_id, &body)
             })
             .await;

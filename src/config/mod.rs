@@ -7,6 +7,7 @@
 //! types ([`schema_json`]).
 
 pub mod diff;
+mod lines;
 pub mod secret;
 pub mod settings;
 pub mod validate;
@@ -55,8 +56,9 @@ pub enum Check {
 }
 
 impl Check {
+    /// Holds (possibly with a warning).
     pub fn is_ok(&self) -> bool {
-        matches!(self, Check::Ok(_))
+        !matches!(self, Check::Fail(_))
     }
 }
 
@@ -186,11 +188,13 @@ pub struct Exchange {
     /// The schema version requests are written against.
     #[serde(default = "default_server_version")]
     pub server_version: String,
-    /// Seconds to wait for a connection.
+    /// Seconds to wait for a connection (1–300).
     #[serde(default = "default_connect_timeout")]
+    #[schemars(range(min = 1, max = validate::MAX_CONNECT_TIMEOUT_SECS))]
     pub connect_timeout_secs: u64,
-    /// Seconds to wait for a whole answer.
+    /// Seconds to wait for a whole answer (1–3600).
     #[serde(default = "default_request_timeout")]
+    #[schemars(range(min = 1, max = validate::MAX_REQUEST_TIMEOUT_SECS))]
     pub request_timeout_secs: u64,
     /// Extra trusted root certificates (PEM), for internal CAs.
     #[serde(default)]
@@ -245,16 +249,27 @@ pub enum Auth {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Concurrent EWS calls per service account (Exchange allows 27; stay well under).
+    /// Concurrent EWS calls per service account (1–26: Exchange allows 27; stay well under).
+    #[schemars(range(min = 1, max = validate::MAX_CONCURRENT_CALLS))]
     pub max_concurrent_calls: u32,
-    /// EWS calls per second for the whole process.
+    /// EWS calls per second for the whole process (1–10000).
+    #[schemars(range(min = 1, max = validate::MAX_CALLS_PER_SECOND))]
     pub calls_per_second: u32,
-    /// EWS calls per second for one mailbox.
+    /// EWS calls per second for one mailbox (1–10000).
+    #[schemars(range(min = 1, max = validate::MAX_CALLS_PER_SECOND))]
     pub mailbox_calls_per_second: u32,
     /// Items per GetItem batch (1–100).
+    #[schemars(range(min = 1, max = validate::MAX_GET_ITEM_BATCH))]
     pub get_item_batch: u32,
     /// Changes per SyncFolderItems page (1–512).
+    #[schemars(range(min = 1, max = validate::MAX_SYNC_PAGE))]
     pub sync_page_size: u32,
+    /// The largest answer read from Exchange or an identity provider, in bytes (1 MiB–1 GiB;
+    /// 64 MiB by default, far above the largest legitimate answer). A larger one fails its
+    /// call before it is read into memory; a GetItem batch that is too large is read again
+    /// item by item.
+    #[schemars(range(min = validate::MIN_RESPONSE_BYTES, max = validate::MAX_RESPONSE_BYTES))]
+    pub max_response_bytes: u64,
 }
 
 impl Default for Limits {
@@ -265,6 +280,7 @@ impl Default for Limits {
             mailbox_calls_per_second: 2,
             get_item_batch: 20,
             sync_page_size: 512,
+            max_response_bytes: crate::http::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -273,13 +289,17 @@ impl Default for Limits {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cadence {
-    /// Seconds between syncs of a mailbox with no history.
+    /// Seconds between syncs of a mailbox with no history (1–86400).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub normal_secs: u64,
-    /// The shortest interval, for busy mailboxes.
+    /// The shortest interval, for busy mailboxes (1–86400, at most `normal_secs`).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub busy_secs: u64,
-    /// The longest interval, for quiet mailboxes.
+    /// The longest interval, for quiet mailboxes (1–86400, at least `normal_secs`).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub quiet_secs: u64,
     /// ± this fraction of the interval (0–0.5).
+    #[schemars(range(min = 0, max = validate::MAX_JITTER))]
     pub jitter: f64,
 }
 
@@ -301,7 +321,8 @@ pub struct Store {
     /// The store's folder.
     pub path: PathBuf,
     /// Days of item history kept: older lines are pruned at start and hourly (each message keeps
-    /// its latest line).
+    /// its latest line; 1–3650).
+    #[schemars(range(min = 1, max = validate::MAX_HISTORY_DAYS))]
     pub history_days: u32,
 }
 
@@ -322,7 +343,8 @@ pub enum Sink {
     Jsonl {
         #[serde(default = "default_jsonl_path")]
         path: PathBuf,
-        /// Rotate when the file would grow beyond this many bytes.
+        /// Rotate when the file would grow beyond this many bytes (1 to 2^40).
+        #[schemars(range(min = 1, max = validate::MAX_ROTATE_BYTES))]
         rotate_bytes: Option<u64>,
     },
     /// HTTPS POST, signed with HMAC-SHA256.
@@ -330,7 +352,9 @@ pub enum Sink {
         url: String,
         secret_env: Option<String>,
         secret_file: Option<PathBuf>,
+        /// Seconds to wait for the receiver's answer (1–3600).
         #[serde(default = "default_webhook_timeout")]
+        #[schemars(range(min = 1, max = validate::MAX_REQUEST_TIMEOUT_SECS))]
         timeout_secs: u64,
     },
     /// The Dataverse Web API of a Dynamics 365 organisation.
@@ -350,8 +374,9 @@ pub enum Sink {
         /// unresolved.
         #[serde(default = "default_resolve_parties")]
         resolve_parties: Vec<String>,
-        /// Web API calls in flight at once (Dataverse refuses more than 52 per user).
+        /// Web API calls in flight at once (1–52: Dataverse refuses more per user).
         #[serde(default = "default_dataverse_concurrency")]
+        #[schemars(range(min = 1, max = validate::MAX_DATAVERSE_CONCURRENCY))]
         max_concurrent_requests: u32,
         /// Who wins when a person changed a tracked mail's regarding in Dynamics and its
         /// folder says otherwise (R24): `folder_wins`, `manual_wins` or `last_action_wins`.
@@ -374,17 +399,21 @@ impl Default for Sink {
 #[serde(deny_unknown_fields, default)]
 pub struct Delivery {
     /// Refusals (a 4xx answer other than 400, 401, 403, 408 and 429) before a request is
-    /// undeliverable.
+    /// undeliverable (1–100).
+    #[schemars(range(min = 1, max = validate::MAX_DELIVERY_ATTEMPTS))]
     pub max_attempts: u32,
     /// Hours a request is retried while it fails transiently (no connection, a timeout, 5xx,
     /// 408, 429) and the sink takes other requests. A sink that does not answer at all is
-    /// waited for without limit: nothing is given up while it is down.
+    /// waited for without limit: nothing is given up while it is down (0–8760).
+    #[schemars(range(min = 0, max = validate::MAX_RETRY_HOURS))]
     pub retry_hours: u32,
     /// The longest wait between two tries of a request, and between two probes of a sink that
-    /// is down, in seconds.
+    /// is down, in seconds (1–86400).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub retry_max_secs: u64,
     /// Seconds between probes of a regarding record the sink found gone or not appendable
-    /// (its mappings' items wait meanwhile).
+    /// (its mappings' items wait meanwhile; 1–86400).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub regarding_probe_secs: u64,
 }
 
@@ -403,15 +432,21 @@ impl Default for Delivery {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthSettings {
-    /// The first retry after a failed sync, in seconds; doubled per failure.
+    /// The first retry after a failed sync, in seconds (1–86400); doubled per failure.
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub retry_secs: u64,
-    /// The longest wait between retries, in seconds.
+    /// The longest wait between retries, in seconds (1–86400, at least `retry_secs`).
+    #[schemars(range(min = 1, max = validate::MAX_INTERVAL_SECS))]
     pub retry_max_secs: u64,
-    /// Failures in a row before the mailbox is parked.
+    /// Failures in a row before the mailbox is parked (1–1000).
+    #[schemars(range(min = 1, max = validate::MAX_PARK_AFTER))]
     pub park_after: u32,
-    /// Seconds between probes of a parked mailbox.
+    /// Seconds between probes of a parked mailbox (1–604800).
+    #[schemars(range(min = 1, max = validate::MAX_PROBE_SECS))]
     pub parked_probe_secs: u64,
-    /// Seconds between probes of a disabled mailbox (credentials, impersonation, not found).
+    /// Seconds between probes of a disabled mailbox (credentials, impersonation, not found;
+    /// 1–604800).
+    #[schemars(range(min = 1, max = validate::MAX_PROBE_SECS))]
     pub disabled_probe_secs: u64,
 }
 
@@ -486,7 +521,8 @@ impl Config {
         Self::from_toml_str(&text, path)
     }
 
-    /// Parses and validates `text`; `path` names it in messages.
+    /// Parses and validates `text`; `path` names it in messages, and each problem names the
+    /// line of the value (or of its section) it is about.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<Self, Error> {
         let config: Config = toml::from_str(text).map_err(|e| Error::Syntax {
             path: path.to_owned(),
@@ -499,7 +535,7 @@ impl Config {
             Err(Error::Invalid {
                 path: path.to_owned(),
                 count: problems.len(),
-                problems,
+                problems: lines::locate(text, problems),
             })
         }
     }
@@ -514,15 +550,19 @@ fn syntax_message(text: &str, e: &toml::de::Error) -> String {
         "; secrets never go in the file: use password_env / password_file (or client_secret_env, secret_env)"
     } else if what.contains("unknown field") {
         "; remove it or check its spelling against schemas/config.v1.json"
+    } else if what.starts_with("missing field") {
+        "; add it (schemas/config.v1.json describes every field)"
     } else {
         ""
     };
     match e.span() {
         Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {what}{hint}")
+            let (line, column) = lines::position(text, span.start);
+            // A missing field is reported at its table: name the section too.
+            let section = lines::section_at(text, span.start)
+                .map(|s| format!("[{s}]: "))
+                .unwrap_or_default();
+            format!("line {line}, column {column}: {section}{what}{hint}")
         }
         None => format!("{what}{hint}"),
     }
@@ -579,7 +619,7 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
             ),
             (
                 "[limits]\nmax_concurrent_calls = 30",
-                "limits.max_concurrent_calls: must be 1 to 26",
+                "limits.max_concurrent_calls: 30 is out of range; use 1 to 26",
             ),
             (
                 "[cadence]\nbusy_secs = 600",
@@ -597,7 +637,8 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
         for (extra, want) in rows {
             let got = problems(extra);
             assert!(
-                got.iter().any(|p| p.starts_with(want)),
+                got.iter()
+                    .any(|p| p.starts_with("line ") && p.contains(&format!(": {want}"))),
                 "{want}\n got {got:?}"
             );
         }

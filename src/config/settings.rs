@@ -2,7 +2,7 @@
 //! component's own typed settings — URLs parsed, durations typed, secrets read once into
 //! values that never print. Components take these, never the config.
 
-use super::secret::resolve_secret;
+use super::secret::{resolve_admin_token, resolve_secret};
 use super::{Api, Auth, Check, Config, Error, Sink};
 use crate::admin::AdminSettings;
 use crate::client::{self, ClientSettings, Limits};
@@ -25,7 +25,7 @@ pub const EWS_SCOPE: &str = "https://outlook.office365.com/.default";
 fn url(field: &str, text: &str) -> Result<Url, Error> {
     Url::parse(text).map_err(|e| Error::Value {
         field: field.to_owned(),
-        message: format!("{text:?} is not a URL: {e}"),
+        message: format!("{:?} is not a URL: {e}", crate::http::redact_text(text)),
     })
 }
 
@@ -96,6 +96,7 @@ impl Config {
                 ..Limits::default()
             },
             extra_roots: ex.extra_root_certs.clone(),
+            max_response_bytes: self.limits.max_response_bytes,
             ..ClientSettings::new(url("exchange.url", &ex.url)?, auth)
         })
     }
@@ -183,11 +184,7 @@ impl Config {
         let a = &self.admin;
         let token = match (&a.token_env, &a.token_file) {
             (None, None) => None,
-            (env, file) => Some(resolve_secret(
-                "admin.token",
-                env.as_deref(),
-                file.as_deref(),
-            )?),
+            (env, file) => Some(resolve_admin_token(env.as_deref(), file.as_deref())?),
         };
         Ok(AdminSettings {
             listen: a.listen.clone(),

@@ -1,5 +1,7 @@
 //! [`Config::validate`]: every problem of a parsed file at once, each as `field.path: what is
-//! wrong and what to do`. Bounds are named constants, shared with the components they protect.
+//! wrong and what to do`. Bounds are named constants, shared with the components they protect
+//! and with the schema (`#[schemars(range(...))]` on each numeric field): every number in the
+//! file has a range, so no setting can overflow a duration or a counter downstream.
 
 use super::{Admin, Api, Auth, Config, Exchange, Sink};
 use crate::http::is_loopback;
@@ -15,6 +17,31 @@ pub const MAX_GET_ITEM_BATCH: u32 = crate::feed::ews::MAX_BATCH as u32;
 pub const MAX_SYNC_PAGE: u32 = crate::ews::sync_folder_items::MAX_CHANGES as u32;
 /// The largest cadence jitter, as a fraction of the interval.
 pub const MAX_JITTER: f64 = 0.5;
+/// One day, the longest sync interval or retry wait.
+pub const MAX_INTERVAL_SECS: u64 = 86_400;
+/// One week, the longest probe interval of a parked or disabled mailbox.
+pub const MAX_PROBE_SECS: u64 = 7 * 86_400;
+/// The longest connect timeout.
+pub const MAX_CONNECT_TIMEOUT_SECS: u64 = 300;
+/// The longest whole-call timeout (EWS calls, webhook posts).
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 3_600;
+/// The most calls per second foldertrack may be allowed (the simulator benchmarks use 2,000).
+pub const MAX_CALLS_PER_SECOND: u32 = 10_000;
+/// The smallest and largest cap on one answer's size (see `limits.max_response_bytes`).
+pub const MIN_RESPONSE_BYTES: u64 = 1 << 20;
+pub const MAX_RESPONSE_BYTES: u64 = 1 << 30;
+/// The most failures before a mailbox is parked.
+pub const MAX_PARK_AFTER: u32 = 1_000;
+/// Ten years of history at most.
+pub const MAX_HISTORY_DAYS: u32 = 3_650;
+/// The largest JSONL file before rotation: 1 TiB.
+pub const MAX_ROTATE_BYTES: u64 = 1 << 40;
+/// The most Dataverse calls at once (Dataverse refuses more per user).
+pub const MAX_DATAVERSE_CONCURRENCY: u32 = crate::deliver::dynamics::api::CONCURRENCY_LIMIT as u32;
+/// A year: the longest a request is retried while it fails transiently.
+pub const MAX_RETRY_HOURS: u32 = 8_760;
+/// The most delivery attempts.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 100;
 
 impl Config {
     /// Every problem, each as `field.path: what is wrong and what to do`.
@@ -27,12 +54,32 @@ impl Config {
             mailbox(&mut p, &format!("mailbox[{i}]"), m, &mut addresses);
         }
         sink(&mut p, &self.sink);
-        if self.delivery.max_attempts == 0 {
-            p.add("delivery.max_attempts", "must be at least 1");
-        }
-        if self.delivery.retry_max_secs == 0 {
-            p.add("delivery.retry_max_secs", "must be at least 1");
-        }
+        p.range(
+            "delivery.max_attempts",
+            self.delivery.max_attempts,
+            1,
+            MAX_DELIVERY_ATTEMPTS,
+        );
+        p.range(
+            "store.history_days",
+            self.store.history_days,
+            1,
+            MAX_HISTORY_DAYS,
+        );
+        let d = &self.delivery;
+        p.range("delivery.retry_hours", d.retry_hours, 0, MAX_RETRY_HOURS);
+        p.range(
+            "delivery.retry_max_secs",
+            d.retry_max_secs,
+            1,
+            MAX_INTERVAL_SECS,
+        );
+        p.range(
+            "delivery.regarding_probe_secs",
+            d.regarding_probe_secs,
+            1,
+            MAX_INTERVAL_SECS,
+        );
         admin(&mut p, &self.admin);
         p.0
     }
@@ -50,7 +97,7 @@ fn exchange(p: &mut Problems, x: &Exchange) {
             "exchange.url",
             &format!(
                 "{:?} is not an http(s) URL; write e.g. {}",
-                x.url,
+                crate::http::redact_text(&x.url),
                 match x.api {
                     Api::Ews => "https://mail.example.com/EWS/Exchange.asmx",
                     Api::Graph => crate::graph::DEFAULT_BASE,
@@ -116,9 +163,18 @@ fn exchange(p: &mut Problems, x: &Exchange) {
             }
         }
     }
-    if x.connect_timeout_secs == 0 || x.request_timeout_secs == 0 {
-        p.add("exchange", "timeouts must be at least 1 second");
-    }
+    p.range(
+        "exchange.connect_timeout_secs",
+        x.connect_timeout_secs,
+        1,
+        MAX_CONNECT_TIMEOUT_SECS,
+    );
+    p.range(
+        "exchange.request_timeout_secs",
+        x.request_timeout_secs,
+        1,
+        MAX_REQUEST_TIMEOUT_SECS,
+    );
 }
 
 /// What `api = "graph"` needs of the rest of `[exchange]`.
@@ -151,29 +207,42 @@ fn graph(p: &mut Problems, x: &Exchange) {
 /// `[limits]`, `[cadence]` and `[health]`: numbers and their order.
 fn limits(p: &mut Problems, config: &Config) {
     let l = &config.limits;
-    if !(1..=MAX_CONCURRENT_CALLS).contains(&l.max_concurrent_calls) {
-        p.add(
-            "limits.max_concurrent_calls",
-            &format!("must be 1 to {MAX_CONCURRENT_CALLS} (Exchange allows 27 per account)"),
-        );
-    }
-    if l.calls_per_second == 0 || l.mailbox_calls_per_second == 0 {
-        p.add("limits", "call rates must be at least 1 per second");
-    }
-    if !(1..=MAX_GET_ITEM_BATCH).contains(&l.get_item_batch) {
-        p.add(
-            "limits.get_item_batch",
-            &format!("must be 1 to {MAX_GET_ITEM_BATCH}"),
-        );
-    }
-    if !(1..=MAX_SYNC_PAGE).contains(&l.sync_page_size) {
-        p.add(
-            "limits.sync_page_size",
-            &format!("must be 1 to {MAX_SYNC_PAGE} (the EWS maximum)"),
-        );
-    }
+    p.range(
+        "limits.max_concurrent_calls",
+        l.max_concurrent_calls,
+        1,
+        MAX_CONCURRENT_CALLS,
+    );
+    p.range(
+        "limits.calls_per_second",
+        l.calls_per_second,
+        1,
+        MAX_CALLS_PER_SECOND,
+    );
+    p.range(
+        "limits.mailbox_calls_per_second",
+        l.mailbox_calls_per_second,
+        1,
+        MAX_CALLS_PER_SECOND,
+    );
+    p.range(
+        "limits.get_item_batch",
+        l.get_item_batch,
+        1,
+        MAX_GET_ITEM_BATCH,
+    );
+    p.range("limits.sync_page_size", l.sync_page_size, 1, MAX_SYNC_PAGE);
+    p.range(
+        "limits.max_response_bytes",
+        l.max_response_bytes,
+        MIN_RESPONSE_BYTES,
+        MAX_RESPONSE_BYTES,
+    );
     let c = &config.cadence;
-    if !(c.busy_secs >= 1 && c.busy_secs <= c.normal_secs && c.normal_secs <= c.quiet_secs) {
+    let in_range = p.range("cadence.busy_secs", c.busy_secs, 1, MAX_INTERVAL_SECS)
+        & p.range("cadence.normal_secs", c.normal_secs, 1, MAX_INTERVAL_SECS)
+        & p.range("cadence.quiet_secs", c.quiet_secs, 1, MAX_INTERVAL_SECS);
+    if in_range && !(c.busy_secs <= c.normal_secs && c.normal_secs <= c.quiet_secs) {
         p.add(
             "cadence",
             "needs 1 <= busy_secs <= normal_secs <= quiet_secs",
@@ -183,15 +252,29 @@ fn limits(p: &mut Problems, config: &Config) {
         p.add("cadence.jitter", &format!("must be 0 to {MAX_JITTER}"));
     }
     let h = &config.health;
-    if !(h.retry_secs >= 1 && h.retry_secs <= h.retry_max_secs) {
-        p.add("health", "needs 1 <= retry_secs <= retry_max_secs");
-    }
-    if h.park_after == 0 || h.parked_probe_secs == 0 || h.disabled_probe_secs == 0 {
-        p.add(
-            "health",
-            "park_after and the probe intervals must be at least 1",
+    let in_range = p.range("health.retry_secs", h.retry_secs, 1, MAX_INTERVAL_SECS)
+        & p.range(
+            "health.retry_max_secs",
+            h.retry_max_secs,
+            1,
+            MAX_INTERVAL_SECS,
         );
+    if in_range && h.retry_secs > h.retry_max_secs {
+        p.add("health", "needs retry_secs <= retry_max_secs");
     }
+    p.range("health.park_after", h.park_after, 1, MAX_PARK_AFTER);
+    p.range(
+        "health.parked_probe_secs",
+        h.parked_probe_secs,
+        1,
+        MAX_PROBE_SECS,
+    );
+    p.range(
+        "health.disabled_probe_secs",
+        h.disabled_probe_secs,
+        1,
+        MAX_PROBE_SECS,
+    );
 }
 
 fn mailbox(
@@ -278,11 +361,11 @@ fn folder(
 
 fn sink(p: &mut Problems, sink: &Sink) {
     match sink {
-        Sink::Jsonl {
-            rotate_bytes: Some(0),
-            ..
-        } => p.add("sink.rotate_bytes", "must be at least 1"),
-        Sink::Jsonl { .. } => {}
+        Sink::Jsonl { rotate_bytes, .. } => {
+            if let Some(bytes) = rotate_bytes {
+                p.range("sink.rotate_bytes", *bytes, 1, MAX_ROTATE_BYTES);
+            }
+        }
         Sink::Webhook {
             url,
             secret_env,
@@ -291,9 +374,12 @@ fn sink(p: &mut Problems, sink: &Sink) {
         } => {
             p.https("sink.url", url);
             p.secret("sink.secret", secret_env, secret_file);
-            if *timeout_secs == 0 {
-                p.add("sink.timeout_secs", "must be at least 1");
-            }
+            p.range(
+                "sink.timeout_secs",
+                *timeout_secs,
+                1,
+                MAX_REQUEST_TIMEOUT_SECS,
+            );
         }
         Sink::Dynamics {
             org_url,
@@ -319,13 +405,12 @@ fn sink(p: &mut Problems, sink: &Sink) {
                     );
                 }
             }
-            let limit = crate::deliver::dynamics::api::CONCURRENCY_LIMIT as u32;
-            if !(1..=limit).contains(max_concurrent_requests) {
-                p.add(
-                    "sink.max_concurrent_requests",
-                    &format!("must be 1 to {limit} (Dataverse refuses more calls at once)"),
-                );
-            }
+            p.range(
+                "sink.max_concurrent_requests",
+                *max_concurrent_requests,
+                1,
+                MAX_DATAVERSE_CONCURRENCY,
+            );
         }
     }
 }
@@ -357,6 +442,24 @@ impl Problems {
         self.0.push(format!("{field}: {message}"));
     }
 
+    /// Adds a problem unless `min <= value <= max`; says whether it holds.
+    fn range<T: PartialOrd + std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: T,
+        min: T,
+        max: T,
+    ) -> bool {
+        let ok = min <= value && value <= max;
+        if !ok {
+            self.add(
+                field,
+                &format!("{value} is out of range; use {min} to {max}"),
+            );
+        }
+        ok
+    }
+
     fn secret(&mut self, field: &str, env: &Option<String>, file: &Option<PathBuf>) {
         match (env, file) {
             (Some(_), Some(_)) => self.add(field, &format!("give {field}_env or {field}_file, not both")),
@@ -373,7 +476,10 @@ impl Problems {
             Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {}
             _ => self.add(
                 field,
-                &format!("{url:?} must be an https URL (plain http only to loopback)"),
+                &format!(
+                    "{:?} must be an https URL (plain http only to loopback)",
+                    crate::http::redact_text(url)
+                ),
             ),
         }
     }

@@ -76,7 +76,7 @@ fn transport_error(sink: &str, e: &reqwest::Error) -> DeliveryError {
     };
     let url = e
         .url()
-        .map(|u| format!(" {}", u.as_str()))
+        .map(|u| format!(" {}", crate::http::redact(u)))
         .unwrap_or_default();
     DeliveryError::Transient {
         reason: format!("{sink}{url}: {what}"),

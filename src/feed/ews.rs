@@ -307,7 +307,8 @@ impl FolderFeed for EwsFeed {
         with_body: bool,
     ) -> Result<Fetch, Error> {
         let mut out = Fetch::default();
-        for chunk in items.chunks(self.batch) {
+        let mut chunks: std::collections::VecDeque<&[ItemRef]> = items.chunks(self.batch).collect();
+        while let Some(chunk) = chunks.pop_front() {
             let op = GetItem {
                 shape: ItemShape::for_tracking(with_body),
                 // By id only: the version in hand may already be stale (a read flag change).
@@ -316,8 +317,24 @@ impl FolderFeed for EwsFeed {
                     .map(|r| ews_ref(&ItemRef::new(r.id.clone(), None)))
                     .collect(),
             };
+            let messages = match self.call(mailbox, &op).await {
+                // An answer over the size cap: read the batch item by item, and keep an item
+                // whose answer alone is too large as unreadable (R33), so one huge mail never
+                // stalls its folder.
+                Err(Error::Call(e)) if e.is_too_large() => {
+                    match chunk {
+                        [item] => out.unreadable.push(Unreadable {
+                            item: item.clone(),
+                            error: Error::Call(e),
+                        }),
+                        _ => chunk.chunks(1).rev().for_each(|one| chunks.push_front(one)),
+                    }
+                    continue;
+                }
+                other => other?,
+            };
             // One message per id, in request order.
-            for (message, item) in self.call(mailbox, &op).await?.into_iter().zip(chunk) {
+            for (message, item) in messages.into_iter().zip(chunk) {
                 match message {
                     Ok(m) => out.fetched.extend(
                         m.items

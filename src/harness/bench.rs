@@ -329,7 +329,7 @@ pub async fn e2e(
     let c = sim.control();
     setup(&c, &o)?;
     let password = dir.path().join("svc.pw");
-    std::fs::write(&password, "bench-pw").map_err(|e| io(&password, e))?;
+    super::write_secret(&password, "bench-pw")?;
     let config = dir.path().join("foldertrack.toml");
     std::fs::write(&config, config_text(dir.path(), &sim, &o)).map_err(|e| io(&config, e))?;
     let non_default_settings = crate::config::Config::load(&config)?.non_defaults();

@@ -282,7 +282,7 @@ impl Stage {
         let sim = Simulator::start(SimOptions::default()).await?;
         control_setup(&sim.control(), secret, service_password)?;
         let secret_file = dir.join("client.secret");
-        write(&secret_file, secret)?;
+        super::write_secret(&secret_file, secret)?;
         write(&files.config, &config_text(&sim, api, &files, &secret_file))?;
         let config = Config::load(&files.config)?;
         say(format!(

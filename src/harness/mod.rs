@@ -26,3 +26,20 @@ pub enum Error {
     #[error("{0}")]
     Stalled(String),
 }
+
+/// Writes a secret file readable by its owner only (the agent warns about any other).
+fn write_secret(path: &std::path::Path, text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
+}

@@ -1,7 +1,8 @@
 //! HTTP plumbing every outbound connection shares — EWS, the webhook and Dataverse sinks, the
 //! OAuth token endpoint, the CLI's admin client: the one place reqwest clients are built (rustls
 //! with the ring provider, installed here and nowhere else), timeouts, extra root certificates,
-//! redirects never followed, and `Retry-After`. Knows nothing of EWS or of any sink.
+//! redirects never followed, `Retry-After`, answers read under a size cap ([`read_capped`]),
+//! and URLs made fit to print ([`redact`]). Knows nothing of EWS or of any sink.
 
 pub mod oauth;
 
@@ -22,6 +23,89 @@ pub enum Error {
     },
     #[error("extra root certificates {path}: no PEM certificate in it; give a PEM bundle")]
     BadRootCertificates { path: PathBuf },
+}
+
+/// Why an answer was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(
+        "the answer is larger than limits.max_response_bytes ({} MiB){}; no legitimate answer is this big, so the server or a proxy in between is misbehaving",
+        .limit >> 20,
+        .announced.map(|n| format!(", {n} bytes announced")).unwrap_or_default()
+    )]
+    TooLarge { limit: u64, announced: Option<u64> },
+    #[error("{0}")]
+    Body(#[source] reqwest::Error),
+}
+
+/// The default of `limits.max_response_bytes`. The largest legitimate EWS answers are GetItem
+/// batches: 100 items with many recipients measure well under 4 MiB, and a single mail's body
+/// is held to Exchange's message size limit; 64 MiB is far above both.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// Reads an answer's body, at most `limit` bytes: a `Content-Length` over it fails at once,
+/// and a body without one is read chunk by chunk and dropped as soon as it passes the limit.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let announced = response.content_length();
+    if announced.is_some_and(|n| n > limit) {
+        return Err(ReadError::TooLarge { limit, announced });
+    }
+    let mut body = Vec::with_capacity(announced.unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Body)? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ReadError::TooLarge {
+                limit,
+                announced: None,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A URL fit for a log line or a stored reason: no user name or password, and no query or
+/// fragment (they carry secrets, e.g. the `?code=` of an Azure Function); `?…` says that
+/// something was left out.
+pub fn redact(url: &url::Url) -> String {
+    let mut clean = url.clone();
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.set_fragment(None);
+    let hidden = clean.query().is_some();
+    clean.set_query(None);
+    let mut text = clean.to_string();
+    if hidden {
+        text.push_str("?…");
+    }
+    text
+}
+
+/// [`redact`] for text that may not even parse as a URL (a value from the config file).
+pub fn redact_text(text: &str) -> String {
+    if let Ok(url) = url::Url::parse(text) {
+        return redact(&url);
+    }
+    let (head, cut) = match text.find(['?', '#']) {
+        Some(i) => (&text[..i], "?…"),
+        None => (text, ""),
+    };
+    // `…//user:pass@host…` → `…//host…`
+    let head = match (head.find("//"), head.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &head[..s + 2], &head[at + 1..]),
+        _ => head.to_owned(),
+    };
+    format!("{head}{cut}")
+}
+
+/// A reqwest error whose message names the URL redacted (its Display includes the URL).
+pub fn redact_error(e: reqwest::Error) -> reqwest::Error {
+    match e.url().map(|u| url::Url::parse(&redact(u))) {
+        Some(Ok(clean)) => e.with_url(clean),
+        _ => e.without_url(),
+    }
 }
 
 /// Time limits of every call.
@@ -161,6 +245,21 @@ pub fn is_tls(e: &reqwest::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_urls_keep_no_credentials_and_no_query() {
+        let url =
+            url::Url::parse("https://u:pw@example.com:8443/api/hook?code=SECRET#frag").unwrap();
+        assert_eq!(redact(&url), "https://example.com:8443/api/hook?…");
+        let plain = url::Url::parse("https://example.com/EWS/Exchange.asmx").unwrap();
+        assert_eq!(redact(&plain), "https://example.com/EWS/Exchange.asmx");
+        assert_eq!(
+            redact_text("https://u:pw@host/x?code=S"),
+            "https://host/x?…"
+        );
+        assert_eq!(redact_text("//u:pw@host/x?code=S"), "//host/x?…");
+        assert_eq!(redact_text("not a url?code=S"), "not a url?…");
+    }
 
     fn headers(retry: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -24,15 +24,19 @@ pub fn tenant_token_url(tenant_id: &str) -> String {
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("oauth token endpoint {url}: {source}; check the token URL and that it is reachable")]
+    #[error(
+        "oauth token endpoint {}: {source}; check the token URL and that it is reachable",
+        super::redact(url)
+    )]
     Request {
         url: Url,
         #[source]
         source: reqwest::Error,
     },
     #[error(
-        "oauth token endpoint {url} refused the client credentials (HTTP {status}{}); \
+        "oauth token endpoint {} refused the client credentials (HTTP {status}{}); \
          check the client id, the client secret and the scope",
+        super::redact(url),
         .error.as_deref().map(|e| format!(", {e}")).unwrap_or_default()
     )]
     Rejected {
@@ -42,11 +46,21 @@ pub enum Error {
         error: Option<String>,
     },
     #[error(
-        "oauth token endpoint {url} answered HTTP {status} without a token; \
-         check that the token URL is the tenant's OAuth 2.0 token endpoint"
+        "oauth token endpoint {} answered HTTP {status} without a token; \
+         check that the token URL is the tenant's OAuth 2.0 token endpoint",
+        super::redact(url)
     )]
     NoToken { url: Url, status: u16 },
+    #[error("oauth token endpoint {}: {source}", super::redact(url))]
+    Unreadable {
+        url: Url,
+        #[source]
+        source: super::ReadError,
+    },
 }
+
+/// The largest token answer read: a token answer is a few kilobytes.
+const TOKEN_ANSWER_LIMIT: u64 = 1 << 20;
 
 impl Error {
     /// True when the identity provider refused the credentials (retrying will not help).
@@ -159,7 +173,7 @@ impl TokenSource {
         ];
         let request_error = |source| Error::Request {
             url: url.clone(),
-            source,
+            source: super::redact_error(source),
         };
         let response = inner
             .http
@@ -169,7 +183,15 @@ impl TokenSource {
             .await
             .map_err(request_error)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(request_error)?;
+        let body = super::read_capped(response, TOKEN_ANSWER_LIMIT)
+            .await
+            .map_err(|source| match source {
+                super::ReadError::Body(e) => request_error(e),
+                too_large => Error::Unreadable {
+                    url: url.clone(),
+                    source: too_large,
+                },
+            })?;
         let reply: Option<TokenReply> = serde_json::from_slice(&body).ok();
         let (token, expires_in) = match reply {
             Some(TokenReply {
@@ -210,7 +232,7 @@ impl TokenSource {
             token: token.clone(),
             renew_at: Instant::now() + lifetime - margin,
         });
-        tracing::debug!(token_url = %url, expires_in, "oauth token fetched");
+        tracing::debug!(token_url = %super::redact(url), expires_in, "oauth token fetched");
         Ok(token)
     }
 }

@@ -65,7 +65,7 @@ impl Api {
                 )
             }
             Api::Graph => {
-                std::fs::write(dir.join("app.secret"), APP_SECRET).unwrap();
+                write_secret(&dir.join("app.secret"), APP_SECRET);
                 format!(
                     "[exchange]\napi = \"graph\"\nurl = \"{}\"\nauth = {{ kind = \"oauth\", tenant_id = \"contoso\", client_id = \"{APP_ID}\", client_secret_file = \"{}\", token_url = \"{}\" }}\n",
                     sim.graph_url(),
@@ -132,7 +132,7 @@ pub fn mailboxes(list: &[(&str, &[Folder<'_>])]) -> String {
 /// file `tracked.jsonl` unless `extra` has a `[sink]` section; the admin API listens on a free
 /// loopback port unless it has an `[admin]` one.
 pub fn write_config(dir: &Path, ews_url: &str, mailboxes: &str, extra: &str) -> PathBuf {
-    std::fs::write(dir.join("svc.pw"), SVC_PW).unwrap();
+    write_secret(&dir.join("svc.pw"), SVC_PW);
     let exchange = format!(
         "[exchange]\nurl = \"{ews_url}\"\nauth = {{ kind = \"basic\", username = \"{SVC}\", password_file = \"{}\" }}\n",
         dir.join("svc.pw").display()
@@ -183,6 +183,13 @@ mailbox_calls_per_second = 100
     let path = dir.join("foldertrack.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Writes a secret file readable by its owner only, as secret files should be (others get a
+/// warning).
+pub fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 }
 
 /// The agent of one test: sim, folder, store, feed.
@@ -414,6 +421,7 @@ pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> Strin
 }
 
 pub mod dataverse;
+pub mod proxy;
 pub mod receivers;
 
 /// A deliverer over the agent's configured sink that lives across delivery rounds (its caches

@@ -80,7 +80,7 @@ impl Webhook {
     /// The `[sink]` section for it (the secret in a file under `dir`).
     pub fn sink_toml(&self, dir: &std::path::Path) -> String {
         let secret = dir.join("webhook.secret");
-        std::fs::write(&secret, WEBHOOK_SECRET).unwrap();
+        super::write_secret(&secret, WEBHOOK_SECRET);
         format!(
             "[sink]\nkind = \"webhook\"\nurl = \"{}\"\nsecret_file = \"{}\"\ntimeout_secs = 5\n",
             self.url,

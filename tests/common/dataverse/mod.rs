@@ -496,7 +496,7 @@ impl Dataverse {
     /// The `[sink]` section for it (the secret in a file under `dir`), plus `extra` lines.
     pub fn sink_toml_with(&self, dir: &std::path::Path, act_as_owner: bool, extra: &str) -> String {
         let secret = dir.join("dataverse.secret");
-        std::fs::write(&secret, DV_SECRET).unwrap();
+        super::write_secret(&secret, DV_SECRET);
         format!(
             "[sink]\nkind = \"dynamics\"\norg_url = \"{url}\"\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"{secret}\"\nact_as_owner = {act_as_owner}\ntoken_url = \"{url}/token\"\n{extra}\n",
             url = self.url,

@@ -1,0 +1,381 @@
+//! Hostile conditions, black box where it matters: the agent binary and its store, sink and
+//! admin API under full disks, corrupt and rolled-back stores, malicious servers, empty
+//! tokens and absurd settings. Each test names the defect it guards against.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+
+/// Runs the binary with `--config config`, `args` and extra environment variables; kills it
+/// after `within`. Its exit code (-1 when killed) and its stdout followed by its stderr.
+fn run_within(
+    config: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    within: Duration,
+) -> (i32, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + within;
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// A config whose admin API listens off loopback with the token in `token_file`.
+fn exposed_admin(dir: &Path, sim: &foldertrack::sim::SimHandle, token: &str) -> std::path::PathBuf {
+    write_secret(&dir.join("admin.token"), token);
+    let extra = format!(
+        "[admin]\nlisten = \"0.0.0.0:0\"\ntoken_file = \"{}\"\n",
+        dir.join("admin.token").display()
+    );
+    write_config(dir, &sim.ews_url(), &mailboxes(&[(ALICE, &[])]), &extra)
+}
+
+/// An empty admin token (a file holding only a newline, or an empty variable) must not turn
+/// authentication off: the agent refuses to start and `check-config` fails the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_or_short_admin_tokens_are_refused_at_start_and_by_check_config() {
+    let sim = simulator().await;
+    for token in ["\n", "   \n", "short-token"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = exposed_admin(dir.path(), &sim, token);
+        let (code, out) = run_within(&config, &["run"], &[], Duration::from_secs(5));
+        assert_ne!(code, 0, "{token:?}: {out}");
+        assert!(out.contains("admin.token"), "{token:?}: {out}");
+        let (code, out) = cli(&config, &["check-config", "--offline"]);
+        assert_ne!(code, 0, "{token:?}: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("FAIL") && l.contains("admin.token")),
+            "{token:?}: {out}"
+        );
+    }
+    // The same through an empty environment variable.
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[admin]\nlisten = \"0.0.0.0:0\"\ntoken_env = \"FT_HOSTILE_EMPTY_TOKEN\"\n";
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(ALICE, &[])]),
+        extra,
+    );
+    let (code, out) = run_within(
+        &config,
+        &["run"],
+        &[("FT_HOSTILE_EMPTY_TOKEN", "")],
+        Duration::from_secs(5),
+    );
+    assert!(code > 0, "{out}");
+    assert!(out.contains("FT_HOSTILE_EMPTY_TOKEN is empty"), "{out}");
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A webhook URL with a secret in its query (`?code=`, as Azure Functions use) and in its
+/// userinfo never reaches a log line or an item's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_a_sink_url_are_redacted_in_logs_and_item_reasons() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    write_secret(&dir.path().join("hook.secret"), "hook-secret-123");
+    let url = format!(
+        "http://hookuser:HOOKPASS@127.0.0.1:{}/api/hook?code=SECRETCODE&x=1",
+        closed_port()
+    );
+    let extra = format!(
+        "[sink]\nkind = \"webhook\"\nurl = \"{url}\"\nsecret_file = \"{}\"\n",
+        dir.path().join("hook.secret").display()
+    );
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &map, &extra);
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    drag(&c, ALICE, "leaky", "Inbox/Customers");
+    let (_, once) = cli(&config, &["once"]);
+    let (_, items) = cli(&config, &["items", "--json"]);
+    assert!(
+        items.contains("127.0.0.1") && items.contains("/api/hook"),
+        "the reason still says where: {items}"
+    );
+    for out in [&once, &items] {
+        for secret in ["SECRETCODE", "HOOKPASS", "hookuser"] {
+            assert!(!out.contains(secret), "{secret} leaked: {out}");
+        }
+    }
+}
+
+/// A malicious server's text stays inside the log line it was logged in: a folder name with
+/// a newline, a fault string with a newline and a screen-clearing escape.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_text_cannot_forge_log_lines() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    c.create_folder(ALICE, "Inbox/Customers/Evil\nERROR forged by a folder")
+        .unwrap();
+    let faults = std::sync::atomic::AtomicUsize::new(0);
+    let ews = proxy::start(
+        &sim.ews_url(),
+        std::sync::Arc::new(move |operation: &str, body: Vec<u8>| {
+            if operation == "SyncFolderItems"
+                // The first call of the third pass (two folders per pass).
+                && faults.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 4
+            {
+                return FORGED_FAULT.as_bytes().to_vec();
+            }
+            body
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(
+        ALICE,
+        &[(
+            "Inbox/Customers",
+            Some(CONTOSO),
+            "include_subfolders = true",
+        )],
+    )]);
+    let config = write_config(dir.path(), &ews, &map, "");
+    let (_, mut all) = cli(&config, &["once"]);
+    drag(
+        &c,
+        ALICE,
+        "into evil",
+        "Inbox/Customers/Evil\nERROR forged by a folder",
+    );
+    for _ in 0..2 {
+        all += &cli(&config, &["once"]).1;
+    }
+    assert!(all.contains("forged by a folder"), "{all}");
+    assert!(all.contains("forged by a fault"), "{all}");
+    for line in all.lines() {
+        assert!(!line.trim_start().starts_with("ERROR forged"), "{all}");
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+    }
+}
+
+/// A SOAP fault whose text tries to start a log line of its own and clear the screen.
+const FORGED_FAULT: &str = "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>boom\nERROR forged by a fault \u{1b}[2J</faultstring></s:Fault></s:Body></s:Envelope>";
+
+/// Invalid UTF-8 in a subject reaches the sink as U+FFFD where the bytes were, and is said in
+/// the log with the call it came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_from_the_server_is_replaced_and_logged() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let ews = proxy::start(
+        &sim.ews_url(),
+        std::sync::Arc::new(|operation: &str, body: Vec<u8>| {
+            if operation != "GetItem" {
+                return body;
+            }
+            let text = String::from_utf8(body).unwrap();
+            text.replace("<t:Subject>", "<t:Subject>\u{1}")
+                .into_bytes()
+                .into_iter()
+                .map(|b| if b == 1 { 0xff } else { b })
+                .collect()
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &ews, &map, "");
+    cli(&config, &["once"]);
+    drag(&c, ALICE, "Quarterly numbers", "Inbox/Customers");
+    let (code, out) = cli(&config, &["once"]);
+    assert_eq!(code, 0, "{out}");
+    let sent = read_jsonl(&dir.path().join("tracked.jsonl"));
+    assert_eq!(
+        sent.last().unwrap().message.subject.as_deref(),
+        Some("\u{fffd}Quarterly numbers")
+    );
+    let warning = out
+        .lines()
+        .find(|l| l.contains("invalid_utf8"))
+        .unwrap_or_else(|| panic!("not logged: {out}"));
+    assert!(
+        warning.contains("GetItem") && warning.contains(ALICE),
+        "{warning}"
+    );
+}
+
+/// An answer far larger than any legitimate one fails that call clearly, before it is read
+/// into memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_fails_its_call_without_being_read() {
+    let sim = simulator().await;
+    sim.control()
+        .create_folder(ALICE, "Inbox/Customers")
+        .unwrap();
+    let padded = std::sync::atomic::AtomicBool::new(false);
+    let ews = proxy::start(
+        &sim.ews_url(),
+        std::sync::Arc::new(move |operation: &str, mut body: Vec<u8>| {
+            if operation == "SyncFolderItems"
+                && !padded.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                // Whitespace after the envelope: still a readable answer, just huge.
+                body.resize(body.len() + 80 * 1024 * 1024, b' ');
+            }
+            body
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &ews, &map, "");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(&config)
+        .arg("once")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let reader = std::thread::spawn(move || child.wait_with_output().unwrap());
+    while !reader.is_finished() {
+        if let Some(hwm) = std::fs::read_to_string(&status).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_kib = peak_kib.max(hwm);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = reader.join().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("max_response_bytes") && text.contains("SyncFolderItems"),
+        "{text}"
+    );
+    assert!(peak_kib < 60 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// Every number in the config file has a documented range: the schema gives each numeric
+/// field a minimum and a maximum, and validation enforces them.
+#[test]
+fn every_numeric_setting_has_a_documented_range() {
+    fn walk(at: &str, v: &serde_json::Value, missing: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let types: Vec<&str> = match map.get("type") {
+                    Some(serde_json::Value::String(t)) => vec![t.as_str()],
+                    Some(serde_json::Value::Array(ts)) => {
+                        ts.iter().filter_map(|t| t.as_str()).collect()
+                    }
+                    _ => vec![],
+                };
+                let numeric = types.iter().any(|t| *t == "integer" || *t == "number");
+                if numeric && !(map.contains_key("minimum") && map.contains_key("maximum")) {
+                    missing.push(at.to_owned());
+                }
+                for (k, child) in map {
+                    walk(&format!("{at}/{k}"), child, missing);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(&format!("{at}/{i}"), child, missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (_, text) = foldertrack::schemas()
+        .into_iter()
+        .find(|(name, _)| *name == "config.v1.json")
+        .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut missing = Vec::new();
+    walk("", &schema, &mut missing);
+    assert!(missing.is_empty(), "numbers without a range: {missing:#?}");
+}
+
+/// Absurd values are refused with the line they are on (`busy_secs = u64::MAX` used to pass
+/// and panic a mailbox task); a missing `exchange.url` names its section and line; a secret
+/// file every user can read gets a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_range_values_and_missing_fields_name_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "a-password").unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let exchange = format!(
+        "[exchange]\nurl = \"https://mail.example.com/EWS/Exchange.asmx\"\nauth = {{ kind = \"basic\", username = \"u\", password_file = \"{}\" }}\n",
+        pw.display()
+    );
+    let huge = write(
+        "huge.toml",
+        &format!(
+            "{exchange}\n[cadence]\nbusy_secs = 18446744073709551615\nnormal_secs = 18446744073709551615\nquiet_secs = 18446744073709551615\n\n[health]\nretry_max_secs = 18446744073709551615\n"
+        ),
+    );
+    let (code, out) = cli(&huge, &["check-config", "--offline"]);
+    assert_ne!(code, 0, "{out}");
+    for want in [
+        "line 6: cadence.busy_secs: 18446744073709551615 is out of range",
+        "line 7: cadence.normal_secs",
+        "line 11: health.retry_max_secs",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let no_url = write(
+        "no_url.toml",
+        &format!(
+            "[store]\npath = \"s\"\n\n[exchange]\nauth = {{ kind = \"basic\", username = \"u\", password_file = \"{}\" }}\n",
+            pw.display()
+        ),
+    );
+    let (code, out) = cli(&no_url, &["check-config", "--offline"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("line 4") && out.contains("[exchange]") && out.contains("`url`"),
+        "{out}"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let fine = write("fine.toml", &exchange);
+    let (code, out) = cli(&fine, &["check-config", "--offline"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("WARN") && l.contains("readable by every user")),
+        "{out}"
+    );
+}
