@@ -103,6 +103,9 @@ pub struct JsonlFile {
     rotate_bytes: Option<u64>,
     recent: HashSet<String>,
     order: VecDeque<String>,
+    /// Test only: the file size at which the disk is full.
+    #[cfg(test)]
+    room: Option<u64>,
 }
 
 impl JsonlFile {
@@ -124,7 +127,7 @@ impl JsonlFile {
             .read(true)
             .open(path)
             .map_err(fail("open"))?;
-        let size = file.metadata().map_err(fail("read its size"))?.len();
+        let size = cut_torn_tail(&file).map_err(fail("cut a torn last line"))?;
         let mut sink = Self {
             path: path.to_owned(),
             file,
@@ -132,6 +135,8 @@ impl JsonlFile {
             rotate_bytes,
             recent: HashSet::new(),
             order: VecDeque::new(),
+            #[cfg(test)]
+            room: None,
         };
         // The newest rotated file first, so that a rotation just after a write is covered.
         for source in [rotated_path(path, 1), path.to_owned()] {
@@ -175,22 +180,51 @@ impl JsonlFile {
         Ok(out)
     }
 
-    /// Writes and fsyncs; only then are the lines' event ids remembered as written.
+    /// Writes and fsyncs; only then are the lines' event ids remembered as written. All or
+    /// nothing: on any error (a full disk mid-line) the file is cut back to its last good
+    /// length, so a retry never appends after a torn line.
     fn write_synced(&mut self, pending: Pending<'_>) -> Result<(), JsonlError> {
         if pending.bytes.is_empty() {
             return Ok(());
         }
-        self.file
-            .write_all(&pending.bytes)
-            .map_err(|source| self.error("append", source))?;
-        self.file
-            .sync_data()
-            .map_err(|source| self.error("fsync", source))?;
+        let written = self
+            .append_bytes(&pending.bytes)
+            .map_err(|source| self.error("append", source))
+            .and_then(|()| {
+                self.file
+                    .sync_data()
+                    .map_err(|source| self.error("fsync", source))
+            });
+        if let Err(e) = written {
+            return Err(match self.cut_back() {
+                Ok(()) => e,
+                Err(source) => self.error("cut back a partial write", source),
+            });
+        }
         self.size += pending.bytes.len() as u64;
         for id in pending.ids {
             self.remember(id.to_owned());
         }
         Ok(())
+    }
+
+    /// Truncates the file to the length it had after its last complete write.
+    fn cut_back(&mut self) -> std::io::Result<()> {
+        self.file.set_len(self.size)?;
+        self.file.sync_data()
+    }
+
+    fn append_bytes(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if let Some(room) = self.room
+            && self.size + bytes.len() as u64 > room
+        {
+            // A disk that fills mid-write: what fits is written, then ENOSPC.
+            let fits = room.saturating_sub(self.size) as usize;
+            self.file.write_all(&bytes[..fits])?;
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.file.write_all(bytes)
     }
 
     /// The file being written.
@@ -244,6 +278,35 @@ fn rotated_path(path: &Path, n: u32) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(format!(".{n}"));
     PathBuf::from(name)
+}
+
+/// Cuts a last line without its newline (a crash or a full disk mid-write: never a delivered
+/// record) so the next line starts on a line of its own; the file's length after.
+fn cut_torn_tail(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if let Some(i) = part.iter().rposition(|b| *b == b'\n') {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < len {
+        tracing::warn!(
+            event = "jsonl_torn_line_cut",
+            bytes = len - end,
+            "a torn last line was cut from the sink file"
+        );
+        file.set_len(end)?;
+        file.sync_data()?;
+    }
+    Ok(end)
 }
 
 /// The `event_id` of every complete line in the last [`TAIL_BYTES`] of `path` (none if absent).
@@ -312,6 +375,27 @@ mod tests {
         let mut f = JsonlFile::open(&path, None).unwrap();
         assert_eq!(f.append("a", &line("a")).unwrap(), Appended::AlreadyThere);
         assert_eq!(f.append("b", &line("b")).unwrap(), Appended::Written);
+        // The torn bytes are gone: every line parses.
+        assert_eq!(lines(&path), [line("a"), line("b")]);
+    }
+
+    /// A disk that fills mid-batch (fault injected: what fits is written, then ENOSPC) leaves
+    /// no torn line; the retry once space is back writes every line whole and once.
+    #[test]
+    fn a_full_disk_mid_batch_leaves_no_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut f = JsonlFile::open(&path, None).unwrap();
+        f.append("a", &line("a")).unwrap();
+        f.room = Some(line("a").len() as u64 * 2 + 10);
+        let batch = [("b", line("b")), ("c", line("c"))];
+        let pairs: Vec<(&str, &str)> = batch.iter().map(|(i, l)| (*i, l.as_str())).collect();
+        let e = f.append_all(&pairs).unwrap_err().to_string();
+        assert!(e.contains("free disk space"), "{e}");
+        assert_eq!(lines(&path), [line("a")]);
+        f.room = None;
+        assert_eq!(f.append_all(&pairs).unwrap(), [Appended::Written; 2]);
+        assert_eq!(lines(&path), [line("a"), line("b"), line("c")]);
     }
 
     #[test]
