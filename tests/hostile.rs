@@ -379,3 +379,77 @@ async fn out_of_range_values_and_missing_fields_name_their_line() {
         "{out}"
     );
 }
+
+/// A store whose disk fills (a real I/O error: the agent runs under an `RLIMIT_FSIZE` at the
+/// store file's size, with `SIGXFSZ` ignored, so sled's next write that grows the file fails
+/// with `EFBIG`) stops the agent with a clear reason and a failure exit, instead of failing
+/// every pass forever; the next start, with room again, delivers every mail exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_disk_fills_stops_the_agent_and_the_next_start_loses_nothing() {
+    use std::os::unix::process::CommandExt;
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let extra = "[cadence]\nbusy_secs = 1\nnormal_secs = 1\nquiet_secs = 1\n";
+    let config = write_config(dir.path(), &sim.ews_url(), &map, extra);
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    let store_file = dir.path().join("store/db");
+    // Room for sled to open (it starts a new segment), not for much mail.
+    let limit = std::fs::metadata(&store_file).unwrap().len() + 1024 * 1024;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"));
+    child
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        child.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let cap = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &cap) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = child.spawn().unwrap();
+    // People keep filing mail until the disk is full.
+    let mut subjects = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        for _ in 0..10 {
+            let subject = format!("filed {}", subjects.len());
+            drag(&c, ALICE, &subject, "Inbox/Customers");
+            subjects.push(subject);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.code().is_some_and(|code| code != 0),
+        "still running or killed after 90 s ({:?}): {text}",
+        out.status
+    );
+    assert!(
+        text.contains("the disk failed") && text.contains("restarts it"),
+        "{text}"
+    );
+    let (code, more) = cli(&config, &["once"]);
+    assert_eq!(code, 0, "{more}");
+    let mut sent: Vec<String> = read_jsonl(&dir.path().join("tracked.jsonl"))
+        .into_iter()
+        .filter_map(|r| r.message.subject)
+        .collect();
+    sent.sort();
+    subjects.sort();
+    assert_eq!(sent, subjects, "each mail exactly once");
+}

@@ -133,6 +133,18 @@ async fn ready<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
     }
 }
 
+/// Runs `read` (store reads may wait on the disk) on a blocking thread, so a slow or failing
+/// disk never holds an async worker that `/healthz` and shutdown need.
+async fn off_runtime<F: FolderFeed, S: Store, T: Send + 'static>(
+    a: &Arc<Admin<F, S>>,
+    read: impl FnOnce(&Admin<F, S>) -> Result<T, store::Error> + Send + 'static,
+) -> Result<T, store::Error> {
+    let a = a.clone();
+    tokio::task::spawn_blocking(move || read(&a))
+        .await
+        .unwrap_or_else(|e| Err(store::Error::Storage(format!("reading the store: {e}"))))
+}
+
 /// The status every page and `/v1/status` show.
 pub(super) fn status_view<F: FolderFeed, S: Store>(
     a: &Admin<F, S>,
@@ -159,7 +171,9 @@ pub(super) fn status_view<F: FolderFeed, S: Store>(
 }
 
 async fn status<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
-    status_view(&a).map_or_else(store_error, |v| Json(v).into_response())
+    off_runtime(&a, |a| status_view(a))
+        .await
+        .map_or_else(store_error, |v| Json(v).into_response())
 }
 
 /// One mailbox's view; `None` when no such mailbox is configured.
@@ -179,12 +193,14 @@ async fn mailbox<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Path(address): Path<String>,
 ) -> Response {
-    match mailbox_view(&a, &address) {
-        None => problem(
+    let asked = address.clone();
+    match off_runtime(&a, move |a| mailbox_view(a, &asked).transpose()).await {
+        Ok(None) => problem(
             StatusCode::NOT_FOUND,
             format!("no mailbox {address} is configured"),
         ),
-        Some(v) => v.map_or_else(store_error, |v| Json(v).into_response()),
+        Ok(Some(v)) => Json(v).into_response(),
+        Err(e) => store_error(e),
     }
 }
 
@@ -242,7 +258,8 @@ async fn items<F: FolderFeed, S: Store>(
     State(a): Shared<F, S>,
     Query(q): Query<ItemsQuery>,
 ) -> Response {
-    items::problem_items(a.store.as_ref(), q.state)
+    off_runtime(&a, move |a| items::problem_items(a.store.as_ref(), q.state))
+        .await
         .map_or_else(store_error, |v| Json(v).into_response())
 }
 

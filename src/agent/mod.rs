@@ -209,6 +209,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         delivered: supervisor.delivered.clone(),
     };
     let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
+    let failure = stop_on_store_failure(store.clone(), shutdown.clone());
     let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
     let reload = async {
         loop {
@@ -230,7 +231,26 @@ pub async fn run<F: FolderFeed, S: Store>(
             }
         }
     };
-    tokio::join!(deliver, reload, prune, supervisor.join());
+    let (.., failure) = tokio::join!(deliver, reload, prune, supervisor.join(), failure);
     tracing::info!(event = "agent_stopped");
-    Ok(supervisor)
+    match failure {
+        Some(reason) => Err(store::Error::Disk(reason).into()),
+        None => Ok(supervisor),
+    }
+}
+
+/// Stops the agent when the store fails for good: every later pass would fail too, and only
+/// a new process (its service manager restarts it) can open the store again.
+async fn stop_on_store_failure<S: Store>(
+    store: Arc<S>,
+    shutdown: CancellationToken,
+) -> Option<String> {
+    tokio::select! {
+        _ = shutdown.cancelled() => None,
+        reason = store.failed() => {
+            tracing::error!(event = "store_failed", reason = %reason, "the store's disk failed; stopping");
+            shutdown.cancel();
+            Some(reason)
+        }
+    }
 }

@@ -93,6 +93,11 @@ pub enum Error {
     Open { path: PathBuf, reason: String },
     #[error("store: {0}")]
     Storage(String),
+    /// The disk under the store failed (full, read-only, an I/O error): final for this run.
+    #[error(
+        "store: the disk failed: {0}. foldertrack stops so that its service manager restarts it; free space or fix the disk or its permissions first. Nothing is lost: what was not recorded is done again at the next start"
+    )]
+    Disk(String),
     #[error("store: unreadable record in {tree}: {reason}")]
     Corrupt { tree: &'static str, reason: String },
 }
@@ -242,6 +247,11 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every completed transaction durable.
     fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
     fn bytes_on_disk(&self) -> Result<u64, Error>;
+    /// Resolves when the backend failed for good (its disk failed under it), with why; the
+    /// agent then stops. Never resolves for a backend that cannot fail so.
+    fn failed(&self) -> impl Future<Output = String> + Send {
+        std::future::pending()
+    }
 
     /// Runs `f` atomically and returns what its last (successful) run produced.
     fn transaction<R>(&self, f: impl Fn(&dyn Txn) -> Result<R, TxError>) -> Result<R, Error>

@@ -6,6 +6,12 @@
 //! deadlocks (seen under 1,000 mailboxes' first syncs). So every transaction and every flush
 //! takes `writing`, and sled's own background flusher is off — foldertrack flushes after every
 //! commit anyway.
+//!
+//! Entry counts are kept in memory (counted once at open, then moved by every committed
+//! transaction), so status and `/metrics` never walk a tree. An I/O error, corruption or a bug
+//! report from sled is final for the open `Db` (sled keeps failing after it): the store says
+//! so through [`Store::failed`], and the agent stops with that reason for its service manager
+//! to restart it.
 
 use super::{Entry, Error, FORMAT, Store, Tree, TxError, Txn, records};
 use sled::Transactional;
@@ -13,6 +19,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// sled's default cache is 1 GiB; the store's working set is far smaller.
@@ -29,6 +36,10 @@ pub struct SledStore {
     path: PathBuf,
     /// Held by every transaction and every flush (see the module doc).
     writing: Arc<Mutex<()>>,
+    /// Entries per tree.
+    counts: Vec<AtomicI64>,
+    /// The first error sled cannot recover from, once there is one.
+    broken: tokio::sync::watch::Sender<Option<String>>,
 }
 
 /// Opens sled's `Db`, waiting up to [`LOCK_GRACE`] while its lock is busy.
@@ -51,6 +62,9 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
+/// How a transaction's attempt moved each tree's entry count.
+type Deltas = [i64; Tree::ALL.len()];
+
 impl SledStore {
     /// Opens (or creates) the store at `path`, refusing one written by a newer format.
     pub fn open(path: &Path) -> Result<Self, Error> {
@@ -64,11 +78,17 @@ impl SledStore {
             .map(|t| db.open_tree(t.name()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| open_error(e.to_string()))?;
+        let counts = trees
+            .iter()
+            .map(|t| AtomicI64::new(t.len() as i64))
+            .collect();
         let store = Self {
             db,
             trees,
             path: path.to_owned(),
             writing: Arc::default(),
+            counts,
+            broken: tokio::sync::watch::Sender::new(None),
         };
         store.check_format()?;
         Ok(store)
@@ -115,6 +135,20 @@ impl SledStore {
         Ok((before, after))
     }
 
+    /// `result`, noting an error sled cannot recover from (the first one is kept).
+    fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(Error::Disk(reason)) = &result {
+            self.broken.send_if_modified(|broken| {
+                let first = broken.is_none();
+                if first {
+                    *broken = Some(reason.clone());
+                }
+                first
+            });
+        }
+        result
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -129,6 +163,7 @@ impl SledStore {
             None => {
                 meta.insert(b"format", records::encode(&FORMAT))
                     .map_err(storage)?;
+                self.counts[Tree::Meta as usize].fetch_add(1, Ordering::Relaxed);
                 meta.flush().map_err(storage)?;
                 Ok(())
             }
@@ -150,7 +185,19 @@ impl SledStore {
 }
 
 fn storage(e: sled::Error) -> Error {
-    Error::Storage(e.to_string())
+    match e {
+        sled::Error::Io(_) | sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => {
+            Error::Disk(e.to_string())
+        }
+        e => Error::Storage(e.to_string()),
+    }
+}
+
+/// Up to `limit` entries of a sled iterator.
+fn entries(iter: sled::Iter, limit: usize) -> Result<Vec<Entry>, Error> {
+    iter.take(limit)
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
+        .collect()
 }
 
 fn from_sled(e: UnabortableTransactionError) -> TxError {
@@ -160,25 +207,37 @@ fn from_sled(e: UnabortableTransactionError) -> TxError {
     }
 }
 
-struct SledTxn<'a>(&'a [TransactionalTree]);
+struct SledTxn<'a> {
+    trees: &'a [TransactionalTree],
+    deltas: std::cell::RefCell<Deltas>,
+}
 
 impl Txn for SledTxn<'_> {
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        Ok(self.0[tree as usize]
+        Ok(self.trees[tree as usize]
             .get(key)
             .map_err(from_sled)?
             .map(|v| v.to_vec()))
     }
 
     fn put(&self, tree: Tree, key: &[u8], value: Vec<u8>) -> Result<(), TxError> {
-        self.0[tree as usize]
+        let old = self.trees[tree as usize]
             .insert(key, value)
             .map_err(from_sled)?;
+        if old.is_none() {
+            self.deltas.borrow_mut()[tree as usize] += 1;
+        }
         Ok(())
     }
 
     fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), TxError> {
-        self.0[tree as usize].remove(key).map_err(from_sled)?;
+        if self.trees[tree as usize]
+            .remove(key)
+            .map_err(from_sled)?
+            .is_some()
+        {
+            self.deltas.borrow_mut()[tree as usize] -= 1;
+        }
         Ok(())
     }
 }
@@ -186,57 +245,109 @@ impl Txn for SledTxn<'_> {
 impl Store for SledStore {
     fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        // The count changes of the attempt that committed (an attempt may be run again).
+        let committed = std::cell::Cell::new(Deltas::default());
         let result = self.trees.as_slice().transaction(|view| {
-            f(&SledTxn(view)).map_err(|e| match e {
+            let txn = SledTxn {
+                trees: view,
+                deltas: Default::default(),
+            };
+            f(&txn).map_err(|e| match e {
                 TxError::Conflict => ConflictableTransactionError::Conflict,
                 TxError::Abort(e) => ConflictableTransactionError::Abort(e),
-            })
+            })?;
+            committed.set(txn.deltas.into_inner());
+            Ok(())
         });
-        result.map_err(|e| match e {
+        let result = result.map_err(|e| match e {
             TransactionError::Abort(e) => e,
             TransactionError::Storage(e) => storage(e),
-        })
+        });
+        if result.is_ok() {
+            for (count, delta) in self.counts.iter().zip(committed.get()) {
+                count.fetch_add(delta, Ordering::Relaxed);
+            }
+        }
+        self.checked(result)
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self
-            .tree(tree)
-            .get(key)
-            .map_err(storage)?
-            .map(|v| v.to_vec()))
+        let got = self.tree(tree).get(key).map_err(storage);
+        self.checked(got.map(|v| v.map(|v| v.to_vec())))
     }
 
     fn scan(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
-        self.tree(tree)
-            .scan_prefix(prefix)
-            .take(limit)
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
-            .collect()
+        self.checked(entries(self.tree(tree).scan_prefix(prefix), limit))
     }
 
     fn scan_from(&self, tree: Tree, start: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
-        self.tree(tree)
-            .range(start..)
-            .take(limit)
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(storage))
-            .collect()
+        self.checked(entries(self.tree(tree).range(start..), limit))
     }
 
     fn count(&self, tree: Tree) -> Result<usize, Error> {
-        Ok(self.tree(tree).len())
+        Ok(self.counts[tree as usize].load(Ordering::Relaxed).max(0) as usize)
     }
 
     async fn flush(&self) -> Result<(), Error> {
         let (db, writing) = (self.db.clone(), self.writing.clone());
-        tokio::task::spawn_blocking(move || {
+        let flushed = tokio::task::spawn_blocking(move || {
             let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
             db.flush().map(drop).map_err(storage)
         })
         .await
-        .map_err(|e| Error::Storage(format!("flush: {e}")))?
+        .map_err(|e| Error::Storage(format!("flush: {e}")))
+        .and_then(|r| r);
+        self.checked(flushed)
     }
 
     fn bytes_on_disk(&self) -> Result<u64, Error> {
-        self.db.size_on_disk().map_err(storage)
+        let size = self.db.size_on_disk().map_err(storage);
+        self.checked(size)
+    }
+
+    async fn failed(&self) -> String {
+        let mut watch = self.broken.subscribe();
+        let reason = watch
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone().unwrap_or_default());
+        match reason {
+            Ok(reason) => reason,
+            // The store is gone: nothing more can fail.
+            Err(_) => std::future::pending().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept counts match the trees through inserts, overwrites, removals and a reopen.
+    #[test]
+    fn entry_counts_are_kept_without_walking_the_trees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("s")).unwrap();
+        let put =
+            |key: &str| store.transact(&|tx| tx.put(Tree::Seen, key.as_bytes(), b"v".to_vec()));
+        for key in ["a", "b", "c", "a"] {
+            put(key).unwrap();
+        }
+        store
+            .transact(&|tx| {
+                tx.remove(Tree::Seen, b"b")?;
+                tx.remove(Tree::Seen, b"nothing")?;
+                tx.put(Tree::Outbox, b"1", b"x".to_vec())
+            })
+            .unwrap();
+        let real = |s: &SledStore, t: Tree| s.tree(t).len();
+        assert_eq!(store.count(Tree::Seen).unwrap(), 2);
+        assert_eq!(store.count(Tree::Seen).unwrap(), real(&store, Tree::Seen));
+        assert_eq!(store.count(Tree::Outbox).unwrap(), 1);
+        drop(store);
+        let store = SledStore::open(&dir.path().join("s")).unwrap();
+        for t in Tree::ALL {
+            assert_eq!(store.count(t).unwrap(), real(&store, t), "{t:?}");
+        }
     }
 }
