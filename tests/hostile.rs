@@ -453,3 +453,63 @@ async fn a_store_whose_disk_fills_stops_the_agent_and_the_next_start_loses_nothi
     subjects.sort();
     assert_eq!(sent, subjects, "each mail exactly once");
 }
+
+/// Copies every file of the store folder `from` into `to`, except the high-water mark.
+fn copy_store(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "delivered.hwm" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_store(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A store that went back in time (here an older copy put back, as a restored backup or a
+/// disk that lost its last writes would leave it) is refused instead of delivering again what
+/// it delivered, with what to do; deleting the high-water mark as told accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_went_back_in_time_is_refused_until_accepted() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    let (store, backup) = (dir.path().join("store"), dir.path().join("backup"));
+    copy_store(&store, &backup);
+    for i in 0..5 {
+        drag(&c, ALICE, &format!("filed {i}"), "Inbox/Customers");
+    }
+    assert_eq!(cli(&config, &["once"]).0, 0);
+    assert_eq!(read_jsonl(&dir.path().join("tracked.jsonl")).len(), 5);
+    for entry in std::fs::read_dir(&store).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "delivered.hwm" {
+            let path = entry.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(path).unwrap();
+            } else {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+    copy_store(&backup, &store);
+    let (code, out) = cli(&config, &["once"]);
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("went back in time"), "{out}");
+    assert!(out.contains("send up to 5 requests again"), "{out}");
+    assert!(!out.contains("panicked"), "{out}");
+    let mark = store.join("delivered.hwm");
+    assert!(out.contains(&mark.display().to_string()), "{out}");
+    std::fs::remove_file(&mark).unwrap();
+    let (code, out) = cli(&config, &["once"]);
+    assert_eq!(code, 0, "accepted: {out}");
+}

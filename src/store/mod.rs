@@ -87,12 +87,22 @@ pub enum Error {
         "store {path}: written by a newer foldertrack (store format {found}, this build reads up to {FORMAT}); run that newer version, or set store.path to another folder"
     )]
     NewerFormat { path: PathBuf, found: u32 },
-    #[error(
-        "store {path} cannot be opened: {reason}. If another foldertrack uses it, stop that one; if it is corrupt, move the folder aside and start again (every folder is then baselined afresh, and messages already tracked may be sent once more)"
-    )]
+    #[error("store {path} cannot be opened: {reason}. {}", open_advice(reason))]
     Open { path: PathBuf, reason: String },
     #[error("store: {0}")]
     Storage(String),
+    /// The store holds fewer requests than were delivered from it: it went back in time.
+    #[error(
+        "store {path} went back in time: requests up to {delivered} were delivered from it, but it now ends at {found} (a restored backup, or a disk that lost its last writes). Starting would send up to {} requests again. Put the newest copy of the store back; or, to accept the resends, delete {} and start again",
+        delivered - found,
+        high_water.display()
+    )]
+    RolledBack {
+        path: PathBuf,
+        high_water: PathBuf,
+        delivered: u64,
+        found: u64,
+    },
     /// The disk under the store failed (full, read-only, an I/O error): final for this run.
     #[error(
         "store: the disk failed: {0}. foldertrack stops so that its service manager restarts it; free space or fix the disk or its permissions first. Nothing is lost: what was not recorded is done again at the next start"
@@ -100,6 +110,26 @@ pub enum Error {
     Disk(String),
     #[error("store: unreadable record in {tree}: {reason}")]
     Corrupt { tree: &'static str, reason: String },
+}
+
+/// What to do about a store that cannot be opened, by why: advice that loses nothing first.
+fn open_advice(reason: &str) -> &'static str {
+    let has = |needles: &[&str]| needles.iter().any(|n| reason.contains(n));
+    if has(&[
+        "os error 13",
+        "os error 30",
+        "os error 1)",
+        "ermission denied",
+        "ead-only",
+    ]) {
+        "The store is intact: make its folder and files writable by the agent's user (permissions, a read-only mount, `chattr -i`) and start again; do not move it aside"
+    } else if has(&["os error 28", "os error 27", "No space left"]) {
+        "The store is intact: free space on its disk and start again; do not move it aside"
+    } else if has(&[self::sled::HIGH_WATER]) {
+        ""
+    } else {
+        "If another foldertrack uses it, stop that one. If it is corrupt, restore the folder from a backup (one older than the last delivery is refused until you accept the resends). Only as a last resort move it aside: every folder is then baselined afresh, so mail filed into mapped folders until the restart is not tracked, and messages already tracked may be sent again"
+    }
 }
 
 /// A key and its value.
@@ -251,6 +281,12 @@ pub trait Store: Send + Sync + 'static {
     /// agent then stops. Never resolves for a backend that cannot fail so.
     fn failed(&self) -> impl Future<Output = String> + Send {
         std::future::pending()
+    }
+    /// Records, outside the store's own files, that requests up to `seq` reached the sink, so
+    /// that a store which later goes back in time is noticed before it sends them again.
+    fn mark_high_water(&self, seq: u64) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = seq;
+        std::future::ready(Ok(()))
     }
 
     /// Runs `f` atomically and returns what its last (successful) run produced.
@@ -576,7 +612,11 @@ pub trait Store: Send + Sync + 'static {
                 }
                 Ok(())
             })?;
-            self.flush().await
+            self.flush().await?;
+            match seqs.iter().max() {
+                Some(&seq) => self.mark_high_water(seq).await,
+                None => Ok(()),
+            }
         }
     }
 
@@ -997,7 +1037,7 @@ fn read_message(tx: &dyn Txn, id: &str) -> Result<Option<MessageRecord>, TxError
     }))
 }
 
-const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+pub(crate) const OUTBOX_SEQ: &[u8] = b"outbox_seq";
 const SINK_OUTAGE: &[u8] = b"sink_outage";
 
 /// The body of [`Store::commit_page`]: pure over the transaction.
@@ -1244,4 +1284,36 @@ fn apply_arrival(
     }
     let seen = SeenRecord { message: Some(id) };
     tx.put(Tree::Seen, &key, records::encode(&seen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that only cannot be written is not to be moved aside: that would baseline every
+    /// folder and lose the mail filed meanwhile.
+    #[test]
+    fn advice_for_a_store_that_cannot_be_opened_loses_nothing() {
+        let open = |reason: &str| {
+            Error::Open {
+                path: "/var/lib/foldertrack/store".into(),
+                reason: reason.into(),
+            }
+            .to_string()
+        };
+        for reason in [
+            "IO error: Read-only file system (os error 30)",
+            "IO error: Permission denied (os error 13)",
+            "IO error: No space left on device (os error 28)",
+        ] {
+            let message = open(reason);
+            assert!(message.contains("do not move it aside"), "{message}");
+        }
+        let corrupt = open("Read corrupted data at file offset None");
+        assert!(
+            corrupt.contains("restore the folder from a backup"),
+            "{corrupt}"
+        );
+        assert!(corrupt.contains("not tracked"), "{corrupt}");
+    }
 }

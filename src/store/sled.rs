@@ -12,6 +12,11 @@
 //! report from sled is final for the open `Db` (sled keeps failing after it): the store says
 //! so through [`Store::failed`], and the agent stops with that reason for its service manager
 //! to restart it.
+//!
+//! sled drops a log tail it cannot read (zeroed or torn by a failing disk) without a word, and
+//! a restored backup is just as silent: both make the store go back in time and deliver again
+//! what was delivered. So every acknowledged delivery also moves a checksummed high-water mark
+//! in a file of its own ([`HIGH_WATER`]), and a store that ends before it is refused at open.
 
 use super::{Entry, Error, FORMAT, Store, Tree, TxError, Txn, records};
 use sled::Transactional;
@@ -21,6 +26,9 @@ use sled::transaction::{
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// The delivered high-water mark's file, in the store's folder next to sled's files.
+pub const HIGH_WATER: &str = "delivered.hwm";
 
 /// sled's default cache is 1 GiB; the store's working set is far smaller.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -40,6 +48,8 @@ pub struct SledStore {
     counts: Vec<AtomicI64>,
     /// The first error sled cannot recover from, once there is one.
     broken: tokio::sync::watch::Sender<Option<String>>,
+    /// The highest outbox sequence number known delivered (as in [`HIGH_WATER`]).
+    high_water: Arc<Mutex<u64>>,
 }
 
 /// Opens sled's `Db`, waiting up to [`LOCK_GRACE`] while its lock is busy.
@@ -66,8 +76,13 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
 type Deltas = [i64; Tree::ALL.len()];
 
 impl SledStore {
-    /// Opens (or creates) the store at `path`, refusing one written by a newer format.
+    /// Opens (or creates) the store at `path`, refusing one written by a newer format or one
+    /// that went back in time. sled panics on some corrupt files: that becomes an error too.
     pub fn open(path: &Path) -> Result<Self, Error> {
+        survive(path, || Self::open_files(path))
+    }
+
+    fn open_files(path: &Path) -> Result<Self, Error> {
         let open_error = |reason: String| Error::Open {
             path: path.to_owned(),
             reason,
@@ -89,8 +104,10 @@ impl SledStore {
             writing: Arc::default(),
             counts,
             broken: tokio::sync::watch::Sender::new(None),
+            high_water: Arc::default(),
         };
         store.check_format()?;
+        store.check_high_water()?;
         Ok(store)
     }
 
@@ -98,6 +115,10 @@ impl SledStore {
     /// space of removed and overwritten entries back by itself. The store must not be in use.
     /// Returns its size on disk before and after.
     pub fn compact(path: &Path) -> Result<(u64, u64), Error> {
+        survive(path, || Self::compact_files(path))
+    }
+
+    fn compact_files(path: &Path) -> Result<(u64, u64), Error> {
         let old = Self::open(path)?;
         let before = old.bytes_on_disk()?;
         let sibling = |suffix: &str| {
@@ -128,6 +149,9 @@ impl SledStore {
         }
         new.db.flush().map_err(storage)?;
         let after = new.bytes_on_disk()?;
+        if path.join(HIGH_WATER).exists() {
+            std::fs::copy(path.join(HIGH_WATER), fresh.join(HIGH_WATER)).map_err(io)?;
+        }
         drop((old, new));
         std::fs::rename(path, &retired).map_err(io)?;
         std::fs::rename(&fresh, path).map_err(io)?;
@@ -155,6 +179,51 @@ impl SledStore {
 
     fn tree(&self, tree: Tree) -> &sled::Tree {
         &self.trees[tree as usize]
+    }
+
+    /// Refuses a store that ends before the delivered high-water mark (see the module doc).
+    fn check_high_water(&self) -> Result<(), Error> {
+        let file = self.path.join(HIGH_WATER);
+        let refuse = |reason: String| Error::Open {
+            path: self.path.clone(),
+            reason,
+        };
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(refuse(format!("cannot read {}: {e}", file.display()))),
+        };
+        let delivered = text
+            .split_once(' ')
+            .and_then(|(seq, _)| seq.parse::<u64>().ok())
+            .filter(|seq| seal(*seq) == text)
+            .ok_or_else(|| {
+                refuse(format!(
+                    "{} is damaged, so whether the store went back in time is unknown; delete it to start without that check",
+                    file.display()
+                ))
+            })?;
+        let found = match self
+            .tree(Tree::Meta)
+            .get(super::OUTBOX_SEQ)
+            .map_err(storage)?
+        {
+            Some(bytes) => records::decode::<u64>(&bytes).map_err(|e| Error::Corrupt {
+                tree: Tree::Meta.name(),
+                reason: e.to_string(),
+            })?,
+            None => 0,
+        };
+        if delivered > found {
+            return Err(Error::RolledBack {
+                path: self.path.clone(),
+                high_water: file,
+                delivered,
+                found,
+            });
+        }
+        *self.high_water.lock().unwrap_or_else(|p| p.into_inner()) = delivered;
+        Ok(())
     }
 
     fn check_format(&self) -> Result<(), Error> {
@@ -191,6 +260,40 @@ fn storage(e: sled::Error) -> Error {
         }
         e => Error::Storage(e.to_string()),
     }
+}
+
+/// Runs `f` on the store at `path`, turning a panic of sled's (a corrupt file) into an error.
+fn survive<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(Error::Open {
+            path: path.to_owned(),
+            reason: format!("its files are corrupt (sled failed reading them: {what})"),
+        })
+    })
+}
+
+/// The high-water mark file's text for `seq`: the number and a checksum of it.
+fn seal(seq: u64) -> String {
+    use sha2::Digest;
+    let sum = sha2::Sha256::digest(format!("foldertrack delivered high-water mark {seq}"));
+    format!("{seq} {sum:x}\n")
+}
+
+/// Replaces `path` with `text`, durably and never half-written.
+fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".new");
+    let tmp = PathBuf::from(name);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// Up to `limit` entries of a sled iterator.
@@ -303,6 +406,22 @@ impl Store for SledStore {
     fn bytes_on_disk(&self) -> Result<u64, Error> {
         let size = self.db.size_on_disk().map_err(storage);
         self.checked(size)
+    }
+
+    async fn mark_high_water(&self, seq: u64) -> Result<(), Error> {
+        let (file, high_water) = (self.path.join(HIGH_WATER), self.high_water.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            let mut known = high_water.lock().unwrap_or_else(|p| p.into_inner());
+            if seq > *known {
+                write_durably(&file, &seal(seq))
+                    .map_err(|e| Error::Disk(format!("{}: {e}", file.display())))?;
+                *known = seq;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|e| Err(Error::Storage(format!("high-water mark: {e}"))));
+        self.checked(written)
     }
 
     async fn failed(&self) -> String {
