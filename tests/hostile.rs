@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
@@ -512,4 +513,84 @@ async fn a_store_that_went_back_in_time_is_refused_until_accepted() {
     std::fs::remove_file(&mark).unwrap();
     let (code, out) = cli(&config, &["once"]);
     assert_eq!(code, 0, "accepted: {out}");
+}
+
+/// SIGTERM stops the agent within a bounded time even while a sink call hangs (a webhook that
+/// takes connections and never answers, with the longest timeout allowed); the request cut off
+/// is delivered at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_agent_within_its_grace_while_a_sink_hangs() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    // Takes connections and keeps them, never answering.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/hook", silent.local_addr().unwrap());
+    let (taken_tx, mut taken) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+            let _ = taken_tx.send(());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    write_secret(&dir.path().join("hook.secret"), "hook-secret-123");
+    let sink = |url: &str| {
+        format!(
+            "[sink]\nkind = \"webhook\"\nurl = \"{url}\"\nsecret_file = \"{}\"\ntimeout_secs = 3600\n",
+            dir.path().join("hook.secret").display()
+        )
+    };
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let cadence = "[cadence]\nbusy_secs = 1\nnormal_secs = 1\nquiet_secs = 1\n";
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &map,
+        &format!("{}{cadence}", sink(&silent_url)),
+    );
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(&config)
+        .arg("run")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drag(&c, ALICE, "cut off", "Inbox/Customers");
+    tokio::time::timeout(Duration::from_secs(30), taken.recv())
+        .await
+        .expect("the webhook call started");
+    let asked = std::time::Instant::now();
+    // SAFETY: a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    while child.try_wait().unwrap().is_none() && asked.elapsed() < Duration::from_secs(40) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(25),
+        "took {took:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The next start, with a receiver that answers, delivers the request cut off.
+    let hook = receivers::Webhook::start().await;
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &map,
+        &format!("{}{cadence}", hook.sink_toml(dir.path())),
+    );
+    let (code, out) = cli(&config, &["once"]);
+    assert_eq!(code, 0, "{out}");
+    let subjects: Vec<Value> = hook
+        .accepted()
+        .iter()
+        .map(|r| r["message"]["subject"].clone())
+        .collect();
+    assert_eq!(subjects, [Value::from("cut off")], "{out}");
 }

@@ -577,7 +577,10 @@ fn a_store_that_cannot_be_opened_names_its_path_and_what_to_do() {
     std::fs::write(&path, b"a plain file").unwrap();
     let error = SledStore::open(&path).err().expect("refused").to_string();
     assert!(error.contains("not-a-store"), "{error}");
-    assert!(error.contains("restore the folder from a backup"), "{error}");
+    assert!(
+        error.contains("restore the folder from a backup"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -210,6 +210,7 @@ pub async fn run<F: FolderFeed, S: Store>(
     };
     let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
     let failure = stop_on_store_failure(store.clone(), shutdown.clone());
+    let broken = store.clone();
     let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
     let reload = async {
         loop {
@@ -231,12 +232,31 @@ pub async fn run<F: FolderFeed, S: Store>(
             }
         }
     };
-    let (.., failure) = tokio::join!(deliver, reload, prune, supervisor.join(), failure);
+    let work = async { tokio::join!(deliver, reload, prune, supervisor.join(), failure).4 };
+    let failure = tokio::select! {
+        failure = work => failure,
+        () = grace_expired(&shutdown) => {
+            tracing::warn!(event = "stop_grace_expired", seconds = STOP_GRACE.as_secs(), "stopping with work in flight; it is redone at the next start");
+            // A store failure that started the stop is still the reason to exit with.
+            tokio::time::timeout(std::time::Duration::from_millis(1), broken.failed()).await.ok()
+        }
+    };
     tracing::info!(event = "agent_stopped");
     match failure {
         Some(reason) => Err(store::Error::Disk(reason).into()),
         None => Ok(supervisor),
     }
+}
+
+/// How long a stopping agent lets work in flight (a sink call, a pass, write-backs) finish,
+/// well under a service manager's stop timeout (the shipped unit's is 30 s). What is cut off is
+/// durable as it was: every page commit and delivery acknowledgement is atomic.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Resolves [`STOP_GRACE`] after `shutdown`.
+async fn grace_expired(shutdown: &CancellationToken) {
+    shutdown.cancelled().await;
+    tokio::time::sleep(STOP_GRACE).await;
 }
 
 /// Stops the agent when the store fails for good: every later pass would fail too, and only
