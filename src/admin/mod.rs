@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub struct AdminSettings {
     /// `host:port`; port 0 picks a free one.
     pub listen: String,
-    /// Required as `Authorization: Bearer …` on POSTs when set.
+    /// Required as `Authorization: Bearer …` on every `/v1/` route when set.
     pub token: Option<SecretString>,
 }
 

@@ -430,6 +430,9 @@ mod tests {
         assert!(!ok(&HeaderMap::new()));
         assert!(token_ok(None, bearer(&HeaderMap::new())));
         // An empty token never matches an empty header.
-        assert!(!token_ok(Some(&SecretString::from("")), bearer(&with("Bearer "))));
+        assert!(!token_ok(
+            Some(&SecretString::from("")),
+            bearer(&with("Bearer "))
+        ));
     }
 }

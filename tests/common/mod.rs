@@ -351,7 +351,8 @@ impl Agent {
             },
         ));
         let addr = addr.await.expect("the agent started");
-        let admin = AdminClient::new(&addr.to_string(), None).unwrap();
+        let token = self.config.admin_settings().unwrap().token;
+        let admin = AdminClient::new(&addr.to_string(), token).unwrap();
         let running = Running { admin, stop, task };
         let n = self.config.mailbox.len();
         let synced = async || {
