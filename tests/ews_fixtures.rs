@@ -7,6 +7,7 @@ use foldertrack::ews::create_folder::CreateFolder;
 use foldertrack::ews::delete_item::DeleteItem;
 use foldertrack::ews::find_folder::FindFolder;
 use foldertrack::ews::find_item::FindItem;
+use foldertrack::ews::get_attachment::GetAttachment;
 use foldertrack::ews::get_events::GetEvents;
 use foldertrack::ews::get_folder::GetFolder;
 use foldertrack::ews::get_item::GetItem;
@@ -75,6 +76,7 @@ fn every_operation_has_success_error_and_throttling_fixtures() {
         "sync_folder_hierarchy",
         "sync_folder_items",
         "get_item",
+        "get_attachment",
         "update_item",
         "create_item",
         "move_item",
@@ -130,6 +132,34 @@ fn throttling_messages_carry_their_back_off() {
     let messages = messages::<GetItem>("get_item/server_busy.xml");
     let busy = messages[0].as_ref().unwrap_err();
     assert_eq!(busy.back_off(), Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn attachments_come_with_their_content_and_a_bad_id_fails_alone() {
+    let m = messages::<GetAttachment>("get_attachment/files_and_a_mail.xml");
+    let file = &m[0].as_ref().unwrap().attachments[0];
+    assert_eq!(
+        (file.kind.as_str(), file.id.as_str()),
+        ("FileAttachment", "AAMkAGI2QXR0YWNoMQ==")
+    );
+    assert_eq!(
+        file.name.as_deref(),
+        Some("Angebot Q4 – Müller & Söhne.pdf")
+    );
+    assert_eq!(file.content_type.as_deref(), Some("application/pdf"));
+    assert_eq!(
+        file.content.as_deref(),
+        Some("JVBERi0xLjQKJcOkw7zDtsOfCg==")
+    );
+    assert_eq!((file.size, file.is_inline), (Some(23), false));
+    let mail = &m[1].as_ref().unwrap().attachments[0];
+    assert_eq!(mail.kind, "ItemAttachment");
+    assert_eq!(mail.content, None, "an attached mail has no file content");
+    let bad = messages::<GetAttachment>("get_attachment/invalid_id.xml");
+    assert_eq!(
+        bad[0].as_ref().unwrap_err().code,
+        ResponseCode::ErrorInvalidAttachmentId
+    );
 }
 
 #[test]

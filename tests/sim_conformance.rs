@@ -8,6 +8,7 @@ mod required;
 mod sim_support;
 
 use foldertrack::ews::folder::FolderShape;
+use foldertrack::ews::get_attachment::GetAttachment;
 use foldertrack::ews::get_folder::GetFolder;
 use foldertrack::ews::get_item::GetItem;
 use foldertrack::ews::item::ItemShape;
@@ -158,6 +159,44 @@ async fn every_kind_of_response_validates_against_the_official_schema() {
         ],
     };
     keep("GetItem", call(&sim, AS_ALICE, None, &get).await);
+    // A mail with a file: GetItem lists it, GetAttachment returns it.
+    let mut with_file = message("with a file");
+    with_file.attachments = vec![foldertrack::sim::NewAttachment {
+        name: "offer & terms.pdf".into(),
+        content_type: "application/pdf".into(),
+        content: "JVBERi0xLjQK".into(),
+    }];
+    let filed = c.deliver(ALICE, "Inbox", &with_file).unwrap().item_id;
+    let list = GetItem {
+        shape: ItemShape {
+            properties: vec!["item:Attachments".into(), "item:HasAttachments".into()],
+            ..ItemShape::default()
+        },
+        items: vec![ItemRef {
+            id: ItemId(filed),
+            change_key: None,
+        }],
+    };
+    let (s, body) = call(&sim, AS_ALICE, None, &list).await;
+    let attachment = ews::read_response::<GetItem>(&body).unwrap().messages[0]
+        .as_ref()
+        .unwrap()
+        .items[0]
+        .attachments[0]
+        .clone();
+    assert_eq!(attachment.name.as_deref(), Some("offer & terms.pdf"));
+    keep("GetItem-attachments", (s, body));
+    let get_file = GetAttachment {
+        ids: vec![attachment.id, "AAMkAGI2bm9uZQ==".into()],
+    };
+    let (s, body) = call(&sim, AS_ALICE, None, &get_file).await;
+    let got = ews::read_response::<GetAttachment>(&body).unwrap().messages;
+    assert_eq!(
+        got[0].as_ref().unwrap().attachments[0].content.as_deref(),
+        Some("JVBERi0xLjQK")
+    );
+    assert!(got[1].is_err(), "an unknown id fails alone");
+    keep("GetAttachment", (s, body));
     for example in ews::examples::requests() {
         let (name, xml) = example;
         if name.contains("Subscribe") || name.contains("Events") || name.contains("Unsubscribe") {

@@ -58,6 +58,7 @@ fn operations() -> Vec<Decoders> {
         decoders::<get_folder::GetFolder>(),
         decoders::<sync_folder_items::SyncFolderItems>(),
         decoders::<get_item::GetItem>(),
+        decoders::<get_attachment::GetAttachment>(),
         decoders::<update_item::UpdateItem>(),
         decoders::<create_item::CreateItem>(),
         decoders::<move_item::MoveItem>(),

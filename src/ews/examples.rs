@@ -12,6 +12,7 @@ use super::find_folder::{FindFolder, Page, Traversal};
 use super::find_item::{FindItem, ItemTraversal, ItemView};
 use super::folder::Folder;
 use super::folder::FolderShape;
+use super::get_attachment::GetAttachment;
 use super::get_events::GetEvents;
 use super::get_folder::GetFolder;
 use super::get_item::GetItem;
@@ -99,6 +100,9 @@ fn sent() -> Vec<(String, String)> {
         file(&GetItem {
             shape: ItemShape::for_tracking(true),
             items: vec![item("1"), item("2")],
+        }),
+        file(&GetAttachment {
+            ids: vec!["AAMkAGI2AttachmentAAABEgAQAA1=".into()],
         }),
         file(&UpdateItem {
             conflict_resolution: ConflictResolution::AutoResolve,

@@ -141,6 +141,9 @@ pub struct Item {
     pub sensitivity: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
+    /// The attachments, as `item:Attachments` lists them (without content).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::get_attachment::Attachment>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub date_time_received: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,6 +223,9 @@ impl Item {
                         is_truncated: child.attr("IsTruncated").as_deref() == Some("true"),
                         text: r.text(&child)?,
                     })
+                }
+                "Attachments" => {
+                    item.attachments = super::get_attachment::read_attachments(r, &child)?
                 }
                 "DateTimeReceived" => item.date_time_received = Some(r.trimmed(&child)?),
                 "DateTimeSent" => item.date_time_sent = Some(r.trimmed(&child)?),

@@ -17,6 +17,7 @@ pub mod examples;
 pub mod find_folder;
 pub mod find_item;
 pub mod folder;
+pub mod get_attachment;
 pub mod get_events;
 pub mod get_folder;
 pub mod get_item;

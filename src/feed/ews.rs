@@ -3,11 +3,12 @@
 //! the write-back. Every call goes through [`EwsClient`] (back-off gate, limiter, semaphore).
 
 use super::{
-    Action, Cursor, Error, FeedChange, Fetch, Fetched, FolderEvent, FolderFeed, FolderNode,
-    HierarchyPage, ItemRef, Page, Unreadable, WellKnown,
+    Action, Attachment, Cursor, Error, FeedChange, Fetch, Fetched, FolderEvent, FolderFeed,
+    FolderNode, HierarchyPage, ItemRef, Page, Unreadable, WellKnown,
 };
 use crate::client::{self, EwsClient, Outcome};
 use crate::ews::folder::{Folder, FolderShape};
+use crate::ews::get_attachment::GetAttachment;
 use crate::ews::get_folder::GetFolder;
 use crate::ews::get_item::GetItem;
 use crate::ews::item::{EmailAddress, Item, ItemShape, search_key_property};
@@ -357,6 +358,46 @@ impl FolderFeed for EwsFeed {
             }
         }
         Ok(out)
+    }
+
+    async fn attachments(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<Attachment>, Error> {
+        let op = GetItem {
+            shape: ItemShape {
+                properties: vec!["item:Attachments".into()],
+                ..ItemShape::default()
+            },
+            items: vec![ews_ref(&ItemRef::new(item_id, None))],
+        };
+        let listed = self.call_one(mailbox, &op).await?;
+        let files: Vec<&ews::get_attachment::Attachment> =
+            listed.items.iter().flat_map(|i| &i.attachments).collect();
+        let wanted: Vec<String> = files
+            .iter()
+            .filter(|a| a.kind == "FileAttachment" && a.size.unwrap_or(0) <= max_bytes)
+            .map(|a| a.id.clone())
+            .collect();
+        let mut contents = std::collections::HashMap::new();
+        if !wanted.is_empty() {
+            let get = GetAttachment { ids: wanted };
+            for message in self.call(mailbox, &get).await? {
+                let m = message.map_err(|e| message_error(GetAttachment::NAME, mailbox, &e))?;
+                contents.extend(m.attachments.into_iter().map(|a| (a.id, a.content)));
+            }
+        }
+        Ok(files
+            .into_iter()
+            .map(|a| Attachment {
+                name: a.name.clone().unwrap_or_default(),
+                content_type: a.content_type.clone(),
+                size: a.size.unwrap_or(0),
+                content: contents.remove(&a.id).flatten(),
+            })
+            .collect())
     }
 
     async fn mark(

@@ -25,12 +25,13 @@
 //! - Message size is not a Graph property and is left out.
 
 use super::{
-    Cursor, Error, FeedChange, Fetch, Fetched, FolderEvent, FolderFeed, FolderNode, HierarchyPage,
-    ItemRef, Page, Unreadable, WellKnown,
+    Attachment, Cursor, Error, FeedChange, Fetch, Fetched, FolderEvent, FolderFeed, FolderNode,
+    HierarchyPage, ItemRef, Page, Unreadable, WellKnown,
 };
 use crate::client::graph::{Answer, Request, item_error};
 use crate::client::{Action, GraphClient, Target};
 use crate::ews::Mailbox;
+use crate::graph::attachment::{Attachment as GraphAttachment, AttachmentList};
 use crate::graph::batch::{BatchAnswer, BatchItem};
 use crate::graph::delta::{self, Entry};
 use crate::graph::folder::{self, FolderList, MailFolder};
@@ -94,6 +95,15 @@ impl GraphFeed {
         })
     }
 
+    /// The next page of a listing: its `@odata.nextLink`, which must be under the root.
+    fn next_link(&self, answer: &Answer, link: Option<&str>) -> Result<Option<url::Url>, Error> {
+        match link.map(|l| self.client.link(l)) {
+            Some(Some(next)) => Ok(Some(next)),
+            Some(None) => Err(answer.malformed("a nextLink outside the Graph root").into()),
+            None => Ok(None),
+        }
+    }
+
     /// Every folder below the top of the mailbox, listed with `childFolders` (paged).
     async fn walk(&self, mailbox: &str) -> Result<Vec<FolderEvent>, Error> {
         let mut events = Vec::new();
@@ -118,11 +128,8 @@ impl GraphFeed {
                     }
                     events.push(FolderEvent::Upsert(node(f)));
                 }
-                match list.next_link.as_deref().map(|l| self.client.link(l)) {
-                    Some(Some(next)) => url = next,
-                    Some(None) => {
-                        return Err(answer.malformed("a nextLink outside the Graph root").into());
-                    }
+                match self.next_link(&answer, list.next_link.as_deref())? {
+                    Some(next) => url = next,
                     None => break,
                 }
             }
@@ -222,6 +229,20 @@ fn read_one(mailbox: &str, a: &BatchAnswer, with_body: bool) -> Read {
             Read::AboutTheMailbox(error.into())
         }
         _ => Read::Unreadable(error.into()),
+    }
+}
+
+/// Whether an attachment's content is read: a file, not over `max_bytes`.
+fn wanted(a: &GraphAttachment, max_bytes: u64) -> bool {
+    a.is_file() && a.size.unwrap_or(0) <= max_bytes
+}
+
+fn attachment(a: GraphAttachment, content: Option<String>) -> Attachment {
+    Attachment {
+        name: a.name.unwrap_or_default(),
+        content_type: a.content_type,
+        size: a.size.unwrap_or(0),
+        content,
     }
 }
 
@@ -466,6 +487,43 @@ impl FolderFeed for GraphFeed {
         Ok(out)
     }
 
+    async fn attachments(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<Attachment>, Error> {
+        let mut listed = Vec::new();
+        let mut url = self.client.url(&protocol::attachments(mailbox, item_id));
+        loop {
+            let answer = self
+                .get(mailbox, "message.attachments", Target::Item, url, None)
+                .await?;
+            let page: AttachmentList = answer.json()?;
+            listed.extend(page.value);
+            match self.next_link(&answer, page.next_link.as_deref())? {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        let mut out = Vec::with_capacity(listed.len());
+        for a in listed {
+            // Files under the cap are read one by one, with their content.
+            let content = if wanted(&a, max_bytes) {
+                let path = protocol::attachment(mailbox, item_id, &a.id);
+                let url = self.client.url(&path);
+                let answer = self
+                    .get(mailbox, "message.attachment", Target::Item, url, None)
+                    .await?;
+                answer.json::<GraphAttachment>()?.content_bytes
+            } else {
+                None
+            };
+            out.push(attachment(a, content));
+        }
+        Ok(out)
+    }
+
     async fn mark(
         &self,
         mailbox: &str,
@@ -588,6 +646,24 @@ mod tests {
         assert_eq!(
             change("alice@example.com", removed),
             FeedChange::Removed("B".into())
+        );
+    }
+
+    #[test]
+    fn only_files_under_the_cap_are_read_and_an_attached_mail_is_listed_without_content() {
+        let list: AttachmentList = serde_json::from_str(
+            r##"{"value":[
+                {"@odata.type":"#microsoft.graph.fileAttachment","id":"F1","name":"a.pdf","contentType":"application/pdf","size":100},
+                {"@odata.type":"#microsoft.graph.fileAttachment","id":"F2","name":"b.zip","size":5000},
+                {"@odata.type":"#microsoft.graph.itemAttachment","id":"I1","name":"Fwd: c","size":10}]}"##,
+        )
+        .unwrap();
+        let read: Vec<bool> = list.value.iter().map(|a| wanted(a, 1000)).collect();
+        assert_eq!(read, [true, false, false]);
+        let mail = attachment(list.value[2].clone(), None);
+        assert_eq!(
+            (mail.name.as_str(), mail.size, mail.content),
+            ("Fwd: c", 10, None)
         );
     }
 

@@ -152,6 +152,17 @@ pub struct Unreadable {
     pub error: Error,
 }
 
+/// A file attached to a message, with its content when it was not over the size asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: Option<String>,
+    /// Bytes.
+    pub size: u64,
+    /// Base64; `None` when over the limit (or not a file: an attached mail).
+    pub content: Option<String>,
+}
+
 /// What to do about a failed call: the one decision vocabulary of every back-end, decided by
 /// the pure table in [`crate::client::retry`].
 pub use crate::client::Action;
@@ -231,6 +242,16 @@ pub trait FolderFeed: Send + Sync + 'static {
     /// How long the server asked to leave this mailbox alone (throttling), if it did.
     fn paused_for(&self, mailbox: &str) -> Option<Duration>;
 
+    /// The attachments of an item, the content of each file up to `max_bytes` fetched (larger
+    /// ones and attached mails are listed without content). An item that moved since its id
+    /// was read is not found: its id changed.
+    fn attachments(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        max_bytes: u64,
+    ) -> impl Future<Output = Result<Vec<Attachment>, Error>> + Send;
+
     /// Sets the categories of several items in one call (the write-back): for each item, in
     /// order, its new version or why it was not changed. An error of the whole call changed
     /// nothing.
@@ -291,6 +312,15 @@ impl FolderFeed for AnyFeed {
 
     fn paused_for(&self, mailbox: &str) -> Option<Duration> {
         each!(self, f => f.paused_for(mailbox))
+    }
+
+    async fn attachments(
+        &self,
+        mailbox: &str,
+        item_id: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<Attachment>, Error> {
+        each!(self, f => f.attachments(mailbox, item_id, max_bytes).await)
     }
 
     async fn mark(

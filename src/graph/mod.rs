@@ -8,6 +8,7 @@
 //! <https://learn.microsoft.com/graph/json-batching>,
 //! <https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits>.
 
+pub mod attachment;
 pub mod batch;
 pub mod delta;
 pub mod error;
@@ -121,6 +122,24 @@ pub fn child_folders(mailbox: &str, folder: &str, page_size: u32) -> String {
         "{}/childFolders?$select={}&$top={page_size}",
         folder_path(mailbox, folder),
         query_value(folder::SELECT)
+    )
+}
+
+/// A message's attachments, without their content.
+pub fn attachments(mailbox: &str, id: &str) -> String {
+    format!(
+        "{}/attachments?$select={}",
+        message_path(mailbox, id),
+        query_value(attachment::SELECT)
+    )
+}
+
+/// One attachment with its content (`contentBytes` for a file).
+pub fn attachment(mailbox: &str, id: &str, attachment_id: &str) -> String {
+    format!(
+        "{}/attachments/{}",
+        message_path(mailbox, id),
+        segment(attachment_id)
     )
 }
 

@@ -790,7 +790,8 @@ path starting with "/" starts at the mailbox root, e.g. "/Recoverable Items/Dele
 Messages (as a person would)
   deliver                 {"mailbox", "folder", "message": {"subject", "from", "to": [..],
                            "cc": [..], "body", "body_type", "internet_message_id", "categories",
-                           "sent", "received", "has_attachments", "is_read", "size"}}
+                           "sent", "received", "has_attachments", "is_read", "size",
+                           "attachments": [{"name", "content_type", "content" (base64)}]}}
                                                          -> {"item_id", "internet_message_id"}
   move_message            {"mailbox", "item_id", "to"}   drag to folder "to" -> {"item_id"} (NEW)
   set_categories          {"mailbox", "item_id", "categories": [..]}  -> {"change_key"}

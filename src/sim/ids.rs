@@ -23,6 +23,7 @@ enum Kind {
     ChangeKey = 7,
     Immutable = 8,
     GraphDelta = 9,
+    Attachment = 10,
 }
 
 fn checksum(bytes: &[u8]) -> u16 {
@@ -86,6 +87,29 @@ pub fn parse_item_id(text: &str) -> Option<ItemKey> {
         folder: mf as u32,
         item,
     })
+}
+
+/// The `index`th attachment of an item: it changes with the ItemId, as in Exchange.
+pub fn attachment_id(k: ItemKey, index: usize) -> String {
+    encode(
+        ITEM_PREFIX,
+        Kind::Attachment,
+        &[
+            u64::from(k.mailbox) << 32 | u64::from(k.folder),
+            k.item,
+            index as u64,
+        ],
+    )
+}
+
+pub fn parse_attachment_id(text: &str) -> Option<(ItemKey, usize)> {
+    let [mf, item, index] = decode::<3>(ITEM_PREFIX, Kind::Attachment, text)?;
+    let key = ItemKey {
+        mailbox: (mf >> 32) as u32,
+        folder: mf as u32,
+        item,
+    };
+    Some((key, usize::try_from(index).ok()?))
 }
 
 pub fn folder_id(mailbox: u32, folder: u32) -> String {

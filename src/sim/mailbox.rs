@@ -505,7 +505,7 @@ impl Mailbox {
                 sent: time(&m.sent),
                 received: time(&m.received),
                 size,
-                has_attachments: m.has_attachments,
+                has_attachments: m.has_attachments || !m.attachments.is_empty(),
                 internet_message_id: &imid,
                 conversation_id: &conversation,
                 subject: &m.subject,
@@ -520,9 +520,10 @@ impl Mailbox {
                     is_truncated: false,
                 })
             }),
-            extras: (!m.categories.is_empty()).then(|| {
+            extras: (!m.categories.is_empty() || !m.attachments.is_empty()).then(|| {
                 Box::new(super::message::Extras {
                     categories: m.categories.clone(),
+                    attachments: m.attachments.clone(),
                     ..Default::default()
                 })
             }),

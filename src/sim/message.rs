@@ -59,10 +59,23 @@ pub struct NewMessage {
     pub body_type: Option<String>,
     pub body: Option<String>,
     pub categories: Vec<String>,
+    /// Set by itself when `attachments` has any.
     pub has_attachments: bool,
+    /// Files attached (GetItem lists them, GetAttachment returns them).
+    pub attachments: Vec<NewAttachment>,
     pub is_read: bool,
     /// Bytes; estimated from the content when absent.
     pub size: Option<u32>,
+}
+
+/// A file attached to a new message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewAttachment {
+    pub name: String,
+    pub content_type: String,
+    /// The content, Base64.
+    pub content: String,
 }
 
 /// The immutable part of a message in one allocation: numbers, then length-prefixed strings.
@@ -259,6 +272,8 @@ pub struct Extras {
     /// `Normal`, `Personal`, `Private` or `Confidential`; `None` is `Normal`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<NewAttachment>,
 }
 
 impl Extras {
@@ -296,6 +311,10 @@ impl Message {
 
     pub fn extended(&self) -> &[ExtendedProperty] {
         self.extras.as_deref().map_or(&[], |e| &e.extended)
+    }
+
+    pub fn attachments(&self) -> &[NewAttachment] {
+        self.extras.as_deref().map_or(&[], |e| &e.attachments)
     }
 
     pub fn extras_mut(&mut self) -> &mut Extras {

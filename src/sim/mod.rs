@@ -38,7 +38,7 @@ pub use calls::{CallRecord, Concurrency, Stats};
 pub use control::{HELP as CONTROL_HELP, SimControl};
 pub use faults::{FaultKind, FaultRule};
 pub use graph::GRAPH_PATH;
-pub use message::{Address, MessageView, NewMessage};
+pub use message::{Address, MessageView, NewAttachment, NewMessage};
 pub use respond::{NotificationNs, Prefixes, ResponseStyle};
 pub use shared::{CONTROL_PATH, EWS_PATH, Error, Inner, OverBudget, SimOptions};
 

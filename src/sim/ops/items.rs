@@ -9,13 +9,16 @@ use super::context::{
 use super::query::{self, Props, Value};
 use crate::ews::ResponseCode;
 use crate::ews::find_item::{FindItem, ItemTraversal, ItemView};
+use crate::ews::get_attachment::GetAttachment;
 use crate::ews::get_item::GetItem;
 use crate::ews::restriction::{FieldOrder, FieldPath};
 use crate::ews::sync_folder_items::{MAX_CHANGES, SyncFolderItems};
 use crate::sim::ids::{self, ItemKey};
 use crate::sim::mailbox::Mailbox;
-use crate::sim::message::{Envelope, Message};
-use crate::sim::respond::items::{ItemFields, item_fields, write_item, write_item_change};
+use crate::sim::message::{Envelope, Message, NewAttachment};
+use crate::sim::respond::items::{
+    ItemFields, item_fields, write_attachment, write_item, write_item_change,
+};
 use crate::sim::respond::{MessageError, Out, ResponseStyle, find_page, sync_error_document};
 use crate::sim::shared::Inner;
 use std::collections::HashSet;
@@ -85,6 +88,17 @@ pub(super) fn items_response<T>(
     style: ResponseStyle,
     op: &'static str,
     results: &[Result<T, MessageError>],
+    write: impl FnMut(&mut Out, &T),
+) -> Answer {
+    list_response(style, op, "Items", results, write)
+}
+
+/// One response message per result, the successful ones with `container` filled by `write`.
+fn list_response<T>(
+    style: ResponseStyle,
+    op: &'static str,
+    container: &'static str,
+    results: &[Result<T, MessageError>],
     mut write: impl FnMut(&mut Out, &T),
 ) -> Answer {
     ok(Out::document(style, |o| {
@@ -92,18 +106,54 @@ pub(super) fn items_response<T>(
             for r in results {
                 match r {
                     Ok(v) => o.message(op, Ok(()), |o| {
-                        o.m_open("Items");
+                        o.m_open(container);
                         write(o, v);
-                        o.m_close("Items");
+                        o.m_close(container);
                     }),
                     Err(e) => o.message(op, Err(e), |o| {
-                        o.m_open("Items");
-                        o.m_close("Items");
+                        o.m_open(container);
+                        o.m_close(container);
                     }),
                 }
             }
         })
     }))
+}
+
+/// GetAttachment: a file attachment with its content, by the id GetItem listed. An id of an
+/// item that has moved since is no longer valid, as in Exchange.
+pub(super) fn get_attachment(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetAttachment) -> Answer {
+    let invalid = || {
+        fault(
+            ResponseCode::ErrorInvalidAttachmentId,
+            "The attachment id is not valid.",
+        )
+    };
+    let results: Vec<Result<(String, NewAttachment), MessageError>> = op
+        .ids
+        .iter()
+        .map(|id| {
+            let (key, index) = ids::parse_attachment_id(id).ok_or_else(invalid)?;
+            // The item must still be there, and reachable by the caller.
+            let key = locate_item(inner, ctx, &ids::item_id(key)).map_err(|_| invalid())?;
+            let mb = inner
+                .state
+                .mailboxes
+                .get(&key.mailbox)
+                .ok_or_else(invalid)?;
+            let a = mb
+                .item(key)
+                .and_then(|m| m.attachments().get(index).cloned());
+            a.map(|a| (id.clone(), a)).ok_or_else(invalid)
+        })
+        .collect();
+    list_response(
+        inner.style,
+        "GetAttachment",
+        "Attachments",
+        &results,
+        |o, (id, a)| write_attachment(o, id, a, true),
+    )
 }
 
 pub(super) fn get_item(inner: &mut Inner, ctx: &Ctx<'_>, op: &GetItem) -> Answer {

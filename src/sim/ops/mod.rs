@@ -25,6 +25,7 @@ use crate::ews::create_item::CreateItem;
 use crate::ews::delete_item::DeleteItem;
 use crate::ews::find_folder::FindFolder;
 use crate::ews::find_item::FindItem;
+use crate::ews::get_attachment::GetAttachment;
 use crate::ews::get_events::GetEvents;
 use crate::ews::get_folder::GetFolder;
 use crate::ews::get_item::GetItem;
@@ -90,6 +91,7 @@ macro_rules! requests {
 
 requests! {
     GetFolder, FindFolder, SyncFolderHierarchy, CreateFolder, SyncFolderItems, GetItem,
+    GetAttachment,
     FindItem, UpdateItem, CreateItem, MoveItem, CopyItem, DeleteItem, Subscribe, GetEvents,
     GetStreamingEvents, Unsubscribe, ResolveNames, GetServerTimeZones, ConvertId,
 }
@@ -103,6 +105,7 @@ pub fn handle(inner: &mut Inner, ctx: &Ctx<'_>, request: Request) -> Answer {
         Request::CreateFolder(op) => folders::create_folder(inner, ctx, &op),
         Request::SyncFolderItems(op) => items::sync_folder_items(inner, ctx, &op),
         Request::GetItem(op) => items::get_item(inner, ctx, &op),
+        Request::GetAttachment(op) => items::get_attachment(inner, ctx, &op),
         Request::FindItem(op) => items::find_item(inner, ctx, &op),
         Request::UpdateItem(op) => writes::update_item(inner, ctx, &op),
         Request::CreateItem(op) => writes::create_item(inner, ctx, &op),

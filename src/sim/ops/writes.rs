@@ -201,6 +201,7 @@ fn new_message(item: &Item, from: &str) -> NewMessage {
         body: item.body.as_ref().map(|b| b.text.clone()),
         categories: item.categories.clone(),
         has_attachments: false,
+        attachments: Vec::new(),
         is_read: item.is_read.unwrap_or(false),
         size: None,
     }

@@ -8,7 +8,7 @@ use crate::ews::folder::BaseShape;
 use crate::ews::item::{ExtendedFieldUri, ExtendedProperty, ItemShape};
 use crate::sim::ids::{self, ItemKey};
 use crate::sim::mailbox::{ItemChange, Mailbox};
-use crate::sim::message::{self, Message, conversation_id};
+use crate::sim::message::{self, Message, NewAttachment, conversation_id};
 use std::collections::HashSet;
 
 /// Which item properties a shape asks for.
@@ -23,6 +23,8 @@ pub struct ItemFields {
     categories: bool,
     sent: bool,
     attachments: bool,
+    /// The attachments themselves (`item:Attachments`), without content.
+    attachment_list: bool,
     conversation: bool,
     sender: bool,
     to: bool,
@@ -52,6 +54,7 @@ pub fn item_fields(shape: &ItemShape, for_sync: bool) -> ItemFields {
         categories: all || has("item:Categories"),
         sent: default || has("item:DateTimeSent"),
         attachments: default || has("item:HasAttachments"),
+        attachment_list: heavy && (all || has("item:Attachments")),
         conversation: all || has("item:ConversationId"),
         sender: all || has("message:Sender"),
         to: heavy && (all || has("message:ToRecipients")),
@@ -62,6 +65,25 @@ pub fn item_fields(shape: &ItemShape, for_sync: bool) -> ItemFields {
         is_read: default || has("message:IsRead"),
         extended: shape.extended.clone(),
     }
+}
+
+/// One `FileAttachment`, in schema order; its content only for GetAttachment.
+pub fn write_attachment(o: &mut Out, id: &str, a: &NewAttachment, content: bool) {
+    use base64::Engine as _;
+    let size = base64::engine::general_purpose::STANDARD
+        .decode(&a.content)
+        .map_or(0, |b| b.len());
+    o.t_open("FileAttachment");
+    let n = o.t("AttachmentId");
+    o.w.element(&n).attr("Id", id).empty();
+    o.t_leaf("Name", &a.name);
+    o.t_leaf("ContentType", &a.content_type);
+    o.t_leaf("Size", &size.to_string());
+    o.t_leaf("IsInline", "false");
+    if content {
+        o.t_leaf("Content", &a.content);
+    }
+    o.t_close("FileAttachment");
 }
 
 /// Writes one `Message` element with the fields asked for.
@@ -103,6 +125,13 @@ pub fn write_item(o: &mut Out, mb: &Mailbox, key: ItemKey, m: &Message, f: &Item
             .attr("BodyType", body_type)
             .attr("IsTruncated", "false")
             .text(&text);
+    }
+    if f.attachment_list && !m.attachments().is_empty() {
+        o.t_open("Attachments");
+        for (i, a) in m.attachments().iter().enumerate() {
+            write_attachment(o, &ids::attachment_id(key, i), a, false);
+        }
+        o.t_close("Attachments");
     }
     if f.received {
         o.t_leaf("DateTimeReceived", &message::format_time(e.received));
