@@ -1008,3 +1008,155 @@ async fn r24_a_regarding_changed_in_dynamics_is_replaced_kept_or_weighed_by_time
         assert_eq!(dv.creates()[&id], 1);
     }
 }
+
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn history(agent: &Agent, message_id: &str) -> Vec<String> {
+    let id = foldertrack::tracking::Identity::MessageId(message_id.to_owned()).request_id();
+    let record = agent.store.message(&id).unwrap().unwrap();
+    record.history.iter().map(|h| h.what.clone()).collect()
+}
+
+#[tokio::test]
+async fn dv9_attachments_become_activitymimeattachments_under_a_size_cap_when_asked() {
+    let dv = Dataverse::start().await;
+    let agent = agent_with(
+        &dv,
+        &standard_mapping(),
+        true,
+        "attachments = true\nattachment_max_bytes = 1000",
+        "",
+    )
+    .await;
+    let offer: Vec<u8> = (0..=255u8).collect();
+    let mut m = mail("with files");
+    m.attachments = vec![
+        foldertrack::sim::NewAttachment {
+            name: "Angebot Q4.pdf".into(),
+            content_type: "application/pdf".into(),
+            content: base64(&offer),
+        },
+        foldertrack::sim::NewAttachment {
+            name: "big.zip".into(),
+            content_type: "application/zip".into(),
+            content: base64(&[7u8; 5000]),
+        },
+    ];
+    let id = file(&agent, ALICE, &m, FOLDER);
+    sync_all(&agent).await;
+    let d = deliverer(&agent);
+    // The first try stops after the attachments (the completion is refused); the next one
+    // finds the open email and its attachment, and writes nothing twice.
+    dv.revoke(ALICE, "prvWriteActivity");
+    assert_eq!(round(&agent, &d).await.rejected, 1, "{:#?}", dv.log());
+    assert_eq!(dv.attachments().len(), 1);
+    dv.grant(ALICE, "prvWriteActivity");
+    foldertrack::deliver::items::retry(agent.store.as_ref(), None, None, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        until_empty(&agent, &d, Duration::from_secs(5))
+            .await
+            .delivered,
+        1
+    );
+    let email = dv.email(&id).unwrap();
+    assert_eq!(email.state(), (1, 4), "completed after its attachments");
+    let files = dv.attachments();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].email, email.id);
+    assert_eq!(files[0].row["filename"], "Angebot Q4.pdf");
+    assert_eq!(files[0].row["mimetype"], "application/pdf");
+    assert_eq!(files[0].row["body"], base64(&offer).as_str());
+    let alice = dv.user(ALICE);
+    let post = posts(&dv, "activitymimeattachments").remove(0);
+    assert_eq!(post.headers["callerobjectid"], alice.aad.as_str());
+    let h = history(&agent, &id);
+    assert!(
+        h.iter()
+            .any(|l| l.contains("big.zip (5000 bytes) not copied")
+                && l.contains("attachment_max_bytes")),
+        "{h:?}"
+    );
+}
+
+#[tokio::test]
+async fn dv9_attachments_are_not_copied_unless_asked_and_a_moved_mail_is_written_without() {
+    let dv = Dataverse::start().await;
+    let mut m = mail("with a file");
+    m.attachments = vec![foldertrack::sim::NewAttachment {
+        name: "a.txt".into(),
+        content_type: "text/plain".into(),
+        content: base64(b"hello"),
+    }];
+    let off = agent(&dv, false).await;
+    let id = file(&off, ALICE, &m, FOLDER);
+    sync_all(&off).await;
+    assert_eq!(round(&off, &deliverer(&off)).await.delivered, 1);
+    assert!(
+        dv.email(&id).is_some() && dv.attachments().is_empty(),
+        "off by default"
+    );
+    assert!(
+        !dv.lines()
+            .iter()
+            .any(|l| l.contains("activitymimeattachments"))
+    );
+
+    let on = agent_with(&dv, &standard_mapping(), false, "attachments = true", "").await;
+    m.subject = "moved before delivery".into();
+    m.internet_message_id = None;
+    let moved = file(&on, ALICE, &m, FOLDER);
+    sync_all(&on).await;
+    // Moved on after the sync: its attachment ids no longer resolve.
+    let c = on.sim();
+    let item = c.find_by_internet_message_id(&moved).pop().unwrap();
+    c.move_message(ALICE, &item.item_id, "Inbox").unwrap();
+    assert_eq!(round(&on, &deliverer(&on)).await.delivered, 1);
+    assert_eq!(dv.email(&moved).unwrap().state(), (1, 4));
+    let h = history(&on, &moved);
+    assert!(
+        h.iter().any(|l| l.contains("attachments not copied")),
+        "{h:?}"
+    );
+}
+
+#[tokio::test]
+async fn dv9_a_file_over_the_organisations_upload_limit_is_noted_and_the_mail_still_written() {
+    let dv = Dataverse::start().await;
+    let agent = agent_with(
+        &dv,
+        &standard_mapping(),
+        false,
+        "attachments = true\nattachment_max_bytes = 10000000",
+        "",
+    )
+    .await;
+    let mut m = mail("with a large file");
+    // 4 MB of file is 5.3 MB of Base64: over Dataverse's default 5 MB upload limit.
+    m.attachments = vec![foldertrack::sim::NewAttachment {
+        name: "scan.tif".into(),
+        content_type: "image/tiff".into(),
+        content: base64(&vec![1u8; 4_000_000]),
+    }];
+    let id = file(&agent, ALICE, &m, FOLDER);
+    sync_all(&agent).await;
+    let drained = round(&agent, &deliverer(&agent)).await;
+    assert_eq!(
+        drained.delivered,
+        1,
+        "{drained:?} {:?}",
+        history(&agent, &id)
+    );
+    assert_eq!(dv.email(&id).unwrap().state(), (1, 4));
+    assert!(dv.attachments().is_empty());
+    let h = history(&agent, &id);
+    assert!(
+        h.iter().any(|l| l
+            .contains("scan.tif (4000000 bytes) not copied: over the organisation's upload limit")),
+        "{h:?}"
+    );
+}

@@ -129,7 +129,7 @@ pub async fn once<F: FolderFeed, S: Store>(
         summary.add(&mailbox.address, result);
     }
     let deliverer = Deliverer::new(
-        AnySink::open(config.sink_settings()?)?,
+        AnySink::open(config.sink_settings()?)?.with_feed(feed.clone()),
         &config.delivery_settings(),
     );
     let drained = delivery::deliver(&deliverer, feed.as_ref(), store.as_ref()).await?;
@@ -174,7 +174,7 @@ pub async fn run<F: FolderFeed, S: Store>(
 ) -> Result<Arc<Supervisor<F, S>>, Error> {
     let settings = config.admin_settings()?;
     let deliverer = Deliverer::new(
-        AnySink::open(config.sink_settings()?)?,
+        AnySink::open(config.sink_settings()?)?.with_feed(feed.clone()),
         &config.delivery_settings(),
     );
     let supervisor = Supervisor::new(

@@ -382,6 +382,13 @@ pub enum Sink {
         /// folder says otherwise (R24): `folder_wins`, `manual_wins` or `last_action_wins`.
         #[serde(default)]
         regarding_policy: RegardingPolicy,
+        /// Copy the mail's file attachments to the email activity (activitymimeattachment).
+        #[serde(default)]
+        attachments: bool,
+        /// The largest attachment copied, in bytes (Dataverse's default upload limit of 5 MB
+        /// applies to the Base64 text, about 3.75 MB of file).
+        #[serde(default = "default_attachment_max_bytes")]
+        attachment_max_bytes: u64,
     },
 }
 
@@ -509,6 +516,9 @@ fn default_resolve_parties() -> Vec<String> {
 }
 const fn default_dataverse_concurrency() -> u32 {
     8
+}
+const fn default_attachment_max_bytes() -> u64 {
+    crate::deliver::dynamics::attachments::DEFAULT_MAX_BYTES
 }
 
 impl Config {

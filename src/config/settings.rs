@@ -133,6 +133,8 @@ impl Config {
                 resolve_parties,
                 max_concurrent_requests,
                 regarding_policy,
+                attachments,
+                attachment_max_bytes,
             } => SinkSettings::Dynamics(DynamicsSettings {
                 org: url("sink.org_url", org_url)?,
                 token_url: token_url_or_default("sink.token_url", token_url, tenant_id)?,
@@ -146,6 +148,7 @@ impl Config {
                 resolve_parties: resolve_parties.clone(),
                 max_concurrent_requests: *max_concurrent_requests as usize,
                 regarding_policy: *regarding_policy,
+                attachment_max_bytes: attachments.then_some(*attachment_max_bytes),
             }),
         })
     }

@@ -388,8 +388,12 @@ fn sink(p: &mut Problems, sink: &Sink) {
             token_url,
             resolve_parties,
             max_concurrent_requests,
+            attachment_max_bytes,
             ..
         } => {
+            if *attachment_max_bytes == 0 {
+                p.add("sink.attachment_max_bytes", "must be at least 1");
+            }
             p.https("sink.org_url", org_url);
             p.secret("sink.client_secret", client_secret_env, client_secret_file);
             if let Some(t) = token_url {

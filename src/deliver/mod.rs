@@ -124,6 +124,17 @@ impl AnySink {
     }
 }
 
+impl AnySink {
+    /// Lets the sink read from the mailboxes through `feed` (the Dynamics sink's attachments,
+    /// when it copies them).
+    pub fn with_feed<F: crate::feed::FolderFeed>(self, feed: std::sync::Arc<F>) -> Self {
+        match self {
+            Self::Dynamics(s) => Self::Dynamics(Box::new((*s).with_attachments(feed))),
+            other => other,
+        }
+    }
+}
+
 impl Sink for AnySink {
     async fn deliver(&self, request: &TrackingRequest) -> Result<(), DeliveryError> {
         match self {

@@ -429,7 +429,9 @@ pub mod receivers;
 /// too), retrying after 10 ms instead of seconds.
 pub fn deliverer(agent: &Agent) -> foldertrack::deliver::Deliverer<foldertrack::deliver::AnySink> {
     let mut d = foldertrack::deliver::Deliverer::new(
-        foldertrack::deliver::AnySink::open(agent.config.sink_settings().unwrap()).unwrap(),
+        foldertrack::deliver::AnySink::open(agent.config.sink_settings().unwrap())
+            .unwrap()
+            .with_feed(agent.feed.clone()),
         &agent.config.delivery_settings(),
     );
     d.policy = foldertrack::deliver::policy::DeliveryPolicy {

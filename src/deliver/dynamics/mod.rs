@@ -4,12 +4,14 @@
 //! the navigation property the metadata names ([`metadata`]) — then complete it as Received or
 //! Sent ([`activity`]); when it exists, set or change its regarding (R8, R12). A column the
 //! acting user may not write (field security) is left out and noted in the item's history
-//! (R34). Calls share one gate that honours service protection ([`api`]); what a failure
-//! means is decided in [`outcome`](mod@outcome).
+//! (R34); the mail's files are copied when asked ([`attachments`]). Calls share one gate that
+//! honours service protection ([`api`]); what a failure means is decided in
+//! [`outcome`](mod@outcome).
 //! <https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/overview>
 
 pub mod activity;
 pub mod api;
+pub mod attachments;
 pub mod checks;
 mod memo;
 pub mod metadata;
@@ -48,6 +50,8 @@ pub struct DynamicsSettings {
     pub max_concurrent_requests: usize,
     /// Who wins when a tracked mail's regarding was changed in Dynamics (R24).
     pub regarding_policy: RegardingPolicy,
+    /// Copy attachments up to this many bytes each; `None`: attachments are not copied.
+    pub attachment_max_bytes: Option<u64>,
 }
 
 /// The Dataverse sink.
@@ -62,6 +66,9 @@ pub struct DynamicsSink {
     owners: tokio::sync::Mutex<HashMap<String, String>>,
     /// History lines for delivered requests, until the deliverer takes them.
     notes: std::sync::Mutex<Vec<(String, String)>>,
+    /// Where attachments come from, when they are copied.
+    attachments: Option<attachments::Attachments>,
+    attachment_max_bytes: Option<u64>,
 }
 
 /// An email activity found by its message id.
@@ -97,9 +104,23 @@ impl DynamicsSink {
             concurrency,
             owners: Default::default(),
             notes: Default::default(),
+            attachments: None,
+            attachment_max_bytes: settings.attachment_max_bytes,
         })
     }
 
+    /// Reads attachments from `source` when the settings ask for them copied.
+    pub fn with_attachments(
+        mut self,
+        source: std::sync::Arc<dyn attachments::AttachmentSource>,
+    ) -> Self {
+        self.attachments = self
+            .attachment_max_bytes
+            .map(|max_bytes| attachments::Attachments { source, max_bytes });
+        self
+    }
+
+    /// A line for the request's history.
     /// The Web API, for check-config.
     pub fn api(&self) -> &Api {
         &self.api
@@ -403,7 +424,9 @@ impl DynamicsSink {
             None => (self.create(request, &email, caller).await?, true),
         };
         if open {
-            // Created now, or by an attempt that stopped before completing it.
+            // Created now, or by an attempt that stopped before completing it; attachments
+            // go first, as a completed email is read-only.
+            self.attach(request, &id, caller).await?;
             let doing = Doing {
                 what: "completing the email activity",
                 regarding: None,

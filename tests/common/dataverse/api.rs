@@ -251,7 +251,13 @@ impl Org {
                     .collect(),
             ),
             "activityparty" => ("partyid", owned(schema::PARTY_NAVS)),
-            "activitymimeattachment" => ("objectid", owned(schema::ATTACHMENT_NAVS)),
+            "activitymimeattachment" => (
+                "objectid",
+                schema::ATTACHMENT_NAVS
+                    .iter()
+                    .map(|n| (n.trim_start_matches("objectid_").to_owned(), n.to_string()))
+                    .collect(),
+            ),
             _ => ("", Vec::new()),
         };
         let mut rows: Vec<Map<String, Value>> = navs

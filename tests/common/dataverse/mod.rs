@@ -481,6 +481,8 @@ impl Dataverse {
         let state = Arc::new(Mutex::new(Org::new(url.clone())));
         let app = Router::new()
             .fallback(serve_request)
+            // Bodies over the upload limit reach the checks (axum would answer 413 at 2 MB).
+            .layer(axum::extract::DefaultBodyLimit::max(4 * schema::MAX_UPLOAD))
             .with_state(state.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

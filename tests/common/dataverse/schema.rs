@@ -246,11 +246,10 @@ pub const ATTACHMENT_COLUMNS: &[Column] = &[
     ro("_objectid_value", Kind::Guid),
 ];
 
-/// activitymimeattachment's navigation properties of `objectid`.
-pub const ATTACHMENT_NAVS: &[(&str, &str)] = &[
-    ("email", "objectid_email"),
-    ("activitypointer", "objectid_activitypointer"),
-];
+/// activitymimeattachment's single-valued navigation properties a body may bind. `objectid`
+/// targets the activity (`objectid_activitypointer`, bound to `/activitypointers(id)`, with
+/// `objecttypecode` naming the activity's table) or a template; there is no `objectid_email`.
+pub const ATTACHMENT_NAVS: &[&str] = &["objectid_activitypointer", "objectid_template"];
 
 /// `organization.maxuploadfilesize` by default: 5 MB, measured on the Base64 text.
 pub const MAX_UPLOAD: usize = 5_242_880;

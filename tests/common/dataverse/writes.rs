@@ -112,6 +112,33 @@ fn bind_target(
     Ok(id.to_ascii_lowercase())
 }
 
+/// The email an attachment's `objectid_activitypointer@odata.bind` names: it must be
+/// `/activitypointers(id)` of an email the fake holds (a template is not modelled).
+fn activity_target(org: &Org, nav: &str, value: &Value) -> Result<String, Answer> {
+    let text = value.as_str().unwrap_or("");
+    let (set, id) = keyed(text.trim_start_matches('/')).ok_or_else(|| {
+        error(
+            400,
+            "0x80048d19",
+            format!("The value of '{nav}@odata.bind' is not a valid entity reference: '{text}'."),
+        )
+    })?;
+    if nav != "objectid_activitypointer" || set != "activitypointers" {
+        return Err(error(
+            400,
+            "0x80048d19",
+            format!(
+                "Error identified in Payload provided by the user for Entity :'activitymimeattachments': '{nav}' expects a reference to 'activitypointers', not '{set}'."
+            ),
+        ));
+    }
+    let id = id.to_ascii_lowercase();
+    if !org.emails.contains_key(&id) {
+        return Err(odata::no_row("activitypointer", &id));
+    }
+    Ok(id)
+}
+
 /// The regarding table a navigation property of email sets, if it is one.
 fn regarding_target(org: &Org, nav: &str) -> Option<String> {
     schema::EMAIL_REGARDING
@@ -478,16 +505,10 @@ impl Org {
         let mut email = None;
         for (key, value) in object {
             if let Some(nav) = key.strip_suffix("@odata.bind") {
-                if !schema::ATTACHMENT_NAVS.iter().any(|(_, n)| *n == nav) {
+                if !schema::ATTACHMENT_NAVS.contains(&nav) {
                     return Err(odata::undeclared_nav("activitymimeattachments", nav));
                 }
-                email = Some(bind_target(
-                    self,
-                    "activitymimeattachments",
-                    nav,
-                    value,
-                    "email",
-                )?);
+                email = Some(activity_target(self, nav, value)?);
                 continue;
             }
             let column = schema::ATTACHMENT_COLUMNS
@@ -508,15 +529,25 @@ impl Org {
             error(
                 400,
                 "0x80040203",
-                "an attachment needs objectid_email@odata.bind",
+                "an attachment needs objectid_activitypointer@odata.bind",
             )
         })?;
         if row.get("objecttypecode").and_then(Value::as_str) != Some("email") {
             return Err(error(
                 400,
                 "0x80040203",
-                "objecttypecode is required and must be 'email'",
+                "objecttypecode is required and must name the activity's table, 'email'",
             ));
+        }
+        if let Some(body) = row.get("body").and_then(Value::as_str) {
+            use base64::Engine as _;
+            if base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .is_err()
+            {
+                // body is the file in Base64 (the reference's "Contents of the attachment").
+                return Err(error(400, "0x0", "body is not valid Base64"));
+            }
         }
         if row
             .get("body")
