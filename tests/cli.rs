@@ -161,3 +161,24 @@ fn sim_prints_its_urls_on_loopback_and_serves() {
     child.wait().unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
 }
+
+#[test]
+fn help_says_what_an_address_is_and_that_retry_works_with_the_agent_running() {
+    for command in ["folders", "sync-now"] {
+        let out = foldertrack(&[command, "--help"]);
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        assert!(
+            help.contains(
+                "<ADDRESS>  The mailbox's SMTP address, as in a `[[mailbox]]` of the config"
+            ),
+            "{command}: {help}"
+        );
+    }
+    let retry = text(&foldertrack(&["retry", "--help"]).stdout);
+    assert!(!retry.contains("agent stopped"), "{retry}");
+    assert!(
+        retry.contains("through the running agent, or in the store when none runs"),
+        "{retry}"
+    );
+}

@@ -61,9 +61,15 @@ pub enum Command {
         offline: bool,
     },
     /// Print a mailbox's folder tree with FolderIds, marking the mapped ones.
-    Folders { address: String },
-    /// Sync one mailbox now (track-now).
-    SyncNow { address: String },
+    Folders {
+        /// The mailbox's SMTP address, as in a `[[mailbox]]` of the config.
+        address: String,
+    },
+    /// Sync one mailbox now (track-now; needs the running agent).
+    SyncNow {
+        /// The mailbox's SMTP address, as in a `[[mailbox]]` of the config.
+        address: String,
+    },
     /// List items by state (undeliverable, rejected, retrying).
     Items {
         /// Only items in this state: retrying, undeliverable, rejected or unreadable (default: all).
@@ -73,7 +79,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Re-queue undeliverable and rejected items (agent stopped).
+    /// Re-queue undeliverable and rejected items (through the running agent, or in the store
+    /// when none runs).
     Retry {
         /// Say what would be re-queued, and change nothing.
         #[arg(long)]
