@@ -25,6 +25,7 @@ async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
     let sim = simulator().await;
     let c = sim.control();
     c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    c.create_folder(BOB, "Inbox/Partners").unwrap();
     c.deliver(ALICE, "Inbox/Customers", &mail("already there"))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -33,17 +34,13 @@ async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
         &sim.ews_url(),
         &mailboxes(&[
             (ALICE, &[("Inbox/Customers", Some(CONTOSO), "")]),
-            (BOB, &[("Inbox/Missing", None, "")]),
+            (BOB, &[("Inbox/Partners", None, "")]),
         ]),
         "",
     );
     let (ok, stdout, _) = once(&config);
     assert!(ok, "{stdout}");
     assert!(stdout.contains("0 tracking requests"), "{stdout}");
-    assert!(
-        stdout.contains("bob@example.com Inbox/Missing: NotFound"),
-        "{stdout}"
-    );
 
     for subject in ["one", "two", "three"] {
         drag(&c, ALICE, subject, "Inbox/Customers");
@@ -59,6 +56,36 @@ async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
         .map(|r| r.message.subject.clone().unwrap())
         .collect();
     assert_eq!(subjects, ["one", "two", "three"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_names_a_missing_folder_as_check_config_does_and_exits_non_zero() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(BOB, &[("Inbox/Missing", None, "")])]),
+        "",
+    );
+    let problem = "bob@example.com Inbox/Missing: no such folder; fix the path (`foldertrack folders bob@example.com` lists them) or create the folder";
+    let (ok, stdout, _) = once(&config);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stdout.contains(&format!("not watched: {problem}")),
+        "{stdout}"
+    );
+    let check = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let checked = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        !check.status.success() && checked.contains(problem),
+        "{checked}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,20 +98,13 @@ pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) 
         for f in &m.folder {
             let (record, _) = mappings::resolve(&m.address, f, None, &tree);
             let name = &record.name;
-            checks.push(match record.state {
-                MappingState::Active => Check::Ok(format!(
+            checks.push(match mapping_problem(&m.address, name, &record.state) {
+                None => Check::Ok(format!(
                     "{} {name}: found ({})",
                     m.address,
                     record.path.unwrap_or_default()
                 )),
-                MappingState::NotFound | MappingState::Orphaned => Check::Fail(format!(
-                    "{} {name}: no such folder; fix the path (`foldertrack folders {}` lists them) or create the folder",
-                    m.address, m.address
-                )),
-                MappingState::Paused(reason) => Check::Fail(format!(
-                    "{} {name}: {reason}; move the folder under the Inbox or set allow_outside_inbox = true",
-                    m.address
-                )),
+                Some(problem) => Check::Fail(problem),
             });
         }
     }
@@ -150,4 +143,18 @@ pub async fn check_sink(config: &Config) -> Vec<Check> {
             false => Check::Fail(f.text),
         })
         .collect()
+}
+
+/// Why a mapping is not watched and what to do, on one line (`check-config` and `once` say
+/// the same); `None` when it is watched.
+pub fn mapping_problem(address: &str, name: &str, state: &MappingState) -> Option<String> {
+    match state {
+        MappingState::Active => None,
+        MappingState::NotFound | MappingState::Orphaned => Some(format!(
+            "{address} {name}: no such folder; fix the path (`foldertrack folders {address}` lists them) or create the folder"
+        )),
+        MappingState::Paused(reason) => Some(format!(
+            "{address} {name}: {reason}; move the folder under the Inbox or set allow_outside_inbox = true"
+        )),
+    }
 }

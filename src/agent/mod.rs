@@ -81,6 +81,7 @@ pub struct Summary {
     pub changes: usize,
     pub tracked: usize,
     pub recorded: usize,
+    /// Mappings not watched: (mailbox and mapping, why and what to do).
     pub not_watched: Vec<(String, String)>,
     pub delivered: usize,
     /// Requests that became undeliverable or were rejected in this pass.
@@ -98,11 +99,11 @@ impl Summary {
                 self.changes += r.changes;
                 self.tracked += r.emitted.len();
                 self.recorded += r.recorded;
-                self.not_watched.extend(
-                    r.not_watched
-                        .into_iter()
-                        .map(|(m, s)| (format!("{mailbox} {m}"), format!("{s:?}"))),
-                );
+                self.not_watched
+                    .extend(r.not_watched.into_iter().filter_map(|(m, s)| {
+                        let problem = checks::mapping_problem(mailbox, &m, &s)?;
+                        Some((format!("{mailbox} {m}"), problem))
+                    }));
             }
             Err(e) => self.failed.push((mailbox.to_owned(), e)),
         }

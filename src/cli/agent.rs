@@ -71,8 +71,8 @@ pub async fn once(path: &Path) -> Result<ExitCode> {
     for (mailbox, error) in &summary.failed {
         print_line(&one_line(&format!("FAIL {mailbox}: {error}")))?;
     }
-    for (mapping, state) in &summary.not_watched {
-        print_line(&one_line(&format!("not watched: {mapping}: {state}")))?;
+    for (_, problem) in &summary.not_watched {
+        print_line(&one_line(&format!("not watched: {problem}")))?;
     }
     print_line(&format!(
         "{} mailboxes ({} failed), {} folders, {} changes: {} tracking requests, {} sightings recorded, {} delivered",
@@ -91,11 +91,13 @@ pub async fn once(path: &Path) -> Result<ExitCode> {
             o.reason
         ))?;
     }
-    Ok(if summary.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if summary.failed.is_empty() && summary.not_watched.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// `foldertrack reload [--dry-run]`: what the edited config changes, then SIGHUP to the agent.
