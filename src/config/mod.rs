@@ -25,10 +25,11 @@ use std::path::{Path, PathBuf};
 /// Problems with the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: cannot read the config file: {source}; create it or pass --config PATH")]
+    // The OS error is part of the line, not a source: `{e:#}` would print it twice.
+    #[error("{path}: cannot read the config file: {error}; create it or pass --config PATH")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
@@ -386,8 +387,9 @@ pub enum Sink {
         #[serde(default)]
         attachments: bool,
         /// The largest attachment copied, in bytes (Dataverse's default upload limit of 5 MB
-        /// applies to the Base64 text, about 3.75 MB of file).
+        /// applies to the Base64 text, about 3.75 MB of file; at most 128 MiB).
         #[serde(default = "default_attachment_max_bytes")]
+        #[schemars(range(min = 1, max = validate::MAX_ATTACHMENT_BYTES))]
         attachment_max_bytes: u64,
     },
 }
@@ -524,9 +526,9 @@ const fn default_attachment_max_bytes() -> u64 {
 impl Config {
     /// Reads, parses and validates the file.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| Error::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::from_toml_str(&text, path)
     }

@@ -38,6 +38,8 @@ pub const MAX_HISTORY_DAYS: u32 = 3_650;
 pub const MAX_ROTATE_BYTES: u64 = 1 << 40;
 /// The most Dataverse calls at once (Dataverse refuses more per user).
 pub const MAX_DATAVERSE_CONCURRENCY: u32 = crate::deliver::dynamics::api::CONCURRENCY_LIMIT as u32;
+/// The largest attachment worth copying: Dataverse's highest file size limit (131,072 KB).
+pub const MAX_ATTACHMENT_BYTES: u64 = 128 * 1024 * 1024;
 /// A year: the longest a request is retried while it fails transiently.
 pub const MAX_RETRY_HOURS: u32 = 8_760;
 /// The most delivery attempts.
@@ -391,9 +393,12 @@ fn sink(p: &mut Problems, sink: &Sink) {
             attachment_max_bytes,
             ..
         } => {
-            if *attachment_max_bytes == 0 {
-                p.add("sink.attachment_max_bytes", "must be at least 1");
-            }
+            p.range(
+                "sink.attachment_max_bytes",
+                *attachment_max_bytes,
+                1,
+                MAX_ATTACHMENT_BYTES,
+            );
             p.https("sink.org_url", org_url);
             p.secret("sink.client_secret", client_secret_env, client_secret_file);
             if let Some(t) = token_url {
