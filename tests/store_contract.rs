@@ -590,7 +590,11 @@ async fn a_store_in_use_by_another_process_is_refused() {
     let _first = SledStore::open(&path).unwrap();
     // sled locks the store for its process; a second open in the same process also fails.
     let error = SledStore::open(&path).err().expect("refused").to_string();
-    assert!(error.contains("another foldertrack"), "{error}");
+    assert!(
+        error.contains("in use by another process") && error.contains("stop it first"),
+        "{error}"
+    );
+    assert!(!error.contains("WouldBlock"), "no raw OS error: {error}");
 }
 
 #[tokio::test]

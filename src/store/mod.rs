@@ -89,6 +89,11 @@ pub enum Error {
     NewerFormat { path: PathBuf, found: u32 },
     #[error("store {path} cannot be opened: {reason}. {}", open_advice(reason))]
     Open { path: PathBuf, reason: String },
+    /// Another process holds the store's lock.
+    #[error(
+        "store {path} is in use by another process, most likely a running foldertrack: stop it first (`systemctl stop foldertrack`), or, while it runs, use its admin API (`foldertrack status`, `items`, `retry` and `explain` go through it); the store is intact"
+    )]
+    InUse { path: PathBuf },
     #[error("store: {0}")]
     Storage(String),
     /// The store holds fewer requests than were delivered from it: it went back in time.

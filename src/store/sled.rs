@@ -52,6 +52,9 @@ pub struct SledStore {
     high_water: Arc<Mutex<u64>>,
 }
 
+/// How sled words a lock held by another handle.
+const LOCKED: &str = "could not acquire lock";
+
 /// Opens sled's `Db`, waiting up to [`LOCK_GRACE`] while its lock is busy.
 fn open_db(path: &Path) -> sled::Result<sled::Db> {
     let config = sled::Config::new()
@@ -62,8 +65,7 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     loop {
         match config.open() {
             Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
+                if e.to_string().contains(LOCKED) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -87,7 +89,12 @@ impl SledStore {
             path: path.to_owned(),
             reason,
         };
-        let db = open_db(path).map_err(|e| open_error(e.to_string()))?;
+        let db = open_db(path).map_err(|e| match e.to_string() {
+            reason if reason.contains(LOCKED) => Error::InUse {
+                path: path.to_owned(),
+            },
+            reason => open_error(reason),
+        })?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
