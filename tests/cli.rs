@@ -63,6 +63,22 @@ fn check_config_reports_a_missing_secret_variable() {
 }
 
 #[test]
+fn a_missing_config_file_says_once_why_and_how_to_point_at_one() {
+    let out = foldertrack(&["--config", "/nonexistent/foldertrack.toml", "once"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "the OS error once: {stderr}"
+    );
+    assert!(
+        stderr.contains("create it or pass --config PATH"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_config_file_says_how_to_point_at_one() {
     let out = foldertrack(&["--config", "/nonexistent/foldertrack.toml", "check-config"]);
     assert_eq!(out.status.code(), Some(1));

@@ -41,6 +41,11 @@ async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
     let (ok, stdout, _) = once(&config);
     assert!(ok, "{stdout}");
     assert!(stdout.contains("0 tracking requests"), "{stdout}");
+    assert!(
+        stdout
+            .contains("1 mails were already in mapped folders at their first sync (the baseline)"),
+        "the first once says it was the baseline: {stdout}"
+    );
 
     for subject in ["one", "two", "three"] {
         drag(&c, ALICE, subject, "Inbox/Customers");
@@ -48,6 +53,10 @@ async fn once_tracks_what_was_dragged_in_since_the_baseline_and_summarises() {
     let (ok, stdout, _) = once(&config);
     assert!(ok);
     assert!(stdout.contains("2 mailboxes (0 failed)"), "{stdout}");
+    assert!(
+        !stdout.contains("baseline"),
+        "later passes are no baseline: {stdout}"
+    );
     assert!(stdout.contains("3 tracking requests"), "{stdout}");
     assert!(stdout.contains("3 delivered"), "{stdout}");
     let lines = read_jsonl(&dir.path().join("tracked.jsonl"));
@@ -140,5 +149,40 @@ async fn subjects_reach_the_log_only_with_log_subjects_on() {
     assert!(
         stderr.contains("item_tracked") && stderr.contains("Renewal for Contoso"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_says_how_many_requests_wait_when_the_sink_cannot_be_reached() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(dir.path().join("hook.secret"), "webhook-secret").unwrap();
+    let sink = format!(
+        "[sink]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/track\"\nsecret_file = \"{}\"\n",
+        dir.path().join("hook.secret").display()
+    );
+    let config = write_config(
+        dir.path(),
+        &sim.ews_url(),
+        &mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]),
+        &sink,
+    );
+    let (ok, stdout, _) = once(&config);
+    assert!(ok, "the baseline: {stdout}");
+    drag(&c, ALICE, "for an absent receiver", "Inbox/Customers");
+    let (_, stdout, _) = once(&config);
+    assert!(stdout.contains("0 delivered"), "{stdout}");
+    assert!(
+        stdout.contains("the sink is unavailable since")
+            && stdout.contains("1 requests wait in the outbox"),
+        "the waiting request is named: {stdout}"
     );
 }

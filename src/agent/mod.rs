@@ -81,6 +81,8 @@ pub struct Summary {
     pub changes: usize,
     pub tracked: usize,
     pub recorded: usize,
+    /// Mails already in folders at their first sync, remembered without tracking (R10).
+    pub baselined: usize,
     /// Mappings not watched: (mailbox and mapping, why and what to do).
     pub not_watched: Vec<(String, String)>,
     pub delivered: usize,
@@ -88,6 +90,8 @@ pub struct Summary {
     pub undelivered: usize,
     /// Set when the sink did not answer: the requests wait in the outbox.
     pub sink_unavailable: Option<store::SinkOutage>,
+    /// Requests still in the outbox after the pass (waiting for the sink or a retry).
+    pub waiting: usize,
 }
 
 impl Summary {
@@ -99,6 +103,7 @@ impl Summary {
                 self.changes += r.changes;
                 self.tracked += r.emitted.len();
                 self.recorded += r.recorded;
+                self.baselined += r.baselined;
                 self.not_watched
                     .extend(r.not_watched.into_iter().filter_map(|(m, s)| {
                         let problem = checks::mapping_problem(mailbox, &m, &s)?;
@@ -137,6 +142,7 @@ pub async fn once<F: FolderFeed, S: Store>(
     summary.delivered = drained.delivered;
     summary.undelivered = drained.undeliverable + drained.rejected;
     summary.sink_unavailable = store.sink_outage()?;
+    summary.waiting = store.stats()?.outbox;
     Ok(summary)
 }
 

@@ -84,11 +84,23 @@ pub async fn once(path: &Path) -> Result<ExitCode> {
         summary.recorded,
         summary.delivered
     ))?;
+    if summary.baselined > 0 {
+        print_line(&format!(
+            "{} mails were already in mapped folders at their first sync (the baseline): remembered, not tracked (track_existing = true tracks them)",
+            summary.baselined
+        ))?;
+    }
     if let Some(o) = &summary.sink_unavailable {
         print_line(&format!(
-            "the sink is unavailable since {} ({}): the requests wait in the outbox and are delivered when it answers",
+            "the sink is unavailable since {} ({}): {} requests wait in the outbox and are delivered when it answers",
             super::render::local(o.since),
-            o.reason
+            one_line(&o.reason),
+            summary.waiting
+        ))?;
+    } else if summary.waiting > 0 {
+        print_line(&format!(
+            "{} requests wait in the outbox for a retry (`foldertrack items` shows why)",
+            summary.waiting
         ))?;
     }
     Ok(

@@ -42,6 +42,8 @@ pub struct PassReport {
     pub emitted: Vec<TrackingRequest>,
     /// Sightings recorded without an event (R12, R19).
     pub recorded: usize,
+    /// Mails found in a folder by its first sync and remembered without tracking (R10).
+    pub baselined: usize,
     /// Mappings not being watched, with their state.
     pub not_watched: Vec<(String, MappingState)>,
     /// Folders that stopped at [`PAGES_PER_PASS`] with more changes waiting: the next pass
@@ -383,6 +385,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             arrived.extend(self.reconsidered(target, &classified.edited).await?);
             record.cursor = Some(page.cursor.0.clone());
             record.baselined |= !page.more;
+            let baselined = classified.seen_only.len();
             let commit = PageCommit {
                 folder: record.clone(),
                 seen: classified.seen_only,
@@ -397,6 +400,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             self.commit(commit, report).await?;
             report.pages += 1;
             report.changes += page.changes.len();
+            report.baselined += baselined;
             progress(Progress {
                 mailbox,
                 path: &target.path,
