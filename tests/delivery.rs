@@ -142,16 +142,22 @@ async fn s17_r30_a_sink_that_always_refuses_makes_the_item_undeliverable_and_ret
     delivered_once_now(&agent, &d, &hook, &item, &["Red", "Tracked"]).await;
 }
 
-#[tokio::test]
-async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
+/// A mail the webhook refused until it was undeliverable, marked `Tracking failed`.
+async fn given_up() -> (Webhook, Agent, Deliverer<AnySink>, String) {
     let hook = Webhook::start().await;
     let agent = agent_with(|dir| hook.sink_toml(dir)).await;
-    let c = agent.sim();
-    let item = drag(&c, ALICE, "refused at first", FOLDER);
+    let item = drag(&agent.sim(), ALICE, "refused at first", FOLDER);
     sync(&agent).await;
     hook.always(Some(422));
     let d = deliverer(&agent);
     assert_eq!(deliver_all(&agent, &d).await.undeliverable, 1);
+    (hook, agent, d, item)
+}
+
+#[tokio::test]
+async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
+    let (hook, agent, d, item) = given_up().await;
+    let c = agent.sim();
     assert_eq!(
         c.message(ALICE, &item).unwrap().categories,
         ["Tracking failed"]
@@ -175,14 +181,8 @@ async fn r27_moving_a_failed_mail_out_and_in_again_makes_it_eligible_again() {
 
 #[tokio::test]
 async fn r27_removing_the_failure_category_makes_a_failed_mail_eligible_again() {
-    let hook = Webhook::start().await;
-    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    let (hook, agent, d, item) = given_up().await;
     let c = agent.sim();
-    let item = drag(&c, ALICE, "refused at first", FOLDER);
-    sync(&agent).await;
-    hook.always(Some(422));
-    let d = deliverer(&agent);
-    assert_eq!(deliver_all(&agent, &d).await.undeliverable, 1);
 
     // Another edit keeps it given up.
     c.set_categories(ALICE, &item, &["Tracking failed".into(), "Red".into()])
