@@ -16,7 +16,7 @@ use std::time::Instant;
 mod support;
 
 use foldertrack::feed::ItemRef;
-use support::{fetched, folder_record, item_id};
+use support::{fetched, folder_record, item_id, page};
 
 const PAGE: u64 = 512;
 
@@ -74,17 +74,7 @@ fn message_record_bytes(path: &std::path::Path) -> f64 {
         let arrived = (first..first + PAGE)
             .map(|n| fetched(&ItemRef::new(item_id(n), Some(format!("CQAAABYA{n}"))), n))
             .collect();
-        let page = PageCommit {
-            folder: folder_record(first),
-            seen: Vec::new(),
-            baselined: Vec::new(),
-            arrived,
-            left: Vec::new(),
-            mapping: None,
-            unreadable: Vec::new(),
-            gone: Vec::new(),
-            at: Timestamp::now(),
-        };
+        let page = page(first, arrived);
         rt.block_on(store.commit_page(page)).unwrap();
     }
     let records = store.scan(Tree::Messages, &[], usize::MAX).unwrap();

@@ -9,8 +9,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use foldertrack::config::Config;
 use foldertrack::deliver::{AnySink, Deliverer};
 use foldertrack::feed::ItemRef;
-use foldertrack::store::{PageCommit, SledStore, Store};
-use jiff::Timestamp;
+use foldertrack::store::{SledStore, Store};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,17 +29,7 @@ fn fill(rt: &tokio::runtime::Runtime, store: &SledStore) {
                 support::fetched(&item, n)
             })
             .collect();
-        let page = PageCommit {
-            folder: support::folder_record(first),
-            seen: Vec::new(),
-            baselined: Vec::new(),
-            arrived,
-            left: Vec::new(),
-            mapping: None,
-            unreadable: Vec::new(),
-            gone: Vec::new(),
-            at: Timestamp::now(),
-        };
+        let page = support::page(first, arrived);
         rt.block_on(store.commit_page(page)).unwrap();
     }
 }

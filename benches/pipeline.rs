@@ -8,9 +8,8 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use foldertrack::feed::{FeedChange, ItemRef};
-use foldertrack::store::{Arrival, PageCommit, SledStore, Store, Tree};
+use foldertrack::store::{Arrival, SledStore, Store, Tree};
 use foldertrack::watch::classify::{Mode, classify};
-use jiff::Timestamp;
 use sha2::Digest;
 use std::collections::HashSet;
 use std::time::Instant;
@@ -18,7 +17,7 @@ use std::time::Instant;
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{fetched, folder_record, item_id};
+use support::{fetched, item_id, page};
 
 const PAGE: usize = 512;
 
@@ -64,20 +63,7 @@ async fn pipeline_page(
             a
         })
         .collect();
-    let committed = store
-        .commit_page(PageCommit {
-            folder: folder_record(first),
-            seen: Vec::new(),
-            baselined: Vec::new(),
-            arrived,
-            left: Vec::new(),
-            mapping: None,
-            unreadable: Vec::new(),
-            gone: Vec::new(),
-            at: Timestamp::now(),
-        })
-        .await
-        .unwrap();
+    let committed = store.commit_page(page(first, arrived)).await.unwrap();
     committed.emitted.len()
 }
 

@@ -2,7 +2,7 @@
 //! with ids of realistic length.
 
 use foldertrack::feed::ItemRef;
-use foldertrack::store::{Arrival, Cause, FolderRecord};
+use foldertrack::store::{Arrival, Cause, FolderRecord, PageCommit};
 use foldertrack::tracking::{Address, Identity, MessageInfo, Place, Regarding, Sighting};
 use jiff::Timestamp;
 
@@ -64,5 +64,20 @@ pub fn folder_record(first: u64) -> FolderRecord {
         cursor: Some(format!("H4sIAAAAAAAEAO29B2AcSZYlJi9tynt/{first}")),
         baselined: true,
         since: None,
+    }
+}
+
+/// A page of `arrived` mail starting at `first`, as one commit.
+pub fn page(first: u64, arrived: Vec<Arrival>) -> PageCommit {
+    PageCommit {
+        folder: folder_record(first),
+        seen: Vec::new(),
+        baselined: Vec::new(),
+        arrived,
+        left: Vec::new(),
+        mapping: None,
+        unreadable: Vec::new(),
+        gone: Vec::new(),
+        at: Timestamp::now(),
     }
 }
