@@ -74,3 +74,61 @@ fn demo(api: &str) {
     assert_eq!(output.lines().count(), 8, "7 moved in and 1 re-linked");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `demo --keep` ends with commands to try; each works exactly as printed, against the demo's
+/// agent, and Ctrl-C then stops the demo.
+#[test]
+fn demo_keep_suggests_commands_that_work_as_printed() {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
+        .args(["demo", "--keep"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = demo.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut suggested = Vec::new();
+    let mut trying = false;
+    while suggested.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .expect("the demo prints commands to try");
+        if line.contains("still running. Try:") {
+            trying = true;
+        } else if trying && line.contains(" --config ") {
+            suggested.push(line.trim().to_owned());
+        }
+    }
+    for command in &suggested {
+        let mut words = command.split_whitespace();
+        let out = Command::new(words.next().unwrap())
+            .args(words)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{command}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // SAFETY: SIGINT to the child this test started, as Ctrl-C would.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while demo.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "Ctrl-C stops the demo");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod delivery;
+pub mod files;
 mod history;
 
 use crate::admin::server::Admin;

@@ -2,10 +2,9 @@
 //! `reload`, which shows what a changed config would change and asks the running agent to
 //! apply it.
 
-use super::files::AgentFiles;
 use super::render::{one_line, print_line};
 use anyhow::{Context, Result};
-use foldertrack::agent;
+use foldertrack::agent::{self, files::AgentFiles};
 use foldertrack::config::{self, Config};
 use foldertrack::feed::AnyFeed;
 use foldertrack::store::SledStore;
@@ -38,10 +37,10 @@ pub async fn run(path: &Path) -> Result<ExitCode> {
         path.to_owned(),
         files.clone(),
     ));
-    let admin_file = files.admin.clone();
+    let listening = files.clone();
     let result = agent::run(config, feed, store, shutdown, reloads, |addr| {
-        if let Err(e) = std::fs::write(&admin_file, addr.to_string()) {
-            tracing::warn!(event = "agent_file_unwritable", path = %admin_file.display(), error = %e);
+        if let Err(e) = listening.admin_listens(addr) {
+            tracing::warn!(event = "agent_file_unwritable", error = %e);
         }
     })
     .await;
@@ -130,10 +129,28 @@ pub fn reload(path: &Path, dry_run: bool) -> Result<ExitCode> {
         print_line("no mailbox or mapping changes")?;
     }
     if !dry_run {
-        let pid = files.reload()?;
+        let pid = signal_reload(&files)?;
         print_line(&format!("asked agent {pid} to reload"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Asks the agent running on this store to re-read its config file (SIGHUP).
+fn signal_reload(files: &AgentFiles) -> Result<i32> {
+    let pid = files.running_pid().with_context(|| {
+        format!(
+            "no running agent for this store ({} names none that is alive); start one with `foldertrack run`",
+            files.pid.display()
+        )
+    })?;
+    // SAFETY: kill(2) sends SIGHUP to a pid read from our own pid file.
+    if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+        anyhow::bail!(
+            "agent {pid}: cannot signal it: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(pid)
 }
 
 /// Ctrl-C or SIGTERM stop the agent; SIGHUP reloads its config file (R9).

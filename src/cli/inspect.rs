@@ -2,11 +2,10 @@
 //! agent through its admin API, or of the store when no agent runs), `folders` and
 //! `check-config` (asked of the server), and `compact`.
 
-use super::files::AgentFiles;
 use super::render::{self, item_line, local, print_line};
 use anyhow::{Context, Result};
 use foldertrack::admin::client::AdminClient;
-use foldertrack::agent::{self, checks};
+use foldertrack::agent::{self, checks, files::AgentFiles};
 use foldertrack::config::{Check, Config};
 use foldertrack::deliver::explain;
 use foldertrack::deliver::items::{self, ItemLine, ItemState};

@@ -1,11 +1,9 @@
 //! The command line: clap's types, and [`run`], which hands each subcommand to the function
 //! that does it — the agent's lifecycle in [`agent`], questions to the store or a running agent
-//! in [`inspect`], tools beside the agent in [`tools`]; output is formatted in [`render`], and
-//! the files a running agent keeps beside its store are in [`files`]. Part of the binary, not
+//! in [`inspect`], tools beside the agent in [`tools`]; output is formatted in [`render`]. Part of the binary, not
 //! of the library: the library knows nothing of clap.
 
 mod agent;
-mod files;
 mod inspect;
 mod render;
 mod tools;

@@ -6,7 +6,7 @@
 
 use super::Error;
 use crate::admin::client::AdminClient;
-use crate::agent;
+use crate::agent::{self, files::AgentFiles};
 use crate::config::{Api, Config};
 use crate::sim::{FaultKind, FaultRule, NewMessage, SimControl, SimHandle, SimOptions, Simulator};
 use crate::store::SledStore;
@@ -215,6 +215,8 @@ struct Stage {
     files: Files,
     admin_addr: std::net::SocketAddr,
     admin: AdminClient,
+    /// Written with `--keep`, so `status`, `sync-now` and friends find this agent.
+    agent_files: AgentFiles,
     agent: tokio::task::JoinHandle<Result<(), agent::Error>>,
     shutdown: CancellationToken,
     /// Tracking requests as the output file gains them.
@@ -255,8 +257,11 @@ pub async fn run(
     });
     write(&stage.files.secrets, &secrets.to_string())?;
     if keep {
+        stage.agent_files.write(&stage.files.config)?;
+        stage.agent_files.admin_listens(stage.admin_addr)?;
         script.say(stage.how_to_try());
         stop.cancelled().await;
+        stage.agent_files.remove();
     }
     stage.stop().await;
     Ok(summary)
@@ -292,6 +297,7 @@ impl Stage {
         say(format!("  config  {}", files.config.display()));
         say(format!("  output  {}", files.output.display()));
         let feed = Arc::new(agent::feed(&config)?);
+        let store_path = config.store.path.clone();
         let store = Arc::new(SledStore::open(&config.store.path)?);
         let shutdown = CancellationToken::new();
         let (_reload, reloads) = tokio::sync::mpsc::unbounded_channel();
@@ -308,6 +314,7 @@ impl Stage {
         Ok(Self {
             api,
             admin: AdminClient::new(&admin_addr.to_string(), None)?,
+            agent_files: AgentFiles::beside(&store_path),
             sim,
             files,
             admin_addr,
@@ -407,11 +414,14 @@ impl Stage {
         }
     }
 
+    /// Commands that work as printed: this very binary (which `cargo run` leaves off PATH),
+    /// with this demo's config.
     fn how_to_try(&self) -> String {
+        let program = std::env::current_exe()
+            .map_or_else(|_| "foldertrack".into(), |p| p.display().to_string());
+        let command = format!("{program} --config {}", self.files.config.display());
         format!(
-            "still running. Try:\n  foldertrack --config {} status\n  foldertrack --config {} sync-now {ALICE}\n  curl http://{}/metrics\n  simulator control: {}  (`foldertrack sim --help` lists its commands)\nCtrl-C stops both.",
-            self.files.config.display(),
-            self.files.config.display(),
+            "still running. Try:\n  {command} status\n  {command} sync-now {ALICE}\n  {command} items\n  curl http://{}/metrics\n  simulator control: {}  (`{program} sim --help` lists its commands)\nCtrl-C stops both.",
             self.admin_addr,
             self.sim.control_url()
         )

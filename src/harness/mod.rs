@@ -17,6 +17,8 @@ pub enum Error {
     Simulator(#[from] crate::sim::Error),
     #[error(transparent)]
     Admin(#[from] crate::admin::client::ClientError),
+    #[error(transparent)]
+    AgentFiles(#[from] crate::agent::files::Error),
     #[error("{path}: {source}")]
     Io {
         path: std::path::PathBuf,

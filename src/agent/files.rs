@@ -2,7 +2,6 @@
 //! whether an agent runs), the config it applied last (for `reload --dry-run`) and its admin
 //! API's bound address (for the commands that ask a running agent).
 
-use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone)]
@@ -28,16 +27,21 @@ impl AgentFiles {
     }
 
     /// Written at start: this process's pid and the config it runs.
-    pub fn write(&self, config: &Path) -> Result<()> {
+    pub fn write(&self, config: &Path) -> Result<(), Error> {
         std::fs::write(&self.pid, std::process::id().to_string())
-            .with_context(|| format!("{}: cannot write", self.pid.display()))?;
+            .map_err(|e| Error::new(&self.pid, e))?;
         self.applied_now(config)
     }
 
-    pub fn applied_now(&self, config: &Path) -> Result<()> {
+    pub fn applied_now(&self, config: &Path) -> Result<(), Error> {
         std::fs::copy(config, &self.applied)
             .map(drop)
-            .with_context(|| format!("{}: cannot write", self.applied.display()))
+            .map_err(|e| Error::new(&self.applied, e))
+    }
+
+    /// Written once the admin API listens, so commands find it even on port 0.
+    pub fn admin_listens(&self, addr: std::net::SocketAddr) -> Result<(), Error> {
+        std::fs::write(&self.admin, addr.to_string()).map_err(|e| Error::new(&self.admin, e))
     }
 
     /// The pid of the agent running on this store, if one is.
@@ -60,27 +64,27 @@ impl AgentFiles {
             .map(|a| a.trim().to_owned())
     }
 
-    /// Asks the running agent to re-read its config file (SIGHUP).
-    pub fn reload(&self) -> Result<i32> {
-        let pid = self.running_pid().with_context(|| {
-            format!(
-                "no running agent for this store ({} names none that is alive); start one with `foldertrack run`",
-                self.pid.display()
-            )
-        })?;
-        // SAFETY: kill(2) sends SIGHUP to a pid read from our own pid file.
-        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
-            anyhow::bail!(
-                "agent {pid}: cannot signal it: {}",
-                std::io::Error::last_os_error()
-            );
-        }
-        Ok(pid)
-    }
-
     pub fn remove(&self) {
         for file in [&self.pid, &self.applied, &self.admin] {
             let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
+/// A file beside the store that cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot write: {source}")]
+pub struct Error {
+    path: String,
+    #[source]
+    source: std::io::Error,
+}
+
+impl Error {
+    fn new(path: &Path, source: std::io::Error) -> Self {
+        Self {
+            path: path.display().to_string(),
+            source,
         }
     }
 }
