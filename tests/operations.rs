@@ -257,9 +257,20 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
     let status = agent.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(!agent.dir.join("store.pid").exists());
+    // With no agent running, status tells what the store knows, marked as such.
     let (code, out) = cli(&config, &["status"]);
-    assert_eq!(code, 1);
-    assert!(out.contains("no running agent"), "{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("no agent runs on store"), "{out}");
+    assert!(out.contains("no live health"), "{out}");
+    let later = out
+        .lines()
+        .find(|l| l.contains("Inbox/Later"))
+        .unwrap_or_else(|| panic!("the new mapping is listed: {out}"));
+    assert!(
+        later.contains("active") && later.contains("tracked 1"),
+        "{later}"
+    );
+    assert!(!out.contains("healthy"), "no live health is made up: {out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

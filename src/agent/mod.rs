@@ -6,6 +6,7 @@ pub mod checks;
 pub mod delivery;
 pub mod files;
 mod history;
+pub mod stored;
 
 use crate::admin::server::Admin;
 use crate::config::{self, Config};

@@ -35,8 +35,20 @@ fn exit(ok: bool) -> ExitCode {
     }
 }
 
+/// `status`: the running agent's live view, or — when none runs — what its store knows,
+/// marked as such.
 pub async fn status(path: &Path, json: bool) -> Result<ExitCode> {
     let config = Config::load(path)?;
+    let files = AgentFiles::beside(&config.store.path);
+    if files.running_pid().is_none() {
+        let stored = agent::stored::status(&config, &SledStore::open(&config.store.path)?)?;
+        if json {
+            print_line(&serde_json::to_string_pretty(&stored)?)?;
+        } else {
+            render::stored_status(&stored, &config.store.path)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let status = agent_client(&config)?.status().await?;
     if json {
         print_line(&serde_json::to_string_pretty(&status)?)?;

@@ -46,7 +46,8 @@ pub enum Command {
     Run,
     /// One sync pass over every mapping, then exit.
     Once,
-    /// Health, cadence and counts of every mailbox and mapping.
+    /// Health, cadence and counts of every mailbox and mapping, from the running agent; with
+    /// none running, what the store knows (mappings, baselines, tracked counts, queues).
     Status {
         /// JSON for scripts.
         #[arg(long)]

@@ -2,6 +2,7 @@
 //! problem item; and printing that treats a closed pipe as the reader's choice.
 
 use foldertrack::admin::StatusView;
+use foldertrack::agent::stored::StoredStatus;
 use foldertrack::deliver::items::ItemLine;
 use foldertrack::watch::capacity::Capacity;
 use foldertrack::watch::health::Health;
@@ -26,6 +27,37 @@ pub fn local(t: jiff::Timestamp) -> String {
 }
 
 /// The status table: one block per mailbox, its mappings indented, then the outbox.
+/// `status` with no agent running: the store's record, without live health.
+pub fn stored_status(status: &StoredStatus, store: &std::path::Path) -> std::io::Result<()> {
+    print_line(&format!(
+        "no agent runs on store {} — what the store knows (no live health; `foldertrack run` starts the agent):",
+        store.display()
+    ))?;
+    for mailbox in &status.mailboxes {
+        print_line(&mailbox.address)?;
+        if mailbox.folders.is_empty() {
+            print_line("    never synced")?;
+        }
+        for f in &mailbox.folders {
+            let since = f.baselined_since.map_or("not baselined yet".into(), |t| {
+                format!("baselined {}", local(t))
+            });
+            print_line(&format!(
+                "    {:<40} {:<24} {since:<28} tracked {}",
+                f.path, f.state, f.tracked
+            ))?;
+        }
+    }
+    let s = &status.stats;
+    print_line(&queues_line(s.outbox, s.dead, s.marks, s.pending))
+}
+
+fn queues_line(outbox: usize, undelivered: usize, write_backs: usize, unreadable: usize) -> String {
+    format!(
+        "outbox {outbox} · undeliverable or rejected {undelivered} · write-backs pending {write_backs} · unreadable {unreadable}"
+    )
+}
+
 pub fn status(status: &StatusView) -> std::io::Result<()> {
     print_line(&format!(
         "{:<28} {:<9} {:>8} {:>7}  {:<19}  {:<19}  {:>7}  {:>6}",
@@ -76,9 +108,11 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
             }
         }
     }
-    print_line(&format!(
-        "outbox {} · undeliverable or rejected {} · write-backs pending {} · unreadable {}",
-        status.outbox, status.undelivered, status.pending_write_backs, status.unreadable
+    print_line(&queues_line(
+        status.outbox,
+        status.undelivered,
+        status.pending_write_backs,
+        status.unreadable,
     ))?;
     if let Some(c) = &status.capacity {
         print_line(&capacity_line(c))?;
