@@ -359,7 +359,49 @@ async fn check_config_checks_every_mailbox_and_folder_against_the_server() {
         "{out}"
     );
     assert!(
-        fail[1].contains(BOB) && fail[1].contains("ErrorImpersonateUserDenied"),
+        fail[1].contains(BOB)
+            && fail[1].contains("ErrorImpersonateUserDenied")
+            && fail[1].contains(
+                "fix: check the service account's credentials and grant it ApplicationImpersonation"
+            ),
+        "the denial comes with its fix: {out}"
+    );
+}
+
+/// An Exchange whose certificate no public CA signed: check-config names the TLS problem and
+/// the setting that fixes it, and with that setting it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_names_an_untrusted_certificate_and_the_setting_that_trusts_it() {
+    let sim = simulator().await;
+    sim.control()
+        .create_folder(ALICE, "Inbox/Customers")
+        .unwrap();
+    let https = common::tls::front(&sim.ews_url()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let alice = mailboxes(&[(ALICE, &[("Inbox/Customers", None, "")])]);
+    let config = write_config(dir.path(), &https, &alice, "");
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("TLS with the server failed: invalid peer certificate")
+            && out.contains("exchange.extra_root_certs"),
         "{out}"
     );
+    assert!(
+        !out.contains("cannot connect"),
+        "not called unreachable: {out}"
+    );
+
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[exchange]\n",
+        &format!(
+            "[exchange]\nextra_root_certs = \"{}\"\n",
+            common::tls::certificate().display()
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, out) = cli(&config, &["check-config"]);
+    assert_eq!(code, 0, "trusted with extra_root_certs: {out}");
+    assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
 }

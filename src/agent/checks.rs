@@ -3,12 +3,14 @@
 //! each mailbox's access and each mapping's folder, and of the sink (for Dynamics: sign-in,
 //! organisation, privileges and every mapping's regarding record).
 
+use crate::client::retry::Action;
 use crate::config::{Check, Config};
 use crate::deliver::SinkSettings;
 use crate::deliver::dynamics::{DynamicsSink, checks::MappedRecord};
 use crate::feed::{self, FolderFeed};
 use crate::store::MappingState;
 use crate::watch::MailboxConfig;
+use crate::watch::health::PERMANENT_FIX;
 use crate::watch::mappings::{self, FolderTree};
 
 /// The mailbox's folder tree, as the feed sees it now.
@@ -91,7 +93,11 @@ pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) 
                 t
             }
             Err(e) => {
-                checks.push(Check::Fail(format!("{}: {e}", m.address)));
+                let fix = match e.action() {
+                    Action::DisableMailbox => format!("; fix: {PERMANENT_FIX}"),
+                    _ => String::new(),
+                };
+                checks.push(Check::Fail(format!("{}: {e}{fix}", m.address)));
                 continue;
             }
         };

@@ -157,11 +157,13 @@ pub enum Error {
         source: reqwest::Error,
     },
     #[error(
-        "{call}: TLS failed ({source}); check the server certificate, or trust its CA with \
-         the extra root certificates setting"
+        "{call}: TLS with the server failed: {problem}; if its certificate is signed by your \
+         own CA, trust that CA with exchange.extra_root_certs = \"/path/to/ca.pem\""
     )]
     Tls {
         call: Call,
+        /// rustls' words for it, e.g. `invalid peer certificate: UnknownIssuer`.
+        problem: String,
         #[source]
         source: reqwest::Error,
     },
@@ -213,8 +215,12 @@ impl Error {
         let source = crate::http::redact_error(source);
         if source.is_timeout() {
             Error::Timeout { call, source }
-        } else if crate::http::is_tls(&source) {
-            Error::Tls { call, source }
+        } else if let Some(problem) = crate::http::tls_problem(&source) {
+            Error::Tls {
+                call,
+                problem,
+                source,
+            }
         } else if source.is_connect() {
             Error::Connect { call, source }
         } else {

@@ -67,13 +67,7 @@ pub trait Sink: Send + Sync + 'static {
 
 /// A request that never got an answer: worth another try.
 fn transport_error(sink: &str, e: &reqwest::Error) -> DeliveryError {
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "the connection failed"
-    };
+    let what = crate::http::failure_words(e);
     let url = e
         .url()
         .map(|u| format!(" {}", crate::http::redact(u)))

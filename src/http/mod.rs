@@ -223,23 +223,39 @@ pub fn is_loopback(url: &url::Url) -> bool {
     }
 }
 
-/// True when a TLS failure (certificate, handshake) is somewhere in the error's causes.
-pub fn is_tls(e: &reqwest::Error) -> bool {
+/// A request that got no answer, in words for a log or an item's reason.
+pub fn failure_words(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if let Some(problem) = tls_problem(e) {
+        format!(
+            "TLS failed: {problem}; check the server's certificate (the system's CAs are trusted)"
+        )
+    } else if e.is_connect() {
+        "cannot connect".into()
+    } else {
+        "the connection failed".into()
+    }
+}
+
+/// The TLS failure (certificate, handshake) among the error's causes, in rustls' words (e.g.
+/// `invalid peer certificate: UnknownIssuer`), if there is one.
+pub fn tls_problem(e: &reqwest::Error) -> Option<String> {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if c.is::<rustls::Error>() {
-            return true;
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
         }
-        if let Some(io) = c.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
+        // An io::Error's source() skips the error it wraps: step into that one instead.
+        cause = match c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
         {
-            return true;
-        }
-        cause = c.source();
+            Some(inner) => Some(inner),
+            None => c.source(),
+        };
     }
-    false
+    None
 }
 
 #[cfg(test)]

@@ -138,6 +138,10 @@ impl Health {
     }
 }
 
+/// The fix an admin applies for a permanent failure (R31): the mailbox is disabled with it,
+/// and `check-config` prints it.
+pub const PERMANENT_FIX: &str = "check the service account's credentials and grant it ApplicationImpersonation on this mailbox (Exchange Online: the app's full_access_as_app consent), or remove the mailbox from the config; it resumes by itself once fixed";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -220,9 +220,6 @@ struct MailboxTask<F, S> {
 /// The pause before the next pass when a folder stopped at its page bound.
 const UNFINISHED_PAUSE: Duration = Duration::from_secs(1);
 
-/// The fix an admin applies for a permanent failure (R31).
-const PERMANENT_FIX: &str = "check the service account's credentials and grant it ApplicationImpersonation on this mailbox (Exchange Online: the app's full_access_as_app consent), or remove the mailbox from the config; it resumes by itself once fixed";
-
 impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
     async fn run(mut self) {
         let mut delay = Duration::ZERO;
@@ -354,7 +351,7 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         let failure = match action {
             Action::DisableMailbox => Failure::Permanent {
                 error: error.clone(),
-                fix: PERMANENT_FIX.into(),
+                fix: super::health::PERMANENT_FIX.into(),
             },
             Action::RetryAfter(d) => Failure::Transient {
                 error: error.clone(),

@@ -424,6 +424,7 @@ pub fn drag(c: &SimControl, mailbox: &str, subject: &str, folder: &str) -> Strin
 pub mod dataverse;
 pub mod proxy;
 pub mod receivers;
+pub mod tls;
 
 /// A deliverer over the agent's configured sink that lives across delivery rounds (its caches
 /// too), retrying after 10 ms instead of seconds.

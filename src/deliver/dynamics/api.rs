@@ -28,7 +28,7 @@ pub enum ApiError {
     #[error("Dataverse asked to wait {}s (service protection limits)", .0.as_secs())]
     Throttled(Duration),
     #[error("Dataverse {url}: {what}")]
-    Transport { url: String, what: &'static str },
+    Transport { url: String, what: String },
     #[error("Dataverse sign-in: {0}")]
     SignIn(#[source] oauth::Error),
     /// The service answered with an error.
@@ -241,13 +241,7 @@ impl Api {
         }
         let transport = |e: reqwest::Error| ApiError::Transport {
             url: format!("{}{}", self.base, call.path.split('?').next().unwrap_or("")),
-            what: if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "cannot connect"
-            } else {
-                "the connection failed"
-            },
+            what: crate::http::failure_words(&e),
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
