@@ -19,7 +19,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn check_config_names_the_field_and_exits_1() {
+fn check_config_names_the_mailbox_folder_and_field_and_exits_1() {
     let out = foldertrack(&[
         "--config",
         &fixture("reject_folder_outside_inbox.toml"),
@@ -28,7 +28,7 @@ fn check_config_names_the_field_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("FAIL line 7: mailbox[0].folder[0].path: folder paths must start at Inbox"),
+        stdout.contains("FAIL line 7: mailbox alice@example.com, folder \"Archive/Contoso\", path: folder paths must start at Inbox"),
         "{stdout}"
     );
     assert!(!text(&out.stderr).contains("panicked"));

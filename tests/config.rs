@@ -24,7 +24,7 @@ fn rejected_examples_say_what_to_fix() {
         ("reject_unknown_field.toml", "unknown field `folders`"),
         (
             "reject_folder_outside_inbox.toml",
-            "mailbox[0].folder[0].path: folder paths must start at Inbox",
+            "mailbox alice@example.com, folder \"Archive/Contoso\", path: folder paths must start at Inbox",
         ),
         (
             "reject_inline_password.toml",
@@ -36,7 +36,7 @@ fn rejected_examples_say_what_to_fix() {
         ),
         (
             "reject_duplicate_mailbox.toml",
-            "mailbox[1].address: Alice@Example.com is configured twice",
+            "mailbox Alice@Example.com, address: Alice@Example.com is configured twice",
         ),
         (
             "reject_missing_secret.toml",

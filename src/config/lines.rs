@@ -1,7 +1,8 @@
 //! Where in the file a problem is: validation speaks of field paths
 //! (`mailbox[0].folder[1].path`), people look for lines. The file is parsed once more with
 //! spans, and each problem gets the line of its value, or of the nearest section that holds
-//! it when the value is not in the file (a default, a missing field).
+//! it when the value is not in the file (a default, a missing field). A mailbox or folder is
+//! then named by its address and path, as the file's reader knows them, not by its index.
 
 use toml::de::{DeTable, DeValue};
 
@@ -13,13 +14,66 @@ pub fn locate(text: &str, problems: Vec<String>) -> Vec<String> {
     problems
         .into_iter()
         .map(|p| {
-            let field = p.split(": ").next().unwrap_or("");
+            let (field, named) = match p.split_once(": ") {
+                Some((field, what)) => (field, format!("{}: {what}", human(root.get_ref(), field))),
+                None => (p.as_str(), human(root.get_ref(), &p)),
+            };
             match offset(root.get_ref(), field) {
-                Some(at) => format!("line {}: {p}", position(text, at).0),
-                None => p,
+                Some(at) => format!("line {}: {named}", position(text, at).0),
+                None => named,
             }
         })
         .collect()
+}
+
+/// `mailbox[1].folder[0].path` → `mailbox b@x.com, folder "Inbox/X", path`; other fields as
+/// they are. A mailbox or folder without a usable name keeps its 1-based position.
+fn human(root: &DeTable<'_>, field: &str) -> String {
+    let Some((index, rest)) = indexed(field, "mailbox") else {
+        return field.to_owned();
+    };
+    let mailbox = array_item(root, "mailbox", index);
+    let mut named = match mailbox.and_then(|m| string(m, "address")) {
+        Some(address) => format!("mailbox {address}"),
+        None => format!("mailbox #{}", index + 1),
+    };
+    let mut rest = rest;
+    if let Some((index, after)) = rest.and_then(|r| indexed(r, "folder")) {
+        let folder = mailbox.and_then(|m| array_item(m, "folder", index));
+        match folder.and_then(|f| string(f, "path").or_else(|| string(f, "id"))) {
+            Some(name) => named.push_str(&format!(", folder {name:?}")),
+            None => named.push_str(&format!(", folder #{}", index + 1)),
+        }
+        rest = after;
+    }
+    match rest {
+        Some(rest) => format!("{named}, {rest}"),
+        None => named,
+    }
+}
+
+/// `name[i]` or `name[i].rest` → `(i, rest)`.
+fn indexed<'f>(field: &'f str, name: &str) -> Option<(usize, Option<&'f str>)> {
+    let after = field.strip_prefix(name)?.strip_prefix('[')?;
+    let (index, rest) = after.split_once(']')?;
+    Some((index.parse().ok()?, rest.strip_prefix('.')))
+}
+
+fn array_item<'a, 't>(table: &'a DeTable<'t>, name: &str, index: usize) -> Option<&'a DeTable<'t>> {
+    match table.get(name)?.get_ref() {
+        DeValue::Array(items) => match items.get(index)?.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn string<'a>(table: &'a DeTable<'_>, key: &str) -> Option<&'a str> {
+    match table.get(key)?.get_ref() {
+        DeValue::String(s) if !s.trim().is_empty() => Some(s),
+        _ => None,
+    }
 }
 
 /// The byte offset of the deepest part of `field` present in the file.
@@ -94,8 +148,8 @@ mod tests {
                 "line 5: cadence.busy_secs: too big",
                 "line 4: cadence: out of order",
                 "line 4: cadence.jitter: not in the file",
-                "line 12: mailbox[1].folder[0].path: bad",
-                "line 10: mailbox[1].address: twice",
+                "line 12: mailbox b@x.com, folder \"Inbox/X\", path: bad",
+                "line 10: mailbox b@x.com, address: twice",
                 "health: absent section",
             ]
         );

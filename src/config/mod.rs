@@ -611,23 +611,23 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
         let rows: [(&str, &str); 9] = [
             (
                 "[[mailbox]]\naddress = \"alice@example.com\"\n[[mailbox.folder]]\npath = \"Archive/X\"",
-                "mailbox[0].folder[0].path: folder paths must start at Inbox",
+                "mailbox alice@example.com, folder \"Archive/X\", path: folder paths must start at Inbox",
             ),
             (
                 "[[mailbox]]\naddress = \"alice\"",
-                "mailbox[0].address: \"alice\" is not an SMTP address",
+                "mailbox alice, address: \"alice\" is not an SMTP address",
             ),
             (
                 "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox]]\naddress = \"A@example.com\"",
-                "mailbox[1].address: A@example.com is configured twice",
+                "mailbox A@example.com, address: A@example.com is configured twice",
             ),
             (
                 "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\npath = \"Inbox/X\"\nregarding = { entity = \"account\", id = \"nope\" }",
-                "mailbox[0].folder[0].regarding.id: \"nope\" is not a GUID",
+                "mailbox a@example.com, folder \"Inbox/X\", regarding.id: \"nope\" is not a GUID",
             ),
             (
                 "[[mailbox]]\naddress = \"a@example.com\"\n[[mailbox.folder]]\ninclude_body = true",
-                "mailbox[0].folder[0]: give the folder's path",
+                "mailbox a@example.com, folder #1: give the folder's path",
             ),
             (
                 "[limits]\nmax_concurrent_calls = 30",
