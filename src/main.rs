@@ -3,11 +3,10 @@
 
 mod cli;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet);
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)

@@ -198,3 +198,35 @@ fn help_says_what_an_address_is_and_that_retry_works_with_the_agent_running() {
         "{retry}"
     );
 }
+
+/// `--config` is offered where a config file is read, and only there.
+#[test]
+fn help_lists_config_only_for_commands_that_read_it() {
+    let help = |args: &[&str]| text(&foldertrack(args).stdout);
+    for tool in [
+        &["sim", "--help"][..],
+        &["demo", "--help"],
+        &["bench", "e2e", "--help"],
+    ] {
+        let h = help(tool);
+        assert!(h.contains("Usage:"), "{tool:?}: {h}");
+        assert!(!h.contains("--config"), "{tool:?} reads no config: {h}");
+    }
+    for command in ["status", "run", "check-config"] {
+        assert!(help(&[command, "--help"]).contains("--config"), "{command}");
+    }
+    // The global option still goes before any command.
+    let out = foldertrack(&[
+        "--config",
+        "/nonexistent/x.toml",
+        "sim",
+        "--listen",
+        "bogus",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -40,6 +40,27 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The parsed command line. `--config` is global for the commands that read the file; the
+    /// tools that never do (the simulator, the demo, the benchmarks, `ews`) leave it out of
+    /// their help: a hidden local `--config` there keeps clap from copying the global one in.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Self::command();
+        for tool in ["sim", "demo", "bench", "ews"] {
+            command = command.mut_subcommand(tool, |c| {
+                c.arg(
+                    clap::Arg::new("config")
+                        .long("config")
+                        .hide(true)
+                        .value_parser(clap::value_parser!(PathBuf)),
+                )
+            });
+        }
+        Self::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Watch every mapped folder until stopped.
