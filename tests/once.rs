@@ -153,7 +153,7 @@ async fn subjects_reach_the_log_only_with_log_subjects_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_says_how_many_requests_wait_when_the_sink_cannot_be_reached() {
+async fn once_and_retry_say_how_many_requests_wait_when_the_sink_cannot_be_reached() {
     let sim = simulator().await;
     let c = sim.control();
     c.create_folder(ALICE, "Inbox/Customers").unwrap();
@@ -184,5 +184,13 @@ async fn once_says_how_many_requests_wait_when_the_sink_cannot_be_reached() {
         stdout.contains("the sink is unavailable since")
             && stdout.contains("1 requests wait in the outbox"),
         "the waiting request is named: {stdout}"
+    );
+    // retry is for problem items; asked anyway, it still points at the waiting request.
+    let (code, out) = cli(&config, &["retry", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("would re-queue 0 item(s)")
+            && out.contains("1 request(s) wait in the outbox: the agent sends them by itself"),
+        "{out}"
     );
 }

@@ -9,7 +9,7 @@ use foldertrack::agent::{self, checks, files::AgentFiles};
 use foldertrack::config::{Check, Config};
 use foldertrack::deliver::explain;
 use foldertrack::deliver::items::{self, ItemLine, ItemState};
-use foldertrack::store::SledStore;
+use foldertrack::store::{SledStore, Store};
 use foldertrack::watch::supervisor::SyncNow;
 use std::path::Path;
 use std::process::ExitCode;
@@ -116,15 +116,16 @@ pub async fn retry(
 ) -> Result<ExitCode> {
     let since = since.map(parse_since).transpose()?;
     let config = Config::load(path)?;
-    let items = match AgentFiles::beside(&config.store.path).running() {
+    let (items, waiting) = match AgentFiles::beside(&config.store.path).running() {
         Some(addr) => {
-            admin_client(&config, &addr)?
-                .retry(mailbox, since, dry_run)
-                .await?
+            let admin = admin_client(&config, &addr)?;
+            let items = admin.retry(mailbox, since, dry_run).await?;
+            (items, admin.status().await?.outbox)
         }
         None => {
             let store = SledStore::open(&config.store.path)?;
-            items::retry(&store, mailbox, since, dry_run).await?
+            let items = items::retry(&store, mailbox, since, dry_run).await?;
+            (items, store.stats()?.outbox)
         }
     };
     for item in &items {
@@ -137,6 +138,12 @@ pub async fn retry(
     } else {
         format!("re-queued {queued} item(s); the agent delivers them at its next round")
     })?;
+    if waiting > 0 {
+        // Not the problem items retry is for, but what a user looking for a lost mail means.
+        print_line(&format!(
+            "{waiting} request(s) wait in the outbox: the agent sends them by itself when the sink answers (`foldertrack items` shows why they wait)"
+        ))?;
+    }
     for item in skipped {
         print_line(&format!(
             "{}: not sent again, the later event {} of the same message is already in the sink and sending the older one would undo it{}",
