@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse_args();
-    foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet);
+    foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet_logs());
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(cli::run(args)));

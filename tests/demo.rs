@@ -76,7 +76,7 @@ fn demo(api: &str) {
 }
 
 /// `demo --keep` ends with commands to try; each works exactly as printed, against the demo's
-/// agent, and Ctrl-C then stops the demo.
+/// agent, and Ctrl-C then stops the demo. Its logs stay out of the story unless asked for.
 #[test]
 fn demo_keep_suggests_commands_that_work_as_printed() {
     use std::io::BufRead;
@@ -84,7 +84,7 @@ fn demo_keep_suggests_commands_that_work_as_printed() {
     let mut demo = Command::new(env!("CARGO_BIN_EXE_foldertrack"))
         .args(["demo", "--keep"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let (tx, lines) = std::sync::mpsc::channel();
@@ -131,4 +131,8 @@ fn demo_keep_suggests_commands_that_work_as_printed() {
         assert!(Instant::now() < deadline, "Ctrl-C stops the demo");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Without -v the story is not drowned in the agent's INFO lines.
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut demo.stderr.take().unwrap(), &mut logs).unwrap();
+    assert!(!logs.contains(" INFO "), "{logs}");
 }

@@ -41,6 +41,16 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// Warnings and errors only: asked for with `--quiet`, or the demo without `-v`, whose
+    /// story is its output and would drown in the agent's INFO lines.
+    pub fn quiet_logs(&self) -> bool {
+        #[cfg(feature = "sim")]
+        if matches!(self.command, Command::Demo { .. }) && self.verbose == 0 {
+            return true;
+        }
+        self.quiet
+    }
+
     /// The parsed command line. `--config` is global for the commands that read the file; the
     /// tools that never do (the simulator, the demo, the benchmarks, `ews`) leave it out of
     /// their help: a hidden local `--config` there keeps clap from copying the global one in.
