@@ -7,6 +7,7 @@ mod common;
 use common::dataverse::{self, Dataverse};
 use common::*;
 use foldertrack::agent::delivery;
+use foldertrack::deliver::explain::{self, Outcome, Query};
 use foldertrack::deliver::{AnySink, Deliverer, Drained};
 use foldertrack::store::Store;
 use serde_json::{Value, json};
@@ -627,6 +628,18 @@ async fn r25_dv6_a_missing_regarding_record_holds_its_mapping_without_burning_at
     );
     let (_, entry) = agent.store.outbox(1).unwrap().remove(0);
     assert_eq!(entry.attempts, 0, "no attempt burned");
+    // "Why isn't it in the CRM?": explain tells the hold, its reason and that it goes out later.
+    let query = Query::from_parts(Some(first.clone()), None, None, None).unwrap();
+    let told = explain::tell(
+        &explain::gather(agent.store.as_ref(), &query).unwrap(),
+        &agent.config.explain_settings(),
+    );
+    assert_eq!(told.stories[0].outcome, Outcome::Held, "{}", told.text());
+    assert!(
+        told.text().contains("is unavailable") && told.text().contains("does not exist"),
+        "{}",
+        told.text()
+    );
 
     // More mail for the held record waits untried; the other mapping's goes through.
     let second = file(&agent, ALICE, &mail("also to it"), FOLDER);

@@ -2,7 +2,8 @@
 //! and delivered, baseline (R10), folder not mapped (R2), mapping paused (R5), no regarding
 //! (R7), Sent Items not watched (R16), rejected (R32) and waiting for a retry (R30) — found by
 //! Message-ID, subject fragment or mailbox + folder; on the command line with the agent stopped,
-//! and as JSON from the admin API of a running agent.
+//! and as JSON from the admin API of a running agent. The mailbox stories run over EWS and
+//! over Graph.
 
 mod common;
 
@@ -44,19 +45,29 @@ fn filed(agent: &Agent, subject: &str, to: &str) -> String {
     d.internet_message_id
 }
 
-async fn agent_over(folders: &[Folder<'_>]) -> Agent {
+async fn agent_over(api: Api, folders: &[Folder<'_>]) -> Agent {
     let sim = simulator().await;
     for (path, _, _) in folders {
         sim.control().create_folder(ALICE, path).unwrap();
     }
-    let agent = Agent::with_sim(sim, &mailboxes(&[(ALICE, folders)])).await;
+    let agent =
+        Agent::with_extra_on(api, sim, &mailboxes(&[(ALICE, folders)]), |_| String::new()).await;
     agent.pass().await;
     agent
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tracked_and_delivered_mail_is_found_by_message_id_subject_and_folder() {
-    let agent = agent_over(&[(CUSTOMERS, Some(CONTOSO), "")]).await;
+// The mailbox stories, over EWS and over Graph.
+over_both_apis!(
+    tracked_and_delivered_mail_is_found_by_message_id_subject_and_folder,
+    r10_mail_there_before_tracking_started_is_remembered_as_the_baseline,
+    r2_mail_in_a_folder_that_is_not_mapped,
+    r5_a_paused_mapping_says_why_and_what_to_do,
+    r7_mail_moved_into_a_folder_without_a_regarding,
+    r16_sent_mail_is_not_tracked_while_sent_tracking_is_off,
+);
+
+async fn tracked_and_delivered_mail_is_found_by_message_id_subject_and_folder(api: Api) {
+    let agent = agent_over(api, &[(CUSTOMERS, Some(CONTOSO), "")]).await;
     let id = filed(&agent, "Order 4711 for Contoso", CUSTOMERS);
     agent.pass().await;
     assert_eq!(agent.delivered().len(), 1);
@@ -98,15 +109,16 @@ async fn tracked_and_delivered_mail_is_found_by_message_id_subject_and_folder() 
     assert_eq!(&by_folder.stories[1], story);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r10_mail_there_before_tracking_started_is_remembered_as_the_baseline() {
+async fn r10_mail_there_before_tracking_started_is_remembered_as_the_baseline(api: Api) {
     let sim = simulator().await;
     let c = sim.control();
     c.create_folder(ALICE, CUSTOMERS).unwrap();
     let old = c.deliver(ALICE, CUSTOMERS, &mail("old news")).unwrap();
-    let agent = Agent::with_sim(
+    let agent = Agent::with_extra_on(
+        api,
         sim,
         &mailboxes(&[(ALICE, &[(CUSTOMERS, Some(CONTOSO), "")])]),
+        |_| String::new(),
     )
     .await;
     agent.pass().await;
@@ -155,9 +167,8 @@ async fn r10_mail_there_before_tracking_started_is_remembered_as_the_baseline() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r2_mail_in_a_folder_that_is_not_mapped() {
-    let agent = agent_over(&[(CUSTOMERS, Some(CONTOSO), "")]).await;
+async fn r2_mail_in_a_folder_that_is_not_mapped(api: Api) {
+    let agent = agent_over(api, &[(CUSTOMERS, Some(CONTOSO), "")]).await;
     agent.sim().create_folder(ALICE, "Inbox/Other").unwrap();
     let id = filed(&agent, "elsewhere", "Inbox/Other");
     agent.pass().await;
@@ -180,9 +191,8 @@ async fn r2_mail_in_a_folder_that_is_not_mapped() {
     assert!(says(story, "only mapped folders are tracked (R2)"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r5_a_paused_mapping_says_why_and_what_to_do() {
-    let agent = agent_over(&[(CUSTOMERS, Some(CONTOSO), "")]).await;
+async fn r5_a_paused_mapping_says_why_and_what_to_do(api: Api) {
+    let agent = agent_over(api, &[(CUSTOMERS, Some(CONTOSO), "")]).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Archive").unwrap();
     c.move_folder(ALICE, CUSTOMERS, "Archive").unwrap();
@@ -213,9 +223,8 @@ async fn r5_a_paused_mapping_says_why_and_what_to_do() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r7_mail_moved_into_a_folder_without_a_regarding() {
-    let agent = agent_over(&[(CUSTOMERS, None, "")]).await;
+async fn r7_mail_moved_into_a_folder_without_a_regarding(api: Api) {
+    let agent = agent_over(api, &[(CUSTOMERS, None, "")]).await;
     let id = filed(&agent, "no record", CUSTOMERS);
     agent.pass().await;
 
@@ -233,9 +242,8 @@ async fn r7_mail_moved_into_a_folder_without_a_regarding() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r16_sent_mail_is_not_tracked_while_sent_tracking_is_off() {
-    let agent = agent_over(&[(CUSTOMERS, Some(CONTOSO), "")]).await;
+async fn r16_sent_mail_is_not_tracked_while_sent_tracking_is_off(api: Api) {
+    let agent = agent_over(api, &[(CUSTOMERS, Some(CONTOSO), "")]).await;
     let sent = mail("my offer");
     let sent = foldertrack::sim::NewMessage {
         from: ALICE.into(),
@@ -358,7 +366,7 @@ async fn the_command_line_explains_from_the_store_with_the_agent_stopped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_explains_while_the_agent_runs() {
-    let agent = agent_over(&[(CUSTOMERS, Some(CONTOSO), "")]).await;
+    let agent = agent_over(Api::Ews, &[(CUSTOMERS, Some(CONTOSO), "")]).await;
     let running = agent.run().await;
     let id = filed(&agent, "live one", CUSTOMERS);
     let delivered = async || {
