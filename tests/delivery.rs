@@ -522,7 +522,6 @@ async fn d5_r30_a_sink_outage_is_one_state_probed_by_one_request_and_fails_no_ma
 
     // It answers again: everything goes in, every mail is marked, the state is gone.
     hook.always(None);
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let drained = deliver_all(&agent, &d).await;
     assert_eq!(drained.delivered, 20);
     assert_eq!(hook.records().len(), 20);
