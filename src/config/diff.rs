@@ -68,6 +68,7 @@ pub fn restart_sections(old: &Config, new: &Config) -> Vec<&'static str> {
         ("store", new.store != old.store),
         ("sink", new.sink != old.sink),
         ("limits", new.limits != old.limits),
+        ("notifications", new.notifications != old.notifications),
         ("delivery", new.delivery != old.delivery),
         ("writeback", new.writeback != old.writeback),
         ("admin", new.admin != old.admin),

@@ -75,6 +75,9 @@ pub struct Config {
     /// The adaptive sync interval of each mailbox.
     #[serde(default)]
     pub cadence: Cadence,
+    /// Streaming notifications that wake a mailbox's sync at once (EWS only).
+    #[serde(default)]
+    pub notifications: Notifications,
     /// Where sync state, history and the outbox are kept.
     #[serde(default)]
     pub store: Store,
@@ -107,6 +110,12 @@ impl Config {
         let mut out = Vec::new();
         differences("limits", &self.limits, &Limits::default(), &mut out);
         differences("cadence", &self.cadence, &Cadence::default(), &mut out);
+        differences(
+            "notifications",
+            &self.notifications,
+            &Notifications::default(),
+            &mut out,
+        );
         differences("health", &self.health, &HealthSettings::default(), &mut out);
         differences("delivery", &self.delivery, &Delivery::default(), &mut out);
         differences(
@@ -311,6 +320,47 @@ impl Default for Cadence {
             busy_secs: 120,
             quiet_secs: 720,
             jitter: 0.1,
+        }
+    }
+}
+
+/// `[notifications]`
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Notifications {
+    /// `streaming`: EWS streaming subscriptions wake a mailbox's sync within seconds and
+    /// polling is the backstop; `off`: polling on the cadence only. Graph always polls.
+    pub mode: NotificationMode,
+    /// While a mailbox's notifications are healthy, seconds between its backstop syncs
+    /// (60–86400; at least `cadence.quiet_secs` is used).
+    #[schemars(range(min = validate::MIN_BACKSTOP_SECS, max = validate::MAX_INTERVAL_SECS))]
+    pub backstop_secs: u64,
+    /// Streaming connections open at once for the service account (Exchange's
+    /// HangingConnectionLimit: 3 on 2013, 10 on 2016, 2019 and Online; 1–100). Each serves up
+    /// to 200 mailboxes; mailboxes beyond the limit are polled.
+    #[schemars(range(min = 1, max = validate::MAX_HANGING_CONNECTIONS))]
+    pub hanging_connection_limit: u32,
+    /// Minutes the server keeps a streaming connection open before it is renewed (1–30).
+    #[schemars(range(min = 1, max = 30))]
+    pub connection_timeout_minutes: u32,
+}
+
+/// `notifications.mode`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationMode {
+    #[default]
+    Streaming,
+    Off,
+}
+
+impl Default for Notifications {
+    fn default() -> Self {
+        Self {
+            mode: NotificationMode::Streaming,
+            backstop_secs: 3_600,
+            hanging_connection_limit: 3,
+            connection_timeout_minutes: 30,
         }
     }
 }
@@ -608,7 +658,7 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
 
     #[test]
     fn validation_table() {
-        let rows: [(&str, &str); 9] = [
+        let rows: [(&str, &str); 11] = [
             (
                 "[[mailbox]]\naddress = \"alice@example.com\"\n[[mailbox.folder]]\npath = \"Archive/X\"",
                 "mailbox alice@example.com, folder \"Archive/X\", path: folder paths must start at Inbox",
@@ -636,6 +686,14 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
             (
                 "[cadence]\nbusy_secs = 600",
                 "cadence: needs 1 <= busy_secs",
+            ),
+            (
+                "[notifications]\nhanging_connection_limit = 0",
+                "notifications.hanging_connection_limit: 0 is out of range; use 1 to 100",
+            ),
+            (
+                "[notifications]\nbackstop_secs = 5",
+                "notifications.backstop_secs: 5 is out of range; use 60 to 86400",
             ),
             (
                 "[sink]\nkind = \"webhook\"\nurl = \"http://hooks.example.com/x\"\nsecret_env = \"S\"",

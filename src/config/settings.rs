@@ -3,7 +3,7 @@
 //! values that never print. Components take these, never the config.
 
 use super::secret::{resolve_admin_token, resolve_secret};
-use super::{Api, Auth, Check, Config, Error, Sink};
+use super::{Api, Auth, Check, Config, Error, NotificationMode, Sink};
 use crate::admin::AdminSettings;
 use crate::client::{self, ClientSettings, Limits};
 use crate::deliver::dynamics::DynamicsSettings;
@@ -15,6 +15,7 @@ use crate::http::{Timeouts, oauth};
 use crate::watch::cadence::CadenceSettings;
 use crate::watch::capacity::{self, CallLimits, Capacity};
 use crate::watch::health::HealthPolicy;
+use crate::watch::notify::NotifySettings;
 use std::num::NonZeroU32;
 use std::time::Duration;
 use url::Url;
@@ -209,6 +210,28 @@ impl Config {
             busy: Duration::from_secs(c.busy_secs),
             quiet: Duration::from_secs(c.quiet_secs),
             jitter: c.jitter,
+        }
+    }
+
+    /// `[notifications]` for the notifier; streaming needs the EWS back-end.
+    pub fn notify_settings(&self) -> NotifySettings {
+        let n = &self.notifications;
+        NotifySettings {
+            enabled: n.mode == NotificationMode::Streaming && self.exchange.api == Api::Ews,
+            backstop: Duration::from_secs(n.backstop_secs.max(self.cadence.quiet_secs)),
+            connections: n.hanging_connection_limit as usize,
+            connection_minutes: n.connection_timeout_minutes,
+        }
+    }
+
+    /// Why mailboxes are polled only, when notifications are not used.
+    pub fn notify_off_reason(&self) -> Option<&'static str> {
+        if self.exchange.api == Api::Graph {
+            Some("Microsoft Graph is polled on the cadence (change notifications are not used)")
+        } else if self.notifications.mode == NotificationMode::Off {
+            Some("notifications.mode = \"off\": polled on the cadence")
+        } else {
+            None
         }
     }
 

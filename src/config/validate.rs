@@ -19,6 +19,10 @@ pub const MAX_SYNC_PAGE: u32 = crate::ews::sync_folder_items::MAX_CHANGES as u32
 pub const MAX_JITTER: f64 = 0.5;
 /// One day, the longest sync interval or retry wait.
 pub const MAX_INTERVAL_SECS: u64 = 86_400;
+/// The shortest backstop interval of a notified mailbox.
+pub const MIN_BACKSTOP_SECS: u64 = 60;
+/// The most streaming connections one service account may hold.
+pub const MAX_HANGING_CONNECTIONS: u32 = 100;
 /// One week, the longest probe interval of a parked or disabled mailbox.
 pub const MAX_PROBE_SECS: u64 = 7 * 86_400;
 /// The longest connect timeout.
@@ -253,6 +257,25 @@ fn limits(p: &mut Problems, config: &Config) {
     if !(0.0..=MAX_JITTER).contains(&c.jitter) {
         p.add("cadence.jitter", &format!("must be 0 to {MAX_JITTER}"));
     }
+    let n = &config.notifications;
+    p.range(
+        "notifications.backstop_secs",
+        n.backstop_secs,
+        MIN_BACKSTOP_SECS,
+        MAX_INTERVAL_SECS,
+    );
+    p.range(
+        "notifications.hanging_connection_limit",
+        n.hanging_connection_limit,
+        1,
+        MAX_HANGING_CONNECTIONS,
+    );
+    p.range(
+        "notifications.connection_timeout_minutes",
+        n.connection_timeout_minutes,
+        1,
+        30,
+    );
     let h = &config.health;
     let in_range = p.range("health.retry_secs", h.retry_secs, 1, MAX_INTERVAL_SECS)
         & p.range(

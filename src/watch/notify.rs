@@ -1,0 +1,352 @@
+//! Notifications as hints (R40): the pure decisions of the notifier — which mailboxes share a
+//! streaming connection, how long to wait before reconnecting, what a server's refusal means
+//! for a mailbox, how long a notified mailbox sleeps between backstop syncs — and [`Hints`],
+//! where the notifier and the mailbox tasks meet: the folders each mailbox watches, the wake
+//! that starts its normal sync pass, and whether it is notified or polled, and why.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The most subscriptions one streaming connection serves (an affinity group, ews-protocol
+/// §1.4).
+pub const GROUP_SIZE: usize = 200;
+
+/// How the notifier runs; from `[notifications]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotifySettings {
+    pub enabled: bool,
+    /// The interval of a notified mailbox's backstop syncs.
+    pub backstop: Duration,
+    /// Streaming connections open at once for the service account.
+    pub connections: usize,
+    /// Minutes the server holds a connection open.
+    pub connection_minutes: u32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            backstop: Duration::from_secs(3_600),
+            connections: 3,
+            connection_minutes: 30,
+        }
+    }
+}
+
+/// Whether a mailbox's changes wake it at once, and if not, why.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Delivery {
+    /// A streaming subscription wakes its sync within seconds; polling is the backstop.
+    Notified,
+    /// Synced on the adaptive cadence only.
+    Polled { reason: String },
+    /// Not subscribed yet (the first pass has not resolved its folders).
+    #[default]
+    Pending,
+}
+
+/// Splits the mailboxes (sorted) into connection groups of at most [`GROUP_SIZE`], at most
+/// `connections` of them; returns the groups (each one's anchor is its first member) and the
+/// mailboxes left without a connection.
+pub fn groups(mut mailboxes: Vec<String>, connections: usize) -> (Vec<Vec<String>>, Vec<String>) {
+    mailboxes.sort();
+    let capacity = GROUP_SIZE * connections;
+    let rest = mailboxes.split_off(capacity.min(mailboxes.len()));
+    let groups = mailboxes
+        .chunks(GROUP_SIZE)
+        .map(<[String]>::to_vec)
+        .collect();
+    (groups, rest)
+}
+
+/// The wait before reconnect attempt `failures` (1, 2, …): 1 s doubling to 5 minutes, ± 20 %
+/// (`jitter_sample` uniform in [-1, 1]) so many connections do not come back at once.
+pub fn reconnect_delay(failures: u32, jitter_sample: f64) -> Duration {
+    const BASE: Duration = Duration::from_secs(1);
+    const CAP: Duration = Duration::from_secs(300);
+    let exp = failures.saturating_sub(1).min(16);
+    let delay = BASE.saturating_mul(1 << exp).min(CAP);
+    delay.mul_f64(1.0 + 0.2 * jitter_sample.clamp(-1.0, 1.0))
+}
+
+/// What a server's refusal of a subscription or connection means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The subscriptions are gone or events were missed: sync what they covered at once and
+    /// subscribe again.
+    Resubscribe,
+    /// This server will not stream for the mailbox (version, policy): poll it; `retry` when
+    /// to ask again, if ever.
+    Poll {
+        reason: String,
+        retry: Option<Duration>,
+    },
+    /// Transient (busy, a dropped connection): back off and try again.
+    Retry,
+}
+
+/// How long a mailbox Exchange refused more subscriptions for is polled before asking again.
+pub const SUBSCRIPTION_COUNT_RETRY: Duration = Duration::from_secs(900);
+
+/// The table of refusals (ews-protocol §3.6, §6.2), by response code name.
+pub fn refusal(code: &str) -> Refusal {
+    match code {
+        "ErrorSubscriptionNotFound"
+        | "ErrorExpiredSubscription"
+        | "ErrorInvalidSubscription"
+        | "ErrorMissedNotificationEvents"
+        | "ErrorReadEventsFailed"
+        | "ErrorEventNotFound"
+        | "ErrorInvalidWatermark"
+        | "ErrorNewEventStreamConnectionOpened" => Refusal::Resubscribe,
+        "ErrorInvalidServerVersion" | "ErrorInvalidRequest" | "ErrorInvalidOperation" => {
+            Refusal::Poll {
+                reason: format!("Exchange does not offer streaming notifications here ({code})"),
+                retry: None,
+            }
+        }
+        "ErrorExceededSubscriptionCount" => Refusal::Poll {
+            reason: format!(
+                "Exchange refuses more subscriptions on this mailbox ({code}: other applications hold its EWSMaxSubscriptions); asked again in {} min",
+                SUBSCRIPTION_COUNT_RETRY.as_secs() / 60
+            ),
+            retry: Some(SUBSCRIPTION_COUNT_RETRY),
+        },
+        "ErrorSubscriptionAccessDenied" | "ErrorSubscriptionDelegateAccessNotSupported" => {
+            Refusal::Poll {
+                reason: format!("the service account may not subscribe to this mailbox ({code})"),
+                retry: None,
+            }
+        }
+        _ => Refusal::Retry,
+    }
+}
+
+/// The delay until a mailbox's next sync: the cadence's while it is polled; the backstop
+/// (never shorter than the cadence's) while notifications wake it.
+pub fn poll_delay(cadence: Duration, delivery: &Delivery, backstop: Duration) -> Duration {
+    match delivery {
+        Delivery::Notified => cadence.max(backstop),
+        _ => cadence,
+    }
+}
+
+/// One mailbox's meeting point.
+#[derive(Debug, Default)]
+struct Slot {
+    wake: Arc<Notify>,
+    /// The folders its last pass watched (ids), sorted.
+    folders: Vec<String>,
+    delivery: Delivery,
+}
+
+/// Where the notifier and the mailbox tasks meet. Cheap to share.
+#[derive(Debug)]
+pub struct Hints {
+    slots: Mutex<HashMap<String, Slot>>,
+    /// Ticks when a mailbox's folders change or a mailbox comes or goes.
+    pub changed: Notify,
+    /// Notifications are off for every mailbox, and why.
+    off: Option<String>,
+    backstop: Duration,
+}
+
+impl Default for Hints {
+    fn default() -> Self {
+        Self::new(NotifySettings::default().backstop)
+    }
+}
+
+impl Hints {
+    /// Hints for a notifier whose mailboxes sync every `backstop` while notified.
+    pub fn new(backstop: Duration) -> Self {
+        Self {
+            slots: Mutex::default(),
+            changed: Notify::new(),
+            off: None,
+            backstop,
+        }
+    }
+
+    /// Hints with every mailbox polled for `reason` (notifications off, or Graph).
+    pub fn off(reason: &str) -> Self {
+        Self {
+            off: Some(reason.to_owned()),
+            ..Self::default()
+        }
+    }
+
+    /// The interval of a notified mailbox's backstop syncs.
+    pub fn backstop(&self) -> Duration {
+        self.backstop
+    }
+
+    /// The wake of a mailbox (made on first use).
+    pub fn wake_of(&self, mailbox: &str) -> Arc<Notify> {
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        slots.entry(mailbox.to_owned()).or_default().wake.clone()
+    }
+
+    /// Starts a mailbox's normal sync pass (coalesced: many wakes before it runs are one).
+    pub fn wake(&self, mailbox: &str) {
+        if let Some(s) = self.slots.lock().expect("unpoisoned").get(mailbox) {
+            s.wake.notify_one();
+        }
+    }
+
+    /// Records the folders a pass watched; ticks `changed` when they differ.
+    pub fn set_folders(&self, mailbox: &str, mut folders: Vec<String>) {
+        folders.sort();
+        folders.dedup();
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        let slot = slots.entry(mailbox.to_owned()).or_default();
+        if slot.folders != folders {
+            slot.folders = folders;
+            drop(slots);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Forgets a mailbox removed from the config.
+    pub fn remove(&self, mailbox: &str) {
+        self.slots.lock().expect("unpoisoned").remove(mailbox);
+        self.changed.notify_waiters();
+    }
+
+    /// Every mailbox with the folders it watches.
+    pub fn folders(&self) -> HashMap<String, Vec<String>> {
+        let slots = self.slots.lock().expect("unpoisoned");
+        slots
+            .iter()
+            .map(|(m, s)| (m.clone(), s.folders.clone()))
+            .collect()
+    }
+
+    /// Says whether a mailbox is notified or polled. A mailbox that stops being notified is
+    /// woken, so its long backstop sleep gives way to the cadence at once.
+    pub fn set_delivery(&self, mailbox: &str, delivery: Delivery) {
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        if let Some(s) = slots.get_mut(mailbox)
+            && s.delivery != delivery
+        {
+            tracing::info!(event = "notifications", mailbox, state = ?delivery);
+            if s.delivery == Delivery::Notified {
+                s.wake.notify_one();
+            }
+            s.delivery = delivery;
+        }
+    }
+
+    pub fn delivery(&self, mailbox: &str) -> Delivery {
+        if let Some(reason) = &self.off {
+            return Delivery::Polled {
+                reason: reason.clone(),
+            };
+        }
+        let slots = self.slots.lock().expect("unpoisoned");
+        slots
+            .get(mailbox)
+            .map(|s| s.delivery.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("m{i:04}@x")).collect()
+    }
+
+    #[test]
+    fn groups_fill_connections_in_address_order_and_leave_the_rest() {
+        let (g, rest) = groups(names(450), 3);
+        assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), [200, 200, 50]);
+        assert!(rest.is_empty());
+        assert_eq!(
+            g[1][0], "m0200@x",
+            "the anchor is the group's first address"
+        );
+        let (g, rest) = groups(names(700), 3);
+        assert_eq!(g.len(), 3);
+        assert_eq!(rest.len(), 100);
+        assert_eq!(rest[0], "m0600@x");
+        let mut shuffled = names(5);
+        shuffled.reverse();
+        assert_eq!(groups(shuffled, 1).0[0], names(5));
+        assert_eq!(
+            groups(Vec::new(), 3),
+            (Vec::<Vec<String>>::new(), Vec::new())
+        );
+    }
+
+    #[test]
+    fn reconnects_back_off_exponentially_with_bounded_jitter() {
+        let secs = |f, j| reconnect_delay(f, j).as_secs_f64();
+        assert_eq!(secs(1, 0.0), 1.0);
+        assert_eq!(secs(2, 0.0), 2.0);
+        assert_eq!(secs(5, 0.0), 16.0);
+        assert_eq!(secs(30, 0.0), 300.0);
+        assert_eq!(secs(3, 1.0), 4.8);
+        assert_eq!(secs(3, -1.0), 3.2);
+        assert_eq!(secs(3, 9.0), 4.8, "the sample is clamped");
+    }
+
+    #[test]
+    fn refusals_resubscribe_poll_or_retry() {
+        for code in [
+            "ErrorSubscriptionNotFound",
+            "ErrorExpiredSubscription",
+            "ErrorMissedNotificationEvents",
+        ] {
+            assert_eq!(refusal(code), Refusal::Resubscribe, "{code}");
+        }
+        assert!(matches!(
+            refusal("ErrorInvalidServerVersion"),
+            Refusal::Poll { retry: None, reason } if reason.contains("ErrorInvalidServerVersion")
+        ));
+        assert!(matches!(
+            refusal("ErrorExceededSubscriptionCount"),
+            Refusal::Poll { retry: Some(_), reason } if reason.contains("EWSMaxSubscriptions")
+        ));
+        assert_eq!(refusal("ErrorServerBusy"), Refusal::Retry);
+    }
+
+    #[test]
+    fn a_notified_mailbox_sleeps_to_the_backstop_a_polled_one_on_its_cadence() {
+        let s = Duration::from_secs;
+        let polled = Delivery::Polled {
+            reason: "off".into(),
+        };
+        assert_eq!(poll_delay(s(300), &Delivery::Notified, s(3600)), s(3600));
+        assert_eq!(poll_delay(s(7200), &Delivery::Notified, s(3600)), s(7200));
+        assert_eq!(poll_delay(s(300), &polled, s(3600)), s(300));
+        assert_eq!(poll_delay(s(300), &Delivery::Pending, s(3600)), s(300));
+    }
+
+    #[test]
+    fn hints_tick_only_on_changed_folders_and_off_overrides() {
+        let h = Hints::default();
+        let wake = h.wake_of("a@x");
+        h.set_folders("a@x", vec!["2".into(), "1".into()]);
+        assert_eq!(h.folders()["a@x"], ["1", "2"]);
+        h.wake("a@x");
+        h.wake("a@x");
+        use futures_util::FutureExt;
+        assert!(wake.notified().now_or_never().is_some());
+        assert!(
+            wake.notified().now_or_never().is_none(),
+            "two wakes before the pass are one"
+        );
+        h.set_delivery("a@x", Delivery::Notified);
+        assert_eq!(h.delivery("a@x"), Delivery::Notified);
+        let off = Hints::off("notifications are off");
+        assert!(matches!(off.delivery("a@x"), Delivery::Polled { .. }));
+    }
+}
