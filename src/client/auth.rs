@@ -159,6 +159,43 @@ impl Authenticator {
             Self::Ntlm(pool) => pool.send(call, limit, build).await,
         }
     }
+
+    /// Sends the request `build` makes, authenticated, and hands back the answer unread: a
+    /// streaming body is read as it arrives. NTLM authenticates a connection, not a request,
+    /// and is not offered for streams.
+    pub(crate) async fn open(
+        &self,
+        call: &Call,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<reqwest::Response, Error> {
+        let send = |request: RequestBuilder| async move {
+            request.send().await.map_err(|e| Error::transport(call, e))
+        };
+        match self {
+            Self::Basic { http, header } => {
+                send(with_authorization(build(http), header.expose_secret())).await
+            }
+            Self::OAuth { http, tokens } => {
+                let token_error = |source| Error::Token {
+                    call: call.clone(),
+                    source: Box::new(source),
+                };
+                let token = tokens.token().await.map_err(token_error)?;
+                let bearer = |t: &str| with_authorization(build(http), &format!("Bearer {t}"));
+                let response = send(bearer(token.secret())).await?;
+                if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+                    return Ok(response);
+                }
+                let fresh = tokens.refresh(&token).await.map_err(token_error)?;
+                send(bearer(fresh.secret())).await
+            }
+            #[cfg(feature = "ntlm")]
+            Self::Ntlm(_) => Err(Error::Ntlm {
+                call: call.clone(),
+                reason: "streaming notifications need basic or oauth authentication".into(),
+            }),
+        }
+    }
 }
 
 fn with_authorization(request: RequestBuilder, value: &str) -> RequestBuilder {

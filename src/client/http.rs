@@ -36,6 +36,36 @@ pub(crate) fn ews_request(
         .body(body.to_owned())
 }
 
+/// Adds the affinity headers (ews-protocol §1.4) to a request whose `X-AnchorMailbox` already
+/// names the group's anchor: `X-PreferServerAffinity: true`, and the `X-BackEndOverrideCookie`
+/// as a cookie once known.
+pub(crate) fn with_affinity(
+    request: RequestBuilder,
+    affinity: Option<&super::Affinity>,
+) -> RequestBuilder {
+    let Some(a) = affinity else {
+        return request;
+    };
+    let request = request.header("X-PreferServerAffinity", "true");
+    match &a.cookie {
+        Some(c) => request.header(header::COOKIE, format!("{AFFINITY_COOKIE}={c}")),
+        None => request,
+    }
+}
+
+/// The cookie that pins a group of subscriptions to its mailbox server.
+pub const AFFINITY_COOKIE: &str = "X-BackEndOverrideCookie";
+
+/// The `X-BackEndOverrideCookie` value a `Set-Cookie` header carries, if any.
+pub(crate) fn affinity_cookie(headers: &HeaderMap) -> Option<String> {
+    headers.get_all(header::SET_COOKIE).iter().find_map(|v| {
+        let text = v.to_str().ok()?;
+        let pair = text.split(';').next()?;
+        let (name, value) = pair.split_once('=')?;
+        (name.trim() == AFFINITY_COOKIE).then(|| value.trim().to_owned())
+    })
+}
+
 /// A random id in UUID v4 form, sent as `client-request-id` so a call can be found in the
 /// server's logs.
 pub(crate) fn request_id() -> String {

@@ -210,7 +210,7 @@ pub enum Error {
 
 impl Error {
     /// Classifies a reqwest failure of `call`.
-    fn transport(call: &Call, source: reqwest::Error) -> Self {
+    pub(crate) fn transport(call: &Call, source: reqwest::Error) -> Self {
         let call = call.clone();
         let source = crate::http::redact_error(source);
         if source.is_timeout() {
@@ -334,6 +334,15 @@ impl Error {
     }
 }
 
+/// Server affinity of a group of subscriptions (ews-protocol §1.4): every Subscribe and the
+/// group's GetStreamingEvents name the group's anchor mailbox and prefer its server; once
+/// the server set its `X-BackEndOverrideCookie`, it is sent back on each of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Affinity {
+    pub anchor: Mailbox,
+    pub cookie: Option<String>,
+}
+
 /// The client of one Exchange service account. Cheap to clone; clones share connections,
 /// tokens and the call gate.
 #[derive(Clone)]
@@ -384,19 +393,28 @@ impl EwsClient {
         mailbox: &Mailbox,
         op: &O,
     ) -> Result<Response<O::Message>, Error> {
+        self.send_affine(mailbox, op, None)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    /// [`Self::send`] with server affinity (ews-protocol §1.4): the call is routed by the
+    /// group's anchor and prefers its server; returns the `X-BackEndOverrideCookie` the server
+    /// set, if it did.
+    pub async fn send_affine<O: Operation>(
+        &self,
+        mailbox: &Mailbox,
+        op: &O,
+        affinity: Option<&Affinity>,
+    ) -> Result<(Response<O::Message>, Option<String>), Error> {
         let inner = &self.inner;
         let call = Call {
             mailbox: mailbox.clone(),
             operation: O::NAME,
         };
-        let header = RequestHeader {
-            version: inner.version,
-            impersonation: inner
-                .impersonation
-                .then(|| ConnectingSid::PrimarySmtpAddress(mailbox.as_str().to_owned())),
-        };
-        let body = ews::write_request(op, &header);
+        let body = ews::write_request(op, &self.header(mailbox));
         let request_id = http::request_id();
+        let anchor = affinity.map_or(mailbox, |a| &a.anchor);
         let asked = tokio::time::Instant::now();
         let permit = inner.gate.enter(mailbox).await;
         let started = tokio::time::Instant::now();
@@ -409,10 +427,16 @@ impl EwsClient {
         let reply = inner
             .auth
             .send(&call, inner.max_response, |client| {
-                http::ews_request(client, &inner.url, mailbox, O::NAME, &request_id, &body)
+                let request =
+                    http::ews_request(client, &inner.url, anchor, O::NAME, &request_id, &body);
+                http::with_affinity(request, affinity)
             })
             .await;
         drop(permit);
+        let cookie = reply
+            .as_ref()
+            .ok()
+            .and_then(|r| http::affinity_cookie(&r.headers));
         let result = reply.and_then(|reply| http::interpret::<O>(&reply, &call, SystemTime::now()));
         self.heed_back_off(mailbox, &result);
         let outcome = match &result {
@@ -436,7 +460,59 @@ impl EwsClient {
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "ews call"
         );
-        result
+        result.map(|r| (r, cookie))
+    }
+
+    /// The SOAP header of a call acting on `mailbox`.
+    fn header(&self, mailbox: &Mailbox) -> RequestHeader {
+        RequestHeader {
+            version: self.inner.version,
+            impersonation: self
+                .inner
+                .impersonation
+                .then(|| ConnectingSid::PrimarySmtpAddress(mailbox.as_str().to_owned())),
+        }
+    }
+
+    /// Opens a long-lived call (GetStreamingEvents) as the affinity group's anchor and hands
+    /// back its answer unread, to be read as it arrives. It does not pass the call gate: a
+    /// streaming connection counts against the account's HangingConnectionLimit, not against
+    /// its concurrent calls, and must never hold a slot that syncs wait for. `timeout` bounds
+    /// the whole connection.
+    pub async fn open_stream<O: Operation>(
+        &self,
+        affinity: &Affinity,
+        op: &O,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, Error> {
+        let inner = &self.inner;
+        let mailbox = &affinity.anchor;
+        let call = Call {
+            mailbox: mailbox.clone(),
+            operation: O::NAME,
+        };
+        let body = ews::write_request(op, &self.header(mailbox));
+        let request_id = http::request_id();
+        let response = inner
+            .auth
+            .open(&call, |client| {
+                let request =
+                    http::ews_request(client, &inner.url, mailbox, O::NAME, &request_id, &body);
+                http::with_affinity(request, Some(affinity)).timeout(timeout)
+            })
+            .await?;
+        if response.status() == reqwest::StatusCode::OK {
+            return Ok(response);
+        }
+        // Not a stream: read the answer and say what it means.
+        let reply = http::Reply::read(response, &call, inner.max_response).await?;
+        let result = http::interpret::<O>(&reply, &call, SystemTime::now());
+        self.heed_back_off(mailbox, &result);
+        result?;
+        Err(Error::UnexpectedStatus {
+            call,
+            status: reply.status.as_u16(),
+        })
     }
 
     /// Feeds the server's back-off signals into the gate. With impersonation, Exchange

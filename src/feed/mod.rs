@@ -5,6 +5,7 @@
 
 pub mod ews;
 pub mod graph;
+pub mod streaming;
 
 use crate::tracking::{Address, Direction, Identity, IdentitySource, MessageInfo};
 use std::future::Future;
@@ -260,6 +261,11 @@ pub trait FolderFeed: Send + Sync + 'static {
         mailbox: &str,
         items: &[(ItemRef, Vec<String>)],
     ) -> impl Future<Output = Result<Vec<Result<ItemRef, Error>>, Error>> + Send;
+
+    /// Streaming notifications, when the back-end offers them (EWS; Graph polls).
+    fn streaming(&self) -> Option<streaming::EwsStreaming> {
+        None
+    }
 }
 
 /// The feed the config chose: EWS or Microsoft Graph, one type for the agent to hold.
@@ -312,6 +318,10 @@ impl FolderFeed for AnyFeed {
 
     fn paused_for(&self, mailbox: &str) -> Option<Duration> {
         each!(self, f => f.paused_for(mailbox))
+    }
+
+    fn streaming(&self) -> Option<streaming::EwsStreaming> {
+        each!(self, f => f.streaming())
     }
 
     async fn attachments(
