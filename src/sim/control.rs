@@ -460,6 +460,21 @@ impl SimControl {
         })
     }
 
+    /// Ends every notification subscription of the mailbox, as Exchange does when one lapses:
+    /// a streaming connection serving one says ErrorSubscriptionNotFound for it. Returns how
+    /// many there were.
+    pub fn expire_subscriptions(&self, mailbox: &str) -> Result<usize, Error> {
+        let mut inner = self.shared.lock();
+        let number = inner.state.mailbox_number(mailbox)?;
+        Ok(inner.subs.expire(number))
+    }
+
+    /// Breaks every open streaming connection mid-stream (a network failure or a restarted
+    /// front end): the client reads an error instead of the next envelope.
+    pub fn drop_streams(&self) {
+        self.shared.lock().subs.drop_streams();
+    }
+
     pub fn set_concurrency_limit(&self, limit: u32) {
         self.shared.lock().concurrency_limit = limit;
     }
@@ -595,6 +610,10 @@ enum Command {
         #[serde(default)]
         code: Option<String>,
     },
+    ExpireSubscriptions {
+        mailbox: String,
+    },
+    DropStreams {},
     Save {},
 }
 
@@ -703,6 +722,8 @@ impl SimControl {
             C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
             C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
+            C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
+            C::DropStreams {} => done(|| self.drop_streams()),
             C::Save {} => json(self.save()?),
         }
     }

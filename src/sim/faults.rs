@@ -29,6 +29,9 @@ pub enum FaultKind {
     DropConnection,
     /// The response is cut after half of its bytes (Content-Length still says the whole).
     TruncateBody,
+    /// A response message with this code, e.g. `ErrorInvalidServerVersion` on Subscribe (a
+    /// server without streaming) or `ErrorExceededSubscriptionCount`.
+    Refuse { code: String },
 }
 
 /// One rule: which calls, how often, what happens.

@@ -770,6 +770,7 @@ fn fault_out(kind: FaultKind) -> Option<Out> {
             cut: Some(kind),
             ..Out::ok(Value::Null)
         },
+        FaultKind::Refuse { code } => Out::error(400, &code, "Refused by an injected fault."),
         FaultKind::Delay { .. } => return None,
     })
 }

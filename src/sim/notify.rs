@@ -86,9 +86,36 @@ impl Subscription {
 pub struct Subscriptions {
     pub subs: HashMap<u64, Subscription>,
     next: u64,
+    /// Bumped by `drop_streams`: a connection opened before breaks.
+    pub streams_epoch: u64,
 }
 
 impl Subscriptions {
+    /// Removes the mailbox's subscriptions, waking the connections that serve them so they
+    /// report them gone; returns how many there were.
+    pub fn expire(&mut self, mailbox: u32) -> usize {
+        let gone: Vec<u64> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.mailbox == mailbox)
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &gone {
+            if let Some(s) = self.subs.remove(n) {
+                s.wake.notify_one();
+            }
+        }
+        gone.len()
+    }
+
+    /// Breaks every open streaming connection.
+    pub fn drop_streams(&mut self) {
+        self.streams_epoch += 1;
+        for s in self.subs.values() {
+            s.wake.notify_one();
+        }
+    }
+
     pub fn add(&mut self, sub: Subscription) -> u64 {
         self.next += 1;
         self.subs.insert(self.next, sub);

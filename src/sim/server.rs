@@ -467,6 +467,13 @@ async fn injected(
             message_reply(shared, op, &e, record)
         }
         Some(FaultKind::DropConnection) => Reply::Drop,
+        Some(FaultKind::Refuse { code }) => {
+            let e = message(
+                ResponseCode::parse(&code),
+                "The request was refused (injected fault).",
+            );
+            message_reply(shared, op, &e, record)
+        }
         other => return Ok(other),
     })
 }
@@ -477,6 +484,7 @@ fn stream_body(shared: Arc<Shared>, plan: StreamPlan) -> Body {
     struct Conn {
         shared: Arc<Shared>,
         plan: StreamPlan,
+        epoch: u64,
         deadline: tokio::time::Instant,
         next_keep_alive: tokio::time::Instant,
         started: bool,
@@ -484,7 +492,9 @@ fn stream_body(shared: Arc<Shared>, plan: StreamPlan) -> Body {
     }
     let now = tokio::time::Instant::now();
     let keep_alive = shared.options.keep_alive;
+    let epoch = shared.lock().subs.streams_epoch;
     let conn = Conn {
+        epoch,
         deadline: now + plan.timeout,
         next_keep_alive: now + keep_alive,
         shared,
@@ -510,9 +520,14 @@ fn stream_body(shared: Arc<Shared>, plan: StreamPlan) -> Body {
             } else {
                 None
             };
+            if c.shared.lock().subs.streams_epoch != c.epoch {
+                c.done = true;
+                let broken = std::io::Error::other("streaming connection dropped");
+                return Some((Err(broken), c));
+            }
             let doc = {
                 let mut inner = c.shared.lock();
-                let doc = ops::stream_envelope(&mut inner, &c.plan, status);
+                let doc = ops::stream_envelope(&mut inner, &mut c.plan, status);
                 if c.done {
                     for (n, _) in &c.plan.subscriptions {
                         if let Some(s) = inner.subs.subs.get_mut(n) {

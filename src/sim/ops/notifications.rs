@@ -238,9 +238,36 @@ pub(super) fn get_streaming_events(
     }))
 }
 
-/// One streamed envelope: pending events of the plan's subscriptions, or a connection status.
-pub fn stream_envelope(inner: &mut Inner, plan: &StreamPlan, status: Option<&str>) -> Option<Doc> {
+/// One streamed envelope: pending events of the plan's subscriptions, the ones that ceased to
+/// exist since (ErrorSubscriptionNotFound, listed in `ErrorSubscriptionIds`, then no longer
+/// served), or a connection status.
+pub fn stream_envelope(
+    inner: &mut Inner,
+    plan: &mut StreamPlan,
+    status: Option<&str>,
+) -> Option<Doc> {
     const OP: &str = "GetStreamingEvents";
+    let (live, gone): (Vec<_>, Vec<_>) = std::mem::take(&mut plan.subscriptions)
+        .into_iter()
+        .partition(|(n, _)| inner.subs.subs.contains_key(n));
+    plan.subscriptions = live;
+    if !gone.is_empty() {
+        let e = fault(
+            ResponseCode::ErrorSubscriptionNotFound,
+            "The specified subscription was not found.",
+        );
+        return Some(Out::envelope(inner.style, false, |o| {
+            o.response(OP, |o| {
+                o.message(OP, Err(&e), |o| {
+                    o.m_open("ErrorSubscriptionIds");
+                    for (_, id) in &gone {
+                        o.t_leaf("SubscriptionId", id);
+                    }
+                    o.m_close("ErrorSubscriptionIds");
+                })
+            })
+        }));
+    }
     let mut batches: Vec<(String, Vec<Event>)> = Vec::new();
     for (n, id) in &plan.subscriptions {
         if let Some(s) = inner.subs.subs.get_mut(n)
