@@ -16,6 +16,7 @@ use crate::feed::graph::GraphFeed;
 use crate::feed::{AnyFeed, FolderFeed};
 use crate::store::{self, Store};
 use crate::watch::mailbox::{self, MailboxWatcher, PassReport, Progress};
+use crate::watch::notify::Hints;
 use crate::watch::supervisor::Supervisor;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -186,12 +187,19 @@ pub async fn run<F: FolderFeed, S: Store>(
         AnySink::open(config.sink_settings()?)?.with_feed(feed.clone()),
         &config.delivery_settings(),
     );
+    let notify = config.notify_settings();
+    let streaming = feed.streaming().filter(|_| notify.enabled);
+    let hints = Arc::new(match (&streaming, config.notify_off_reason()) {
+        (Some(_), _) => Hints::new(notify.backstop),
+        (None, reason) => Hints::off(reason.unwrap_or("notifications are off")),
+    });
     let supervisor = Supervisor::new(
         feed.clone(),
         store.clone(),
         config.cadence_settings(),
         config.health_policy(),
         config.failed_category(),
+        hints.clone(),
         shutdown.clone(),
     );
     supervisor.apply(&config.mailbox);
@@ -241,7 +249,13 @@ pub async fn run<F: FolderFeed, S: Store>(
             }
         }
     };
-    let work = async { tokio::join!(deliver, reload, prune, supervisor.join(), failure).4 };
+    let notifier = async {
+        if let Some(streaming) = streaming {
+            crate::watch::notifier::run(streaming, hints, notify, shutdown.clone()).await;
+        }
+    };
+    let work =
+        async { tokio::join!(deliver, reload, prune, supervisor.join(), failure, notifier).4 };
     let failure = tokio::select! {
         failure = work => failure,
         () = grace_expired(&shutdown) => {

@@ -49,6 +49,8 @@ pub struct PassReport {
     /// Folders that stopped at [`PAGES_PER_PASS`] with more changes waiting: the next pass
     /// goes on from their committed cursor.
     pub unfinished: usize,
+    /// The ids of the folders the pass watched (what notifications subscribe to).
+    pub watched: Vec<String>,
 }
 
 /// Progress of a pass, for a progress bar: a page of a folder was committed.
@@ -187,6 +189,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             }
         }
         report.folders = targets.len();
+        report.watched = targets.iter().map(|(t, _)| t.folder_id.clone()).collect();
         Ok(report)
     }
 

@@ -8,6 +8,7 @@ pub mod classify;
 pub mod health;
 pub mod mailbox;
 pub mod mappings;
+pub mod notifier;
 pub mod notify;
 pub mod supervisor;
 pub mod track_now;

@@ -7,6 +7,7 @@ use super::MailboxConfig;
 use super::cadence::{Cadence, CadenceSettings, Outcome};
 use super::health::{Failure, Health, HealthPolicy};
 use super::mailbox::{MailboxWatcher, PassReport};
+use super::notify::{self, Delivery, Hints};
 pub use super::track_now::SyncNow;
 use crate::feed::{Action, FolderFeed};
 use crate::store::Store;
@@ -38,6 +39,9 @@ pub struct MailboxStatus {
     pub failed_syncs: u64,
     /// Mappings not watched now, with their state.
     pub not_watched: Vec<(String, String)>,
+    /// Whether notifications wake its syncs (then polling is the backstop), and if not, why.
+    #[serde(default)]
+    pub notifications: Delivery,
 }
 
 type Waiter = oneshot::Sender<SyncNow>;
@@ -58,6 +62,8 @@ pub struct Supervisor<F, S> {
     /// The write-back's failure category (R27), for every mailbox's watcher.
     failed_category: Option<String>,
     handles: Mutex<HashMap<String, Handle>>,
+    /// Where notifications wake mailboxes.
+    hints: Arc<Hints>,
     tasks: Mutex<JoinSet<()>>,
     shutdown: CancellationToken,
     /// Notified after every sync that put something into the outbox.
@@ -73,6 +79,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         cadence: CadenceSettings,
         health: HealthPolicy,
         failed_category: Option<String>,
+        hints: Arc<Hints>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -82,6 +89,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             health,
             failed_category,
             handles: Mutex::default(),
+            hints,
             tasks: Mutex::default(),
             shutdown,
             outbox: Arc::default(),
@@ -97,6 +105,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             if !keep {
                 tracing::info!(event = "mailbox_removed", mailbox = %address);
                 h.stop.cancel();
+                self.hints.remove(address);
             }
             keep
         });
@@ -128,6 +137,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             interval_secs: self.cadence.normal.as_secs(),
             ..MailboxStatus::default()
         }));
+        let wake = self.hints.wake_of(&config.address);
         let task = MailboxTask {
             feed: self.feed.clone(),
             watcher: MailboxWatcher::new(self.feed.clone(), self.store.clone(), config)
@@ -140,6 +150,8 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             stop: stop.clone(),
             status: status.clone(),
             outbox: self.outbox.clone(),
+            wake,
+            hints: self.hints.clone(),
         };
         self.tasks.lock().expect("unpoisoned").spawn(task.run());
         Handle {
@@ -191,7 +203,11 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         let handles = self.handles.lock().expect("unpoisoned");
         let mut out: Vec<MailboxStatus> = handles
             .values()
-            .map(|h| h.status.lock().expect("unpoisoned").clone())
+            .map(|h| {
+                let mut s = h.status.lock().expect("unpoisoned").clone();
+                s.notifications = self.hints.delivery(&s.address);
+                s
+            })
             .collect();
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
@@ -215,6 +231,9 @@ struct MailboxTask<F, S> {
     stop: CancellationToken,
     status: Arc<Mutex<MailboxStatus>>,
     outbox: Arc<tokio::sync::Notify>,
+    /// Woken by a notification: a normal pass at once.
+    wake: Arc<tokio::sync::Notify>,
+    hints: Arc<Hints>,
 }
 
 /// The pause before the next pass when a folder stopped at its page bound.
@@ -237,6 +256,13 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                         continue;
                     }
                     waiters.push(w);
+                }
+                () = self.wake.notified() => {
+                    // A hint while paused or parked waits for the schedule.
+                    if self.blocked().is_some() {
+                        delay = self.remaining();
+                        continue;
+                    }
                 }
                 Ok(()) = self.config.changed() => {
                     let config = self.config.borrow_and_update().clone();
@@ -333,9 +359,16 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         };
         tracing::info!(event = "sync_finished", mailbox = %self.watcher.address(), changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
         self.record(report);
-        let mut delay = self
+        let address = self.watcher.address();
+        self.hints.set_folders(address, report.watched.clone());
+        let cadence = self
             .cadence
             .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);
+        let mut delay = notify::poll_delay(
+            cadence,
+            &self.hints.delivery(address),
+            self.hints.backstop(),
+        );
         if report.unfinished > 0 {
             // A folder stopped at its page bound with more waiting: go on soon.
             delay = delay.min(UNFINISHED_PAUSE);

@@ -12,6 +12,7 @@ use foldertrack::store::{SledStore, Store};
 use foldertrack::tracking::TrackingRequest;
 use foldertrack::watch::cadence::CadenceSettings;
 use foldertrack::watch::health::HealthPolicy;
+use foldertrack::watch::notify::Hints;
 use foldertrack::watch::supervisor::Supervisor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,7 +99,12 @@ macro_rules! over_both_apis {
 /// A simulator with alice and bob, a service account that may act as both, and an app
 /// registration (for Graph) acting as that account.
 pub async fn simulator() -> SimHandle {
-    let sim = Simulator::start(SimOptions::default()).await.unwrap();
+    simulator_with(SimOptions::default()).await
+}
+
+/// [`simulator`] with these options.
+pub async fn simulator_with(options: SimOptions) -> SimHandle {
+    let sim = Simulator::start(options).await.unwrap();
     let c = sim.control();
     c.create_mailbox(ALICE).unwrap();
     c.create_mailbox(BOB).unwrap();
@@ -303,6 +309,7 @@ impl Agent {
             },
             health,
             self.config.failed_category(),
+            Arc::new(Hints::off("this supervisor runs no notifier")),
             shutdown.clone(),
         );
         supervisor.apply(&self.config.mailbox);

@@ -1,0 +1,347 @@
+//! The notifier (R40): streaming subscriptions on each mailbox's watched folders, grouped onto
+//! at most `hanging_connection_limit` GetStreamingEvents connections of up to 200
+//! subscriptions, each group pinned to its anchor's server. An event only wakes the
+//! mailbox's normal sync pass ([`Hints::wake`]); nothing is tracked from it. The decisions are
+//! the pure functions of [`super::notify`]; this is their I/O.
+
+use super::notify::{self, Delivery, Hints, NotifySettings, Refusal};
+use crate::client::{Affinity, Outcome};
+use crate::ews::Mailbox;
+use crate::feed::streaming::{EventStream, EwsStreaming, StreamEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A connection without a byte for this long is dead: Exchange sends a keep-alive about every
+/// 45 s (the EWS Managed API gives up after two missed ones).
+const SILENCE: Duration = Duration::from_secs(90);
+
+/// How often a group with nothing to subscribe looks again.
+const IDLE_LOOK: Duration = Duration::from_secs(60);
+
+/// The response code a failed call carries, if it carries one.
+fn code_of(e: &crate::feed::Error) -> Option<String> {
+    match e {
+        crate::feed::Error::Refused { code, .. } => Some(code.as_str().to_owned()),
+        crate::feed::Error::Call(c) => match c.outcome() {
+            Some(Outcome::Code { code, .. }) => Some(code.as_str().to_owned()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What a failed call means for the notifier.
+fn refusal_of(e: &crate::feed::Error) -> Refusal {
+    code_of(e).map_or(Refusal::Retry, |c| notify::refusal(&c))
+}
+
+/// Runs until `stop`: regroups the mailboxes whenever the set of mailboxes changes, one task
+/// per group.
+pub async fn run(
+    streaming: EwsStreaming,
+    hints: Arc<Hints>,
+    settings: NotifySettings,
+    stop: CancellationToken,
+) {
+    let mut current: Option<Vec<Vec<String>>> = None;
+    let mut tasks = JoinSet::new();
+    let mut epoch = stop.child_token();
+    loop {
+        let changed = hints.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let mailboxes: Vec<String> = hints.folders().into_keys().collect();
+        let total = mailboxes.len();
+        let (groups, rest) = notify::groups(mailboxes, settings.connections);
+        for m in &rest {
+            hints.set_delivery(
+                m,
+                Delivery::Polled {
+                    reason: format!(
+                        "no streaming connection free: notifications.hanging_connection_limit = {} connections serve {} of {total} mailboxes",
+                        settings.connections,
+                        notify::GROUP_SIZE * settings.connections
+                    ),
+                },
+            );
+        }
+        if current.as_ref() != Some(&groups) {
+            epoch.cancel();
+            while tasks.join_next().await.is_some() {}
+            epoch = stop.child_token();
+            for members in &groups {
+                let group = Group::new(members.clone(), streaming.clone(), hints.clone(), settings);
+                tasks.spawn(group.run(epoch.clone()));
+            }
+            current = Some(groups);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = changed => {}
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One connection's mailboxes and their subscriptions.
+struct Group {
+    members: Vec<String>,
+    streaming: EwsStreaming,
+    hints: Arc<Hints>,
+    settings: NotifySettings,
+    affinity: Affinity,
+    /// Mailbox → (subscription id, the folders it covers).
+    subs: HashMap<String, (String, Vec<String>)>,
+    /// Mailboxes not to subscribe before the instant (`None`: not again).
+    held: HashMap<String, Option<Instant>>,
+    failures: u32,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// The server closed it at its timeout, or the folders to watch changed: reopen now.
+    Renew,
+    /// It broke or its subscriptions were lost: subscribe again after a pause.
+    Broken(String),
+    Stopped,
+}
+
+impl Group {
+    fn new(
+        members: Vec<String>,
+        streaming: EwsStreaming,
+        hints: Arc<Hints>,
+        settings: NotifySettings,
+    ) -> Self {
+        let anchor = Mailbox(members.first().cloned().unwrap_or_default());
+        Self {
+            members,
+            streaming,
+            hints,
+            settings,
+            affinity: Affinity {
+                anchor,
+                cookie: None,
+            },
+            subs: HashMap::new(),
+            held: HashMap::new(),
+            failures: 0,
+        }
+    }
+
+    async fn run(mut self, stop: CancellationToken) {
+        let hints = self.hints.clone();
+        loop {
+            let changed = hints.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            self.subscribe_members().await;
+            let ids: Vec<String> = self.subs.values().map(|(id, _)| id.clone()).collect();
+            if ids.is_empty() {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = changed => {}
+                    _ = tokio::time::sleep(IDLE_LOOK) => {}
+                }
+                continue;
+            }
+            let minutes = self.settings.connection_minutes;
+            let ended = match self.streaming.open(&ids, &self.affinity, minutes).await {
+                Ok(stream) => self.listen(stream, &stop).await,
+                Err(e) => self.refused(&e),
+            };
+            match ended {
+                Ended::Stopped => break,
+                Ended::Renew => {}
+                Ended::Broken(reason) => {
+                    self.failures += 1;
+                    self.lose_all(&reason);
+                    let pause = notify::reconnect_delay(self.failures, fastrand::f64() * 2.0 - 1.0);
+                    tracing::warn!(event = "notifications_broken", anchor = %self.affinity.anchor, reason, retry_in_ms = pause.as_millis() as u64);
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+            }
+        }
+        let old: Vec<(String, String)> = self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
+        self.retire(old);
+    }
+
+    /// Subscribes every member whose folders are known and not yet (or differently)
+    /// subscribed, and not held back; each new subscription wakes its mailbox once, so what
+    /// happened before it existed is synced.
+    async fn subscribe_members(&mut self) {
+        let folders = self.hints.folders();
+        let now = Instant::now();
+        let mut retired = Vec::new();
+        for m in self.members.clone() {
+            let want = folders.get(&m).cloned().unwrap_or_default();
+            if self.subs.get(&m).is_some_and(|(_, f)| *f == want) {
+                continue;
+            }
+            if let Some((id, _)) = self.subs.remove(&m) {
+                retired.push((m.clone(), id));
+            }
+            if want.is_empty() || self.held.get(&m).is_some_and(|h| h.is_none_or(|t| now < t)) {
+                continue;
+            }
+            match self.streaming.subscribe(&m, &want, &self.affinity).await {
+                Ok(s) => {
+                    if s.cookie.is_some() {
+                        self.affinity.cookie = s.cookie;
+                    }
+                    self.held.remove(&m);
+                    self.subs.insert(m.clone(), (s.id, want));
+                    self.hints.wake(&m);
+                }
+                Err(e) => self.subscribe_failed(&m, &e),
+            }
+        }
+        self.retire(retired);
+    }
+
+    fn subscribe_failed(&mut self, mailbox: &str, e: &crate::feed::Error) {
+        let (reason, hold) = match refusal_of(e) {
+            Refusal::Poll { reason, retry } => (reason, retry),
+            Refusal::Retry | Refusal::Resubscribe => {
+                let pause = notify::reconnect_delay(self.failures + 1, fastrand::f64() * 2.0 - 1.0);
+                (
+                    format!("subscribing failed ({e}); trying again"),
+                    Some(pause),
+                )
+            }
+        };
+        tracing::warn!(event = "subscribe_failed", mailbox, error = %e);
+        self.held
+            .insert(mailbox.to_owned(), hold.map(|d| Instant::now() + d));
+        self.hints
+            .set_delivery(mailbox, Delivery::Polled { reason });
+    }
+
+    /// A connection that could not be opened.
+    fn refused(&mut self, e: &crate::feed::Error) -> Ended {
+        match refusal_of(e) {
+            Refusal::Poll { reason, retry } => {
+                let until = retry.map(|d| Instant::now() + d);
+                for m in self.subs.keys() {
+                    self.held.insert(m.clone(), until);
+                }
+                Ended::Broken(reason)
+            }
+            _ => Ended::Broken(format!("the streaming connection failed ({e})")),
+        }
+    }
+
+    /// Reads the connection until it ends; every change wakes its mailbox.
+    async fn listen(&mut self, mut stream: EventStream, stop: &CancellationToken) -> Ended {
+        let by_id: HashMap<String, String> = self
+            .subs
+            .iter()
+            .map(|(m, (id, _))| (id.clone(), m.clone()))
+            .collect();
+        for m in self.subs.keys() {
+            self.hints.set_delivery(m, Delivery::Notified);
+        }
+        let renew_at = Instant::now() + renewal(self.settings.connection_minutes);
+        let hints = self.hints.clone();
+        loop {
+            let changed = hints.changed.notified();
+            let next = tokio::select! {
+                _ = stop.cancelled() => return Ended::Stopped,
+                _ = tokio::time::sleep_until(renew_at) => return Ended::Renew,
+                _ = changed => {
+                    if self.folders_changed() {
+                        return Ended::Renew;
+                    }
+                    continue;
+                }
+                next = tokio::time::timeout(SILENCE, stream.next()) => next,
+            };
+            match next {
+                Ok(Ok(Some(StreamEvent::Changed(ids)))) => {
+                    self.failures = 0;
+                    for m in ids.iter().filter_map(|id| by_id.get(id)) {
+                        self.hints.wake(m);
+                    }
+                }
+                Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
+                Ok(Ok(Some(StreamEvent::Closed))) => return Ended::Renew,
+                Ok(Ok(Some(StreamEvent::Lost(code)))) => {
+                    return Ended::Broken(format!("Exchange dropped the subscriptions ({code:?})"));
+                }
+                Ok(Ok(None)) => return Ended::Broken("the streaming connection ended".into()),
+                Ok(Err(e)) => {
+                    return Ended::Broken(format!("the streaming connection broke ({e})"));
+                }
+                Err(_) => {
+                    return Ended::Broken(format!(
+                        "the streaming connection was silent for {} s",
+                        SILENCE.as_secs()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether a member's watched folders differ from what its subscription covers.
+    fn folders_changed(&self) -> bool {
+        let folders = self.hints.folders();
+        self.members.iter().any(|m| {
+            let want = folders.get(m).cloned().unwrap_or_default();
+            self.subs.get(m).map(|(_, f)| f.clone()).unwrap_or_default() != want
+        })
+    }
+
+    /// After a broken connection or lost subscriptions: every subscription is replaced (what
+    /// the old ones missed is synced when the new ones wake their mailboxes), and until then
+    /// the mailboxes are polled, visibly.
+    fn lose_all(&mut self, reason: &str) {
+        let old: Vec<(String, String)> = self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
+        for (m, _) in &old {
+            self.hints.set_delivery(
+                m,
+                Delivery::Polled {
+                    reason: format!("{reason}; subscribing again"),
+                },
+            );
+        }
+        for (m, until) in &self.held {
+            if until.is_none() {
+                self.hints.set_delivery(
+                    m,
+                    Delivery::Polled {
+                        reason: reason.to_owned(),
+                    },
+                );
+            }
+        }
+        self.retire(old);
+    }
+
+    /// Ends subscriptions no longer used, in the background, so they do not count against
+    /// the mailbox's EWSMaxSubscriptions until they lapse.
+    fn retire(&self, old: Vec<(String, String)>) {
+        if old.is_empty() {
+            return;
+        }
+        let streaming = self.streaming.clone();
+        tokio::spawn(async move {
+            for (mailbox, id) in old {
+                let _ = streaming.unsubscribe(&mailbox, &id).await;
+            }
+        });
+    }
+}
+
+/// When to renew a connection ourselves, before the server's timeout: a minute early (a
+/// tenth early for short ones), so no gap opens while the server closes it.
+fn renewal(minutes: u32) -> Duration {
+    let timeout = Duration::from_secs(u64::from(minutes) * 60);
+    timeout - (timeout / 10).min(Duration::from_secs(60))
+}

@@ -1,0 +1,233 @@
+//! Streaming notifications drive tracking, polling is the backstop (R40): `foldertrack run`
+//! against the simulator with a poll interval of an hour, so a mail reaches the sink within
+//! seconds only when a notification woke its mailbox; and each lifecycle case — an expired
+//! subscription, a dropped connection, a connection the server closes, a server without
+//! streaming, a mailbox out of subscriptions — with what status says about it.
+
+mod common;
+
+use common::*;
+use foldertrack::sim::{FaultKind, FaultRule, SimOptions};
+use foldertrack::watch::notify::Delivery;
+use std::time::Duration;
+
+const DEALS: &str = "Inbox/Deals";
+
+/// Polling once an hour: anything faster is a notification's doing.
+const HOURLY: &str = "[cadence]\nnormal_secs = 3600\nbusy_secs = 3600\nquiet_secs = 3600\n";
+
+/// The agent over alice (and bob when `both`), Deals mapped, with `extra` config.
+async fn agent(sim: foldertrack::sim::SimHandle, both: bool, extra: &str) -> Agent {
+    let c = sim.control();
+    let folders: &[Folder<'_>] = &[(DEALS, Some(CONTOSO), "")];
+    let mut list = vec![(ALICE, folders)];
+    c.create_folder(ALICE, DEALS).unwrap();
+    if both {
+        c.create_folder(BOB, DEALS).unwrap();
+        list.push((BOB, folders));
+    }
+    let extra = extra.to_owned();
+    Agent::with_extra(sim, &mailboxes(&list), move |_| extra).await
+}
+
+/// Every mailbox's notification state, by address.
+async fn deliveries(running: &Running) -> Vec<(String, Delivery)> {
+    let status = running.admin.status().await.unwrap();
+    status
+        .mailboxes
+        .into_iter()
+        .map(|m| (m.status.address, m.status.notifications))
+        .collect()
+}
+
+async fn all_notified(running: &Running) -> bool {
+    let all = deliveries(running).await;
+    !all.is_empty() && all.iter().all(|(_, d)| *d == Delivery::Notified)
+}
+
+async fn wait_notified(running: &Running) {
+    assert!(
+        eventually_async(Duration::from_secs(10), async || all_notified(running)
+            .await)
+        .await,
+        "notified: {:?}",
+        deliveries(running).await
+    );
+}
+
+fn calls(agent: &Agent, op: &str) -> usize {
+    agent
+        .sim()
+        .calls()
+        .iter()
+        .filter(|c| c.operation == op)
+        .count()
+}
+
+fn has(agent: &Agent, subject: &str) -> bool {
+    agent
+        .delivered()
+        .iter()
+        .any(|r| r.message.subject.as_deref() == Some(subject))
+}
+
+/// Drags a mail into Deals and waits for it in the sink; returns how long it took.
+async fn moved_and_delivered(agent: &Agent, mailbox: &str, subject: &str, within: u64) -> Duration {
+    let started = std::time::Instant::now();
+    drag(&agent.sim(), mailbox, subject, DEALS);
+    assert!(
+        eventually(Duration::from_secs(within), || has(agent, subject)).await,
+        "{subject} reached the sink within {within} s"
+    );
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_mail_reaches_the_sink_in_seconds_without_track_now() {
+    let agent = agent(simulator().await, true, HOURLY).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let opened = calls(&agent, "GetStreamingEvents");
+    let took = moved_and_delivered(&agent, BOB, "Quote by notification", 5).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // One connection serves both mailboxes; every Subscribe and the connection name the
+    // group's anchor (the first address) and so reach its server.
+    assert_eq!(calls(&agent, "GetStreamingEvents"), opened);
+    let affine = agent
+        .sim()
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c.operation.as_str(), "Subscribe" | "GetStreamingEvents"))
+        .all(|c| c.anchor_mailbox.as_deref() == Some(ALICE));
+    assert!(affine, "{:?}", agent.sim().calls());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notified_mailbox_polls_only_at_the_backstop() {
+    // A one-second cadence, which notifications stretch to the 60 s backstop.
+    let extra = "[cadence]\nnormal_secs = 1\nbusy_secs = 1\nquiet_secs = 1\n[notifications]\nbackstop_secs = 60\n";
+    let agent = agent(simulator().await, false, extra).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    // The pass a new subscription asks for may still be running; then the schedule holds.
+    let settled = async || {
+        let s = running.admin.status().await.unwrap();
+        let m = &s.mailboxes[0].status;
+        !m.syncing
+            && m.next_sync.is_some_and(|n| {
+                n.duration_since(jiff::Timestamp::now()) > jiff::SignedDuration::from_secs(30)
+            })
+    };
+    assert!(
+        eventually_async(Duration::from_secs(5), settled).await,
+        "the next sync is the backstop's: {:?}",
+        running.admin.status().await.unwrap().mailboxes[0].status
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_subscription_is_replaced_and_its_folders_synced() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let subscribes = calls(&agent, "Subscribe");
+    // Gone before the move: no subscription sees it; the catch-up sync must.
+    assert_eq!(agent.sim().expire_subscriptions(ALICE).unwrap(), 1);
+    moved_and_delivered(&agent, ALICE, "Quote while unsubscribed", 10).await;
+    let resubscribed = || calls(&agent, "Subscribe") > subscribes;
+    assert!(eventually(Duration::from_secs(10), resubscribed).await);
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote after resubscribing", 10).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_reopened_and_nothing_is_missed() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let opened = calls(&agent, "GetStreamingEvents");
+    agent.sim().drop_streams();
+    moved_and_delivered(&agent, ALICE, "Quote across a dropped connection", 10).await;
+    let reopened = || calls(&agent, "GetStreamingEvents") > opened;
+    assert!(eventually(Duration::from_secs(10), reopened).await);
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote on the new connection", 10).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_closes_are_renewed_on_the_same_subscriptions() {
+    // One EWS minute lasts 300 ms: a one-minute connection is closed three times a second.
+    let sim = simulator_with(SimOptions {
+        minute: Duration::from_millis(300),
+        keep_alive: Duration::from_millis(100),
+        ..SimOptions::default()
+    })
+    .await;
+    let extra = format!("{HOURLY}[notifications]\nconnection_timeout_minutes = 1\n");
+    let agent = agent(sim, false, &extra).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let renewed = || calls(&agent, "GetStreamingEvents") >= 4;
+    assert!(eventually(Duration::from_secs(10), renewed).await);
+    assert_eq!(
+        calls(&agent, "Subscribe"),
+        1,
+        "a closed connection keeps its subscriptions"
+    );
+    moved_and_delivered(&agent, ALICE, "Quote on a renewed connection", 5).await;
+    running.stop().await;
+}
+
+/// Refuses every Subscribe (or the first `count`) with `code`.
+fn refuse_subscribe(agent: &Agent, code: &str, count: Option<u32>) {
+    agent.sim().add_fault(FaultRule {
+        mailbox: None,
+        operation: Some("Subscribe".into()),
+        fault: FaultKind::Refuse { code: code.into() },
+        count,
+        probability: None,
+    });
+}
+
+async fn polled_because(running: &Running, words: &str) -> bool {
+    deliveries(running)
+        .await
+        .iter()
+        .all(|(_, d)| matches!(d, Delivery::Polled { reason } if reason.contains(words)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_streaming_is_polled_and_status_says_why() {
+    let extra = "[cadence]\nnormal_secs = 2\nbusy_secs = 2\nquiet_secs = 2\n";
+    let agent = agent(simulator().await, false, extra).await;
+    refuse_subscribe(&agent, "ErrorInvalidServerVersion", None);
+    let running = agent.run().await;
+    let said = async || polled_because(&running, "ErrorInvalidServerVersion").await;
+    assert!(
+        eventually_async(Duration::from_secs(10), said).await,
+        "{:?}",
+        deliveries(&running).await
+    );
+    moved_and_delivered(&agent, ALICE, "Quote by polling", 10).await;
+    assert_eq!(calls(&agent, "Subscribe"), 1, "not asked again");
+    assert_eq!(calls(&agent, "GetStreamingEvents"), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_out_of_subscriptions_is_polled_and_status_says_why() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    refuse_subscribe(&agent, "ErrorExceededSubscriptionCount", Some(1));
+    let running = agent.run().await;
+    let said = async || polled_because(&running, "EWSMaxSubscriptions").await;
+    assert!(
+        eventually_async(Duration::from_secs(10), said).await,
+        "{:?}",
+        deliveries(&running).await
+    );
+    running.stop().await;
+}
