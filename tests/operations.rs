@@ -44,10 +44,11 @@ async fn run(config: &Path, dir: &Path) -> Running {
     }
 }
 
+/// Notifications off: these tests drive syncs by track-now and must find the mail themselves.
 fn config_with(dir: &Path, sim: &foldertrack::sim::SimHandle, mappings: &str) -> PathBuf {
     write_secret(&dir.join("admin.token"), TOKEN);
     let extra = format!(
-        "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+        "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n[notifications]\nmode = \"off\"\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
         dir.join("admin.token").display()
     );
     write_config(dir, &sim.ews_url(), mappings, &extra)

@@ -88,6 +88,7 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
         if let Some(fix) = s.health.fix() {
             print_line(&format!("    fix: {fix}"))?;
         }
+        print_line(&format!("    {}", s.notifications.describe()))?;
         for mapping in &m.mappings {
             print_line(&format!(
                 "    {:<40} {:<36} {}",

@@ -50,6 +50,19 @@ pub enum Delivery {
     Pending,
 }
 
+impl Delivery {
+    /// One line for `status`.
+    pub fn describe(&self) -> String {
+        match self {
+            Delivery::Notified => {
+                "notified: changes wake its sync at once; polling is the backstop".into()
+            }
+            Delivery::Polled { reason } => format!("polled: {reason}"),
+            Delivery::Pending => "notifications: subscribing after its first sync".into(),
+        }
+    }
+}
+
 /// Splits the mailboxes (sorted) into connection groups of at most [`GROUP_SIZE`], at most
 /// `connections` of them; returns the groups (each one's anchor is its first member) and the
 /// mailboxes left without a connection.
