@@ -212,6 +212,9 @@ pub enum BenchCommand {
         /// Ask for a track-now after every drag.
         #[arg(long)]
         track_now: bool,
+        /// Poll only: streaming notifications off (`notifications.mode = "off"`).
+        #[arg(long)]
+        polling: bool,
         /// burst: the number of rounds.
         #[arg(long)]
         rounds: Option<usize>,

@@ -122,6 +122,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         rate,
         idle,
         track_now,
+        polling,
         rounds,
         api,
         json,
@@ -138,6 +139,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         anyhow::bail!("--rounds applies to --preset burst only");
     }
     o.track_now |= track_now;
+    o.notifications &= !polling;
     o.api = parse_api(&api);
     if let (Some(b), Some(n)) = (o.burst.as_mut(), rounds) {
         b.rounds = n.max(1);

@@ -40,6 +40,8 @@ pub struct Options {
     pub limits: Option<(u32, u32, u32)>,
     /// The category write-back (off: every call is the watcher's).
     pub writeback: bool,
+    /// Streaming notifications (EWS; the default); off: polling only.
+    pub notifications: bool,
     /// The API the agent speaks: EWS or Microsoft Graph.
     pub api: Api,
 }
@@ -77,6 +79,7 @@ impl Options {
             }),
             limits: (!burst).then_some((16, 2000, 20)),
             writeback: burst,
+            notifications: true,
             api: Api::Ews,
         })
     }
@@ -111,6 +114,10 @@ pub struct Report {
     pub ews_calls_per_tracked: f64,
     pub idle_calls_per_mailbox_cycle: f64,
     pub idle_calls_per_folder_cycle: f64,
+    /// Calls in the idle window per mapped folder, scaled to an hour.
+    pub idle_calls_per_folder_hour: f64,
+    /// Mailboxes streaming notifications woke at the end of the run.
+    pub notified_mailboxes: usize,
     pub bytes_per_tracked: f64,
     pub agent_peak_rss_mib: f64,
     pub agent_cpu_seconds: f64,
@@ -245,6 +252,9 @@ listen = "127.0.0.1:0"
         quiet = o.cadence.2,
         writeback = o.writeback,
     );
+    if !o.notifications {
+        text += "\n[notifications]\nmode = \"off\"\n";
+    }
     if let Some((concurrent, account, mailbox)) = o.limits {
         text += &format!(
             "\n[limits]\nmax_concurrent_calls = {concurrent}\ncalls_per_second = {account}\nmailbox_calls_per_second = {mailbox}\n"
@@ -582,6 +592,16 @@ async fn idle(o: &Options, c: &SimControl, admin: &AdminClient, pid: u32) -> Res
     })
 }
 
+/// How many mailboxes notifications wake now.
+async fn notified(admin: &AdminClient) -> Result<usize, Error> {
+    let status = admin.status().await?;
+    Ok(status
+        .mailboxes
+        .iter()
+        .filter(|m| m.status.notifications == crate::watch::notify::Delivery::Notified)
+        .count())
+}
+
 async fn measure(
     o: &Options,
     c: &SimControl,
@@ -652,6 +672,9 @@ async fn measure(
         ews_calls_per_tracked: calls as f64 / tracked.max(1) as f64,
         idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
         idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
+        idle_calls_per_folder_hour: idle_calls / (o.mailboxes * o.folders).max(1) as f64 * 3600.0
+            / o.idle.max(1) as f64,
+        notified_mailboxes: notified(&admin).await?,
         bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
         agent_cpu_share_idle: quiet.cpu_seconds / o.idle.max(1) as f64,
         startup_seconds: startup,
@@ -682,6 +705,13 @@ fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
             if o.track_now { ", track-now" } else { "" }
         ),
     )];
+    if o.api == Api::Ews {
+        let how = match o.notifications {
+            true => "streaming (changes wake a mailbox; polling is the backstop)",
+            false => "off (polling only)",
+        };
+        rows.push(("notifications", how.into()));
+    }
     if o.api == Api::Graph {
         rows.push(("api", "graph (Microsoft Graph delta queries)".into()));
     }
@@ -742,6 +772,11 @@ pub fn table(r: &Report) -> String {
             r.idle_calls_per_mailbox_cycle, r.idle_calls_per_folder_cycle
         ),
     );
+    row(
+        "idle: calls per mapped folder per hour",
+        format!("{:.2}", r.idle_calls_per_folder_hour),
+    );
+    row("mailboxes notified", r.notified_mailboxes.to_string());
     row(
         "bytes over the wire per tracked mail",
         format!("{:.0}", r.bytes_per_tracked),
