@@ -36,10 +36,13 @@ fn the_small_preset_loses_nothing_and_duplicates_nothing() {
         "ews_calls_per_tracked",
         "bytes_per_tracked",
         "agent_peak_rss_mib",
-        "idle_calls_per_mailbox_cycle",
     ] {
         assert!(report[figure].as_f64().unwrap() > 0.0, "{figure}: {report}");
     }
+    // Notifications (the default) wake every mailbox: a mail is in the sink well before the
+    // 2-second busy interval would have polled it.
+    assert_eq!(report["notified_mailboxes"], 10, "{report}");
+    assert!(report["latency"]["p50"].as_f64().unwrap() < 1.0, "{report}");
     assert!(report["machine"]["cores"].as_u64().unwrap() >= 1);
     // w11: the report states every setting it changed from the defaults.
     let changed: Vec<&str> = report["non_default_settings"]
@@ -60,6 +63,27 @@ fn the_small_preset_loses_nothing_and_duplicates_nothing() {
         "{changed:?}"
     );
     assert!(stderr.contains("lost / duplicated"), "the table: {stderr}");
+}
+
+#[test]
+fn polling_only_counts_the_idle_calls_of_each_cycle() {
+    let args = [
+        "--preset",
+        "small",
+        "--duration",
+        "2",
+        "--idle",
+        "6",
+        "--polling",
+    ];
+    let (report, stderr) = bench(&args);
+    assert_eq!(report["lost"], 0);
+    assert_eq!(report["notified_mailboxes"], 0, "{report}");
+    assert!(
+        report["idle_calls_per_mailbox_cycle"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    assert!(stderr.contains("off (polling only)"), "{stderr}");
 }
 
 #[test]

@@ -339,10 +339,12 @@ async fn agent_over(
 
 /// Alice and Bob, each with a mapped folder, on a cadence slow enough that only the first
 /// sync and track-now sync.
+/// Notifications off: these tests drive syncs by track-now, which must find the mail itself.
 async fn two_mailbox_agent(sink: impl FnOnce(&std::path::Path) -> String) -> Agent {
     let folders = [(ALICE, "Inbox/A", CONTOSO), (BOB, "Inbox/B", FABRIKAM)];
     agent_over(&folders, |dir| {
-        sink(dir) + "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n"
+        sink(dir)
+            + "[cadence]\nbusy_secs = 60\nnormal_secs = 60\nquiet_secs = 60\n[notifications]\nmode = \"off\"\n"
     })
     .await
 }

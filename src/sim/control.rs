@@ -826,7 +826,8 @@ Faults, log, statistics, style
                            "kind": "server_busy_message"|"server_busy_fault" (+"back_off_ms")
                                  | "http503"|"http429" (+"retry_after_secs") | "unauthorized"
                                  | "invalid_sync_state" | "mailbox_move_in_progress"
-                                 | "delay" (+"ms") | "drop_connection" | "truncate_body"}}
+                                 | "delay" (+"ms") | "drop_connection" | "truncate_body"
+                                 | "refuse" (+"code", e.g. "ErrorInvalidServerVersion")}}
   clear_faults  faults  calls  stats  reset_calls  save
   set_style               {"style": {"prefixes": "exchange"|"classic"|"default_namespace"|"unusual",
                            "notification_ns": "messages"|"types", "extra_elements": bool,
@@ -834,6 +835,9 @@ Faults, log, statistics, style
   set_concurrency_limit   {"limit"}                      per account (default 27)
   expire_delta_tokens     {"mailbox"}                    Graph delta links of the mailbox answer
                                                          410 SyncStateNotFound from now on
+  expire_subscriptions    {"mailbox"}                    ends the mailbox's notification subscriptions;
+                                                         streams serving them say ErrorSubscriptionNotFound
+  drop_streams                                           breaks every open GetStreamingEvents connection
   set_unreadable          {"item_id", "code"?}           GetItem answers code (e.g. "ErrorCorruptData")
                                                          for that item alone; without code, readable again
 

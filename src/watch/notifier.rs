@@ -99,6 +99,8 @@ struct Group {
     /// Mailboxes not to subscribe before the instant (`None`: not again).
     held: HashMap<String, Option<Instant>>,
     failures: u32,
+    /// [`Hints::version`] when the members' folders were last read.
+    subscribed_at: u64,
 }
 
 /// Why a connection ended.
@@ -130,6 +132,7 @@ impl Group {
             subs: HashMap::new(),
             held: HashMap::new(),
             failures: 0,
+            subscribed_at: 0,
         }
     }
 
@@ -177,6 +180,7 @@ impl Group {
     /// subscribed, and not held back; each new subscription wakes its mailbox once, so what
     /// happened before it existed is synced.
     async fn subscribe_members(&mut self) {
+        self.subscribed_at = self.hints.version();
         let folders = self.hints.folders();
         let now = Instant::now();
         let mut retired = Vec::new();
@@ -250,17 +254,22 @@ impl Group {
         }
         let renew_at = Instant::now() + renewal(self.settings.connection_minutes);
         let hints = self.hints.clone();
+        let mut seen = self.subscribed_at;
         loop {
             let changed = hints.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            // Checked after enabling the wait, so a change in between is not missed.
+            if hints.version() != seen {
+                seen = hints.version();
+                if self.folders_changed() {
+                    return Ended::Renew;
+                }
+            }
             let next = tokio::select! {
                 _ = stop.cancelled() => return Ended::Stopped,
                 _ = tokio::time::sleep_until(renew_at) => return Ended::Renew,
-                _ = changed => {
-                    if self.folders_changed() {
-                        return Ended::Renew;
-                    }
-                    continue;
-                }
+                _ = changed => continue,
                 next = tokio::time::timeout(SILENCE, stream.next()) => next,
             };
             match next {

@@ -164,6 +164,8 @@ pub struct Hints {
     slots: Mutex<HashMap<String, Slot>>,
     /// Ticks when a mailbox's folders change or a mailbox comes or goes.
     pub changed: Notify,
+    /// Counts those changes, so a change while nobody waited is not missed.
+    version: std::sync::atomic::AtomicU64,
     /// Notifications are off for every mailbox, and why.
     off: Option<String>,
     backstop: Duration,
@@ -181,6 +183,7 @@ impl Hints {
         Self {
             slots: Mutex::default(),
             changed: Notify::new(),
+            version: Default::default(),
             off: None,
             backstop,
         }
@@ -221,14 +224,25 @@ impl Hints {
         if slot.folders != folders {
             slot.folders = folders;
             drop(slots);
-            self.changed.notify_waiters();
+            self.tick();
         }
     }
 
     /// Forgets a mailbox removed from the config.
     pub fn remove(&self, mailbox: &str) {
         self.slots.lock().expect("unpoisoned").remove(mailbox);
+        self.tick();
+    }
+
+    fn tick(&self) {
+        self.version
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.changed.notify_waiters();
+    }
+
+    /// The number of changes to mailboxes and their folders so far.
+    pub fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every mailbox with the folders it watches.
