@@ -118,6 +118,8 @@ pub struct Report {
     pub idle_calls_per_folder_hour: f64,
     /// Mailboxes streaming notifications woke at the end of the run.
     pub notified_mailboxes: usize,
+    /// The others, counted by what status says about them.
+    pub polled_because: std::collections::BTreeMap<String, usize>,
     pub bytes_per_tracked: f64,
     pub agent_peak_rss_mib: f64,
     pub agent_cpu_seconds: f64,
@@ -592,14 +594,21 @@ async fn idle(o: &Options, c: &SimControl, admin: &AdminClient, pid: u32) -> Res
     })
 }
 
-/// How many mailboxes notifications wake now.
-async fn notified(admin: &AdminClient) -> Result<usize, Error> {
+/// How many mailboxes notifications wake now, and why the others are polled (by reason).
+async fn notified(
+    admin: &AdminClient,
+) -> Result<(usize, std::collections::BTreeMap<String, usize>), Error> {
+    use crate::watch::notify::Delivery;
     let status = admin.status().await?;
-    Ok(status
-        .mailboxes
-        .iter()
-        .filter(|m| m.status.notifications == crate::watch::notify::Delivery::Notified)
-        .count())
+    let mut notified = 0;
+    let mut polled = std::collections::BTreeMap::new();
+    for m in &status.mailboxes {
+        match &m.status.notifications {
+            Delivery::Notified => notified += 1,
+            other => *polled.entry(other.describe()).or_insert(0) += 1,
+        }
+    }
+    Ok((notified, polled))
 }
 
 async fn measure(
@@ -654,6 +663,7 @@ async fn measure(
         .count();
     let calls = busy.calls - before.calls;
     let bytes = (busy.bytes_in + busy.bytes_out) - (before.bytes_in + before.bytes_out);
+    let notified_now = notified(&admin).await?;
     let idle_syncs = quiet.syncs.max(1) as f64;
     let idle_calls = quiet.calls as f64;
     Ok(Report {
@@ -674,7 +684,8 @@ async fn measure(
         idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
         idle_calls_per_folder_hour: idle_calls / (o.mailboxes * o.folders).max(1) as f64 * 3600.0
             / o.idle.max(1) as f64,
-        notified_mailboxes: notified(&admin).await?,
+        notified_mailboxes: notified_now.0,
+        polled_because: notified_now.1,
         bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
         agent_cpu_share_idle: quiet.cpu_seconds / o.idle.max(1) as f64,
         startup_seconds: startup,
@@ -777,6 +788,9 @@ pub fn table(r: &Report) -> String {
         format!("{:.2}", r.idle_calls_per_folder_hour),
     );
     row("mailboxes notified", r.notified_mailboxes.to_string());
+    for (why, n) in &r.polled_because {
+        row("  not notified", format!("{n}: {why}"));
+    }
     row(
         "bytes over the wire per tracked mail",
         format!("{:.0}", r.bytes_per_tracked),

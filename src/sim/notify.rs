@@ -54,6 +54,9 @@ pub struct Subscription {
     pub wake: Arc<Notify>,
     /// A streaming connection currently serves it.
     pub streaming: bool,
+    /// The back end affinity pinned it to: only requests routed there (by the
+    /// `X-BackEndOverrideCookie`) find it.
+    pub backend: Option<String>,
 }
 
 impl Subscription {

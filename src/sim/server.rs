@@ -127,7 +127,8 @@ async fn ews(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
         duration_ms: 0,
     };
     let reply = serve(&shared, &headers, &body, &mut record).await;
-    let response = match reply {
+    let pinned = affinity(&headers).preferred;
+    let mut response = match reply {
         Reply::Xml { status, xml } => {
             record.http_status = status;
             record.bytes_out = xml.len() as u64;
@@ -180,6 +181,11 @@ async fn ews(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes)
             xml_response(200, Body::from_stream(parts), Some(full))
         }
     };
+    if let Some(backend) = pinned
+        && let Ok(v) = HeaderValue::from_str(&format!("{AFFINITY_COOKIE}={backend}; path=/"))
+    {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
     record.duration_ms = started.elapsed().as_millis() as u64;
     shared.lock().calls.record(record);
     response
@@ -292,6 +298,7 @@ async fn serve(
             mailbox,
             now: jiff::Timestamp::now().as_second(),
             minute: shared.options.minute,
+            affinity: affinity(headers),
         };
         let answer = ops::handle(&mut inner, &ctx, request);
         if inner.dirty {
@@ -314,6 +321,28 @@ async fn serve(
         Answer::Stream(plan) => Reply::Stream(plan),
     }
 }
+
+/// The affinity a request asked for and the back end its cookie routes it to.
+fn affinity(headers: &HeaderMap) -> ops::Affinity {
+    let prefers = header_text(headers, "x-preferserveraffinity")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let anchor = header_text(headers, "x-anchormailbox");
+    let routed_to = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| name.trim() == AFFINITY_COOKIE)
+        .map(|(_, value)| value.trim().to_owned());
+    ops::Affinity {
+        preferred: anchor.filter(|_| prefers).map(|a| ops::backend_of(&a)),
+        routed_to,
+    }
+}
+
+/// The cookie that pins a group of subscriptions to its mailbox server.
+const AFFINITY_COOKIE: &str = "X-BackEndOverrideCookie";
 
 fn status_reply(status: u16, retry_after: Option<u64>) -> Reply {
     Reply::Status {

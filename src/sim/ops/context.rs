@@ -24,6 +24,23 @@ pub struct Ctx<'a> {
     pub now: i64,
     /// The length of one EWS "minute" (shortened in tests).
     pub minute: Duration,
+    /// Server affinity: the back end `X-PreferServerAffinity` pins a new subscription to (the
+    /// anchor mailbox's), and the one the request's `X-BackEndOverrideCookie` routes it to.
+    pub affinity: Affinity,
+}
+
+/// The affinity headers of a request (ews-protocol §1.4).
+#[derive(Clone, Debug, Default)]
+pub struct Affinity {
+    /// Set when the request asked for affinity: the back end of its `X-AnchorMailbox`.
+    pub preferred: Option<String>,
+    /// The back end its `X-BackEndOverrideCookie` names.
+    pub routed_to: Option<String>,
+}
+
+/// The name of the simulated mailbox server that holds `anchor`'s subscriptions.
+pub fn backend_of(anchor: &str) -> String {
+    format!("sim-be-{}", crate::sim::state::key(anchor))
 }
 
 /// What the HTTP layer sends.

@@ -15,7 +15,7 @@ mod notifications;
 mod query;
 mod writes;
 
-pub use context::{Answer, Ctx, StreamPlan, fault};
+pub use context::{Affinity, Answer, Ctx, StreamPlan, backend_of, fault};
 pub use notifications::stream_envelope;
 
 use crate::ews::convert_id::ConvertId;

@@ -110,6 +110,7 @@ fn new_subscription(
         last_access: Instant::now(),
         wake: Arc::new(Notify::new()),
         streaming: false,
+        backend: ctx.affinity.preferred.clone(),
     })
 }
 
@@ -210,6 +211,10 @@ pub(super) fn get_streaming_events(
     let mut bad = Vec::new();
     for id in &op.subscription_ids {
         match own_subscription(inner, ctx, id.as_str()) {
+            // Pinned to a back end this request was not routed to: not found there.
+            Ok((_, s)) if s.backend.is_some() && s.backend != ctx.affinity.routed_to => {
+                bad.push(id.0.clone())
+            }
             Ok((n, s)) if s.kind == Kind::Streaming => {
                 s.streaming = true;
                 plan.subscriptions.push((n, id.0.clone()));
