@@ -594,6 +594,11 @@ async fn idle(o: &Options, c: &SimControl, admin: &AdminClient, pid: u32) -> Res
     })
 }
 
+/// Calls in the idle window per mapped folder, scaled to an hour.
+fn per_folder_hour(o: &Options, calls: f64) -> f64 {
+    calls / (o.mailboxes * o.folders).max(1) as f64 * 3600.0 / o.idle.max(1) as f64
+}
+
 /// How many mailboxes notifications wake now, and why the others are polled (by reason).
 async fn notified(
     admin: &AdminClient,
@@ -682,8 +687,7 @@ async fn measure(
         ews_calls_per_tracked: calls as f64 / tracked.max(1) as f64,
         idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
         idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
-        idle_calls_per_folder_hour: idle_calls / (o.mailboxes * o.folders).max(1) as f64 * 3600.0
-            / o.idle.max(1) as f64,
+        idle_calls_per_folder_hour: per_folder_hour(o, idle_calls),
         notified_mailboxes: notified_now.0,
         polled_because: notified_now.1,
         bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
