@@ -101,6 +101,16 @@ impl Console {
     }
 }
 
+/// The text between the first `start` in `html` and the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {html}"))
+        + start.len();
+    let len = html[from..].find(end).expect("an end");
+    &html[from..from + len]
+}
+
 fn bob_page() -> String {
     format!("/mailboxes/{BOB}")
 }
@@ -120,6 +130,10 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
         "{bob}"
     );
     assert!(bob.contains("No mapped folder resolved yet"), "{bob}");
+    assert!(
+        bob.contains("Why: Exchange asked for a pause (throttling); the mailbox is parked"),
+        "{bob}"
+    );
     let overview = page.shows("/", &["1 parked", "1 healthy"]).await;
     assert!(overview.contains("✓ sink answers"), "{overview}");
     assert!(
@@ -145,6 +159,26 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
     assert!(done.contains("1 since start"), "{done}");
     assert!(done.contains(CUSTOMERS) && done.contains(CONTOSO), "{done}");
     assert!(done.contains("✓ active"), "{done}");
+    for words in [
+        "Recent tracking requests",
+        ">Quarterly offer</a>",
+        "✓ delivered",
+        "normal: every 60 s",
+        "Why: the last sync found 1 tracking request(s): syncing sooner",
+    ] {
+        assert!(done.contains(words), "lacks {words:?}: {done}");
+    }
+    let overview = page.shows("/", &["<strong>1</strong> today"]).await;
+    assert!(
+        overview.contains("<strong>1</strong> in the last 7 days"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("Mails tracked per hour over the last 24 hours, at most 1 in an hour"),
+        "{overview}"
+    );
+    assert!(overview.contains("<svg class=\"spark\""), "{overview}");
+    assert!(overview.contains("throttling episodes"), "{overview}");
     let sent = read_jsonl(&agent.dir.path().join("tracked.jsonl"));
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].message.subject.as_deref(), Some("Quarterly offer"));
@@ -182,13 +216,40 @@ async fn an_undeliverable_items_retry_from_the_console_needs_the_token() {
     hook.always(None);
     let attempts = hook.attempts();
 
+    // The item's own page, linked from the search: its story, its fix, its retry buttons.
+    let item = between(&before, "href=\"/items/", "\"").to_owned();
+    let (code, story) = page.get(&format!("/items/{item}")).await;
+    assert_eq!(code, 200, "{story}");
+    for words in [
+        "✕ tracked, undeliverable",
+        "Subject: </strong>Invoice 4711",
+        "HTTP 404",
+        "Fix: ",
+        "Retry (dry run)",
+    ] {
+        assert!(story.contains(words), "lacks {words:?}: {story}");
+    }
+    let (code, unknown) = page.get("/items/no-such-id").await;
+    assert_eq!(code, 404, "{unknown}");
+    assert!(
+        unknown.contains("search for it on the Items page"),
+        "{unknown}"
+    );
+
+    // Its retry form, as the page has it: the hidden search names this one item.
+    let form = between(&story, "action=\"/items/retry\"", "</form>");
+    let q = between(form, "name=\"q\" value=\"", "\"").to_owned();
+    assert_eq!(q, item);
     let page = &page;
     let retry = move |token: &'static str, dry_run: bool| {
-        let mut form = vec![("q", "invoice 4711"), ("token", token)];
+        let mut form = vec![("q", q.clone()), ("token", token.to_owned())];
         if dry_run {
-            form.push(("dry_run", "1"));
+            form.push(("dry_run", "1".into()));
         }
-        async move { page.post("/items/retry", &form).await }
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            page.post("/items/retry", &form).await
+        }
     };
     let (code, refused) = retry("", false).await;
     assert_eq!(code, 401, "{refused}");

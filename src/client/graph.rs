@@ -307,7 +307,7 @@ impl GraphClient {
     }
 
     fn hold(&self, mailbox: &Mailbox, wait: Duration) {
-        tracing::info!(event = "server_throttled", scope = "mailbox", mailbox = %mailbox, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        super::throttled("mailbox", mailbox, wait);
         self.inner.gate.back_off_mailbox(mailbox, wait);
     }
 }
