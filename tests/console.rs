@@ -1,7 +1,9 @@
 //! The web console of a running agent, against the simulator: each page over HTTP with the
 //! content people rely on (a parked mailbox's reason and fix, track-now from the page, retry of
-//! an undeliverable item with and without the token), and each page in headless Chromium,
-//! whose screenshots go to docs/console/ when FOLDERTRACK_SCREENSHOTS is set.
+//! an undeliverable item from its own page with and without the token), and each page in
+//! headless Chromium, whose screenshots go to docs/console/ when FOLDERTRACK_SCREENSHOTS is
+//! set. In Chromium the mouse presses Track now (over the DevTools protocol) and the mail
+//! reaches the sink and the page.
 
 mod common;
 mod required;
@@ -299,6 +301,161 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: it reads
+/// commands on fd 3 and answers on fd 4, each message ending in a NUL), attached to one tab.
+struct Browser {
+    child: std::process::Child,
+    commands: std::process::ChildStdin,
+    answers: std::sync::mpsc::Receiver<serde_json::Value>,
+    next: u64,
+    session: String,
+}
+
+impl Browser {
+    /// A headless Chromium with one tab at `url`.
+    fn open(profile: &Path, url: &str) -> Self {
+        use std::process::Stdio;
+        // The shell hands our pipes to Chromium as fd 3 and 4.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec chromium "$@" 3<&0 4>&1 0</dev/null 1>/dev/null"#)
+            .arg("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+            ])
+            .args(["--disable-sync", "--remote-debugging-pipe"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut message = Vec::new();
+            while std::io::BufRead::read_until(&mut out, 0, &mut message).is_ok_and(|n| n > 0) {
+                message.pop();
+                if let Ok(v) = serde_json::from_slice(&message)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+                message.clear();
+            }
+        });
+        let commands = child.stdin.take().unwrap();
+        let mut b = Self {
+            child,
+            commands,
+            answers,
+            next: 0,
+            session: String::new(),
+        };
+        let target = b.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let attached = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b
+    }
+
+    /// Sends a command (to the tab once attached) and waits up to 10 s for its answer.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next += 1;
+        let mut message =
+            serde_json::json!({ "id": self.next, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        std::io::Write::write_all(&mut self.commands, &bytes).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let answer = self
+                .answers
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("{method}: no answer from Chromium ({e})"));
+            if answer["id"] == self.next {
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// The value of `expression` in the tab; `Null` while it throws (e.g. during navigation).
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits up to `within` until `expression` is true in the tab.
+    async fn until(&mut self, within: Duration, expression: &str) -> bool {
+        eventually(within, || self.eval(expression) == true).await
+    }
+
+    /// A mouse click in the middle of the element `selector` finds.
+    fn click(&mut self, selector: &str) {
+        let at = self.eval(&format!(
+            "(function(){{var r=document.querySelector('{selector}').getBoundingClientRect();return [r.x+r.width/2,r.y+r.height/2];}})()"
+        ));
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({ "type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1 }),
+            );
+        }
+    }
+
+    /// Types `text` into the element `selector` finds, as a keyboard would.
+    fn type_into(&mut self, selector: &str, text: &str) {
+        self.eval(&format!("document.querySelector('{selector}').focus()"));
+        self.call("Input.insertText", serde_json::json!({ "text": text }));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens the mailbox page at `url` in Chromium, types the token and presses Track now with the
+/// mouse; the text of the page that answers.
+async fn press_track_now(profile: &Path, url: &str) -> String {
+    let mut b = Browser::open(profile, url);
+    let button = "form[action$=\"/track-now\"] button";
+    assert!(
+        b.until(
+            Duration::from_secs(10),
+            &format!("!!document.querySelector('{button}')")
+        )
+        .await,
+        "the mailbox page never showed its Track now button"
+    );
+    b.type_into("input[name=token]", TOKEN);
+    b.click(button);
+    let answered = "document.body.innerText.includes('Synced now')";
+    b.until(Duration::from_secs(15), answered).await;
+    b.eval("document.body.innerText")
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_console_page_in_headless_chromium_with_screenshots() {
     if !required::tool("chromium", "apt-get install -y chromium") {
@@ -306,9 +463,25 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
     }
     let (agent, running, page) = console(|_| String::new()).await;
     page.shows(&bob_page(), &["‖ parked"]).await;
+    let profile = tempfile::tempdir().unwrap();
+
+    // Pressing Track now on Alice's page in the browser: the mail is in the sink and on the
+    // page that answers.
     drag(&agent.sim(), ALICE, "Quarterly offer", CUSTOMERS);
-    let (code, _) = page.post(&alice_track_now(), &[("token", TOKEN)]).await;
-    assert_eq!(code, 200);
+    let answer = press_track_now(profile.path(), &format!("{}/mailboxes/{ALICE}", page.base)).await;
+    for words in [
+        "Synced now: 1 tracking request(s) found",
+        "Recent tracking requests",
+        "Quarterly offer",
+    ] {
+        assert!(
+            answer.contains(words),
+            "the answer lacks {words:?}:\n{answer}"
+        );
+    }
+    let sent = read_jsonl(&agent.dir.path().join("tracked.jsonl"));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.subject.as_deref(), Some("Quarterly offer"));
     // The screenshots in docs/ are refreshed only when asked, so a test run leaves the
     // checkout as it was: FOLDERTRACK_SCREENSHOTS=1 cargo test --test console.
     let scratch = tempfile::tempdir().unwrap();
@@ -346,7 +519,6 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
             "1280,900",
         ),
     ];
-    let profile = tempfile::tempdir().unwrap();
     for (name, path, wanted, size) in &pages {
         let url = format!("{}{path}", page.base);
         let dom = chromium(profile.path(), &["--dump-dom", &url]);
