@@ -146,6 +146,12 @@ impl GraphClient {
         })
     }
 
+    /// The application permissions the app's token carries (`check-config`); `None` when
+    /// the token does not show them.
+    pub async fn app_roles(&self) -> Result<Option<Vec<String>>, crate::http::oauth::Error> {
+        self.inner.auth.roles().await
+    }
+
     /// The call gate, for metrics and for the watcher's own back-offs.
     pub fn gate(&self) -> &Gate {
         &self.inner.gate
