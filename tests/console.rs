@@ -166,7 +166,7 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
         ">Quarterly offer</a>",
         "✓ delivered",
         "normal: every 60 s",
-        "Why: the last sync found 1 tracking request(s): syncing sooner",
+        "Why: the last sync found 1 tracking request(s): the interval shrinks toward the busy one",
     ] {
         assert!(done.contains(words), "lacks {words:?}: {done}");
     }
@@ -491,7 +491,9 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
     };
     std::fs::create_dir_all(&shots).unwrap();
     let overview: &[&str] = &["1 parked", "1 healthy", "sink answers"];
-    let pages: [(&str, String, &[&str], &str); 6] = [
+    let alice = page.get(&format!("/mailboxes/{ALICE}")).await.1;
+    let item = format!("/items/{}", between(&alice, "href=\"/items/", "\""));
+    let pages: [(&str, String, &[&str], &str); 7] = [
         ("overview", "/".into(), overview, "1280,900"),
         ("overview-phone", "/".into(), overview, "390,844"),
         (
@@ -510,6 +512,12 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
             "items",
             "/items".into(),
             &["Retry (dry run)", "No problem items."],
+            "1280,900",
+        ),
+        (
+            "item",
+            item,
+            &["✓ tracked and delivered", "Quarterly offer", "Rules: "],
             "1280,900",
         ),
         (

@@ -353,9 +353,12 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             delay = delay.min(UNFINISHED_PAUSE);
             "a folder has more changes waiting: going on at once".to_owned()
         } else if tracked > 0 {
-            format!("the last sync found {tracked} tracking request(s): syncing sooner")
+            format!(
+                "the last sync found {tracked} tracking request(s): the interval shrinks toward the busy one"
+            )
         } else {
-            "the last sync found nothing to track: syncing less often".to_owned()
+            "the last sync found nothing to track: the interval stretches toward the quiet one"
+                .to_owned()
         };
         (delay, SyncNow::Done { tracked }, why)
     }

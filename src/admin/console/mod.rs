@@ -129,27 +129,25 @@ async fn overview<F: FolderFeed, S: Store>(
 const RECENT: usize = 10;
 
 /// The mailbox page, with `notice` (the answer to a form) on top.
-fn mailbox_page<F: FolderFeed, S: Store>(
-    a: &Admin<F, S>,
+async fn mailbox_page<F: FolderFeed, S: Store>(
+    a: &Arc<Admin<F, S>>,
     address: &str,
     notice: Option<pages::Notice>,
 ) -> Response {
-    let read = || -> Result<_, crate::store::Error> {
+    let asked = address.to_owned();
+    let read = off_runtime(a, move |a| {
+        let Some(view) = mailbox_view(a, &asked).transpose()? else {
+            return Ok(None);
+        };
         let problems: Vec<_> = items::problem_items(a.store.as_ref(), None)?
             .into_iter()
-            .filter(|i| i.mailbox.eq_ignore_ascii_case(address))
+            .filter(|i| i.mailbox.eq_ignore_ascii_case(&asked))
             .collect();
-        Ok((
-            problems,
-            activity::recent(a.store.messages()?, address, RECENT),
-        ))
-    };
-    let (problems, recent) = match read() {
-        Ok(read) => read,
-        Err(e) => return failed(e),
-    };
-    match mailbox_view(a, address) {
-        None => page(
+        let recent = activity::recent(a.store.messages()?, &asked, RECENT);
+        Ok(Some((view, problems, recent)))
+    });
+    match read.await {
+        Ok(None) => page(
             StatusCode::NOT_FOUND,
             pages::message(
                 "No such mailbox",
@@ -158,8 +156,8 @@ fn mailbox_page<F: FolderFeed, S: Store>(
                 ),
             ),
         ),
-        Some(Err(e)) => failed(e),
-        Some(Ok(view)) => {
+        Err(e) => failed(e),
+        Ok(Some((view, problems, recent))) => {
             let status = notice.as_ref().map_or(StatusCode::OK, |n| n.status);
             let asks = a.token.is_some();
             page(
@@ -179,7 +177,7 @@ async fn mailbox<F: FolderFeed, S: Store>(
     if let Some(denied) = unread(&a, peer, &headers) {
         return denied;
     }
-    mailbox_page(&a, &address, None)
+    mailbox_page(&a, &address, None).await
 }
 
 /// A form that changes state: the token typed into it, when it has one.
@@ -208,10 +206,10 @@ async fn track_now<F: FolderFeed, S: Store>(
     Form(form): Form<ChangeForm>,
 ) -> Response {
     if !has_token(&a, &headers, &form.token) {
-        return mailbox_page(&a, &address, Some(refused()));
+        return mailbox_page(&a, &address, Some(refused())).await;
     }
     let answer = a.supervisor.sync_now(&address).await;
-    mailbox_page(&a, &address, Some(pages::Notice::sync_now(&answer)))
+    mailbox_page(&a, &address, Some(pages::Notice::sync_now(&answer))).await
 }
 
 #[derive(Deserialize)]
