@@ -456,6 +456,46 @@ async fn press_track_now(profile: &Path, url: &str) -> String {
         .to_owned()
 }
 
+/// Each page to open in Chromium: its screenshot's name, its path, what it must show and the
+/// window size; `item` is the path of a tracked mail's page.
+fn shot_pages(item: String) -> [(&'static str, String, &'static [&'static str], &'static str); 7] {
+    let overview: &[&str] = &["1 parked", "1 healthy", "sink answers"];
+    [
+        ("overview", "/".into(), overview, "1280,900"),
+        ("overview-phone", "/".into(), overview, "390,844"),
+        (
+            "mailbox-parked",
+            bob_page(),
+            &["parked", "Fix: ", "Track now"],
+            "1280,900",
+        ),
+        (
+            "mailbox",
+            format!("/mailboxes/{ALICE}"),
+            &["healthy", "1 since start", CUSTOMERS],
+            "1280,900",
+        ),
+        (
+            "items",
+            "/items".into(),
+            &["Retry (dry run)", "No problem items."],
+            "1280,900",
+        ),
+        (
+            "item",
+            item,
+            &["✓ tracked and delivered", "Quarterly offer", "Rules: "],
+            "1280,900",
+        ),
+        (
+            "config",
+            "/config".into(),
+            &["exchange.url", "Checks"],
+            "1280,900",
+        ),
+    ]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_console_page_in_headless_chromium_with_screenshots() {
     if !required::tool("chromium", "apt-get install -y chromium") {
@@ -490,43 +530,11 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
         None => scratch.path().to_owned(),
     };
     std::fs::create_dir_all(&shots).unwrap();
-    let overview: &[&str] = &["1 parked", "1 healthy", "sink answers"];
     let alice = page.get(&format!("/mailboxes/{ALICE}")).await.1;
-    let item = format!("/items/{}", between(&alice, "href=\"/items/", "\""));
-    let pages: [(&str, String, &[&str], &str); 7] = [
-        ("overview", "/".into(), overview, "1280,900"),
-        ("overview-phone", "/".into(), overview, "390,844"),
-        (
-            "mailbox-parked",
-            bob_page(),
-            &["parked", "Fix: ", "Track now"],
-            "1280,900",
-        ),
-        (
-            "mailbox",
-            format!("/mailboxes/{ALICE}"),
-            &["healthy", "1 since start", CUSTOMERS],
-            "1280,900",
-        ),
-        (
-            "items",
-            "/items".into(),
-            &["Retry (dry run)", "No problem items."],
-            "1280,900",
-        ),
-        (
-            "item",
-            item,
-            &["✓ tracked and delivered", "Quarterly offer", "Rules: "],
-            "1280,900",
-        ),
-        (
-            "config",
-            "/config".into(),
-            &["exchange.url", "Checks"],
-            "1280,900",
-        ),
-    ];
+    let pages = shot_pages(format!(
+        "/items/{}",
+        between(&alice, "href=\"/items/", "\"")
+    ));
     for (name, path, wanted, size) in &pages {
         let url = format!("{}{path}", page.base);
         let dom = chromium(profile.path(), &["--dump-dom", &url]);
