@@ -155,10 +155,48 @@ struct Histogram {
     sum: f64,
 }
 
+/// Hours of each histogram kept per hour of wall-clock time, for the console's sparklines.
+pub const HOURS: usize = 24;
+
+/// One hour of a histogram's observations (all labels together).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Hour {
+    /// Hours since the Unix epoch.
+    pub hour: i64,
+    pub count: u64,
+    pub sum: f64,
+    pub max: f64,
+}
+
 #[derive(Default)]
 pub struct Metrics {
     counters: std::sync::Mutex<std::collections::BTreeMap<(&'static str, Labels), u64>>,
     histograms: std::sync::Mutex<std::collections::BTreeMap<(&'static str, Labels), Histogram>>,
+    hours: std::sync::Mutex<
+        std::collections::BTreeMap<&'static str, std::collections::VecDeque<Hour>>,
+    >,
+}
+
+/// Adds an observation at `hour` to `ring`, dropping hours older than [`HOURS`].
+fn add_hourly(ring: &mut std::collections::VecDeque<Hour>, hour: i64, seconds: f64) {
+    if ring.back().is_none_or(|h| h.hour < hour) {
+        ring.push_back(Hour {
+            hour,
+            ..Hour::default()
+        });
+    }
+    while ring.front().is_some_and(|h| h.hour <= hour - HOURS as i64) {
+        ring.pop_front();
+    }
+    if let Some(h) = ring.iter_mut().rev().find(|h| h.hour == hour) {
+        h.count += 1;
+        h.sum += seconds;
+        h.max = h.max.max(seconds);
+    }
+}
+
+fn this_hour() -> i64 {
+    jiff::Timestamp::now().as_second().div_euclid(3600)
 }
 
 impl Metrics {
@@ -183,6 +221,26 @@ impl Metrics {
         }
         h.count += 1;
         h.sum += seconds;
+        drop(all);
+        let mut hours = self.hours.lock().expect("unpoisoned");
+        add_hourly(hours.entry(name).or_default(), this_hour(), seconds);
+    }
+
+    /// The histogram `name` per hour over the last [`HOURS`] hours (hours without an
+    /// observation left out), oldest first.
+    pub fn hourly(&self, name: &str) -> Vec<Hour> {
+        let now = this_hour();
+        self.hours
+            .lock()
+            .expect("unpoisoned")
+            .get(name)
+            .map(|ring| {
+                ring.iter()
+                    .filter(|h| h.hour > now - HOURS as i64)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The counter `name` summed by the value of `label`: e.g. EWS calls by outcome.
@@ -263,6 +321,36 @@ pub fn label_text(labels: &[(&'static str, String)], le: Option<&str>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hourly_figures_keep_count_sum_and_max_for_the_last_hours_only() {
+        let mut ring = std::collections::VecDeque::new();
+        for (hour, secs) in [(100, 2.0), (100, 4.0), (101, 1.0), (99, 9.0)] {
+            add_hourly(&mut ring, hour, secs);
+        }
+        let at = |h: i64| ring.iter().find(|x| x.hour == h).copied();
+        assert_eq!(
+            at(100),
+            Some(Hour {
+                hour: 100,
+                count: 2,
+                sum: 6.0,
+                max: 4.0
+            })
+        );
+        assert_eq!(at(101).map(|h| h.count), Some(1));
+        assert_eq!(
+            at(99),
+            None,
+            "a late observation for a closed hour is left out"
+        );
+        add_hourly(&mut ring, 100 + HOURS as i64, 1.0);
+        assert_eq!(
+            ring.iter().map(|h| h.hour).collect::<Vec<_>>(),
+            [101, 100 + HOURS as i64],
+            "hours older than the window go"
+        );
+    }
 
     #[test]
     fn server_text_cannot_break_out_of_its_line() {

@@ -310,7 +310,24 @@ pub enum Verdict {
     Recorded,
 }
 
+/// How the first line of a record's history begins.
+const TRACKED_FROM: &str = "tracked from";
+
 impl MessageRecord {
+    /// When it was first tracked, while its history still has that line (R41 prunes it after
+    /// `store.history_days`).
+    pub fn tracked_at(&self) -> Option<Timestamp> {
+        self.history
+            .first()
+            .filter(|h| h.what.starts_with(TRACKED_FROM))
+            .map(|h| h.at)
+    }
+
+    /// When something last happened to it.
+    pub fn last_change(&self) -> Option<Timestamp> {
+        self.history.last().map(|h| h.at)
+    }
+
     /// The record of a message seen for the first time.
     pub fn first(id: String, s: &Sighting) -> Self {
         Self {
@@ -326,7 +343,7 @@ impl MessageRecord {
             conflicts: Vec::new(),
             history: vec![HistoryEntry {
                 at: s.at,
-                what: format!("tracked from {}", s.place.path),
+                what: format!("{TRACKED_FROM} {}", s.place.path),
             }],
             failed: 0,
         }

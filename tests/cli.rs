@@ -155,9 +155,17 @@ fn sim_prints_its_urls_on_loopback_and_serves() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ews = lines.next().unwrap().unwrap();
-    let control = lines.next().unwrap().unwrap();
+    let mut next = || lines.next().unwrap().unwrap();
+    let (ews, graph, token, control) = (next(), next(), next(), next());
     assert!(ews.starts_with("EWS:     http://127.0.0.1:"), "{ews}");
+    let root = ews
+        .trim_start_matches("EWS:     ")
+        .replace("/EWS/Exchange.asmx", "");
+    assert_eq!(graph, format!("Graph:   {root}/v1.0"));
+    assert_eq!(
+        token,
+        format!("token:   {root}/{{tenant}}/oauth2/v2.0/token")
+    );
     assert!(control.contains("/_sim"), "{control}");
     // The EWS endpoint answers an unauthenticated call with 401, as Exchange does.
     let addr = ews

@@ -1,7 +1,9 @@
 //! The web console of a running agent, against the simulator: each page over HTTP with the
 //! content people rely on (a parked mailbox's reason and fix, track-now from the page, retry of
-//! an undeliverable item with and without the token), and each page in headless Chromium,
-//! whose screenshots go to docs/console/ when FOLDERTRACK_SCREENSHOTS is set.
+//! an undeliverable item from its own page with and without the token), and each page in
+//! headless Chromium, whose screenshots go to docs/console/ when FOLDERTRACK_SCREENSHOTS is
+//! set. In Chromium the mouse presses Track now (over the DevTools protocol) and the mail
+//! reaches the sink and the page.
 
 mod common;
 mod required;
@@ -101,6 +103,16 @@ impl Console {
     }
 }
 
+/// The text between the first `start` in `html` and the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in {html}"))
+        + start.len();
+    let len = html[from..].find(end).expect("an end");
+    &html[from..from + len]
+}
+
 fn bob_page() -> String {
     format!("/mailboxes/{BOB}")
 }
@@ -120,6 +132,10 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
         "{bob}"
     );
     assert!(bob.contains("No mapped folder resolved yet"), "{bob}");
+    assert!(
+        bob.contains("Why: Exchange asked for a pause (throttling); the mailbox is parked"),
+        "{bob}"
+    );
     let overview = page.shows("/", &["1 parked", "1 healthy"]).await;
     assert!(overview.contains("✓ sink answers"), "{overview}");
     assert!(
@@ -145,6 +161,30 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
     assert!(done.contains("1 since start"), "{done}");
     assert!(done.contains(CUSTOMERS) && done.contains(CONTOSO), "{done}");
     assert!(done.contains("✓ active"), "{done}");
+    for words in [
+        "Recent tracking requests",
+        ">Quarterly offer</a>",
+        "✓ delivered",
+        "normal: every 60 s",
+        "Why: the last sync found 1 tracking request(s): the interval shrinks toward the busy one",
+    ] {
+        assert!(done.contains(words), "lacks {words:?}: {done}");
+    }
+    let overview = page.shows("/", &["<strong>1</strong> today"]).await;
+    assert!(
+        overview.contains("<strong>1</strong> in the last 7 days"),
+        "{overview}"
+    );
+    assert!(
+        overview.contains("Mails tracked per hour over the last 24 hours, at most 1 in an hour"),
+        "{overview}"
+    );
+    assert!(overview.contains("<svg class=\"spark\""), "{overview}");
+    // Bob's server answered 503: at least that one throttling episode is counted.
+    assert!(
+        overview.contains("throttling episodes") && !overview.contains("<p>0 throttling episodes"),
+        "{overview}"
+    );
     let sent = read_jsonl(&agent.dir.path().join("tracked.jsonl"));
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].message.subject.as_deref(), Some("Quarterly offer"));
@@ -182,13 +222,40 @@ async fn an_undeliverable_items_retry_from_the_console_needs_the_token() {
     hook.always(None);
     let attempts = hook.attempts();
 
+    // The item's own page, linked from the search: its story, its fix, its retry buttons.
+    let item = between(&before, "href=\"/items/", "\"").to_owned();
+    let (code, story) = page.get(&format!("/items/{item}")).await;
+    assert_eq!(code, 200, "{story}");
+    for words in [
+        "✕ tracked, undeliverable",
+        "Subject: </strong>Invoice 4711",
+        "HTTP 404",
+        "Fix: ",
+        "Retry (dry run)",
+    ] {
+        assert!(story.contains(words), "lacks {words:?}: {story}");
+    }
+    let (code, unknown) = page.get("/items/no-such-id").await;
+    assert_eq!(code, 404, "{unknown}");
+    assert!(
+        unknown.contains("search for it on the Items page"),
+        "{unknown}"
+    );
+
+    // Its retry form, as the page has it: the hidden search names this one item.
+    let form = between(&story, "action=\"/items/retry\"", "</form>");
+    let q = between(form, "name=\"q\" value=\"", "\"").to_owned();
+    assert_eq!(q, item);
     let page = &page;
     let retry = move |token: &'static str, dry_run: bool| {
-        let mut form = vec![("q", "invoice 4711"), ("token", token)];
+        let mut form = vec![("q", q.clone()), ("token", token.to_owned())];
         if dry_run {
-            form.push(("dry_run", "1"));
+            form.push(("dry_run", "1".into()));
         }
-        async move { page.post("/items/retry", &form).await }
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            page.post("/items/retry", &form).await
+        }
     };
     let (code, refused) = retry("", false).await;
     assert_eq!(code, 401, "{refused}");
@@ -238,26 +305,166 @@ fn chromium(profile: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_console_page_in_headless_chromium_with_screenshots() {
-    if !required::tool("chromium", "apt-get install -y chromium") {
-        return;
+/// Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: it reads
+/// commands on fd 3 and answers on fd 4, each message ending in a NUL), attached to one tab.
+struct Browser {
+    child: std::process::Child,
+    commands: std::process::ChildStdin,
+    answers: std::sync::mpsc::Receiver<serde_json::Value>,
+    next: u64,
+    session: String,
+}
+
+impl Browser {
+    /// A headless Chromium with one tab at `url`.
+    fn open(profile: &Path, url: &str) -> Self {
+        use std::process::Stdio;
+        // The shell hands our pipes to Chromium as fd 3 and 4.
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec chromium "$@" 3<&0 4>&1 0</dev/null 1>/dev/null"#)
+            .arg("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+            ])
+            .args([
+                "--disable-background-networking",
+                "--disable-component-update",
+            ])
+            .args(["--disable-sync", "--remote-debugging-pipe"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut message = Vec::new();
+            while std::io::BufRead::read_until(&mut out, 0, &mut message).is_ok_and(|n| n > 0) {
+                message.pop();
+                if let Ok(v) = serde_json::from_slice(&message)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+                message.clear();
+            }
+        });
+        let commands = child.stdin.take().unwrap();
+        let mut b = Self {
+            child,
+            commands,
+            answers,
+            next: 0,
+            session: String::new(),
+        };
+        let target = b.call("Target.createTarget", serde_json::json!({ "url": url }));
+        let attached = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+        );
+        b.session = attached["sessionId"].as_str().unwrap().to_owned();
+        b
     }
-    let (agent, running, page) = console(|_| String::new()).await;
-    page.shows(&bob_page(), &["‖ parked"]).await;
-    drag(&agent.sim(), ALICE, "Quarterly offer", CUSTOMERS);
-    let (code, _) = page.post(&alice_track_now(), &[("token", TOKEN)]).await;
-    assert_eq!(code, 200);
-    // The screenshots in docs/ are refreshed only when asked, so a test run leaves the
-    // checkout as it was: FOLDERTRACK_SCREENSHOTS=1 cargo test --test console.
-    let scratch = tempfile::tempdir().unwrap();
-    let shots = match std::env::var_os("FOLDERTRACK_SCREENSHOTS") {
-        Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console"),
-        None => scratch.path().to_owned(),
-    };
-    std::fs::create_dir_all(&shots).unwrap();
+
+    /// Sends a command (to the tab once attached) and waits up to 10 s for its answer.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next += 1;
+        let mut message =
+            serde_json::json!({ "id": self.next, "method": method, "params": params });
+        if !self.session.is_empty() {
+            message["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        std::io::Write::write_all(&mut self.commands, &bytes).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let answer = self
+                .answers
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("{method}: no answer from Chromium ({e})"));
+            if answer["id"] == self.next {
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    /// The value of `expression` in the tab; `Null` while it throws (e.g. during navigation).
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits up to `within` until `expression` is true in the tab.
+    async fn until(&mut self, within: Duration, expression: &str) -> bool {
+        eventually(within, || self.eval(expression) == true).await
+    }
+
+    /// A mouse click in the middle of the element `selector` finds.
+    fn click(&mut self, selector: &str) {
+        let at = self.eval(&format!(
+            "(function(){{var r=document.querySelector('{selector}').getBoundingClientRect();return [r.x+r.width/2,r.y+r.height/2];}})()"
+        ));
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({ "type": kind, "x": at[0], "y": at[1], "button": "left", "clickCount": 1 }),
+            );
+        }
+    }
+
+    /// Types `text` into the element `selector` finds, as a keyboard would.
+    fn type_into(&mut self, selector: &str, text: &str) {
+        self.eval(&format!("document.querySelector('{selector}').focus()"));
+        self.call("Input.insertText", serde_json::json!({ "text": text }));
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens the mailbox page at `url` in Chromium, types the token and presses Track now with the
+/// mouse; the text of the page that answers.
+async fn press_track_now(profile: &Path, url: &str) -> String {
+    let mut b = Browser::open(profile, url);
+    let button = "form[action$=\"/track-now\"] button";
+    assert!(
+        b.until(
+            Duration::from_secs(10),
+            &format!("!!document.querySelector('{button}')")
+        )
+        .await,
+        "the mailbox page never showed its Track now button"
+    );
+    b.type_into("input[name=token]", TOKEN);
+    b.click(button);
+    let answered = "document.body.innerText.includes('Synced now')";
+    b.until(Duration::from_secs(15), answered).await;
+    b.eval("document.body.innerText")
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Each page to open in Chromium: its screenshot's name, its path, what it must show and the
+/// window size; `item` is the path of a tracked mail's page.
+fn shot_pages(item: String) -> [(&'static str, String, &'static [&'static str], &'static str); 7] {
     let overview: &[&str] = &["1 parked", "1 healthy", "sink answers"];
-    let pages: [(&str, String, &[&str], &str); 6] = [
+    [
         ("overview", "/".into(), overview, "1280,900"),
         ("overview-phone", "/".into(), overview, "390,844"),
         (
@@ -279,13 +486,59 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
             "1280,900",
         ),
         (
+            "item",
+            item,
+            &["✓ tracked and delivered", "Quarterly offer", "Rules: "],
+            "1280,900",
+        ),
+        (
             "config",
             "/config".into(),
             &["exchange.url", "Checks"],
             "1280,900",
         ),
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_page_in_headless_chromium_with_screenshots() {
+    if !required::tool("chromium", "apt-get install -y chromium") {
+        return;
+    }
+    let (agent, running, page) = console(|_| String::new()).await;
+    page.shows(&bob_page(), &["‖ parked"]).await;
     let profile = tempfile::tempdir().unwrap();
+
+    // Pressing Track now on Alice's page in the browser: the mail is in the sink and on the
+    // page that answers.
+    drag(&agent.sim(), ALICE, "Quarterly offer", CUSTOMERS);
+    let answer = press_track_now(profile.path(), &format!("{}/mailboxes/{ALICE}", page.base)).await;
+    for words in [
+        "Synced now: 1 tracking request(s) found",
+        "Recent tracking requests",
+        "Quarterly offer",
+    ] {
+        assert!(
+            answer.contains(words),
+            "the answer lacks {words:?}:\n{answer}"
+        );
+    }
+    let sent = read_jsonl(&agent.dir.path().join("tracked.jsonl"));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].message.subject.as_deref(), Some("Quarterly offer"));
+    // The screenshots in docs/ are refreshed only when asked, so a test run leaves the
+    // checkout as it was: FOLDERTRACK_SCREENSHOTS=1 cargo test --test console.
+    let scratch = tempfile::tempdir().unwrap();
+    let shots = match std::env::var_os("FOLDERTRACK_SCREENSHOTS") {
+        Some(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/console"),
+        None => scratch.path().to_owned(),
+    };
+    std::fs::create_dir_all(&shots).unwrap();
+    let alice = page.get(&format!("/mailboxes/{ALICE}")).await.1;
+    let pages = shot_pages(format!(
+        "/items/{}",
+        between(&alice, "href=\"/items/", "\"")
+    ));
     for (name, path, wanted, size) in &pages {
         let url = format!("{}{path}", page.base);
         let dom = chromium(profile.path(), &["--dump-dom", &url]);

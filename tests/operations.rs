@@ -406,3 +406,54 @@ async fn check_config_names_an_untrusted_certificate_and_the_setting_that_trusts
     assert_eq!(code, 0, "trusted with extra_root_certs: {out}");
     assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_over_graph_reads_the_apps_permission_from_its_token() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let list = mailboxes(&[(ALICE, &[("Inbox/Customers", None, "")])]);
+    let config = write_config_on(Api::Graph, dir.path(), &sim, &list, "");
+    let check = |roles: &[&str]| {
+        c.set_app_roles(APP_ID, roles).unwrap();
+        cli(&config, &["check-config"])
+    };
+
+    let (code, out) = check(&["Mail.ReadWrite"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok   Graph: the app has Mail.ReadWrite"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
+
+    // Mail.Read only: the folders are read, but write-back would fail; the line says so.
+    let (code, out) = check(&["Mail.Read"]);
+    assert_eq!(code, 1, "{out}");
+    let fail: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert_eq!(fail.len(), 1, "{out}");
+    for words in [
+        "only Mail.Read",
+        "writing the categories back will fail",
+        "Mail.ReadWrite application permission",
+        "application access policy",
+        "writeback.enabled = false",
+    ] {
+        assert!(fail[0].contains(words), "lacks {words:?}: {out}");
+    }
+    assert!(out.contains(&format!("ok   {ALICE}: signed in")), "{out}");
+
+    // No Mail permission at all: a warning with the fix, and the mailbox is refused.
+    let (code, out) = check(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("WARN Graph: the app's token carries neither Mail.ReadWrite nor Mail.Read"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("FAIL {ALICE}")) && l.contains("403")),
+        "{out}"
+    );
+}

@@ -914,6 +914,8 @@ fn sim_process() -> (Child, impl Sized, String, String) {
             .to_owned()
     };
     let ews = url("EWS:");
+    url("Graph:");
+    url("token:");
     let control = url("control:");
     (child, lines, ews, control)
 }

@@ -347,3 +347,46 @@ async fn throttling_is_429_with_retry_after_on_the_wire_and_in_a_batch() {
     assert_eq!(body["responses"][0]["status"], 429);
     assert_eq!(body["responses"][0]["headers"]["Retry-After"], "7");
 }
+
+#[tokio::test]
+async fn tokens_carry_the_apps_roles_and_graph_refuses_what_they_do_not_allow() {
+    let sim = simulator().await;
+    let c = sim.control();
+    let d = c.deliver(ALICE, "Inbox", &mail("to mark")).unwrap();
+    let patch = json!({"requests": [{
+        "id": "p", "method": "PATCH",
+        "url": format!("/users/alice@example.com/messages/{}", urlencode(&d.item_id)),
+        "headers": {"Content-Type": "application/json"},
+        "body": {"categories": ["Tracked"]},
+    }]});
+    let roles = |g: &Graph| foldertrack::http::oauth::roles(&g.token).expect("a JWT");
+    let read = |s: u16, b: &Value| (s, code(b).to_owned());
+
+    // By default the app has Mail.ReadWrite: it reads and writes.
+    let g = Graph::new(&sim).await;
+    assert_eq!(roles(&g), ["Mail.ReadWrite"]);
+    let (status, body) = g.get(DELTA, "").await;
+    assert_eq!(read(status, &body), (200, String::new()));
+    let (_, body) = g.batch(&patch).await;
+    assert_eq!(body["responses"][0]["status"], 200, "{body}");
+
+    // Mail.Read only: reading works, the PATCH is 403 ErrorAccessDenied.
+    c.set_app_roles(APP_ID, &["Mail.Read"]).unwrap();
+    let g = Graph::new(&sim).await;
+    assert_eq!(roles(&g), ["Mail.Read"]);
+    let (status, _) = g.get(DELTA, "").await;
+    assert_eq!(status, 200);
+    let (_, body) = g.batch(&patch).await;
+    assert_eq!(body["responses"][0]["status"], 403, "{body}");
+    assert_eq!(
+        body["responses"][0]["body"]["error"]["code"],
+        "ErrorAccessDenied"
+    );
+
+    // No Mail permission: reading is refused too.
+    c.set_app_roles(APP_ID, &[]).unwrap();
+    let g = Graph::new(&sim).await;
+    assert!(roles(&g).is_empty());
+    let (status, body) = g.get(DELTA, "").await;
+    assert_eq!(read(status, &body), (403, "ErrorAccessDenied".to_owned()));
+}

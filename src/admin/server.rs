@@ -135,7 +135,7 @@ async fn ready<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
 
 /// Runs `read` (store reads may wait on the disk) on a blocking thread, so a slow or failing
 /// disk never holds an async worker that `/healthz` and shutdown need.
-async fn off_runtime<F: FolderFeed, S: Store, T: Send + 'static>(
+pub(super) async fn off_runtime<F: FolderFeed, S: Store, T: Send + 'static>(
     a: &Arc<Admin<F, S>>,
     read: impl FnOnce(&Admin<F, S>) -> Result<T, store::Error> + Send + 'static,
 ) -> Result<T, store::Error> {
@@ -321,14 +321,23 @@ async fn explain<F: FolderFeed, S: Store>(
         Ok(query) => query,
         Err(e) => return problem(StatusCode::BAD_REQUEST, e),
     };
+    explain_query(&a, &query).map_or_else(store_error, |v| Json(v).into_response())
+}
+
+/// What `explain` tells about `query` with the configuration in force.
+pub(super) fn explain_query<F, S: Store>(
+    a: &Admin<F, S>,
+    query: &explain::Query,
+) -> Result<explain::Explanation, store::Error> {
     let settings = a
         .explain
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    explain::gather(a.store.as_ref(), &query).map_or_else(store_error, |ev| {
-        Json(explain::tell(&ev, &settings)).into_response()
-    })
+    Ok(explain::tell(
+        &explain::gather(a.store.as_ref(), query)?,
+        &settings,
+    ))
 }
 
 /// The `# HELP` line of each metric.
@@ -339,6 +348,10 @@ fn help(name: &str) -> &'static str {
             "Time calls waited at the gate (server back-off, rate limits, concurrency cap)."
         }
         "foldertrack_sync_seconds" => "Duration of mailbox sync passes.",
+        "foldertrack_server_throttled_total" => {
+            "Throttling episodes: the server asked for a pause, by scope (mailbox or account)."
+        }
+        "foldertrack_graph_requests_total" => "Graph requests by operation and outcome.",
         "foldertrack_tracking_requests_total" => {
             "Tracking requests by outcome: emitted, delivered, retried, undeliverable, rejected."
         }

@@ -117,6 +117,39 @@ pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) 
     checks
 }
 
+/// The README section that says how to grant the Graph permission.
+const GRAPH_FIX: &str = "grant the app the Mail.ReadWrite application permission and scope it to the tracked mailboxes (README, \"Exchange Online\": RBAC for Applications or an application access policy)";
+
+/// `check-config` over Graph: the application permissions in the app's token (`roles`), or why
+/// they could not be read. Write-back needs `Mail.ReadWrite`; reading needs `Mail.Read` at least.
+pub fn graph_permission(roles: Result<Option<Vec<String>>, String>, writeback: bool) -> Check {
+    let roles = match roles {
+        Ok(Some(roles)) => roles,
+        Ok(None) => {
+            return Check::Warn(format!(
+                "Graph: the app's token does not show its permissions; the mailbox checks below tell whether they suffice (if not: {GRAPH_FIX})"
+            ));
+        }
+        Err(e) => return Check::Fail(format!("Graph: no token for the permission check: {e}")),
+    };
+    let has = |r: &str| roles.iter().any(|x| x.eq_ignore_ascii_case(r));
+    if has("Mail.ReadWrite") {
+        Check::Ok(
+            "Graph: the app has Mail.ReadWrite (reads the folders, writes the categories)".into(),
+        )
+    } else if has("Mail.Read") && !writeback {
+        Check::Ok("Graph: the app has Mail.Read, enough while writeback.enabled = false".into())
+    } else if has("Mail.Read") {
+        Check::Fail(format!(
+            "Graph: the app has only Mail.Read, so writing the categories back will fail (403); {GRAPH_FIX}, or set writeback.enabled = false"
+        ))
+    } else {
+        Check::Warn(format!(
+            "Graph: the app's token carries neither Mail.ReadWrite nor Mail.Read; {GRAPH_FIX}. Granted through RBAC for Applications it does not show in the token: then the mailbox checks below tell"
+        ))
+    }
+}
+
 /// `check-config` against the sink. Only the Dynamics sink has server-side checks.
 pub async fn check_sink(config: &Config) -> Vec<Check> {
     let settings = match config.sink_settings() {
@@ -162,5 +195,66 @@ pub fn mapping_problem(address: &str, name: &str, state: &MappingState) -> Optio
         MappingState::Paused(reason) => Some(format!(
             "{address} {name}: {reason}; move the folder under the Inbox or set allow_outside_inbox = true"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Roles = Result<Option<Vec<String>>, String>;
+
+    #[test]
+    fn the_graph_permission_check_names_what_is_missing_and_the_fix() {
+        let roles = |r: &[&str]| Ok(Some(r.iter().map(|s| (*s).to_owned()).collect()));
+        let cases: [(Roles, bool, &str, &str); 7] = [
+            (roles(&["Mail.ReadWrite"]), true, "ok", "has Mail.ReadWrite"),
+            (
+                roles(&["Mail.Read", "Mail.ReadWrite"]),
+                true,
+                "ok",
+                "has Mail.ReadWrite",
+            ),
+            (
+                roles(&["Mail.Read"]),
+                true,
+                "fail",
+                "writing the categories back will fail",
+            ),
+            (
+                roles(&["Mail.Read"]),
+                false,
+                "ok",
+                "writeback.enabled = false",
+            ),
+            (
+                roles(&["User.Read.All"]),
+                true,
+                "warn",
+                "neither Mail.ReadWrite nor Mail.Read",
+            ),
+            (Ok(None), true, "warn", "does not show its permissions"),
+            (
+                Err("refused".into()),
+                true,
+                "fail",
+                "no token for the permission check: refused",
+            ),
+        ];
+        for (given, writeback, level, words) in cases {
+            let (got, text) = match graph_permission(given, writeback) {
+                Check::Ok(t) => ("ok", t),
+                Check::Warn(t) => ("warn", t),
+                Check::Fail(t) => ("fail", t),
+            };
+            assert_eq!(got, level, "{text}");
+            assert!(text.contains(words) && !text.contains('\n'), "{text}");
+            if level != "ok" && !text.contains("refused") {
+                assert!(
+                    text.contains("Mail.ReadWrite application permission"),
+                    "{text}"
+                );
+            }
+        }
     }
 }

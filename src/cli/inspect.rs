@@ -9,6 +9,7 @@ use foldertrack::agent::{self, checks, files::AgentFiles};
 use foldertrack::config::{Check, Config};
 use foldertrack::deliver::explain;
 use foldertrack::deliver::items::{self, ItemLine, ItemState};
+use foldertrack::feed::AnyFeed;
 use foldertrack::store::{SledStore, Store};
 use foldertrack::watch::supervisor::SyncNow;
 use std::path::Path;
@@ -219,7 +220,16 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
             checks.push(config.capacity_check());
             if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
                 match agent::feed(&config) {
-                    Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
+                    Ok(feed) => {
+                        if let AnyFeed::Graph(graph) = &feed {
+                            let roles = graph.client().app_roles().await;
+                            checks.push(checks::graph_permission(
+                                roles.map_err(|e| e.to_string()),
+                                config.writeback.enabled,
+                            ));
+                        }
+                        checks.extend(checks::check_server(&config.mailbox, &feed).await)
+                    }
                     Err(e) => checks.push(Check::Fail(e.to_string())),
                 }
                 checks.extend(checks::check_sink(&config).await);

@@ -60,6 +60,8 @@ pub async fn sim(listen: std::net::SocketAddr, persist: Option<PathBuf>) -> Resu
         .await
         .with_context(|| format!("{listen}: cannot start the simulator"))?;
     print_line(&format!("EWS:     {}", served.ews_url))?;
+    print_line(&format!("Graph:   {}", served.graph_url))?;
+    print_line(&format!("token:   {}", served.token_url))?;
     print_line(&format!("control: {}", served.control_url))?;
     print_line("serving until Ctrl-C; `foldertrack sim --help` lists the control API")?;
     served.done.notified().await;

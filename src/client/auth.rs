@@ -124,6 +124,17 @@ impl Authenticator {
         }
     }
 
+    /// The application permissions of the token this sends (its `roles` claim); `None` when
+    /// it sends no token or one that is not a readable JWT.
+    pub(crate) async fn roles(&self) -> Result<Option<Vec<String>>, crate::http::oauth::Error> {
+        match self {
+            Self::OAuth { tokens, .. } => {
+                Ok(crate::http::oauth::roles(tokens.token().await?.secret()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Sends the request `build` makes, authenticated, and reads the answer to its end.
     /// OAuth: on 401 the token is refreshed once and the call sent once more.
     pub(crate) async fn send(

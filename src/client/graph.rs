@@ -146,6 +146,12 @@ impl GraphClient {
         })
     }
 
+    /// The application permissions the app's token carries (`check-config`); `None` when
+    /// the token does not show them.
+    pub async fn app_roles(&self) -> Result<Option<Vec<String>>, crate::http::oauth::Error> {
+        self.inner.auth.roles().await
+    }
+
     /// The call gate, for metrics and for the watcher's own back-offs.
     pub fn gate(&self) -> &Gate {
         &self.inner.gate
@@ -307,7 +313,7 @@ impl GraphClient {
     }
 
     fn hold(&self, mailbox: &Mailbox, wait: Duration) {
-        tracing::info!(event = "server_throttled", scope = "mailbox", mailbox = %mailbox, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        super::throttled("mailbox", mailbox, wait);
         self.inner.gate.back_off_mailbox(mailbox, wait);
     }
 }

@@ -543,16 +543,22 @@ impl EwsClient {
             };
             *slot = Some(slot.map_or(wait, |w| w.max(wait)));
         }
-        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         if let Some(wait) = account {
-            tracing::info!(event = "server_throttled", scope = "account", mailbox = %mailbox, wait_ms = ms(wait));
+            throttled("account", mailbox, wait);
             self.inner.gate.back_off_account(wait);
         }
         if let Some(wait) = own {
-            tracing::info!(event = "server_throttled", scope = "mailbox", mailbox = %mailbox, wait_ms = ms(wait));
+            throttled("mailbox", mailbox, wait);
             self.inner.gate.back_off_mailbox(mailbox, wait);
         }
     }
+}
+
+/// The server asked for a pause: one throttling episode, logged and counted.
+fn throttled(scope: &'static str, mailbox: &Mailbox, wait: Duration) {
+    let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(event = "server_throttled", scope, mailbox = %mailbox, wait_ms);
+    crate::telemetry::metrics().count("foldertrack_server_throttled_total", &[("scope", scope)], 1);
 }
 
 /// `BackOffMilliseconds` as the server sent them, before the clamp.

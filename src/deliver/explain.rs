@@ -750,7 +750,7 @@ impl Explanation {
             if n > 0 {
                 out.push('\n');
             }
-            out += &format!("{}: {}\n", s.title, outcome_words(s.outcome));
+            out += &format!("{}: {}\n", s.title, s.outcome.words());
             if let Some(subject) = &s.subject {
                 out += &format!("  subject: {subject}\n");
             }
@@ -771,21 +771,24 @@ impl Explanation {
     }
 }
 
-fn outcome_words(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Delivered => "tracked and delivered",
-        Outcome::NoRegarding => "tracked without a regarding",
-        Outcome::Waiting => "tracked, waiting for delivery",
-        Outcome::Retrying => "tracked, delivery failed and is retried",
-        Outcome::Held => "tracked, waiting for its regarding record",
-        Outcome::Undeliverable => "tracked, undeliverable",
-        Outcome::Rejected => "tracked, rejected by the sink",
-        Outcome::Baseline => "not tracked: it was there before tracking started",
-        Outcome::NotMapped => "not tracked: the folder is not mapped",
-        Outcome::MappingPaused => "not tracked: the mapping is not active",
-        Outcome::SentNotTracked => "not tracked: Sent Items is not watched",
-        Outcome::NotSeen => "not tracked: never seen in a mapped folder",
-        Outcome::Watched => "a mapped folder",
+impl Outcome {
+    /// The outcome in words, as `explain` prints it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "tracked and delivered",
+            Outcome::NoRegarding => "tracked without a regarding",
+            Outcome::Waiting => "tracked, waiting for delivery",
+            Outcome::Retrying => "tracked, delivery failed and is retried",
+            Outcome::Held => "tracked, waiting for its regarding record",
+            Outcome::Undeliverable => "tracked, undeliverable",
+            Outcome::Rejected => "tracked, rejected by the sink",
+            Outcome::Baseline => "not tracked: it was there before tracking started",
+            Outcome::NotMapped => "not tracked: the folder is not mapped",
+            Outcome::MappingPaused => "not tracked: the mapping is not active",
+            Outcome::SentNotTracked => "not tracked: Sent Items is not watched",
+            Outcome::NotSeen => "not tracked: never seen in a mapped folder",
+            Outcome::Watched => "a mapped folder",
+        }
     }
 }
 

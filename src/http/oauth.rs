@@ -21,6 +21,25 @@ pub fn tenant_token_url(tenant_id: &str) -> String {
     format!("https://login.microsoftonline.com/{tenant_id}/oauth2/v2.0/token")
 }
 
+/// The `roles` claim of an access token (a JWT): the application permissions it carries, for a
+/// diagnosis only — the signature is not checked. `None` when the token is not a JWT whose
+/// payload can be read; an empty list when it has no `roles`.
+pub fn roles(token: &str) -> Option<Vec<String>> {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    #[derive(Deserialize)]
+    struct Claims {
+        #[serde(default)]
+        roles: Vec<String>,
+    }
+    serde_json::from_slice::<Claims>(&bytes)
+        .ok()
+        .map(|c| c.roles)
+}
+
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -244,5 +263,39 @@ impl std::fmt::Debug for TokenSource {
             .field("client_id", &self.inner.client_id)
             .field("scope", &self.inner.scope)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::roles;
+    use base64::Engine as _;
+
+    fn jwt(payload: &str, pad: bool) -> String {
+        let engine = if pad {
+            base64::engine::general_purpose::URL_SAFE
+        } else {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+        };
+        format!("eyJ0eXAiOiJKV1QifQ.{}.c2ln", engine.encode(payload))
+    }
+
+    #[test]
+    fn the_roles_claim_is_read_from_the_payload_without_a_signature_check() {
+        let both =
+            r#"{"aud":"https://graph.microsoft.com","roles":["Mail.Read","Mail.ReadWrite"]}"#;
+        assert_eq!(
+            roles(&jwt(both, false)),
+            Some(vec!["Mail.Read".into(), "Mail.ReadWrite".into()])
+        );
+        assert_eq!(
+            roles(&jwt(both, true)),
+            roles(&jwt(both, false)),
+            "padding is tolerated"
+        );
+        assert_eq!(roles(&jwt(r#"{"aud":"x"}"#, false)), Some(vec![]));
+        for opaque in ["", "sim-0123", "a.%%%.c", &jwt("not json", false)] {
+            assert_eq!(roles(opaque), None, "{opaque}");
+        }
     }
 }

@@ -174,6 +174,18 @@ impl SimControl {
         })
     }
 
+    /// The application permissions (`roles` claim) of the tokens app `client_id` gets from now
+    /// on, e.g. `["Mail.Read"]`; Graph refuses what they do not allow with 403.
+    pub fn set_app_roles(&self, client_id: &str, roles: &[&str]) -> Result<(), Error> {
+        self.change(|i| {
+            i.state.app_roles.insert(
+                client_id.to_owned(),
+                roles.iter().map(|r| (*r).to_owned()).collect(),
+            );
+            Ok(((), None))
+        })
+    }
+
     /// Every bearer token accepted now (added, or issued by the token endpoint).
     pub fn tokens(&self) -> Vec<String> {
         self.read(|i| Ok(i.state.tokens.keys().cloned().collect()))
@@ -528,6 +540,10 @@ enum Command {
         secret: String,
         account: String,
     },
+    SetAppRoles {
+        client_id: String,
+        roles: Vec<String>,
+    },
     CreateFolder {
         mailbox: String,
         path: String,
@@ -669,6 +685,10 @@ impl SimControl {
                 secret,
                 account,
             } => json(self.add_oauth_client(&client_id, &secret, &account)?),
+            C::SetAppRoles { client_id, roles } => {
+                let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+                json(self.set_app_roles(&client_id, &roles)?)
+            }
             C::CreateFolder { mailbox, path } => folder_id(self.create_folder(&mailbox, &path)),
             C::RenameFolder {
                 mailbox,
@@ -800,6 +820,9 @@ Accounts and access
   add_oauth_client        {"client_id", "secret", "account"}  the token endpoint
                            POST /<tenant>/oauth2/v2.0/token (client credentials) issues
                            bearer tokens acting as the account
+  set_app_roles           {"client_id", "roles": [..]}  the Graph permissions its tokens carry
+                           (JWT "roles" claim; default ["Mail.ReadWrite"]); Graph answers
+                           403 ErrorAccessDenied to what they do not allow
 Folders (paths from the top of the information store, e.g. "Inbox/Customers/Contoso"; a
 path starting with "/" starts at the mailbox root, e.g. "/Recoverable Items/Deletions")
   create_folder           {"mailbox", "path"}            creates missing parents -> {"folder_id"}

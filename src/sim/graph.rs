@@ -1,7 +1,10 @@
 //! Microsoft Graph (v1.0) over the same mailboxes as the EWS endpoint, so one scenario runs over
 //! both: `/v1.0/users/{id}/mailFolders/…` (get, `childFolders`, `delta`),
 //! `mailFolders/{id}/messages/delta`, `messages/{id}` (GET, PATCH) and `$batch`, with bearer
-//! tokens from the token endpoint (issued for the Graph scope), the app's mailbox scope (the
+//! tokens from the token endpoint (issued for the Graph scope, shaped as Entra ID's JWTs whose
+//! `roles` claim carries the app's permissions: `Mail.ReadWrite` unless `set_app_roles` says
+//! otherwise; reading needs `Mail.Read` or `Mail.ReadWrite`, a PATCH `Mail.ReadWrite`, else
+//! 403 `ErrorAccessDenied`), the app's mailbox scope (the
 //! account's impersonation grants stand for RBAC for Applications), Graph's per-mailbox limit
 //! of 4 requests in flight, the fault rules and the call log of the EWS side.
 //!
@@ -779,7 +782,7 @@ fn fault_out(kind: FaultKind) -> Option<Out> {
 /// concurrency, the fault rules, then the answer (whose body is filled in when it is not cut).
 async fn one(
     shared: &Arc<Shared>,
-    account: &str,
+    caller: &Caller,
     req: &Req<'_>,
     base: &str,
     record: &mut CallRecord,
@@ -799,11 +802,11 @@ async fn one(
                 &format!("The requested user '{user}' is invalid."),
             );
         };
-        let acc = inner.state.accounts.get(account);
+        let acc = inner.state.accounts.get(&caller.account);
         let may = acc.is_some_and(|a| {
             a.impersonate_all || a.impersonate.contains(&key(&user)) || a.mailbox == Some(n)
         });
-        if !may {
+        if !may || !caller.may(&req.method) {
             return Out::error(
                 403,
                 "ErrorAccessDenied",
@@ -812,7 +815,7 @@ async fn one(
         }
         n
     };
-    let (_guard, _, in_mailbox, _) = InFlight::enter_both(shared, account, &key(&user));
+    let (_guard, _, in_mailbox, _) = InFlight::enter_both(shared, &caller.account, &key(&user));
     if in_mailbox > MAILBOX_CONCURRENCY {
         return Out::error(
             429,
@@ -845,7 +848,7 @@ async fn one(
 /// `POST /$batch`: at most 20 requests, unique ids, each answered on its own (in any order).
 async fn batch(
     shared: &Arc<Shared>,
-    account: &str,
+    caller: &Caller,
     body: &Value,
     base: &str,
     record: &mut CallRecord,
@@ -870,7 +873,7 @@ async fn batch(
     let mut results = Vec::with_capacity(requests.len());
     for r in requests {
         let mut item_record = record.clone();
-        let out = batch_item(shared, account, r, base, &mut item_record).await;
+        let out = batch_item(shared, caller, r, base, &mut item_record).await;
         results.push(format!("{}:{}", item_record.operation, out.result()));
         let mut headers = Map::new();
         headers.insert("Content-Type".into(), json!("application/json"));
@@ -894,7 +897,7 @@ async fn batch(
 
 async fn batch_item(
     shared: &Arc<Shared>,
-    account: &str,
+    caller: &Caller,
     r: &Value,
     base: &str,
     record: &mut CallRecord,
@@ -932,7 +935,7 @@ async fn batch_item(
         prefer: Prefer::read(header_value("Prefer")),
         body,
     };
-    let out = one(shared, account, &req, base, record).await;
+    let out = one(shared, caller, &req, base, record).await;
     match out.cut {
         Some(_) => Out::error(500, "UnknownError", "The request failed."),
         None => out,
@@ -945,17 +948,43 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The account a Graph token proves: one the token endpoint issued for a Graph scope.
-fn bearer(shared: &Shared, headers: &HeaderMap) -> Option<String> {
+/// Who calls: the account a Graph token proves and the application permissions it carries.
+struct Caller {
+    account: String,
+    roles: Vec<String>,
+}
+
+impl Caller {
+    /// Whether its permissions allow `method`: reading needs Mail.Read or Mail.ReadWrite,
+    /// changing needs Mail.ReadWrite.
+    fn may(&self, method: &Method) -> bool {
+        let has = |r: &str| self.roles.iter().any(|x| x == r);
+        has("Mail.ReadWrite") || (method == Method::GET && has("Mail.Read"))
+    }
+}
+
+/// The caller a Graph token proves: one the token endpoint issued for a Graph scope.
+fn bearer(shared: &Shared, headers: &HeaderMap) -> Option<Caller> {
     let auth = header_text(headers, "authorization")?;
     let (scheme, token) = auth.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
+    let token = token.trim();
     let inner = shared.lock();
-    let scope = inner.state.token_scopes.get(token.trim())?;
-    let graph = scope.starts_with("https://graph.microsoft.com/");
-    graph.then(|| inner.state.bearer(token.trim())).flatten()
+    let scope = inner.state.token_scopes.get(token)?;
+    if !scope.starts_with("https://graph.microsoft.com/") {
+        return None;
+    }
+    Some(Caller {
+        account: inner.state.bearer(token)?,
+        roles: inner
+            .state
+            .token_roles
+            .get(token)
+            .cloned()
+            .unwrap_or_default(),
+    })
 }
 
 pub(crate) async fn http(
@@ -996,14 +1025,14 @@ async fn serve(
     base: &str,
     record: &mut CallRecord,
 ) -> Out {
-    let Some(account) = bearer(shared, headers) else {
+    let Some(caller) = bearer(shared, headers) else {
         return Out::error(
             401,
             "InvalidAuthenticationToken",
             "Access token is empty or was not issued for Microsoft Graph.",
         );
     };
-    record.account = Some(account.clone());
+    record.account = Some(caller.account.clone());
     let path = uri.path().strip_prefix(GRAPH_PATH).unwrap_or("");
     let json_body = if body.is_empty() {
         None
@@ -1023,7 +1052,7 @@ async fn serve(
         let Some(payload) = json_body else {
             return Out::bad("Invalid batch payload format.");
         };
-        return batch(shared, &account, &payload, base, record).await;
+        return batch(shared, &caller, &payload, base, record).await;
     }
     let req = Req {
         method: method.clone(),
@@ -1032,7 +1061,7 @@ async fn serve(
         prefer: Prefer::read(header_text(headers, "prefer").as_deref()),
         body: json_body.as_ref(),
     };
-    one(shared, &account, &req, base, record).await
+    one(shared, &caller, &req, base, record).await
 }
 
 fn respond(out: Out, record: &mut CallRecord) -> Response {

@@ -191,6 +191,10 @@ impl Drop for SimHandle {
 #[derive(Clone, Debug)]
 pub struct Served {
     pub ews_url: String,
+    /// The Graph root, `http://…/v1.0`.
+    pub graph_url: String,
+    /// The token endpoint, with `{tenant}` standing for any tenant id.
+    pub token_url: String,
     pub control_url: String,
     pub control: SimControl,
     /// Resolves once the simulator has stopped (after `shutdown` fired) and saved its snapshot.
@@ -215,6 +219,8 @@ pub async fn serve_until(
     });
     Ok(Served {
         ews_url: format!("http://{addr}{EWS_PATH}"),
+        graph_url: format!("http://{addr}{GRAPH_PATH}"),
+        token_url: format!("http://{addr}/{{tenant}}/oauth2/v2.0/token"),
         control_url: format!("http://{addr}{CONTROL_PATH}"),
         control,
         done,

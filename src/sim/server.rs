@@ -49,8 +49,16 @@ async fn token(
         .map(|(_, account)| account.clone());
     let (status, body) = match account {
         Some(account) => {
-            let token = format!("sim-{:032x}", fastrand::u128(..));
+            let client = field("client_id");
+            // Graph permissions as set for the app; EWS app-only tokens carry full_access_as_app.
+            let roles = match field("scope").starts_with("https://graph.microsoft.com/") {
+                true => inner.state.app_roles.get(client).cloned(),
+                false => Some(vec!["full_access_as_app".into()]),
+            }
+            .unwrap_or_else(|| vec!["Mail.ReadWrite".into()]);
+            let token = access_token(client, field("scope"), &roles);
             inner.state.tokens.insert(token.clone(), account);
+            inner.state.token_roles.insert(token.clone(), roles);
             inner
                 .state
                 .token_scopes
@@ -69,6 +77,25 @@ async fn token(
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .unwrap_or_default()
+}
+
+/// An access token shaped as Entra ID's: a JWT whose payload names the audience, the app and
+/// its application permissions (`roles`). The signature is made up: nothing checks it.
+fn access_token(client_id: &str, scope: &str, roles: &[String]) -> String {
+    let part = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let now = jiff::Timestamp::now().as_second();
+    let audience = scope.strip_suffix("/.default").unwrap_or(scope);
+    format!(
+        "{}.{}.sim{:032x}",
+        part(serde_json::json!({"typ": "JWT", "alg": "RS256"})),
+        part(serde_json::json!({
+            "aud": audience, "appid": client_id, "roles": roles,
+            "iat": now, "exp": now + 3600, "uti": format!("{:016x}", fastrand::u64(..)),
+        })),
+        fastrand::u128(..)
+    )
 }
 
 /// What goes back on the wire.

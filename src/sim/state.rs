@@ -35,6 +35,13 @@ pub struct State {
     /// OAuth client id → (client secret, account): the token endpoint's app registrations.
     #[serde(default)]
     pub oauth_clients: HashMap<String, (String, String)>,
+    /// OAuth client id → the application permissions its tokens carry (`roles`); an app not
+    /// listed has `Mail.ReadWrite`.
+    #[serde(default)]
+    pub app_roles: HashMap<String, Vec<String>>,
+    /// OAuth bearer token → the application permissions it carries.
+    #[serde(default)]
+    pub token_roles: HashMap<String, Vec<String>>,
     pub mailboxes: HashMap<u32, Mailbox>,
     /// Lowercase SMTP address → mailbox number.
     pub addresses: HashMap<String, u32>,

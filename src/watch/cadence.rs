@@ -70,6 +70,16 @@ impl Cadence {
         self.interval
     }
 
+    /// The tier the interval stands at: `busy` below the normal interval (syncs keep finding
+    /// mail), `quiet` above it (nothing found lately), `normal` at it.
+    pub fn tier(&self) -> &'static str {
+        match self.interval.cmp(&self.settings.normal) {
+            std::cmp::Ordering::Less => "busy",
+            std::cmp::Ordering::Equal => "normal",
+            std::cmp::Ordering::Greater => "quiet",
+        }
+    }
+
     /// Folds a sync's outcome in and returns the delay until the next sync starts, counted from
     /// the end of this one. `jitter_sample` is uniform in [-1, 1].
     pub fn next_delay(&mut self, outcome: Outcome, jitter_sample: f64) -> Duration {
@@ -132,6 +142,19 @@ mod tests {
                 "{before} {outcome:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_tier_says_which_way_the_interval_moved_from_normal() {
+        let mut c = Cadence::new(CadenceSettings::default());
+        assert_eq!(c.tier(), "normal");
+        c.next_delay(Outcome::Tracked(1), 0.0);
+        assert_eq!(c.tier(), "busy");
+        c.next_delay(Outcome::Idle, 0.0);
+        c.next_delay(Outcome::Idle, 0.0);
+        assert_eq!(c.tier(), "quiet");
+        c.next_delay(Outcome::Failed, 0.0);
+        assert_eq!(c.tier(), "quiet", "a failure leaves the interval");
     }
 
     #[test]

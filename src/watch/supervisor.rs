@@ -27,6 +27,12 @@ pub struct MailboxStatus {
     pub health: Health,
     /// The current cadence interval, in seconds.
     pub interval_secs: u64,
+    /// Where that interval stands: `busy`, `normal` or `quiet` (R37).
+    #[serde(default)]
+    pub cadence: String,
+    /// Why the next sync is when it is.
+    #[serde(default)]
+    pub next_why: String,
     pub syncing: bool,
     pub last_sync_started: Option<Timestamp>,
     pub last_sync_finished: Option<Timestamp>,
@@ -135,6 +141,8 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         let status = Arc::new(Mutex::new(MailboxStatus {
             address: config.address.clone(),
             interval_secs: self.cadence.normal.as_secs(),
+            cadence: "normal".into(),
+            next_why: "the first sync, at start".into(),
             ..MailboxStatus::default()
         }));
         let wake = self.hints.wake_of(&config.address);
@@ -317,18 +325,21 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             &[("result", if result.is_ok() { "ok" } else { "failed" })],
             started.elapsed().as_secs_f64(),
         );
-        let (delay, answer) = match result {
+        let (delay, answer, why) = match result {
             Ok(report) => self.succeeded(&report, started),
             Err(e) => self.failed(&e),
         };
         let health = self.health.clone();
         let interval = self.cadence.interval().as_secs();
+        let tier = self.cadence.tier();
         self.update(|s| {
             s.syncing = false;
             s.last_sync_finished = Some(Timestamp::now());
             s.syncs += 1;
             s.health = health;
             s.interval_secs = interval;
+            s.cadence = tier.into();
+            s.next_why = why;
         });
         for w in waiters {
             let _ = w.send(answer.clone());
@@ -336,12 +347,13 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         delay
     }
 
-    /// After a good pass: health restored, the cadence told what it found.
+    /// After a good pass: health restored, the cadence told what it found; the delay, the
+    /// answer and why the next sync comes then.
     fn succeeded(
         &mut self,
         report: &PassReport,
         started: std::time::Instant,
-    ) -> (Duration, SyncNow) {
+    ) -> (Duration, SyncNow, String) {
         self.health.on_success();
         let tracked = report.emitted.len();
         crate::telemetry::metrics().count(
@@ -369,15 +381,25 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             &self.hints.delivery(address),
             self.hints.backstop(),
         );
-        if report.unfinished > 0 {
+        let why = if report.unfinished > 0 {
             // A folder stopped at its page bound with more waiting: go on soon.
             delay = delay.min(UNFINISHED_PAUSE);
-        }
-        (delay, SyncNow::Done { tracked })
+            "a folder has more changes waiting: going on at once".to_owned()
+        } else if delay > cadence {
+            "notifications wake it when mail arrives: polled only as a backstop".to_owned()
+        } else if tracked > 0 {
+            format!(
+                "the last sync found {tracked} tracking request(s): the interval shrinks toward the busy one"
+            )
+        } else {
+            "the last sync found nothing to track: the interval stretches toward the quiet one"
+                .to_owned()
+        };
+        (delay, SyncNow::Done { tracked }, why)
     }
 
     /// After a failed pass: health decides the retry (R29, R31); the caller hears the fallback.
-    fn failed(&mut self, e: &super::mailbox::Error) -> (Duration, SyncNow) {
+    fn failed(&mut self, e: &super::mailbox::Error) -> (Duration, SyncNow, String) {
         let address = self.watcher.address().to_owned();
         let error = e.to_string();
         let action = e.action();
@@ -414,12 +436,21 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         );
         self.update(|s| s.failed_syncs += 1);
         let next = Timestamp::now().checked_add(delay).ok();
+        let why = format!(
+            "{}; the mailbox is {}",
+            match action {
+                Action::RetryAfter(_) => "Exchange asked for a pause (throttling)",
+                _ => "the last sync failed",
+            },
+            self.health.label()
+        );
         (
             delay,
             SyncNow::Fallback {
                 reason: error,
                 next_sync: next,
             },
+            why,
         )
     }
 

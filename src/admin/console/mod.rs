@@ -7,11 +7,14 @@
 //! the token (as `Authorization: Bearer …` or the cookie the login form sets). A form that
 //! changes state needs the token typed into its field, or that cookie.
 
+mod activity;
 mod pages;
 
 use super::server::{
-    Admin, Shared, bearer, config_view, mailbox_view, retry_items, status_view, token_matches,
+    Admin, Shared, bearer, config_view, explain_query, mailbox_view, off_runtime, retry_items,
+    status_view, token_matches,
 };
+use crate::deliver::explain;
 use crate::deliver::items;
 use crate::feed::FolderFeed;
 use crate::store::Store;
@@ -21,7 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, extract::State};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 /// The cookie the login form sets: the token itself, sent back only to this console.
@@ -37,6 +40,7 @@ pub fn routes<F: FolderFeed, S: Store>() -> Router<Arc<Admin<F, S>>> {
         .route("/mailboxes/{address}/track-now", post(track_now::<F, S>))
         .route("/items", get(items_page::<F, S>))
         .route("/items/retry", post(retry::<F, S>))
+        .route("/items/{id}", get(item::<F, S>))
         .route("/config", get(config::<F, S>))
 }
 
@@ -67,10 +71,15 @@ fn has_token<F, S>(a: &Admin<F, S>, headers: &HeaderMap, typed: &str) -> bool {
             .any(|given| token_matches(a, given))
 }
 
-/// What a request may see: everything from loopback, otherwise only with the token; the
-/// sign-in page when it may not.
+/// The listener's rule for reading a page: from loopback freely; from elsewhere only when a
+/// token is configured and the request holds it.
+fn may_read(peer: IpAddr, token_configured: bool, holds_token: bool) -> bool {
+    peer.to_canonical().is_loopback() || (token_configured && holds_token)
+}
+
+/// What a request may see, by [`may_read`]; the sign-in page when it may not.
 fn unread<F, S>(a: &Admin<F, S>, peer: SocketAddr, headers: &HeaderMap) -> Option<Response> {
-    if peer.ip().is_loopback() || has_token(a, headers, "") {
+    if may_read(peer.ip(), a.token.is_some(), has_token(a, headers, "")) {
         None
     } else {
         Some(page(
@@ -103,30 +112,42 @@ async fn overview<F: FolderFeed, S: Store>(
     if let Some(denied) = unread(&a, peer, &headers) {
         return denied;
     }
-    match status_view(&a) {
-        Ok(status) => page(
+    let read = off_runtime(&a, |a| {
+        let tracked = activity::activity(&a.store.messages()?, jiff::Timestamp::now());
+        Ok((status_view(a)?, tracked))
+    });
+    match read.await {
+        Ok((status, tracked)) => page(
             StatusCode::OK,
-            pages::overview(&status, &pages::Traffic::now()),
+            pages::overview(&status, &pages::Traffic::now(), &tracked),
         ),
         Err(e) => failed(e),
     }
 }
 
+/// How many of a mailbox's latest tracking requests its page lists.
+const RECENT: usize = 10;
+
 /// The mailbox page, with `notice` (the answer to a form) on top.
-fn mailbox_page<F: FolderFeed, S: Store>(
-    a: &Admin<F, S>,
+async fn mailbox_page<F: FolderFeed, S: Store>(
+    a: &Arc<Admin<F, S>>,
     address: &str,
     notice: Option<pages::Notice>,
 ) -> Response {
-    let problems = match items::problem_items(a.store.as_ref(), None) {
-        Ok(all) => all
+    let asked = address.to_owned();
+    let read = off_runtime(a, move |a| {
+        let Some(view) = mailbox_view(a, &asked).transpose()? else {
+            return Ok(None);
+        };
+        let problems: Vec<_> = items::problem_items(a.store.as_ref(), None)?
             .into_iter()
-            .filter(|i| i.mailbox.eq_ignore_ascii_case(address))
-            .collect::<Vec<_>>(),
-        Err(e) => return failed(e),
-    };
-    match mailbox_view(a, address) {
-        None => page(
+            .filter(|i| i.mailbox.eq_ignore_ascii_case(&asked))
+            .collect();
+        let recent = activity::recent(a.store.messages()?, &asked, RECENT);
+        Ok(Some((view, problems, recent)))
+    });
+    match read.await {
+        Ok(None) => page(
             StatusCode::NOT_FOUND,
             pages::message(
                 "No such mailbox",
@@ -135,13 +156,13 @@ fn mailbox_page<F: FolderFeed, S: Store>(
                 ),
             ),
         ),
-        Some(Err(e)) => failed(e),
-        Some(Ok(view)) => {
+        Err(e) => failed(e),
+        Ok(Some((view, problems, recent))) => {
             let status = notice.as_ref().map_or(StatusCode::OK, |n| n.status);
             let asks = a.token.is_some();
             page(
                 status,
-                pages::mailbox(&view, &problems, notice.as_ref(), asks),
+                pages::mailbox(&view, &problems, &recent, notice.as_ref(), asks),
             )
         }
     }
@@ -156,7 +177,7 @@ async fn mailbox<F: FolderFeed, S: Store>(
     if let Some(denied) = unread(&a, peer, &headers) {
         return denied;
     }
-    mailbox_page(&a, &address, None)
+    mailbox_page(&a, &address, None).await
 }
 
 /// A form that changes state: the token typed into it, when it has one.
@@ -185,10 +206,10 @@ async fn track_now<F: FolderFeed, S: Store>(
     Form(form): Form<ChangeForm>,
 ) -> Response {
     if !has_token(&a, &headers, &form.token) {
-        return mailbox_page(&a, &address, Some(refused()));
+        return mailbox_page(&a, &address, Some(refused())).await;
     }
     let answer = a.supervisor.sync_now(&address).await;
-    mailbox_page(&a, &address, Some(pages::Notice::sync_now(&answer)))
+    mailbox_page(&a, &address, Some(pages::Notice::sync_now(&answer))).await
 }
 
 #[derive(Deserialize)]
@@ -226,6 +247,55 @@ async fn items_page<F: FolderFeed, S: Store>(
         return denied;
     }
     items_answer(&a, &search.q, None)
+}
+
+/// `/items/{id}`: the story `explain` tells of the mail with request id `id`.
+async fn item<F: FolderFeed, S: Store>(
+    State(a): Shared<F, S>,
+    ConnectInfo(peer): Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(denied) = unread(&a, peer, &headers) {
+        return denied;
+    }
+    let asked = id.clone();
+    match off_runtime(&a, move |a| stories(a, &asked)).await {
+        Ok(Some(found)) => page(
+            StatusCode::OK,
+            pages::explain(&id, &found, a.token.is_some()),
+        ),
+        Ok(None) => page(
+            StatusCode::NOT_FOUND,
+            pages::message(
+                "No such item",
+                &format!("No tracked mail has the id {id}: search for it on the Items page."),
+            ),
+        ),
+        Err(e) => failed(e),
+    }
+}
+
+/// The stories of the mail with request id `id`; `None` when the store has no such mail.
+fn stories<F, S: Store>(
+    a: &Admin<F, S>,
+    id: &str,
+) -> Result<Option<Vec<explain::Story>>, crate::store::Error> {
+    let Some(record) = a.store.message(id)? else {
+        return Ok(None);
+    };
+    let query = match (record.message_id, record.subject) {
+        (Some(m), _) => explain::Query::MessageId(m),
+        (None, Some(s)) => explain::Query::Subject(s),
+        (None, None) => return Ok(Some(Vec::new())),
+    };
+    let told = explain_query(a, &query)?;
+    Ok(Some(
+        told.stories
+            .into_iter()
+            .filter(|s| s.id.as_deref().is_none_or(|s| s == id))
+            .collect(),
+    ))
 }
 
 /// Retries the undeliverable and rejected items the search finds (all when it is empty).
@@ -285,4 +355,33 @@ async fn login<F: FolderFeed, S: Store>(
         ],
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_read;
+    use std::net::IpAddr;
+
+    #[test]
+    fn pages_read_freely_on_loopback_and_only_with_the_token_elsewhere() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        for near in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            assert!(may_read(ip(near), true, false), "{near}");
+            assert!(may_read(ip(near), false, false), "{near}");
+        }
+        for far in [
+            "10.0.0.5",
+            "192.168.1.20",
+            "0.0.0.0",
+            "fe80::1",
+            "::ffff:10.0.0.5",
+        ] {
+            assert!(!may_read(ip(far), true, false), "{far} without the token");
+            assert!(may_read(ip(far), true, true), "{far} with the token");
+            assert!(
+                !may_read(ip(far), false, true),
+                "{far}: no token configured, so nothing proves who asks"
+            );
+        }
+    }
 }

@@ -1,9 +1,13 @@
 //! The console's pages as maud templates over the API's views. Every state is shown in words
 //! with a symbol, so nothing depends on colour.
 
+use super::activity::{self, Activity};
 use crate::admin::{ConfigView, MailboxView, StatusView};
+use crate::deliver::explain::{Outcome, Story};
 use crate::deliver::items::{ItemLine, ItemState};
 use crate::store::MappingState;
+use crate::telemetry::Hour;
+use crate::tracking::MessageRecord;
 use crate::watch::health::Health;
 use crate::watch::track_now::SyncNow;
 use axum::http::StatusCode;
@@ -81,6 +85,11 @@ fn time(t: Option<jiff::Timestamp>) -> String {
     )
 }
 
+/// A tracked mail's page: its story.
+fn item_link(id: &str, subject: Option<&str>) -> Markup {
+    html! { a href={ "/items/" (id) } { (subject.unwrap_or("(no subject)")) } }
+}
+
 fn mailbox_link(address: &str) -> Markup {
     html! { a href={ "/mailboxes/" (address) } { (address) } }
 }
@@ -89,8 +98,14 @@ fn mailbox_link(address: &str) -> Markup {
 pub struct Traffic {
     /// EWS calls by outcome.
     pub calls: BTreeMap<String, u64>,
+    /// Graph requests by outcome.
+    pub graph: BTreeMap<String, u64>,
     /// Tracking requests by outcome.
     pub requests: BTreeMap<String, u64>,
+    /// Times the server asked for a pause.
+    pub episodes: u64,
+    /// Detection to delivery, per hour of the last day.
+    pub latency: Vec<Hour>,
 }
 
 impl Traffic {
@@ -98,7 +113,13 @@ impl Traffic {
         let m = crate::telemetry::metrics();
         Self {
             calls: m.totals("foldertrack_ews_calls_total", "outcome"),
+            graph: m.totals("foldertrack_graph_requests_total", "outcome"),
             requests: m.totals("foldertrack_tracking_requests_total", "outcome"),
+            episodes: m
+                .totals("foldertrack_server_throttled_total", "scope")
+                .values()
+                .sum(),
+            latency: m.hourly("foldertrack_detected_to_delivered_seconds"),
         }
     }
 
@@ -106,9 +127,72 @@ impl Traffic {
     fn throttled(&self) -> u64 {
         self.calls
             .iter()
+            .chain(&self.graph)
             .filter(|(o, _)| matches!(o.as_str(), "ErrorServerBusy" | "HTTP 429" | "HTTP 503"))
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// Mean seconds from detection to delivery per hour of the last day, the current hour
+    /// last (0 for an hour without a delivery).
+    fn latency_per_hour(&self) -> Vec<f64> {
+        let now = jiff::Timestamp::now().as_second().div_euclid(3600);
+        let mut out = vec![0.0; activity::HOURS];
+        for h in &self.latency {
+            if let Ok(back) = usize::try_from(now - h.hour)
+                && back < activity::HOURS
+                && h.count > 0
+            {
+                out[activity::HOURS - 1 - back] = h.sum / h.count as f64;
+            }
+        }
+        out
+    }
+}
+
+/// A small inline SVG line over `values` (oldest first), scaled to its largest, with `words`
+/// for whoever cannot see it.
+fn sparkline(values: &[f64], words: &str) -> Markup {
+    const W: f64 = 240.0;
+    const H: f64 = 40.0;
+    let top = values.iter().copied().fold(0.0, f64::max);
+    let step = W / (values.len().max(2) - 1) as f64;
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = if top > 0.0 { v / top * (H - 4.0) } else { 0.0 };
+            format!("{:.1},{:.1}", i as f64 * step, H - 2.0 - y)
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    html! {
+        svg class="spark" viewBox="0 0 240 40" width="240" height="40" role="img" aria-label=(words) {
+            title { (words) }
+            polyline fill="none" stroke="currentColor" stroke-width="2" points=(points);
+        }
+    }
+}
+
+/// The overview's card of what was tracked and how fast.
+fn tracked_card(a: &Activity, traffic: &Traffic) -> Markup {
+    let per_hour: Vec<f64> = a.per_hour.iter().map(|n| *n as f64).collect();
+    let busiest = a.per_hour.iter().max().copied().unwrap_or(0);
+    let latency = traffic.latency_per_hour();
+    let slowest = traffic.latency.iter().map(|h| h.max).fold(0.0, f64::max);
+    let last = latency.last().copied().unwrap_or(0.0);
+    html! {
+        div class="card" { h2 { "Tracked" }
+            p { strong { (a.today) } " today (since 00:00 UTC) · " strong { (a.week) } " in the last 7 days" }
+            figure {
+                (sparkline(&per_hour, &format!("Mails tracked per hour over the last 24 hours, at most {busiest} in an hour")))
+                figcaption { "per hour, last 24 h (busiest hour: " (busiest) ")" }
+            }
+            figure {
+                (sparkline(&latency, &format!("Seconds from seeing a mail to its delivery, mean per hour; slowest {slowest:.1} s")))
+                figcaption { "seen → in the sink, mean per hour: " (format!("{last:.1}")) " s this hour, slowest " (format!("{slowest:.1}")) " s (since the agent started)" }
+            }
+        }
     }
 }
 
@@ -132,8 +216,8 @@ fn sink_state(status: &StatusView) -> Markup {
     }
 }
 
-/// `/`: mailboxes by state, the sink, the queues and the traffic.
-pub fn overview(status: &StatusView, traffic: &Traffic) -> Markup {
+/// `/`: mailboxes by state, the sink, the queues, what was tracked and the traffic.
+pub fn overview(status: &StatusView, traffic: &Traffic, tracked: &Activity) -> Markup {
     let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
     for m in &status.mailboxes {
         *by_state.entry(m.status.health.label()).or_default() += 1;
@@ -148,8 +232,12 @@ pub fn overview(status: &StatusView, traffic: &Traffic) -> Markup {
                 li { (status.pending_write_backs) " write-backs pending" }
                 li { (status.unreadable) " unreadable" }
             } }
+            (tracked_card(tracked, traffic))
             div class="card" { h2 { "Exchange" }
-                p { (traffic.calls.values().sum::<u64>()) " EWS calls, " (traffic.throttled()) " throttled" }
+                p { (traffic.calls.values().sum::<u64>()) " EWS calls"
+                    @if !traffic.graph.is_empty() { ", " (traffic.graph.values().sum::<u64>()) " Graph requests" }
+                    ", " (traffic.throttled()) " answered “busy”" }
+                p { (traffic.episodes) " throttling episodes (the server asked for a pause)" }
                 @if let Some(c) = &status.capacity {
                     @if c.keeps_cadence { p { (badge("✓", "cadence kept", "ok")) } }
                     @else { p { (badge("⚠", "cadence not kept", "warn")) " " (c.advice.as_deref().unwrap_or("")) } }
@@ -167,7 +255,11 @@ pub fn overview(status: &StatusView, traffic: &Traffic) -> Markup {
                 td class="n" { (m.status.tracked) }
             } } }
         }
-        section class="cards" { (counts("EWS calls by outcome", &traffic.calls)) (counts("Tracking requests by outcome", &traffic.requests)) }
+        section class="cards" {
+            (counts("EWS calls by outcome", &traffic.calls))
+            @if !traffic.graph.is_empty() { (counts("Graph requests by outcome", &traffic.graph)) }
+            (counts("Tracking requests by outcome", &traffic.requests))
+        }
     };
     layout("Overview", true, body)
 }
@@ -244,7 +336,11 @@ fn problem_rows(items: &[ItemLine]) -> Markup {
                 td { (item_badge(i.state)) }
                 td { (mailbox_link(&i.mailbox)) }
                 td { (i.folder) }
-                td { (i.subject.as_deref().unwrap_or("–")) br; small { (i.internet_message_id.as_deref().unwrap_or(&i.event_id)) } }
+                td {
+                    @if i.state == ItemState::Unreadable { (i.subject.as_deref().unwrap_or("–")) }
+                    @else { (item_link(&i.id, i.subject.as_deref())) }
+                    br; small { (i.internet_message_id.as_deref().unwrap_or(&i.event_id)) }
+                }
                 td { (i.reason) @if let Some(s) = &i.superseded_by { br; small { "superseded by " (s) " (not sent again)" } } }
                 td { (time(i.at)) }
                 td class="n" { (i.attempts) }
@@ -254,10 +350,27 @@ fn problem_rows(items: &[ItemLine]) -> Markup {
     }
 }
 
+fn recent_rows(recent: &[MessageRecord]) -> Markup {
+    html! {
+        @if recent.is_empty() { p { "Nothing tracked yet." } }
+        @else { table {
+            thead { tr { th { "Subject" } th { "Folder" } th { "Regarding" } th { "Sink" } th { "Last" } } }
+            tbody { @for r in recent { tr {
+                td { (item_link(&r.id, r.subject.as_deref())) }
+                td { (r.location.as_ref().map_or("(left the mapped folders)", |l| l.path.as_str())) }
+                td { @if let Some(g) = &r.regarding { (g) } @else { "–" } }
+                td { @if r.delivered >= r.events { (badge("✓", "delivered", "ok")) } @else { (badge("…", "waiting", "warn")) } }
+                td { @if let Some(h) = r.history.last() { (time(Some(h.at))) br; small { (h.what) } } }
+            } } }
+        } }
+    }
+}
+
 /// `/mailboxes/{address}`: its state with reason and fix, mappings, problems, track-now.
 pub fn mailbox(
     view: &MailboxView,
     problems: &[ItemLine],
+    recent: &[MessageRecord],
     answer: Option<&Notice>,
     asks: bool,
 ) -> Markup {
@@ -276,8 +389,8 @@ pub fn mailbox(
         @if let Some(f) = fix { p { strong { "Fix: " } (f) } }
         dl {
             dt { "Last sync" } dd { (time(s.last_sync_finished)) }
-            dt { "Next sync" } dd { (time(s.next_sync)) }
-            dt { "Cadence" } dd { "every " (s.interval_secs) " s" @if let Some(c) = s.cycle_secs { " (achieved " (c) " s)" } }
+            dt { "Next sync" } dd { (time(s.next_sync)) @if !s.next_why.is_empty() { br; small { "Why: " (s.next_why) } } }
+            dt { "Cadence" } dd { (s.cadence) ": every " (s.interval_secs) " s" @if let Some(c) = s.cycle_secs { " (achieved " (c) " s)" } }
             dt { "Tracked" } dd { (s.tracked) " since start" }
             dt { "Failed syncs" } dd { (s.failed_syncs) }
         }
@@ -300,10 +413,56 @@ pub fn mailbox(
             } } }
         } }
         @if view.mappings.is_empty() { p { "No mapped folder resolved yet: they are listed after the first sync that reaches the mailbox." } }
+        h2 { "Recent tracking requests" }
+        (recent_rows(recent))
         h2 { "Problem items" }
         (problem_rows(problems))
     };
     layout(&s.address, answer.is_none(), body)
+}
+
+fn outcome_badge(o: Outcome) -> Markup {
+    let (symbol, tone) = match o {
+        Outcome::Delivered | Outcome::NoRegarding | Outcome::Watched => ("✓", "ok"),
+        Outcome::Waiting | Outcome::Retrying | Outcome::Held | Outcome::Baseline => ("…", "warn"),
+        _ => ("✕", "bad"),
+    };
+    badge(symbol, o.words(), tone)
+}
+
+/// The retry buttons for the items a search `q` finds.
+fn retry_form(q: &str, asks: bool, what: &str) -> Markup {
+    html! {
+        form method="post" action="/items/retry" {
+            input type="hidden" name="q" value=(q);
+            (token_field(asks))
+            button type="submit" name="dry_run" value="1" { "Retry (dry run)" }
+            " "
+            button type="submit" { "Retry" }
+            small { " " (what) }
+        }
+    }
+}
+
+/// `/items/{id}`: one tracked mail's story, as `explain` tells it, with its retry buttons.
+pub fn explain(id: &str, stories: &[Story], asks: bool) -> Markup {
+    let body = html! {
+        @for s in stories {
+            h2 { (s.title) }
+            p { (outcome_badge(s.outcome)) }
+            @if let Some(subject) = &s.subject { p { strong { "Subject: " } (subject) } }
+            @if let Some(r) = &s.regarding { p { strong { "Regarding: " } (r) } }
+            ol class="story" { @for l in &s.lines { li { @if let Some(at) = l.at { small { (time(Some(at))) } " " } (l.what) } } }
+            @if let Some(f) = &s.fix { p { strong { "Fix: " } (f) } }
+            p { small { "Rules: " (s.rules.join(", ")) } }
+            @if matches!(s.outcome, Outcome::Undeliverable | Outcome::Rejected) {
+                (retry_form(id, asks, "Sends this mail's request to the sink again."))
+            }
+        }
+        @if stories.is_empty() { p { "The store keeps no story for this item." } }
+        p { small { "The same story as " code { "foldertrack explain" } " and " code { "GET /v1/explain" } "." } }
+    };
+    layout(&format!("Item {id}"), true, body)
 }
 
 /// `/items?q=…`: problem items matching the search, with retry buttons.
@@ -320,14 +479,7 @@ pub fn items(
             label { "Search " input type="search" name="q" value=(q) placeholder="address, subject or Message-ID"; }
             button type="submit" { "Search" }
         }
-        form method="post" action="/items/retry" {
-            input type="hidden" name="q" value=(q);
-            (token_field(asks))
-            button type="submit" name="dry_run" value="1" { "Retry (dry run)" }
-            " "
-            button type="submit" { "Retry" }
-            small { " Sends the undeliverable and rejected items shown again." }
-        }
+        (retry_form(q, asks, "Sends the undeliverable and rejected items shown again."))
         h2 { "Problem items" @if !q.is_empty() { " matching “" (q) "”" } }
         (problem_rows(found))
     };
