@@ -3,6 +3,7 @@
 //! cadence until shutdown, applying reloaded configs as they come (R9).
 
 pub mod checks;
+pub mod cluster;
 pub mod delivery;
 pub mod files;
 mod history;
@@ -126,7 +127,7 @@ pub async fn once<F: FolderFeed, S: Store>(
 ) -> Result<Summary, Error> {
     crate::telemetry::set_log_subjects(config.log_subjects);
     let mut summary = Summary::default();
-    for mailbox in &config.mailbox {
+    for mailbox in &cluster::plan(config, store.as_ref())?.watched {
         let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone())
             .with_failed_category(config.failed_category());
         let result = watcher.sync(progress).await;
@@ -194,9 +195,11 @@ pub async fn run<F: FolderFeed, S: Store>(
         config.failed_category(),
         shutdown.clone(),
     );
-    supervisor.apply(&config.mailbox);
+    let plan = cluster::plan(&config, store.as_ref())?;
+    supervisor.apply(&plan.watched);
     crate::telemetry::set_log_subjects(config.log_subjects);
     let admin = Arc::new(Admin {
+        cluster: std::sync::Mutex::new((plan.view, plan.awaiting)),
         supervisor: supervisor.clone(),
         store: store.clone(),
         token: settings.token,
@@ -211,7 +214,7 @@ pub async fn run<F: FolderFeed, S: Store>(
             listen: settings.listen.clone(),
             source,
         })?;
-    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len(), admin = %listen);
+    tracing::info!(event = "agent_started", mailboxes = plan.watched.len(), admin = %listen);
     listening(listen);
     let signals = delivery::Signals {
         outbox: supervisor.outbox.clone(),
@@ -220,7 +223,7 @@ pub async fn run<F: FolderFeed, S: Store>(
     let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
     let failure = stop_on_store_failure(store.clone(), shutdown.clone());
     let broken = store.clone();
-    let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
+    let deliver = delivery::run(deliverer, feed, store.clone(), signals, shutdown.clone());
     let reload = async {
         loop {
             tokio::select! {
@@ -230,7 +233,13 @@ pub async fn run<F: FolderFeed, S: Store>(
                     if !restart.is_empty() {
                         tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
                     }
-                    supervisor.apply(&new.mailbox);
+                    match cluster::plan(&new, store.as_ref()) {
+                        Ok(plan) => {
+                            supervisor.apply(&plan.watched);
+                            *admin.cluster.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (plan.view, plan.awaiting);
+                        }
+                        Err(e) => tracing::error!(event = "reload_failed", error = %e),
+                    }
                     crate::telemetry::set_log_subjects(new.log_subjects);
                     warn_capacity(&new);
                     *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The admin client for the agent at `addr`, with the configured token.
-fn admin_client(config: &Config, addr: &str) -> Result<AdminClient> {
+pub(super) fn admin_client(config: &Config, addr: &str) -> Result<AdminClient> {
     Ok(AdminClient::new(addr, config.admin_settings()?.token)?)
 }
 

@@ -1,0 +1,256 @@
+//! Past one machine (issue 21): agents that share the mailboxes by rendezvous hashing, each
+//! with its own store, and a mailbox handed over from one to another while mail is being
+//! filed — nothing lost, nothing tracked twice.
+
+mod common;
+
+use common::*;
+use foldertrack::admin::client::AdminClient;
+use foldertrack::agent;
+use foldertrack::config::Config;
+use foldertrack::store::SledStore;
+use foldertrack::watch::cluster::owner;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const FOLDER: &str = "Inbox/Customers";
+const CADENCE: &str = "[cadence]\nnormal_secs = 1\nbusy_secs = 1\nquiet_secs = 1\njitter = 0.0\n";
+
+fn addresses() -> Vec<String> {
+    (0..8).map(|i| format!("user{i}@example.com")).collect()
+}
+
+/// One agent of the group, running in this process.
+struct Member {
+    dir: tempfile::TempDir,
+    admin: AdminClient,
+    reload: tokio::sync::mpsc::UnboundedSender<Config>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The config of a member with `cluster` as its `[cluster]` section, written into `dir`.
+fn config(sim: &foldertrack::sim::SimHandle, dir: &Path, cluster: &str) -> Config {
+    let all = addresses();
+    let list: Vec<(&str, &[Folder<'_>])> = all
+        .iter()
+        .map(|a| (a.as_str(), &[(FOLDER, None, "")][..]))
+        .collect();
+    let extra = format!("{CADENCE}[cluster]\n{cluster}\n");
+    let path = write_config_on(Api::Ews, dir, sim, &mailboxes(&list), &extra);
+    Config::load(&path).unwrap()
+}
+
+impl Member {
+    async fn start(sim: &foldertrack::sim::SimHandle, cluster: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(sim, dir.path(), cluster);
+        let feed = Arc::new(agent::feed(&config).unwrap());
+        let store = Arc::new(SledStore::open(&config.store.path).unwrap());
+        let stop = CancellationToken::new();
+        let (reload, reloads) = tokio::sync::mpsc::unbounded_channel();
+        let (listening, addr) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                let run = agent::run(config, feed, store, stop, reloads, move |a| {
+                    let _ = listening.send(a);
+                });
+                run.await.unwrap();
+            }
+        });
+        let addr = addr.await.unwrap();
+        let admin = AdminClient::new(&addr.to_string(), None).unwrap();
+        Self {
+            dir,
+            admin,
+            reload,
+            stop,
+            task,
+        }
+    }
+
+    fn reconfigure(&self, sim: &foldertrack::sim::SimHandle, cluster: &str) {
+        let config = config(sim, self.dir.path(), cluster);
+        self.reload.send(config).unwrap();
+    }
+
+    fn delivered(&self) -> Vec<foldertrack::tracking::TrackingRequest> {
+        read_jsonl(&self.dir.path().join("tracked.jsonl"))
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// Files a mail into a mapped folder of each mailbox in turn until stopped; returns the
+/// subjects filed.
+fn keep_filing(
+    sim: foldertrack::sim::SimControl,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<Vec<String>> {
+    tokio::spawn(async move {
+        let all = addresses();
+        let mut filed = Vec::new();
+        while !stop.is_cancelled() {
+            let subject = format!("mail {}", filed.len());
+            drag(&sim, &all[filed.len() % all.len()], &subject, FOLDER);
+            filed.push(subject);
+            // The pace of people filing mail, not a wait for a condition.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        filed
+    })
+}
+
+#[tokio::test]
+async fn growing_from_one_member_to_two_while_mail_is_filed_loses_and_duplicates_nothing() {
+    let sim = simulator().await;
+    let c = sim.control();
+    for a in addresses() {
+        c.create_mailbox(&a).unwrap();
+        c.create_folder(&a, FOLDER).unwrap();
+    }
+    let moving: Vec<String> = addresses()
+        .into_iter()
+        .filter(|a| owner(a, 2) == 1)
+        .collect();
+    assert!(!moving.is_empty() && moving.len() < 8, "{moving:?}");
+
+    // One agent owns everything; mail is filed all along.
+    let first = Member::start(&sim, "members = 1").await;
+    let synced = async || {
+        first.admin.status().await.is_ok_and(|s| {
+            s.mailboxes.len() == 8 && s.mailboxes.iter().all(|m| m.status.syncs >= 1)
+        })
+    };
+    assert!(eventually_async(Duration::from_secs(15), synced).await);
+    let filing = CancellationToken::new();
+    let filer = keep_filing(c.clone(), filing.clone());
+    let some = async || !first.delivered().is_empty();
+    assert!(eventually_async(Duration::from_secs(15), some).await);
+
+    // Two members: the first gives up the mailboxes the second now owns; the second waits
+    // for their state instead of baselining them.
+    first.reconfigure(&sim, "members = 2\nmember = 0");
+    let second = Member::start(&sim, "members = 2\nmember = 1\nprevious_members = 1").await;
+    let status = second.admin.status().await.unwrap();
+    let cluster = status.cluster.unwrap();
+    assert_eq!((cluster.member, cluster.members), (1, 2));
+    assert_eq!(cluster.awaiting_handover, moving);
+    assert!(
+        status.mailboxes.is_empty(),
+        "nothing watched before the handover"
+    );
+    for mailbox in &moving {
+        let mut state = None;
+        let exported = async || {
+            state = first.admin.handover_export(mailbox).await.ok();
+            state.is_some()
+        };
+        assert!(
+            eventually_async(Duration::from_secs(15), exported).await,
+            "{mailbox}"
+        );
+        second.admin.handover_import(&state.unwrap()).await.unwrap();
+    }
+    let shares = async || {
+        let (Ok(a), Ok(b)) = (first.admin.status().await, second.admin.status().await) else {
+            return false;
+        };
+        let (a, b) = (a.cluster.unwrap(), b.cluster.unwrap());
+        (a.owned, a.skipped, b.owned, b.skipped)
+            == (
+                8 - moving.len(),
+                moving.len(),
+                moving.len(),
+                8 - moving.len(),
+            )
+            && b.awaiting_handover.is_empty()
+    };
+    assert!(eventually_async(Duration::from_secs(15), shares).await);
+
+    // More mail after the handover, then every mail filed is in one sink or the other, once.
+    let at_handover = first.delivered().len();
+    let more = async || second.delivered().len() > 5;
+    assert!(eventually_async(Duration::from_secs(15), more).await);
+    filing.cancel();
+    let filed: BTreeSet<String> = filer.await.unwrap().into_iter().collect();
+    let count = || {
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for r in first.delivered().into_iter().chain(second.delivered()) {
+            *seen
+                .entry(r.message.subject.unwrap_or_default())
+                .or_default() += 1;
+        }
+        seen
+    };
+    let all_in = Mutex::new(BTreeMap::new());
+    let everything = async || {
+        let seen = count();
+        let done = seen.keys().cloned().collect::<BTreeSet<_>>() == filed;
+        *all_in.lock().unwrap() = seen;
+        done
+    };
+    let arrived = eventually_async(Duration::from_secs(30), everything).await;
+    let seen = all_in.into_inner().unwrap();
+    let lost: Vec<&String> = filed.iter().filter(|s| !seen.contains_key(*s)).collect();
+    let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(arrived && lost.is_empty(), "lost {lost:?}");
+    assert!(twice.is_empty(), "tracked twice: {twice:?}");
+    assert!(at_handover > 0 && filed.len() > at_handover);
+    // Each mailbox's mail after the handover went to its owner's sink only.
+    for r in second.delivered() {
+        assert!(
+            moving.contains(&r.mailbox),
+            "{} in the second's sink",
+            r.mailbox
+        );
+    }
+    first.stop().await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn an_export_waits_until_the_mailbox_is_given_up_and_an_import_only_where_it_is_awaited() {
+    let sim = simulator().await;
+    let c = sim.control();
+    for a in addresses() {
+        c.create_mailbox(&a).unwrap();
+        c.create_folder(&a, FOLDER).unwrap();
+    }
+    let kept = addresses().into_iter().find(|a| owner(a, 2) == 0).unwrap();
+    let moving = addresses().into_iter().find(|a| owner(a, 2) == 1).unwrap();
+    let first = Member::start(&sim, "members = 1").await;
+    let refused = first
+        .admin
+        .handover_export(&kept)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("409") && refused.contains("is still watched by this agent"),
+        "{refused}"
+    );
+    first.reconfigure(&sim, "members = 2\nmember = 0");
+    let given_up = async || first.admin.handover_export(&moving).await.is_ok();
+    assert!(eventually_async(Duration::from_secs(15), given_up).await);
+    let state = first.admin.handover_export(&moving).await.unwrap();
+    // The first owns `kept`: it waits for nothing, so an import there is refused.
+    let refused = first
+        .admin
+        .handover_import(&state)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("is not waiting for a handover here"),
+        "{refused}"
+    );
+    first.stop().await;
+}
