@@ -254,3 +254,86 @@ async fn an_export_waits_until_the_mailbox_is_given_up_and_an_import_only_where_
     );
     first.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handover_through_the_cli_between_stopped_agents_goes_on_from_the_old_cursor() {
+    let sim = simulator().await;
+    let c = sim.control();
+    for a in addresses() {
+        c.create_mailbox(&a).unwrap();
+        c.create_folder(&a, FOLDER).unwrap();
+    }
+    let moving = addresses().into_iter().find(|a| owner(a, 2) == 1).unwrap();
+    let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config_at = |dir: &Path, cluster: &str| {
+        config(&sim, dir, cluster);
+        dir.join("foldertrack.toml")
+    };
+    let old_config = config_at(old.path(), "members = 1");
+    let (code, out) = cli(&old_config, &["once"]);
+    assert_eq!(code, 0, "{out}");
+    // Filed after the old owner's last pass: only its cursor knows the mail is new.
+    drag(&c, &moving, "filed between owners", FOLDER);
+
+    let (code, out) = cli(&old_config, &["handover", "export", "--mailbox", &moving]);
+    assert_eq!(code, 1);
+    assert!(
+        out.trim().ends_with(&format!("{moving} is owned by this member (0 of cluster.members = 1): set the new member count here first (and reload), so that this agent stops watching it")),
+        "{out}"
+    );
+    let old_config = config_at(old.path(), "members = 2\nmember = 0");
+    let (code, state) = cli(&old_config, &["handover", "export", "--mailbox", &moving]);
+    assert_eq!(code, 0, "{state}");
+    let file = new.path().join("handover.json");
+    std::fs::write(&file, state).unwrap();
+
+    let new_config = config_at(new.path(), "members = 2\nmember = 1\nprevious_members = 1");
+    let wrong = config_at(old.path(), "members = 2\nmember = 0");
+    let (code, out) = cli(&wrong, &["handover", "import", file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains(&format!(
+            "{moving} is owned by member 1, not this one (0); import it there"
+        )),
+        "{out}"
+    );
+    let (code, out) = cli(&new_config, &["handover", "import", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("entries handed over"), "{out}");
+    let (code, out) = cli(&new_config, &["once"]);
+    assert_eq!(code, 0, "{out}");
+    let tracked = read_jsonl(&new.path().join("tracked.jsonl"));
+    let subjects: Vec<_> = tracked
+        .iter()
+        .filter_map(|r| r.message.subject.as_deref())
+        .collect();
+    assert_eq!(subjects, ["filed between owners"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_number_that_does_not_fit_is_one_line_that_says_what_to_set() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "members = 3",
+            "cluster.member: with members = 3, set member (0 to 2) or member_from_hostname = true",
+        ),
+        (
+            "members = 2\nmember = 2",
+            "cluster.member: member 2 does not exist with members = 2; use 0 to 1",
+        ),
+    ];
+    for (cluster, want) in cases {
+        let list = mailboxes(&[(ALICE, &[(FOLDER, None, "")])]);
+        let extra = format!("[cluster]\n{cluster}\n");
+        let path = write_config_on(Api::Ews, dir.path(), &sim, &list, &extra);
+        let (code, out) = cli(&path, &["check-config", "--offline"]);
+        assert_ne!(code, 0);
+        let line = out
+            .lines()
+            .find(|l| l.contains("cluster.member"))
+            .unwrap_or_default();
+        assert!(line.ends_with(want) && line.contains("line "), "{out}");
+    }
+}
