@@ -154,6 +154,7 @@ fn config_view(config: &Config) -> crate::admin::ConfigView {
     let checks = config::secret_checks(config)
         .into_iter()
         .chain([config.capacity_check()])
+        .chain(config.cluster_check())
         .map(|check| {
             let (level, text) = match check {
                 config::Check::Ok(t) => ("ok", t),

@@ -217,9 +217,13 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
             let mut checks = vec![Check::Ok(format!("{}: syntax and values", path.display()))];
             checks.extend(foldertrack::config::secret_checks(&config));
             checks.push(config.capacity_check());
+            checks.extend(config.cluster_check());
             if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
                 match agent::feed(&config) {
-                    Ok(feed) => checks.extend(checks::check_server(&config.mailbox, &feed).await),
+                    Ok(feed) => {
+                        let owned = config.share().all();
+                        checks.extend(checks::check_server(&owned, &feed).await)
+                    }
                     Err(e) => checks.push(Check::Fail(e.to_string())),
                 }
                 checks.extend(checks::check_sink(&config).await);

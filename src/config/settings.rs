@@ -220,14 +220,26 @@ impl Config {
             mailbox_per_second: self.limits.mailbox_calls_per_second,
             concurrency: self.limits.max_concurrent_calls,
         };
-        let share = self.share();
-        let owned = [share.owned, share.incoming].concat();
-        capacity::capacity(&owned, limits, &self.cadence_settings())
+        capacity::capacity(&self.share().all(), limits, &self.cadence_settings())
     }
 
     /// This agent's number in its group (0 alone); validated at load.
     pub fn member(&self) -> u32 {
         self.cluster.member_number(hostname).unwrap_or(0)
+    }
+
+    /// `check-config`'s word on `[cluster]`, with more than one member: which member this is
+    /// and how many of the mailboxes it owns.
+    pub fn cluster_check(&self) -> Option<Check> {
+        let members = self.cluster.members();
+        (members > 1).then(|| {
+            Check::Ok(format!(
+                "cluster: member {} of {members} owns {} of {} mailboxes",
+                self.member(),
+                self.share().all().len(),
+                self.mailbox.len()
+            ))
+        })
     }
 
     /// This agent's share of the configured mailboxes.

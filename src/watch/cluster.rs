@@ -131,6 +131,13 @@ pub struct Share {
     pub skipped: usize,
 }
 
+impl Share {
+    /// Every mailbox this member owns, watched or waiting for its handover.
+    pub fn all(self) -> Vec<MailboxConfig> {
+        [self.owned, self.incoming].concat()
+    }
+}
+
 /// Splits `mailboxes` for `member` of `members`, given the count before a change.
 pub fn share(
     mailboxes: &[MailboxConfig],
