@@ -12,7 +12,7 @@ use foldertrack::store::SledStore;
 use foldertrack::watch::cluster::owner;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -108,112 +108,166 @@ fn keep_filing(
     })
 }
 
-#[tokio::test]
-async fn growing_from_one_member_to_two_while_mail_is_filed_loses_and_duplicates_nothing() {
+/// The member count before and after of the `[cluster]` sections.
+fn count(cluster: &str) -> u32 {
+    cluster
+        .lines()
+        .find_map(|l| l.strip_prefix("members = "))
+        .map_or(1, |n| n.parse().unwrap())
+}
+
+/// Every subject in the members' sinks, with how often it arrived.
+fn arrivals(members: &[Member]) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for r in members.iter().flat_map(Member::delivered) {
+        *seen
+            .entry(r.message.subject.unwrap_or_default())
+            .or_default() += 1;
+    }
+    seen
+}
+
+/// Members with the `before` sections run while mail is filed all along; then they take the
+/// `after` sections (members past `before` start new), every mailbox that moved is handed
+/// over from its old owner to its new one, and every mail filed must reach exactly one sink.
+async fn resize(before: &[&str], after: &[&str]) {
     let sim = simulator().await;
     let c = sim.control();
     for a in addresses() {
         c.create_mailbox(&a).unwrap();
         c.create_folder(&a, FOLDER).unwrap();
     }
+    let (old, new) = (count(before[0]), count(after[0]));
     let moving: Vec<String> = addresses()
         .into_iter()
-        .filter(|a| owner(a, 2) == 1)
+        .filter(|a| owner(a, old) != owner(a, new))
         .collect();
     assert!(!moving.is_empty() && moving.len() < 8, "{moving:?}");
 
-    // One agent owns everything; mail is filed all along.
-    let first = Member::start(&sim, "members = 1").await;
+    let mut members = Vec::new();
+    for cluster in before {
+        members.push(Member::start(&sim, cluster).await);
+    }
     let synced = async || {
-        first.admin.status().await.is_ok_and(|s| {
-            s.mailboxes.len() == 8 && s.mailboxes.iter().all(|m| m.status.syncs >= 1)
-        })
+        let mut watched = 0;
+        for m in &members {
+            let Ok(s) = m.admin.status().await else {
+                return false;
+            };
+            if s.mailboxes.iter().any(|m| m.status.syncs == 0) {
+                return false;
+            }
+            watched += s.mailboxes.len();
+        }
+        watched == 8
     };
     assert!(eventually_async(Duration::from_secs(15), synced).await);
     let filing = CancellationToken::new();
     let filer = keep_filing(c.clone(), filing.clone());
-    let some = async || !first.delivered().is_empty();
+    let some = async || arrivals(&members).len() > 5;
     assert!(eventually_async(Duration::from_secs(15), some).await);
 
-    // Two members: the first gives up the mailboxes the second now owns; the second waits
-    // for their state instead of baselining them.
-    first.reconfigure(&sim, "members = 2\nmember = 0");
-    let second = Member::start(&sim, "members = 2\nmember = 1\nprevious_members = 1").await;
-    let status = second.admin.status().await.unwrap();
-    let cluster = status.cluster.unwrap();
-    assert_eq!((cluster.member, cluster.members), (1, 2));
-    assert_eq!(cluster.awaiting_handover, moving);
-    assert!(
-        status.mailboxes.is_empty(),
-        "nothing watched before the handover"
-    );
+    for (i, cluster) in after.iter().enumerate() {
+        match members.get(i) {
+            Some(m) => m.reconfigure(&sim, cluster),
+            None => members.push(Member::start(&sim, cluster).await),
+        }
+    }
+    // Each member waits for exactly the mailboxes that moved to it.
+    for (i, m) in members.iter().enumerate() {
+        let want: Vec<&String> = moving
+            .iter()
+            .filter(|a| owner(a, new) == i as u32)
+            .collect();
+        let waits = async || {
+            m.admin.status().await.is_ok_and(|s| {
+                let c = s.cluster.unwrap();
+                c.awaiting_handover.iter().collect::<Vec<_>>() == want && c.members == new
+            })
+        };
+        assert!(
+            eventually_async(Duration::from_secs(15), waits).await,
+            "member {i}"
+        );
+    }
+    let at_handover = arrivals(&members).len();
     for mailbox in &moving {
+        let (from, to) = (owner(mailbox, old) as usize, owner(mailbox, new) as usize);
         let mut state = None;
         let exported = async || {
-            state = first.admin.handover_export(mailbox).await.ok();
+            state = members[from].admin.handover_export(mailbox).await.ok();
             state.is_some()
         };
         assert!(
             eventually_async(Duration::from_secs(15), exported).await,
             "{mailbox}"
         );
-        second.admin.handover_import(&state.unwrap()).await.unwrap();
+        members[to]
+            .admin
+            .handover_import(&state.unwrap())
+            .await
+            .unwrap();
     }
-    let shares = async || {
-        let (Ok(a), Ok(b)) = (first.admin.status().await, second.admin.status().await) else {
-            return false;
-        };
-        let (a, b) = (a.cluster.unwrap(), b.cluster.unwrap());
-        (a.owned, a.skipped, b.owned, b.skipped)
-            == (
-                8 - moving.len(),
-                moving.len(),
-                moving.len(),
-                8 - moving.len(),
-            )
-            && b.awaiting_handover.is_empty()
+    let settled = async || {
+        let mut owned = 0;
+        for m in &members {
+            let Ok(s) = m.admin.status().await else {
+                return false;
+            };
+            let c = s.cluster.unwrap();
+            if !c.awaiting_handover.is_empty() {
+                return false;
+            }
+            owned += c.owned;
+        }
+        owned == 8
     };
-    assert!(eventually_async(Duration::from_secs(15), shares).await);
+    assert!(eventually_async(Duration::from_secs(15), settled).await);
 
-    // More mail after the handover, then every mail filed is in one sink or the other, once.
-    let at_handover = first.delivered().len();
-    let more = async || second.delivered().len() > 5;
+    // More mail after the handover, then every mail filed is in one sink, once.
+    let more = async || arrivals(&members).len() > at_handover + 10;
     assert!(eventually_async(Duration::from_secs(15), more).await);
     filing.cancel();
     let filed: BTreeSet<String> = filer.await.unwrap().into_iter().collect();
-    let count = || {
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        for r in first.delivered().into_iter().chain(second.delivered()) {
-            *seen
-                .entry(r.message.subject.unwrap_or_default())
-                .or_default() += 1;
-        }
-        seen
-    };
-    let all_in = Mutex::new(BTreeMap::new());
-    let everything = async || {
-        let seen = count();
-        let done = seen.keys().cloned().collect::<BTreeSet<_>>() == filed;
-        *all_in.lock().unwrap() = seen;
-        done
-    };
-    let arrived = eventually_async(Duration::from_secs(30), everything).await;
-    let seen = all_in.into_inner().unwrap();
+    let all_in = async || arrivals(&members).keys().cloned().collect::<BTreeSet<_>>() == filed;
+    let arrived = eventually_async(Duration::from_secs(30), all_in).await;
+    let seen = arrivals(&members);
     let lost: Vec<&String> = filed.iter().filter(|s| !seen.contains_key(*s)).collect();
     let twice: Vec<(&String, &usize)> = seen.iter().filter(|(_, n)| **n > 1).collect();
     assert!(arrived && lost.is_empty(), "lost {lost:?}");
     assert!(twice.is_empty(), "tracked twice: {twice:?}");
-    assert!(at_handover > 0 && filed.len() > at_handover);
-    // Each mailbox's mail after the handover went to its owner's sink only.
-    for r in second.delivered() {
-        assert!(
-            moving.contains(&r.mailbox),
-            "{} in the second's sink",
-            r.mailbox
-        );
+    for m in members {
+        m.stop().await;
     }
-    first.stop().await;
-    second.stop().await;
+}
+
+#[tokio::test]
+async fn growing_from_one_member_to_two_while_mail_is_filed_loses_and_duplicates_nothing() {
+    resize(
+        &["members = 1"],
+        &[
+            "members = 2\nmember = 0",
+            "members = 2\nmember = 1\nprevious_members = 1",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn shrinking_from_three_members_to_two_while_mail_is_filed_loses_and_duplicates_nothing() {
+    resize(
+        &[
+            "members = 3\nmember = 0",
+            "members = 3\nmember = 1",
+            "members = 3\nmember = 2",
+        ],
+        &[
+            "members = 2\nmember = 0\nprevious_members = 3",
+            "members = 2\nmember = 1\nprevious_members = 3",
+            "members = 2\nmember = 2\nprevious_members = 3",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -429,6 +429,7 @@ fn handover_refused(e: HandoverError) -> Response {
     let status = match e {
         HandoverError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         HandoverError::Unfinished { .. } => StatusCode::CONFLICT,
+        HandoverError::NoState(_) => StatusCode::NOT_FOUND,
         HandoverError::Format(_) | HandoverError::Damaged(_) => StatusCode::BAD_REQUEST,
     };
     problem(status, e.to_string())

@@ -44,6 +44,10 @@ pub enum HandoverError {
         marks: usize,
     },
     #[error(
+        "{0}: this store holds nothing of it; export it from the member that owned it before the member count changed"
+    )]
+    NoState(String),
+    #[error(
         "the handover file has format {0}, this build reads {HANDOVER_FORMAT}; export it with the same foldertrack version"
     )]
     Format(u32),
@@ -102,7 +106,7 @@ pub fn export<S: Store>(store: &S, mailbox: &str) -> Result<Handover, HandoverEr
             marks,
         });
     }
-    let entries = entries_of(store, mailbox)?
+    let entries: Vec<_> = entries_of(store, mailbox)?
         .into_iter()
         .map(|(tree, (k, v))| {
             (
@@ -112,6 +116,9 @@ pub fn export<S: Store>(store: &S, mailbox: &str) -> Result<Handover, HandoverEr
             )
         })
         .collect();
+    if entries.is_empty() {
+        return Err(HandoverError::NoState(mailbox.to_owned()));
+    }
     Ok(Handover {
         format: HANDOVER_FORMAT,
         mailbox: mailbox.to_owned(),
