@@ -127,26 +127,11 @@ fn arrivals(members: &[Member]) -> BTreeMap<String, usize> {
     seen
 }
 
-/// Members with the `before` sections run while mail is filed all along; then they take the
-/// `after` sections (members past `before` start new), every mailbox that moved is handed
-/// over from its old owner to its new one, and every mail filed must reach exactly one sink.
-async fn resize(before: &[&str], after: &[&str]) {
-    let sim = simulator().await;
-    let c = sim.control();
-    for a in addresses() {
-        c.create_mailbox(&a).unwrap();
-        c.create_folder(&a, FOLDER).unwrap();
-    }
-    let (old, new) = (count(before[0]), count(after[0]));
-    let moving: Vec<String> = addresses()
-        .into_iter()
-        .filter(|a| owner(a, old) != owner(a, new))
-        .collect();
-    assert!(!moving.is_empty() && moving.len() < 8, "{moving:?}");
-
+/// Members with these `[cluster]` sections, once each watched mailbox had its first sync.
+async fn start_all(sim: &foldertrack::sim::SimHandle, clusters: &[&str]) -> Vec<Member> {
     let mut members = Vec::new();
-    for cluster in before {
-        members.push(Member::start(&sim, cluster).await);
+    for cluster in clusters {
+        members.push(Member::start(sim, cluster).await);
     }
     let synced = async || {
         let mut watched = 0;
@@ -162,36 +147,13 @@ async fn resize(before: &[&str], after: &[&str]) {
         watched == 8
     };
     assert!(eventually_async(Duration::from_secs(15), synced).await);
-    let filing = CancellationToken::new();
-    let filer = keep_filing(c.clone(), filing.clone());
-    let some = async || arrivals(&members).len() > 5;
-    assert!(eventually_async(Duration::from_secs(15), some).await);
+    members
+}
 
-    for (i, cluster) in after.iter().enumerate() {
-        match members.get(i) {
-            Some(m) => m.reconfigure(&sim, cluster),
-            None => members.push(Member::start(&sim, cluster).await),
-        }
-    }
-    // Each member waits for exactly the mailboxes that moved to it.
-    for (i, m) in members.iter().enumerate() {
-        let want: Vec<&String> = moving
-            .iter()
-            .filter(|a| owner(a, new) == i as u32)
-            .collect();
-        let waits = async || {
-            m.admin.status().await.is_ok_and(|s| {
-                let c = s.cluster.unwrap();
-                c.awaiting_handover.iter().collect::<Vec<_>>() == want && c.members == new
-            })
-        };
-        assert!(
-            eventually_async(Duration::from_secs(15), waits).await,
-            "member {i}"
-        );
-    }
-    let at_handover = arrivals(&members).len();
-    for mailbox in &moving {
+/// Hands each of `moving` over from its owner among `old` members to its owner among `new`,
+/// then waits until no member waits for one.
+async fn hand_over(members: &[Member], moving: &[String], old: u32, new: u32) {
+    for mailbox in moving {
         let (from, to) = (owner(mailbox, old) as usize, owner(mailbox, new) as usize);
         let mut state = None;
         let exported = async || {
@@ -210,7 +172,7 @@ async fn resize(before: &[&str], after: &[&str]) {
     }
     let settled = async || {
         let mut owned = 0;
-        for m in &members {
+        for m in members {
             let Ok(s) = m.admin.status().await else {
                 return false;
             };
@@ -223,6 +185,53 @@ async fn resize(before: &[&str], after: &[&str]) {
         owned == 8
     };
     assert!(eventually_async(Duration::from_secs(15), settled).await);
+}
+
+/// Members with the `before` sections run while mail is filed all along; then they take the
+/// `after` sections (members past `before` start new), every mailbox that moved is handed
+/// over from its old owner to its new one, and every mail filed must reach exactly one sink.
+async fn resize(before: &[&str], after: &[&str]) {
+    let sim = simulator().await;
+    let c = sim.control();
+    for a in addresses() {
+        c.create_mailbox(&a).unwrap();
+        c.create_folder(&a, FOLDER).unwrap();
+    }
+    let (old, new) = (count(before[0]), count(after[0]));
+    let moving: Vec<String> = addresses()
+        .into_iter()
+        .filter(|a| owner(a, old) != owner(a, new))
+        .collect();
+    assert!(!moving.is_empty() && moving.len() < 8, "{moving:?}");
+
+    let mut members = start_all(&sim, before).await;
+    let filing = CancellationToken::new();
+    let filer = keep_filing(c.clone(), filing.clone());
+    let some = async || arrivals(&members).len() > 5;
+    assert!(eventually_async(Duration::from_secs(15), some).await);
+    for (i, cluster) in after.iter().enumerate() {
+        match members.get(i) {
+            Some(m) => m.reconfigure(&sim, cluster),
+            None => members.push(Member::start(&sim, cluster).await),
+        }
+    }
+    // Each member waits for exactly the mailboxes that moved to it.
+    for (i, m) in members.iter().enumerate() {
+        let want: Vec<&String> = moving
+            .iter()
+            .filter(|a| owner(a, new) == i as u32)
+            .collect();
+        let waits = async || {
+            m.admin.status().await.is_ok_and(|s| {
+                let c = s.cluster.unwrap();
+                c.awaiting_handover.iter().collect::<Vec<_>>() == want && c.members == new
+            })
+        };
+        let waited = eventually_async(Duration::from_secs(15), waits).await;
+        assert!(waited, "member {i}");
+    }
+    let at_handover = arrivals(&members).len();
+    hand_over(&members, &moving, old, new).await;
 
     // More mail after the handover, then every mail filed is in one sink, once.
     let more = async || arrivals(&members).len() > at_handover + 10;

@@ -18,7 +18,7 @@ use crate::feed::{AnyFeed, FolderFeed};
 use crate::store::{self, Store};
 use crate::watch::mailbox::{self, MailboxWatcher, PassReport, Progress};
 use crate::watch::supervisor::Supervisor;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -229,25 +229,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(new) = reloads.recv() => {
-                    let restart = config::diff::restart_sections(&config, &new);
-                    if !restart.is_empty() {
-                        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
-                    }
-                    match cluster::plan(&new, store.as_ref()) {
-                        Ok(plan) => {
-                            supervisor.apply(&plan.watched);
-                            *admin.cluster.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (plan.view, plan.awaiting);
-                        }
-                        Err(e) => tracing::error!(event = "reload_failed", error = %e),
-                    }
-                    crate::telemetry::set_log_subjects(new.log_subjects);
-                    warn_capacity(&new);
-                    *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
-                    *admin.explain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = new.explain_settings();
-                    *admin.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = config_view(&new);
-                    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
-                }
+                Some(new) = reloads.recv() => apply_reload(&config, &new, &supervisor, &admin, store.as_ref()),
             }
         }
     };
@@ -265,6 +247,38 @@ pub async fn run<F: FolderFeed, S: Store>(
         Some(reason) => Err(store::Error::Disk(reason).into()),
         None => Ok(supervisor),
     }
+}
+
+/// Applies a reloaded config (R9): the mailboxes this member watches now, and what the admin
+/// API shows. Sections read only at start are named in a warning.
+fn apply_reload<F: FolderFeed, S: Store>(
+    config: &Config,
+    new: &Config,
+    supervisor: &Arc<Supervisor<F, S>>,
+    admin: &Admin<F, S>,
+    store: &S,
+) {
+    let restart = config::diff::restart_sections(config, new);
+    if !restart.is_empty() {
+        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
+    }
+    match cluster::plan(new, store) {
+        Ok(plan) => {
+            supervisor.apply(&plan.watched);
+            *admin.cluster.lock().unwrap_or_else(PoisonError::into_inner) =
+                (plan.view, plan.awaiting);
+        }
+        Err(e) => tracing::error!(event = "reload_failed", error = %e),
+    }
+    crate::telemetry::set_log_subjects(new.log_subjects);
+    warn_capacity(new);
+    *admin
+        .capacity
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(new.capacity());
+    *admin.explain.lock().unwrap_or_else(PoisonError::into_inner) = new.explain_settings();
+    *admin.config.lock().unwrap_or_else(PoisonError::into_inner) = config_view(new);
+    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
 }
 
 /// How long a stopping agent lets work in flight (a sink call, a pass, write-backs) finish,

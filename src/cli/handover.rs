@@ -2,10 +2,10 @@
 //! it to the member that owns it after a change of `cluster.members` — through the running
 //! agents' admin APIs, or through the stores of stopped ones.
 
-use foldertrack::agent::files::AgentFiles;
 use super::inspect::admin_client;
 use super::render::print_line;
 use anyhow::{Context, Result};
+use foldertrack::agent::files::AgentFiles;
 use foldertrack::config::Config;
 use foldertrack::store::SledStore;
 use foldertrack::store::handover::{self, Handover};

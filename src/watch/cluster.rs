@@ -20,6 +20,7 @@ pub struct ClusterConfig {
     #[schemars(range(min = 1, max = MAX_MEMBERS))]
     pub members: Option<u32>,
     /// This agent's number, 0 to `members - 1`.
+    #[schemars(range(min = 0, max = MAX_MEMBERS - 1))]
     pub member: Option<u32>,
     /// Take the number from the host name's last `-N` (a Kubernetes StatefulSet's pod
     /// `foldertrack-3` is member 3) instead of `member`.
