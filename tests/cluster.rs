@@ -280,7 +280,8 @@ async fn shrinking_from_three_members_to_two_while_mail_is_filed_loses_and_dupli
 }
 
 #[tokio::test]
-async fn an_export_waits_until_the_mailbox_is_given_up_and_an_import_only_where_it_is_awaited() {
+async fn handovers_are_refused_with_the_reason_and_a_stale_copy_waits_when_its_mailbox_comes_back()
+{
     let sim = simulator().await;
     let c = sim.control();
     for a in addresses() {
@@ -315,6 +316,29 @@ async fn an_export_waits_until_the_mailbox_is_given_up_and_an_import_only_where_
         refused.contains("is not waiting for a handover here"),
         "{refused}"
     );
+    // A member that never watched a mailbox has nothing to give.
+    let second = Member::start(&sim, "members = 2\nmember = 1").await;
+    let refused = second
+        .admin
+        .handover_export(&kept)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("404") && refused.contains("this store holds nothing of it"),
+        "{refused}"
+    );
+    second.stop().await;
+    // Should the mailbox come back, the copy left here is stale: it waits for the newer state.
+    first.reconfigure(&sim, "members = 1\nprevious_members = 2");
+    let waits = async || {
+        first
+            .admin
+            .status()
+            .await
+            .is_ok_and(|s| s.cluster.unwrap().awaiting_handover == [moving.clone()])
+    };
+    assert!(eventually_async(Duration::from_secs(15), waits).await);
     first.stop().await;
 }
 

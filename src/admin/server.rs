@@ -448,11 +448,16 @@ async fn handover_export<F: FolderFeed, S: Store>(
         );
     }
     let store = a.store.clone();
-    let read = tokio::task::spawn_blocking(move || handover::export(store.as_ref(), &address));
-    match read.await {
-        Ok(Ok(state)) => Json(state).into_response(),
-        Ok(Err(e)) => handover_refused(e),
-        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    let mailbox = address.clone();
+    let read = tokio::task::spawn_blocking(move || handover::export(store.as_ref(), &mailbox));
+    let state = match read.await {
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => return handover_refused(e),
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match handover::handed_away(a.store.as_ref(), &address).await {
+        Ok(()) => Json(state).into_response(),
+        Err(e) => store_error(e),
     }
 }
 

@@ -34,7 +34,12 @@ pub async fn export(path: &Path, mailbox: &str) -> Result<ExitCode> {
                 .handover_export(mailbox)
                 .await?
         }
-        None => handover::export(&SledStore::open(&config.store.path)?, mailbox)?,
+        None => {
+            let store = SledStore::open(&config.store.path)?;
+            let state = handover::export(&store, mailbox)?;
+            handover::handed_away(&store, mailbox).await?;
+            state
+        }
     };
     print_line(&serde_json::to_string(&state)?)?;
     Ok(ExitCode::SUCCESS)

@@ -14,14 +14,18 @@ use serde::{Deserialize, Serialize};
 /// The handover file's format.
 pub const HANDOVER_FORMAT: u32 = 1;
 
-/// Marks an imported mailbox in the meta tree: `handover \0 address`.
-fn imported_key(mailbox: &str) -> Vec<u8> {
+/// Where a mailbox's state went, in the meta tree under `handover \0 address`: [`IN`] once
+/// imported here, [`OUT`] once exported from here.
+fn marker_key(mailbox: &str) -> Vec<u8> {
     [
         b"handover\0".as_slice(),
         mailbox.to_ascii_lowercase().as_bytes(),
     ]
     .concat()
 }
+
+const IN: &[u8] = b"in";
+const OUT: &[u8] = b"out";
 
 /// One mailbox's state, as `handover export` writes it and `handover import` reads it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,8 +94,8 @@ fn entries_of<S: Store>(store: &S, mailbox: &str) -> Result<Vec<(Tree, Entry)>, 
 }
 
 /// `mailbox`'s state, once nothing of it waits for the sink or a write-back. The store keeps
-/// it: an import into the new owner replaces it there, and a later import here replaces it
-/// here.
+/// a copy but remembers that it went ([`handed_away`]): should the mailbox come back, this
+/// store's copy is stale, and the agent waits for the newer state rather than go on from it.
 pub fn export<S: Store>(store: &S, mailbox: &str) -> Result<Handover, HandoverError> {
     let outbox = store.outbox_of(mailbox)?.len();
     let marks = store
@@ -149,7 +153,7 @@ pub async fn import<S: Store>(store: &S, handover: &Handover) -> Result<usize, H
         })
         .collect::<Result<Vec<_>, HandoverError>>()?;
     let stale = entries_of(store, &handover.mailbox)?;
-    let marker = imported_key(&handover.mailbox);
+    let marker = marker_key(&handover.mailbox);
     store.transaction(|tx| {
         for (tree, (key, _)) in &stale {
             tx.remove(*tree, key)?;
@@ -157,17 +161,30 @@ pub async fn import<S: Store>(store: &S, handover: &Handover) -> Result<usize, H
         for (tree, key, value) in &decoded {
             tx.put(*tree, key, value.clone())?;
         }
-        tx.put(Tree::Meta, &marker, Vec::new())?;
+        tx.put(Tree::Meta, &marker, IN.to_vec())?;
         Ok::<(), TxError>(())
     })?;
     store.flush().await?;
     Ok(decoded.len())
 }
 
-/// Whether `mailbox` has state here: it was watched here before, or handed over to here.
+/// Remembers that `mailbox`'s state was exported from this store (after [`export`]).
+pub async fn handed_away<S: Store>(store: &S, mailbox: &str) -> Result<(), Error> {
+    let marker = marker_key(mailbox);
+    store.transaction(|tx| tx.put(Tree::Meta, &marker, OUT.to_vec()))?;
+    store.flush().await
+}
+
+/// Whether this store's state of `mailbox` is current: handed over to here, or watched here
+/// and never handed away.
 pub fn has_state<S: Store>(store: &S, mailbox: &str) -> Result<bool, Error> {
-    Ok(store.get(Tree::Meta, &imported_key(mailbox))?.is_some()
-        || !store
-            .scan(Tree::Mappings, &keys::mailbox_prefix(mailbox), 1)?
-            .is_empty())
+    Ok(
+        match store.get(Tree::Meta, &marker_key(mailbox))?.as_deref() {
+            Some(OUT) => false,
+            Some(_) => true,
+            None => !store
+                .scan(Tree::Mappings, &keys::mailbox_prefix(mailbox), 1)?
+                .is_empty(),
+        },
+    )
 }
