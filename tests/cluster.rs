@@ -339,6 +339,16 @@ async fn handovers_are_refused_with_the_reason_and_a_stale_copy_waits_when_its_m
             .is_ok_and(|s| s.cluster.unwrap().awaiting_handover == [moving.clone()])
     };
     assert!(eventually_async(Duration::from_secs(15), waits).await);
+    let metrics = reqwest::get(format!("{}/metrics", first.admin.base()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nfoldertrack_awaiting_handover 1\n"),
+        "{metrics}"
+    );
     first.stop().await;
 }
 

@@ -380,6 +380,12 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
         Ok(outage) => outage,
         Err(e) => return store_error(e),
     };
+    let awaiting = a
+        .cluster
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .1
+        .len();
     match a.store.stats() {
         Ok(stats) => {
             for (name, help, value) in [
@@ -412,6 +418,11 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
                     "foldertrack_store_bytes",
                     "The store's size on disk.",
                     stats.bytes_on_disk,
+                ),
+                (
+                    "foldertrack_awaiting_handover",
+                    "Owned mailboxes waiting for their state from the member that owned them before.",
+                    awaiting as u64,
                 ),
             ] {
                 out += &format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
