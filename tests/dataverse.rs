@@ -1,5 +1,5 @@
 //! The Dynamics 365 sink against the strict fake Dataverse (`common::dataverse`): each test
-//! is named after the point (dv1 … dv9) and the rule it checks; the fake refuses what
+//! is named after the point (dv1 … dv10) and the rule it checks; the fake refuses what
 //! the real Web API refuses, so a request shaped wrongly fails here as it would there.
 
 mod common;
@@ -1172,4 +1172,49 @@ async fn dv9_a_file_over_the_organisations_upload_limit_is_noted_and_the_mail_st
             .contains("scan.tif (4000000 bytes) not copied: over the organisation's upload limit")),
         "{h:?}"
     );
+}
+
+#[tokio::test]
+async fn dv10_a_mail_delivered_by_two_agents_with_their_own_stores_is_one_activity() {
+    // Two members may both watch a mailbox for a while when the member count changes without
+    // a handover: the sink looks the mail up by its message id before creating it.
+    let dv = Dataverse::start().await;
+    let first = agent(&dv, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = dv.sink_toml(dir.path(), false);
+    let path = write_config_on(Api::Ews, dir.path(), &first.sim, &standard_mapping(), &sink);
+    let config = foldertrack::config::Config::load(&path).unwrap();
+    let feed = std::sync::Arc::new(foldertrack::agent::feed(&config).unwrap());
+    let store =
+        std::sync::Arc::new(foldertrack::store::SledStore::open(&config.store.path).unwrap());
+    let second = async || {
+        for m in &config.mailbox {
+            let mut w = foldertrack::watch::mailbox::MailboxWatcher::new(
+                feed.clone(),
+                store.clone(),
+                m.clone(),
+            );
+            w.sync(&|_| {}).await.unwrap();
+        }
+        let sink = AnySink::open(config.sink_settings().unwrap()).unwrap();
+        let d = Deliverer::new(sink.with_feed(feed.clone()), &config.delivery_settings());
+        delivery::deliver(&d, feed.as_ref(), store.as_ref())
+            .await
+            .unwrap()
+    };
+    assert_eq!(second().await.delivered, 0, "the second's baseline");
+    let id = file(&first, ALICE, &mail("watched twice"), FOLDER);
+    sync_all(&first).await;
+    assert_eq!(round(&first, &deliverer(&first)).await.delivered, 1);
+    assert_eq!(second().await.delivered, 1, "{:#?}", dv.log());
+    assert_eq!(
+        dv.creates()[&id],
+        1,
+        "found by its message id, not created again"
+    );
+    let activities = dv
+        .emails()
+        .into_iter()
+        .filter(|e| e.row["messageid"] == id.as_str());
+    assert_eq!(activities.count(), 1);
 }

@@ -4,6 +4,7 @@
 use super::StatusView;
 use crate::deliver::explain::{Explanation, Query};
 use crate::deliver::items::{ItemLine, ItemState};
+use crate::store::handover::Handover;
 use crate::watch::supervisor::SyncNow;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -135,5 +136,21 @@ impl AdminClient {
         };
         let request = self.http.get(format!("{}/v1/explain", self.base));
         self.call(request.query(&params)).await
+    }
+
+    /// A mailbox's state from the agent that owned it (`handover export`).
+    pub async fn handover_export(&self, address: &str) -> Result<Handover, ClientError> {
+        let url = format!("{}/v1/handover/{}", self.base, address);
+        self.call(self.http.get(url)).await
+    }
+
+    /// Gives a mailbox's state to the agent that owns it now (`handover import`); answers
+    /// how many entries were written.
+    pub async fn handover_import(
+        &self,
+        state: &Handover,
+    ) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}/v1/handover", self.base);
+        self.call(self.http.post(url).json(state)).await
     }
 }

@@ -54,6 +54,9 @@ pub struct StatusView {
     /// Whether the limits can keep the cadence over every configured mailbox.
     #[serde(default)]
     pub capacity: Option<Capacity>,
+    /// This agent's member number, and how many mailboxes it owns and leaves to others.
+    #[serde(default)]
+    pub cluster: Option<crate::watch::cluster::ClusterView>,
 }
 
 /// `/v1/config` and the console's Config page: the settings in force (secrets are only ever

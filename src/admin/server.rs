@@ -8,8 +8,11 @@ use super::{ConfigView, MailboxView, REGARDING_UNAVAILABLE, StatusView};
 use crate::deliver::explain;
 use crate::deliver::items::{self, ItemState};
 use crate::feed::FolderFeed;
+use crate::store::handover::{self, Handover, HandoverError};
 use crate::store::{self, HoldRecord, MappingState, Store};
+use crate::watch::MailboxConfig;
 use crate::watch::capacity::Capacity;
+use crate::watch::cluster::ClusterView;
 use crate::watch::supervisor::{MailboxStatus, Supervisor, SyncNow};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,6 +35,9 @@ pub struct Admin<F, S> {
     pub explain: std::sync::Mutex<explain::Settings>,
     /// The configuration in force, for `/v1/config` (replaced on reload).
     pub config: std::sync::Mutex<ConfigView>,
+    /// This agent's place in its group, and the owned mailboxes waiting for a handover
+    /// (replaced on reload).
+    pub cluster: std::sync::Mutex<(ClusterView, Vec<MailboxConfig>)>,
 }
 
 /// The routes.
@@ -44,6 +50,8 @@ pub fn router<F: FolderFeed, S: Store>(admin: Arc<Admin<F, S>>) -> Router {
         .route("/v1/retry", post(retry::<F, S>))
         .route("/v1/explain", get(explain::<F, S>))
         .route("/v1/config", get(config::<F, S>))
+        .route("/v1/handover/{address}", get(handover_export::<F, S>))
+        .route("/v1/handover", post(handover_import::<F, S>))
         .route_layer(axum::middleware::from_fn_with_state(
             admin.clone(),
             guard::<F, S>,
@@ -167,6 +175,13 @@ pub(super) fn status_view<F: FolderFeed, S: Store>(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone(),
+        cluster: Some(
+            a.cluster
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0
+                .clone(),
+        ),
     })
 }
 
@@ -378,6 +393,12 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
         Ok(outage) => outage,
         Err(e) => return store_error(e),
     };
+    let awaiting = a
+        .cluster
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .1
+        .len();
     match a.store.stats() {
         Ok(stats) => {
             for (name, help, value) in [
@@ -411,6 +432,11 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
                     "The store's size on disk.",
                     stats.bytes_on_disk,
                 ),
+                (
+                    "foldertrack_awaiting_handover",
+                    "Owned mailboxes waiting for their state from the member that owned them before.",
+                    awaiting as u64,
+                ),
             ] {
                 out += &format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
             }
@@ -418,6 +444,89 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
         Err(e) => return store_error(e),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+// `handover export` on the old owner and `import` on the new one; both run on live agents,
+// since a running agent holds its store's lock.
+
+fn handover_refused(e: HandoverError) -> Response {
+    let status = match e {
+        HandoverError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        HandoverError::Unfinished { .. } => StatusCode::CONFLICT,
+        HandoverError::NoState(_) => StatusCode::NOT_FOUND,
+        HandoverError::Format(_) | HandoverError::Damaged(_) => StatusCode::BAD_REQUEST,
+    };
+    problem(status, e.to_string())
+}
+
+async fn handover_export<F: FolderFeed, S: Store>(
+    State(a): Shared<F, S>,
+    Path(address): Path<String>,
+) -> Response {
+    if !a.supervisor.stopped(&address) {
+        return problem(
+            StatusCode::CONFLICT,
+            format!(
+                "{address} is still watched by this agent (or finishing its last pass): change cluster.members (and reload) so that another member owns it, then export"
+            ),
+        );
+    }
+    let store = a.store.clone();
+    let mailbox = address.clone();
+    let read = tokio::task::spawn_blocking(move || handover::export(store.as_ref(), &mailbox));
+    let state = match read.await {
+        Ok(Ok(state)) => state,
+        Ok(Err(e)) => return handover_refused(e),
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    match handover::handed_away(a.store.as_ref(), &address).await {
+        Ok(()) => Json(state).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn handover_import<F: FolderFeed, S: Store>(
+    State(a): Shared<F, S>,
+    Json(state): Json<Handover>,
+) -> Response {
+    let waiting = {
+        let cluster = a
+            .cluster
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cluster
+            .1
+            .iter()
+            .find(|m| m.address.eq_ignore_ascii_case(&state.mailbox))
+            .cloned()
+    };
+    let Some(mailbox) = waiting else {
+        return problem(
+            StatusCode::CONFLICT,
+            format!(
+                "{} is not waiting for a handover here: this member does not own it, or watches it already (`foldertrack status` lists those that wait)",
+                state.mailbox
+            ),
+        );
+    };
+    match handover::import(a.store.as_ref(), &state).await {
+        Ok(entries) => {
+            let mut cluster = a
+                .cluster
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            cluster.1.retain(|m| m.address != mailbox.address);
+            cluster
+                .0
+                .awaiting_handover
+                .retain(|m| *m != mailbox.address);
+            a.supervisor.watch(&mailbox);
+            tracing::info!(event = "handover_imported", mailbox = %mailbox.address, entries);
+            Json(serde_json::json!({ "mailbox": mailbox.address, "entries": entries }))
+                .into_response()
+        }
+        Err(e) => handover_refused(e),
+    }
 }
 
 #[cfg(test)]

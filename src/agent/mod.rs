@@ -3,6 +3,7 @@
 //! cadence until shutdown, applying reloaded configs as they come (R9).
 
 pub mod checks;
+pub mod cluster;
 pub mod delivery;
 pub mod files;
 mod history;
@@ -18,7 +19,7 @@ use crate::store::{self, Store};
 use crate::watch::mailbox::{self, MailboxWatcher, PassReport, Progress};
 use crate::watch::notify::Hints;
 use crate::watch::supervisor::Supervisor;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -127,7 +128,7 @@ pub async fn once<F: FolderFeed, S: Store>(
 ) -> Result<Summary, Error> {
     crate::telemetry::set_log_subjects(config.log_subjects);
     let mut summary = Summary::default();
-    for mailbox in &config.mailbox {
+    for mailbox in &cluster::plan(config, store.as_ref())?.watched {
         let mut watcher = MailboxWatcher::new(feed.clone(), store.clone(), mailbox.clone())
             .with_failed_category(config.failed_category());
         let result = watcher.sync(progress).await;
@@ -154,6 +155,7 @@ fn config_view(config: &Config) -> crate::admin::ConfigView {
     let checks = config::secret_checks(config)
         .into_iter()
         .chain([config.capacity_check()])
+        .chain(config.cluster_check())
         .map(|check| {
             let (level, text) = match check {
                 config::Check::Ok(t) => ("ok", t),
@@ -202,9 +204,11 @@ pub async fn run<F: FolderFeed, S: Store>(
         hints.clone(),
         shutdown.clone(),
     );
-    supervisor.apply(&config.mailbox);
+    let plan = cluster::plan(&config, store.as_ref())?;
+    supervisor.apply(&plan.watched);
     crate::telemetry::set_log_subjects(config.log_subjects);
     let admin = Arc::new(Admin {
+        cluster: std::sync::Mutex::new((plan.view, plan.awaiting)),
         supervisor: supervisor.clone(),
         store: store.clone(),
         token: settings.token,
@@ -219,7 +223,7 @@ pub async fn run<F: FolderFeed, S: Store>(
             listen: settings.listen.clone(),
             source,
         })?;
-    tracing::info!(event = "agent_started", mailboxes = config.mailbox.len(), admin = %listen);
+    tracing::info!(event = "agent_started", mailboxes = plan.watched.len(), admin = %listen);
     listening(listen);
     let signals = delivery::Signals {
         outbox: supervisor.outbox.clone(),
@@ -228,24 +232,12 @@ pub async fn run<F: FolderFeed, S: Store>(
     let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
     let failure = stop_on_store_failure(store.clone(), shutdown.clone());
     let broken = store.clone();
-    let deliver = delivery::run(deliverer, feed, store, signals, shutdown.clone());
+    let deliver = delivery::run(deliverer, feed, store.clone(), signals, shutdown.clone());
     let reload = async {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(new) = reloads.recv() => {
-                    let restart = config::diff::restart_sections(&config, &new);
-                    if !restart.is_empty() {
-                        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
-                    }
-                    supervisor.apply(&new.mailbox);
-                    crate::telemetry::set_log_subjects(new.log_subjects);
-                    warn_capacity(&new);
-                    *admin.capacity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(new.capacity());
-                    *admin.explain.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = new.explain_settings();
-                    *admin.config.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = config_view(&new);
-                    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
-                }
+                Some(new) = reloads.recv() => apply_reload(&config, &new, &supervisor, &admin, store.as_ref()),
             }
         }
     };
@@ -269,6 +261,38 @@ pub async fn run<F: FolderFeed, S: Store>(
         Some(reason) => Err(store::Error::Disk(reason).into()),
         None => Ok(supervisor),
     }
+}
+
+/// Applies a reloaded config (R9): the mailboxes this member watches now, and what the admin
+/// API shows. Sections read only at start are named in a warning.
+fn apply_reload<F: FolderFeed, S: Store>(
+    config: &Config,
+    new: &Config,
+    supervisor: &Arc<Supervisor<F, S>>,
+    admin: &Admin<F, S>,
+    store: &S,
+) {
+    let restart = config::diff::restart_sections(config, new);
+    if !restart.is_empty() {
+        tracing::warn!(event = "reload_needs_restart", sections = ?restart, "these sections apply at the next start");
+    }
+    match cluster::plan(new, store) {
+        Ok(plan) => {
+            supervisor.apply(&plan.watched);
+            *admin.cluster.lock().unwrap_or_else(PoisonError::into_inner) =
+                (plan.view, plan.awaiting);
+        }
+        Err(e) => tracing::error!(event = "reload_failed", error = %e),
+    }
+    crate::telemetry::set_log_subjects(new.log_subjects);
+    warn_capacity(new);
+    *admin
+        .capacity
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(new.capacity());
+    *admin.explain.lock().unwrap_or_else(PoisonError::into_inner) = new.explain_settings();
+    *admin.config.lock().unwrap_or_else(PoisonError::into_inner) = config_view(new);
+    tracing::info!(event = "config_reloaded", mailboxes = new.mailbox.len());
 }
 
 /// How long a stopping agent lets work in flight (a sink call, a pass, write-backs) finish,

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 /// The admin client for the agent at `addr`, with the configured token.
-fn admin_client(config: &Config, addr: &str) -> Result<AdminClient> {
+pub(super) fn admin_client(config: &Config, addr: &str) -> Result<AdminClient> {
     Ok(AdminClient::new(addr, config.admin_settings()?.token)?)
 }
 
@@ -218,6 +218,7 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
             let mut checks = vec![Check::Ok(format!("{}: syntax and values", path.display()))];
             checks.extend(foldertrack::config::secret_checks(&config));
             checks.push(config.capacity_check());
+            checks.extend(config.cluster_check());
             if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
                 match agent::feed(&config) {
                     Ok(feed) => {
@@ -228,7 +229,8 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
                                 config.writeback.enabled,
                             ));
                         }
-                        checks.extend(checks::check_server(&config.mailbox, &feed).await)
+                        let owned = config.share().all();
+                        checks.extend(checks::check_server(&owned, &feed).await)
                     }
                     Err(e) => checks.push(Check::Fail(e.to_string())),
                 }

@@ -4,6 +4,7 @@
 //! of the library: the library knows nothing of clap.
 
 mod agent;
+mod handover;
 mod inspect;
 mod render;
 mod tools;
@@ -149,6 +150,9 @@ pub enum Command {
     },
     /// Rewrite the store with only its live data, giving unused space back (agent stopped).
     Compact,
+    /// Move a mailbox's state to the member that owns it after `cluster.members` changed.
+    #[command(subcommand)]
+    Handover(HandoverCommand),
     /// A self-contained demonstration against the built-in simulator.
     #[cfg(feature = "sim")]
     Demo {
@@ -228,6 +232,23 @@ pub enum BenchCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum HandoverCommand {
+    /// Print a mailbox's state (sync states, seen items, records) as JSON, on the member that
+    /// owned it, once it delivered the mailbox's requests.
+    Export {
+        /// The mailbox's SMTP address.
+        #[arg(long)]
+        mailbox: String,
+    },
+    /// Take a mailbox's state from a file `handover export` wrote, on the member that owns it
+    /// now; it then starts watching the mailbox where the previous owner stopped.
+    Import {
+        /// The file `handover export` wrote.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EwsCommand {
     /// Print what foldertrack understands of saved EWS requests or responses, as JSON.
     Decode {
@@ -274,6 +295,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             inspect::explain(&config, &query, json).await
         }
         Command::Compact => inspect::compact(&config),
+        Command::Handover(HandoverCommand::Export { mailbox }) => {
+            handover::export(&config, &mailbox).await
+        }
+        Command::Handover(HandoverCommand::Import { file }) => {
+            handover::import(&config, &file).await
+        }
         #[cfg(feature = "sim")]
         Command::Demo { keep, api } => tools::demo(keep, &api).await,
         #[cfg(feature = "sim")]

@@ -5,6 +5,7 @@ use foldertrack::admin::StatusView;
 use foldertrack::agent::stored::StoredStatus;
 use foldertrack::deliver::items::ItemLine;
 use foldertrack::watch::capacity::Capacity;
+use foldertrack::watch::cluster::ClusterView;
 use foldertrack::watch::health::Health;
 use foldertrack::watch::track_now::Pending;
 use std::io::Write;
@@ -118,6 +119,9 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
     if let Some(c) = &status.capacity {
         print_line(&capacity_line(c))?;
     }
+    if let Some(c) = status.cluster.as_ref().filter(|c| c.members > 1) {
+        print_line(&cluster_line(c))?;
+    }
     match &status.sink_unavailable {
         Some(o) => print_line(&format!(
             "sink unavailable since {}: {}; the outbox waits and is delivered when it answers (next try {})",
@@ -127,6 +131,22 @@ pub fn status(status: &StatusView) -> std::io::Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// This agent's place in its group.
+fn cluster_line(c: &ClusterView) -> String {
+    let mut line = format!(
+        "member {} of {}: owns {} mailbox(es), leaves {} to the other members",
+        c.member, c.members, c.owned, c.skipped
+    );
+    if !c.awaiting_handover.is_empty() {
+        line.push_str(&format!(
+            "; {} wait for `foldertrack handover import`: {}",
+            c.awaiting_handover.len(),
+            c.awaiting_handover.join(", ")
+        ));
+    }
+    line
 }
 
 /// Whether the limits keep the cadence, and what to set when they do not.

@@ -15,6 +15,7 @@ pub mod validate;
 pub use crate::deliver::dynamics::regarding::RegardingPolicy;
 pub use crate::deliver::writeback::Writeback;
 pub use crate::tracking::Regarding;
+pub use crate::watch::cluster::ClusterConfig;
 pub use crate::watch::{FolderMapping, MailboxConfig};
 pub use secret::{resolve_secret, secret_checks};
 
@@ -101,6 +102,9 @@ pub struct Config {
     /// Include subjects in logs (off: subjects can be personal data).
     #[serde(default)]
     pub log_subjects: bool,
+    /// This agent's place among several that share the mailboxes.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
 }
 
 impl Config {
@@ -134,6 +138,12 @@ impl Config {
         if self.log_subjects {
             out.push("log_subjects = true (default false)".into());
         }
+        differences(
+            "cluster",
+            &self.cluster,
+            &ClusterConfig::default(),
+            &mut out,
+        );
         out
     }
 }

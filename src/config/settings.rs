@@ -14,6 +14,7 @@ use crate::ews::ExchangeVersion;
 use crate::http::{Timeouts, oauth};
 use crate::watch::cadence::CadenceSettings;
 use crate::watch::capacity::{self, CallLimits, Capacity};
+use crate::watch::cluster::{self, Share};
 use crate::watch::health::HealthPolicy;
 use crate::watch::notify::NotifySettings;
 use std::num::NonZeroU32;
@@ -242,7 +243,36 @@ impl Config {
             mailbox_per_second: self.limits.mailbox_calls_per_second,
             concurrency: self.limits.max_concurrent_calls,
         };
-        capacity::capacity(&self.mailbox, limits, &self.cadence_settings())
+        capacity::capacity(&self.share().all(), limits, &self.cadence_settings())
+    }
+
+    /// This agent's number in its group (0 alone); validated at load.
+    pub fn member(&self) -> u32 {
+        self.cluster.member_number(hostname).unwrap_or(0)
+    }
+
+    /// `check-config`'s word on `[cluster]`, with more than one member: which member this is
+    /// and how many of the mailboxes it owns.
+    pub fn cluster_check(&self) -> Option<Check> {
+        let members = self.cluster.members();
+        (members > 1).then(|| {
+            Check::Ok(format!(
+                "cluster: member {} of {members} owns {} of {} mailboxes",
+                self.member(),
+                self.share().all().len(),
+                self.mailbox.len()
+            ))
+        })
+    }
+
+    /// This agent's share of the configured mailboxes.
+    pub fn share(&self) -> Share {
+        cluster::share(
+            &self.mailbox,
+            self.member(),
+            self.cluster.members(),
+            self.cluster.previous_members,
+        )
     }
 
     /// `check-config`'s word on the cadence: a warning with what to set when the limits
@@ -285,4 +315,13 @@ fn token_url_or_default(
         Some(u) => url(field, u),
         None => url(field, &oauth::tenant_token_url(tenant_id)),
     }
+}
+
+/// The host name: `HOSTNAME` (set in every Kubernetes pod), else the kernel's.
+pub fn hostname() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }

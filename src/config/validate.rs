@@ -87,6 +87,7 @@ impl Config {
             MAX_INTERVAL_SECS,
         );
         admin(&mut p, &self.admin);
+        p.0.extend(self.cluster.problems(super::settings::hostname));
         p.0
     }
 }

@@ -6,6 +6,7 @@
 //! provided methods of [`Store`], so [`SledStore`] (the only code that names sled) and
 //! [`MemStore`] (for unit tests) keep the same contract.
 
+pub mod handover;
 pub mod keys;
 mod mem;
 pub mod records;

@@ -5,6 +5,7 @@
 pub mod cadence;
 pub mod capacity;
 pub mod classify;
+pub mod cluster;
 pub mod health;
 pub mod mailbox;
 pub mod mappings;

@@ -14,6 +14,7 @@ use crate::store::Store;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -57,6 +58,8 @@ struct Handle {
     sync_now: mpsc::UnboundedSender<Waiter>,
     stop: CancellationToken,
     status: Arc<Mutex<MailboxStatus>>,
+    /// Set while the task runs: a removed mailbox's pass may still be committing.
+    running: Arc<AtomicBool>,
 }
 
 /// Runs the mailboxes' tasks; cheap to share (the admin API holds one).
@@ -70,6 +73,8 @@ pub struct Supervisor<F, S> {
     handles: Mutex<HashMap<String, Handle>>,
     /// Where notifications wake mailboxes.
     hints: Arc<Hints>,
+    /// Removed mailboxes whose task may still be finishing a pass.
+    retiring: Mutex<HashMap<String, Arc<AtomicBool>>>,
     tasks: Mutex<JoinSet<()>>,
     shutdown: CancellationToken,
     /// Notified after every sync that put something into the outbox.
@@ -96,6 +101,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             failed_category,
             handles: Mutex::default(),
             hints,
+            retiring: Mutex::default(),
             tasks: Mutex::default(),
             shutdown,
             outbox: Arc::default(),
@@ -106,15 +112,18 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
     /// Starts, stops and re-configures mailbox tasks to match `mailboxes` (start and R9).
     pub fn apply(self: &Arc<Self>, mailboxes: &[MailboxConfig]) {
         let mut handles = self.handles.lock().expect("unpoisoned");
+        let mut retiring = self.retiring.lock().expect("unpoisoned");
         handles.retain(|address, h| {
             let keep = mailboxes.iter().any(|m| &m.address == address);
             if !keep {
                 tracing::info!(event = "mailbox_removed", mailbox = %address);
                 h.stop.cancel();
                 self.hints.remove(address);
+                retiring.insert(address.clone(), h.running.clone());
             }
             keep
         });
+        retiring.retain(|_, running| running.load(Ordering::Acquire));
         for m in mailboxes {
             match handles.get(&m.address) {
                 Some(h) => {
@@ -134,6 +143,15 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         }
     }
 
+    /// Starts watching one more mailbox (one handed over to this agent), unless it is watched.
+    pub fn watch(self: &Arc<Self>, mailbox: &MailboxConfig) {
+        let mut handles = self.handles.lock().expect("unpoisoned");
+        if !handles.contains_key(&mailbox.address) {
+            let handle = self.spawn(mailbox.clone());
+            handles.insert(mailbox.address.clone(), handle);
+        }
+    }
+
     fn spawn(self: &Arc<Self>, config: MailboxConfig) -> Handle {
         let (config_tx, config_rx) = watch::channel(config.clone());
         let (sync_tx, sync_rx) = mpsc::unbounded_channel();
@@ -146,6 +164,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             ..MailboxStatus::default()
         }));
         let wake = self.hints.wake_of(&config.address);
+        let running = Arc::new(AtomicBool::new(true));
         let task = MailboxTask {
             feed: self.feed.clone(),
             watcher: MailboxWatcher::new(self.feed.clone(), self.store.clone(), config)
@@ -161,12 +180,17 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             wake,
             hints: self.hints.clone(),
         };
-        self.tasks.lock().expect("unpoisoned").spawn(task.run());
+        let finished = running.clone();
+        self.tasks.lock().expect("unpoisoned").spawn(async move {
+            task.run().await;
+            finished.store(false, Ordering::Release);
+        });
         Handle {
             config: config_tx,
             sync_now: sync_tx,
             stop,
             status,
+            running,
         }
     }
 
@@ -204,6 +228,24 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
                 next_sync: None,
             },
         }
+    }
+
+    /// Whether no task of this mailbox runs, not even one finishing its last pass: its state
+    /// in the store no longer changes (but for deliveries).
+    pub fn stopped(&self, address: &str) -> bool {
+        let watched = self
+            .handles
+            .lock()
+            .expect("unpoisoned")
+            .keys()
+            .any(|a| a.eq_ignore_ascii_case(address));
+        let finishing = self
+            .retiring
+            .lock()
+            .expect("unpoisoned")
+            .iter()
+            .any(|(a, running)| a.eq_ignore_ascii_case(address) && running.load(Ordering::Acquire));
+        !watched && !finishing
     }
 
     /// Every mailbox's status, sorted by address.
