@@ -143,6 +143,8 @@ async fn the_console_shows_a_parked_mailbox_with_reason_and_fix_and_tracks_now_f
     );
     let overview = page.shows("/", &["1 parked", "1 healthy"]).await;
     assert!(overview.contains("✓ sink answers"), "{overview}");
+    // With notifications off, every mailbox says it is polled (and its page says why).
+    assert!(overview.contains("↻ polled"), "{overview}");
     assert!(
         overview.contains(&format!("href=\"/mailboxes/{ALICE}\"")),
         "{overview}"
@@ -540,6 +542,10 @@ async fn every_console_page_in_headless_chromium_with_screenshots() {
     };
     std::fs::create_dir_all(&shots).unwrap();
     let alice = page.get(&format!("/mailboxes/{ALICE}")).await.1;
+    assert!(
+        alice.contains("polled: notifications.mode = &quot;off&quot;"),
+        "the page says why it is polled: {alice}"
+    );
     let pages = shot_pages(format!(
         "/items/{}",
         between(&alice, "href=\"/items/", "\"")

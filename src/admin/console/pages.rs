@@ -9,6 +9,7 @@ use crate::store::MappingState;
 use crate::telemetry::Hour;
 use crate::tracking::MessageRecord;
 use crate::watch::health::Health;
+use crate::watch::notify::Delivery;
 use crate::watch::track_now::SyncNow;
 use axum::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
@@ -246,10 +247,11 @@ pub fn overview(status: &StatusView, traffic: &Traffic, tracked: &Activity) -> M
         }
         table {
             caption { "Mailboxes" }
-            thead { tr { th { "Mailbox" } th { "State" } th { "Last sync" } th { "Next sync" } th class="n" { "Tracked" } } }
+            thead { tr { th { "Mailbox" } th { "State" } th { "Changes seen by" } th { "Last sync" } th { "Next sync" } th class="n" { "Tracked" } } }
             tbody { @for m in &status.mailboxes { tr {
                 td { (mailbox_link(&m.status.address)) }
                 td { (health_badge(&m.status.health, m.status.syncing)) }
+                td { (watching_badge(&m.status.notifications)) }
                 td { (time(m.status.last_sync_finished)) }
                 td { (time(m.status.next_sync)) }
                 td class="n" { (m.status.tracked) }
@@ -262,6 +264,15 @@ pub fn overview(status: &StatusView, traffic: &Traffic, tracked: &Activity) -> M
         }
     };
     layout("Overview", true, body)
+}
+
+/// Notified (seconds) or polled (the cadence), in words and an icon.
+fn watching_badge(d: &Delivery) -> Markup {
+    match d {
+        Delivery::Notified => badge("⚡", "notified", "ok"),
+        Delivery::Polled { .. } => badge("↻", "polled", ""),
+        Delivery::Pending => badge("…", "subscribing", ""),
+    }
 }
 
 /// The answer to a form, shown on top of the page it came from.
@@ -391,6 +402,7 @@ pub fn mailbox(
             dt { "Last sync" } dd { (time(s.last_sync_finished)) }
             dt { "Next sync" } dd { (time(s.next_sync)) @if !s.next_why.is_empty() { br; small { "Why: " (s.next_why) } } }
             dt { "Cadence" } dd { (s.cadence) ": every " (s.interval_secs) " s" @if let Some(c) = s.cycle_secs { " (achieved " (c) " s)" } }
+            dt { "Changes seen by" } dd { (watching_badge(&s.notifications)) br; small { (s.notifications.describe()) } }
             dt { "Tracked" } dd { (s.tracked) " since start" }
             dt { "Failed syncs" } dd { (s.failed_syncs) }
         }
