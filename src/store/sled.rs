@@ -93,7 +93,11 @@ impl SledStore {
             reason if reason.contains(LOCKED) => Error::InUse {
                 path: path.to_owned(),
             },
-            reason => open_error(reason),
+            // sled's corruption error ends in an empty " backtrace ()": noise to an operator.
+            reason => open_error(match reason.split_once(" backtrace (") {
+                Some((what, _)) => what.to_owned(),
+                None => reason,
+            }),
         })?;
         let trees = Tree::ALL
             .iter()
