@@ -356,8 +356,9 @@ impl Txn for SledTxn<'_> {
     }
 }
 
-impl Store for SledStore {
-    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
+impl SledStore {
+    /// One transaction on this thread; `writing` may wait for a flush of another task.
+    fn transact_now(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         // The count changes of the attempt that committed (an attempt may be run again).
         let committed = std::cell::Cell::new(Deltas::default());
@@ -383,6 +384,23 @@ impl Store for SledStore {
             }
         }
         self.checked(result)
+    }
+}
+
+/// Runs a store call that may block (waiting for a flush to end, or on the disk) without
+/// stalling the other tasks of its worker: `block_in_place` on the agent's multi-threaded
+/// runtime; inline on a single-threaded one (tools, tests), where that is not possible.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl Store for SledStore {
+    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
+        off_worker(|| self.transact_now(f))
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
