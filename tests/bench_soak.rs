@@ -41,5 +41,12 @@ fn a_short_soak_loses_and_duplicates_nothing_under_every_kind_of_trouble() {
     for figure in ["rss_first_mib", "rss_last_mib", "rss_peak_mib"] {
         assert!(r[figure].as_f64().unwrap() > 1.0, "{figure}: {r}");
     }
+    let changed = r["non_default_settings"].as_array().unwrap();
+    assert!(
+        changed
+            .iter()
+            .any(|s| s.as_str().unwrap().starts_with("cadence.busy_secs")),
+        "{changed:?}"
+    );
     assert!(stderr.contains("lost / duplicated"), "{stderr}");
 }
