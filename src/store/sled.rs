@@ -74,6 +74,32 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
+/// The free space `open` asks for. sled writes while it recovers at open; on a full disk that
+/// write fails half-way and leaves files every later open reads as corrupt (seen by `bench
+/// soak`: one start on a full disk, then "Read corrupted data" forever). So a store is not
+/// opened, and nothing is written, unless its disk has this much room.
+const MIN_FREE_BYTES: u64 = 16 << 20;
+
+/// Free space for an unprivileged writer on the file system holding `path` (or, before the
+/// store exists, its nearest existing parent); `None` when it cannot be read.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let name = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `name` is a valid C string and `st` a buffer statvfs fills when it returns 0.
+    let st = unsafe {
+        if libc::statvfs(name.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    // The fields are u64 on 64-bit Linux, narrower on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+    Some(blocks.saturating_mul(size))
+}
+
 /// How a transaction's attempt moved each tree's entry count.
 type Deltas = [i64; Tree::ALL.len()];
 
@@ -89,6 +115,13 @@ impl SledStore {
             path: path.to_owned(),
             reason,
         };
+        if let Some(free) = free_bytes(path).filter(|f| *f < MIN_FREE_BYTES) {
+            return Err(open_error(format!(
+                "No space left on its disk ({} KiB free; opening needs {} MiB)",
+                free / 1024,
+                MIN_FREE_BYTES >> 20
+            )));
+        }
         let db = open_db(path).map_err(|e| match e.to_string() {
             reason if reason.contains(LOCKED) => Error::InUse {
                 path: path.to_owned(),
