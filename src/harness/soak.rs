@@ -1,11 +1,11 @@
 //! `foldertrack bench soak`: the agent (a child process, so it can be SIGKILLed) against the
 //! simulator for a long time while people file mail and something goes wrong every few
 //! seconds, in turn: an Exchange fault injected into the simulator (every kind it has but a
-//! 401, see [`random_fault`]), the
-//! webhook receiver going down or answering 503 for a while, a full disk under the store (a
-//! tmpfs, when this process may mount one), and a SIGKILL with a restart. SIGKILLs happen in the
-//! first half only, so the second half is one agent life whose memory trend shows. At the end
-//! the chaos stops, and every mail filed must have reached the receiver exactly once.
+//! 401, which disables a mailbox by design), the webhook receiver going down or answering 503
+//! for a while, a full disk under the store (a tmpfs, when this process may mount one), and a
+//! SIGKILL with a restart. SIGKILLs happen in the first half only, so the second half is one
+//! agent life whose memory trend shows. At the end the chaos stops, and every mail filed must
+//! have reached the receiver exactly once.
 
 use super::Error;
 use super::bench::{self, BenchDir, Machine};
