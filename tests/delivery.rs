@@ -5,12 +5,12 @@
 mod common;
 
 use common::dataverse::{self, Dataverse};
-use common::receivers::Webhook;
+use common::receivers::{self, Webhook};
 use common::*;
 use foldertrack::agent::delivery;
 use foldertrack::deliver::items::{self, ItemState};
 use foldertrack::deliver::policy::DeliveryPolicy;
-use foldertrack::deliver::{AnySink, Deliverer, Drained, writeback};
+use foldertrack::deliver::{AnySink, Deliverer, Drained, webhook, writeback};
 use foldertrack::sim::{FaultKind, FaultRule};
 use foldertrack::store::Store;
 use foldertrack::tracking::EventKind;
@@ -271,6 +271,70 @@ async fn a_webhook_request_is_signed_and_keyed_by_its_event_id() {
         body["event"],
         serde_json::to_value(EventKind::MovedIn).unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_webhook_signature_carries_its_time_and_a_retry_is_signed_afresh() {
+    let hook = Webhook::start().await;
+    let agent = agent_with(|dir| hook.sink_toml(dir)).await;
+    drag(&agent.sim(), ALICE, "signed twice", FOLDER);
+    sync(&agent).await;
+    hook.script(&[503]);
+    // A back-off of 1.1 to 2.2 s: the retry goes out in a later second than the first try.
+    let d = deliverer_with(&agent, 2200, 2200, 5, Duration::from_secs(3600));
+    assert_eq!(deliver_all(&agent, &d).await.delivered, 1);
+    // The receiver checked both with its own HMAC; each names the second it was sent in.
+    let signed = hook.signed();
+    assert_eq!(signed.len(), 2, "{signed:?}");
+    let time = |s: &receivers::Signed| -> u64 {
+        let t = s
+            .header
+            .strip_prefix("t=")
+            .unwrap()
+            .split_once(',')
+            .unwrap()
+            .0;
+        t.parse().unwrap()
+    };
+    for s in &signed {
+        assert!(s.received.abs_diff(time(s)) <= 1, "{s:?}");
+    }
+    assert!(time(&signed[1]) > time(&signed[0]), "{signed:?}");
+    assert_ne!(signed[0].header, signed[1].header);
+    assert_eq!(signed[0].body, signed[1].body, "the same request");
+
+    // A replay later, a changed time or a changed body fails the receiver's check and ours.
+    let (s, secret) = (&signed[1], receivers::WEBHOOK_SECRET);
+    let now = s.received;
+    assert!(receivers::verify_signature(secret, &s.header, &s.body, now).is_ok());
+    let later = now + webhook::TOLERANCE_SECS + 1;
+    let moved = s
+        .header
+        .replacen(&format!("t={}", time(s)), &format!("t={}", time(s) + 1), 1);
+    let mut body = s.body.clone();
+    body[10] ^= 1;
+    for (header, body, now) in [
+        (&s.header, &s.body, later),
+        (&moved, &s.body, now),
+        (&s.header, &body, now),
+    ] {
+        assert!(receivers::verify_signature(secret, header, body, now).is_err());
+        let ok = webhook::verify(
+            secret.as_bytes(),
+            body,
+            header,
+            now,
+            webhook::TOLERANCE_SECS,
+        );
+        assert!(!ok, "{header} at {now}");
+    }
+    assert!(webhook::verify(
+        secret.as_bytes(),
+        &s.body,
+        &s.header,
+        now,
+        webhook::TOLERANCE_SECS
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -594,3 +594,122 @@ async fn sigterm_stops_the_agent_within_its_grace_while_a_sink_hangs() {
         .collect();
     assert_eq!(subjects, [Value::from("cut off")], "{out}");
 }
+
+/// Replaces the store folder `store` with a copy of `good`.
+fn restore_store(good: &Path, store: &Path) {
+    let _ = std::fs::remove_dir_all(store);
+    copy_store(good, store);
+    std::fs::copy(good.join("delivered.hwm"), store.join("delivered.hwm")).unwrap();
+}
+
+/// Garbled bytes in sled's file (a bad sector, a stray write) never crash the agent or
+/// `compact` with a panic: each start either runs or stops with one line naming the store and
+/// what to do; and nothing tracked is lost or sent twice by a store it accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_garbled_bytes_is_refused_in_one_line_never_with_a_panic() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    for i in 0..5 {
+        drag(&c, ALICE, &format!("filed {i}"), "Inbox/Customers");
+    }
+    assert_eq!(cli(&config, &["once"]).0, 0);
+    let (store, good) = (dir.path().join("store"), dir.path().join("good"));
+    restore_store(&store, &good);
+    let size = std::fs::metadata(store.join("db")).unwrap().len() as usize;
+    let mut rng = fastrand::Rng::with_seed(19);
+    let mut refused = 0;
+    for round in 0..12 {
+        for command in [&["once"][..], &["compact"][..]] {
+            restore_store(&good, &store);
+            let mut bytes = std::fs::read(store.join("db")).unwrap();
+            // A few runs of garbage, anywhere in the file (round 0: the header).
+            for _ in 0..3 {
+                let at = if round == 0 { 0 } else { rng.usize(..size) };
+                for b in bytes.iter_mut().skip(at).take(64) {
+                    *b = rng.u8(..);
+                }
+            }
+            std::fs::write(store.join("db"), &bytes).unwrap();
+            let (code, out) = cli(&config, command);
+            assert!(
+                !out.contains("panicked"),
+                "{command:?} round {round}: {out}"
+            );
+            if code != 0 {
+                refused += 1;
+                let error: Vec<&str> = out.lines().filter(|l| l.starts_with("error")).collect();
+                assert_eq!(error.len(), 1, "{command:?} round {round}: {out}");
+                assert!(error[0].contains(&store.display().to_string()), "{out}");
+                assert!(!error[0].contains("backtrace"), "{out}");
+            }
+        }
+    }
+    assert!(refused > 0, "no garbling was noticed");
+    let sent = read_jsonl(&dir.path().join("tracked.jsonl"));
+    assert_eq!(sent.len(), 5, "nothing sent again by an accepted store");
+}
+
+/// Mounts a tmpfs of `mib` MiB at `at`; false when this process may not (not root).
+fn mount_tmpfs(at: &Path, mib: u32) -> bool {
+    std::fs::create_dir_all(at).unwrap();
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+        .arg(at)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Fills the file system holding `dir` with one file; returns it.
+fn fill(dir: &Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    while f.write_all(&[0u8; 1 << 16]).is_ok() {}
+    path
+}
+
+/// A start while the store's disk is full (a service manager restarting the agent that the full
+/// disk stopped) is refused before sled writes anything, saying so: `bench soak` saw such a
+/// start leave a store every later start read as corrupt (not reproduced by this simpler
+/// sequence, which checks the refusal). Once there is room again the store opens and nothing
+/// is lost. Needs a tmpfs, so root; skipped (and says so) without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_on_a_full_disk_is_refused_without_touching_the_store() {
+    let sim = simulator().await;
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Customers").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    if !mount_tmpfs(&store, 24) {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
+    let (code, out) = cli(&config, &["once"]);
+    for i in 0..3 {
+        drag(&c, ALICE, &format!("filed {i}"), "Inbox/Customers");
+    }
+    let filler = fill(&store);
+    let mut refusals = Vec::new();
+    for _ in 0..5 {
+        refusals.push(cli(&config, &["once"]));
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let (after, after_out) = cli(&config, &["once"]);
+    let sent = read_jsonl(&dir.path().join("tracked.jsonl"));
+    let _ = std::process::Command::new("umount").arg(&store).status();
+    assert_eq!(code, 0, "baseline: {out}");
+    for (code, out) in &refusals {
+        assert_ne!(*code, 0, "{out}");
+        assert!(out.contains("No space left on its disk"), "{out}");
+        assert!(out.contains("free space on its disk and start again"), "{out}");
+    }
+    assert_eq!(after, 0, "with room again: {after_out}");
+    assert_eq!(sent.len(), 3, "{after_out}");
+}

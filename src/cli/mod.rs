@@ -229,6 +229,38 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The agent for a long time under trouble of every kind (Exchange faults, sink outages,
+    /// SIGKILLs, a full disk when a tmpfs can be mounted): lost, duplicated, memory over time.
+    Soak(SoakArgs),
+}
+
+/// `foldertrack bench soak`.
+#[cfg(feature = "sim")]
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// Minutes of filing mail under trouble.
+    #[arg(long, default_value_t = 10, conflicts_with = "seconds")]
+    minutes: u64,
+    /// Seconds instead of minutes (short runs).
+    #[arg(long)]
+    seconds: Option<u64>,
+    #[arg(long, default_value_t = 5)]
+    mailboxes: usize,
+    /// Mails filed per second, over all mailboxes.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Seconds between two kinds of trouble.
+    #[arg(long, default_value_t = 15.0)]
+    chaos_every: f64,
+    /// Seconds to wait after the trouble for the last mails.
+    #[arg(long, default_value_t = 600)]
+    settle: u64,
+    /// Leave out the full-disk trouble (it needs a tmpfs mount, so root).
+    #[arg(long)]
+    no_disk_full: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -128,7 +128,10 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         rounds,
         api,
         json,
-    } = command;
+    } = command
+    else {
+        return soak(command).await;
+    };
     let mut o = foldertrack::harness::bench::Options::preset(&preset).with_context(|| {
         format!("--preset {preset:?}: choose small, office, enterprise or burst")
     })?;
@@ -164,4 +167,41 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `foldertrack bench soak`: the agent under trouble for a long time.
+#[cfg(feature = "sim")]
+async fn soak(command: super::BenchCommand) -> Result<ExitCode> {
+    let super::BenchCommand::Soak(args) = command else {
+        anyhow::bail!("not a soak command");
+    };
+    let o = foldertrack::harness::soak::Options {
+        seconds: args.seconds.unwrap_or(args.minutes * 60).max(1),
+        mailboxes: args.mailboxes.max(1),
+        rate: args.rate.max(0.01),
+        chaos_every: args.chaos_every.max(0.5),
+        disk_full: !args.no_disk_full,
+        settle: args.settle,
+        ..Default::default()
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let agent = std::env::current_exe().context("cannot find this program's path")?;
+    let report = foldertrack::harness::soak::soak(o, &agent, command, |line| {
+        eprintln!("{line}");
+    })
+    .await?;
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(path) = args.json {
+        std::fs::write(&path, &text)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    print_line(&text)?;
+    eprint!("{}", foldertrack::harness::soak::table(&report));
+    Ok(
+        if report.lost == 0 && report.duplicated == 0 && report.bad_signatures == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }

@@ -139,7 +139,7 @@ pub struct Machine {
 }
 
 impl Machine {
-    fn here() -> Self {
+    pub(super) fn here() -> Self {
         let kib = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
@@ -157,7 +157,7 @@ impl Machine {
 }
 
 /// A child process's peak resident memory (MiB) and CPU time (s), from /proc.
-fn process_figures(pid: u32) -> (f64, f64) {
+pub(super) fn process_figures(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm = status
         .lines()
@@ -196,16 +196,16 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn mailbox(i: usize) -> String {
+pub(super) fn mailbox(i: usize) -> String {
     format!("user{i:05}@bench.example")
 }
 
-fn folder(j: usize) -> String {
+pub(super) fn folder(j: usize) -> String {
     format!("Inbox/Customers/C{j}")
 }
 
 /// The `[exchange]` section: the bench account over EWS, or its app over Graph.
-fn exchange_text(dir: &Path, sim: &SimHandle, api: Api) -> String {
+pub(super) fn exchange_text(dir: &Path, sim: &SimHandle, api: Api) -> String {
     let secret = dir.join("svc.pw");
     match api {
         Api::Ews => format!(
@@ -262,9 +262,15 @@ listen = "127.0.0.1:0"
             "\n[limits]\nmax_concurrent_calls = {concurrent}\ncalls_per_second = {account}\nmailbox_calls_per_second = {mailbox}\n"
         );
     }
-    for i in 0..o.mailboxes {
+    text + &mailboxes_text(o.mailboxes, o.folders)
+}
+
+/// The `[[mailbox]]` tables: every bench mailbox with its mapped folders.
+pub(super) fn mailboxes_text(mailboxes: usize, folders: usize) -> String {
+    let mut text = String::new();
+    for i in 0..mailboxes {
         text += &format!("\n[[mailbox]]\naddress = \"{}\"\n", mailbox(i));
-        for j in 0..o.folders {
+        for j in 0..folders {
             text += &format!("[[mailbox.folder]]\npath = \"{}\"\n", folder(j));
         }
     }
@@ -272,10 +278,10 @@ listen = "127.0.0.1:0"
 }
 
 /// A scratch folder, removed at the end.
-struct BenchDir(PathBuf);
+pub(super) struct BenchDir(PathBuf);
 
 impl BenchDir {
-    fn new() -> Result<Self, Error> {
+    pub(super) fn new() -> Result<Self, Error> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
@@ -285,7 +291,7 @@ impl BenchDir {
         Ok(Self(dir))
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -296,7 +302,7 @@ impl Drop for BenchDir {
     }
 }
 
-fn io(path: &Path, source: std::io::Error) -> Error {
+pub(super) fn io(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
         path: path.to_owned(),
         source,
@@ -339,7 +345,7 @@ pub async fn e2e(
     let dir = BenchDir::new()?;
     let sim = Simulator::start(SimOptions::default()).await?;
     let c = sim.control();
-    setup(&c, &o)?;
+    setup(&c, o.mailboxes, o.folders)?;
     let password = dir.path().join("svc.pw");
     super::write_secret(&password, "bench-pw")?;
     let config = dir.path().join("foldertrack.toml");
@@ -379,24 +385,28 @@ pub async fn e2e(
     Ok(report)
 }
 
-fn setup(c: &SimControl, o: &Options) -> Result<(), crate::sim::Error> {
+pub(super) fn setup(
+    c: &SimControl,
+    mailboxes: usize,
+    folders: usize,
+) -> Result<(), crate::sim::Error> {
     c.create_service_account("svc-bench", "bench-pw")?;
     c.impersonate_all("svc-bench", true)?;
     c.add_oauth_client(BENCH_APP, "bench-pw", "svc-bench")?;
-    for i in 0..o.mailboxes {
+    for i in 0..mailboxes {
         let m = mailbox(i);
         c.create_mailbox(&m)?;
-        for j in 0..o.folders {
+        for j in 0..folders {
             c.create_folder(&m, &folder(j))?;
         }
     }
     Ok(())
 }
 
-async fn admin_client(dir: &Path) -> Result<AdminClient, Error> {
-    let file = dir.join("store.admin");
+/// The agent's admin API, once it wrote its address into `file` (the store path + `.admin`).
+pub(super) async fn admin_client(file: &Path) -> Result<AdminClient, Error> {
     for _ in 0..600 {
-        if let Ok(addr) = std::fs::read_to_string(&file) {
+        if let Ok(addr) = std::fs::read_to_string(file) {
             return Ok(AdminClient::new(addr.trim(), None)?);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -452,7 +462,7 @@ impl Arrivals {
 }
 
 /// Waits until every mailbox is baselined: what is moved in after that is tracked.
-async fn baselines(admin: &AdminClient, started: Instant) -> Result<(), Error> {
+pub(super) async fn baselines(admin: &AdminClient, started: Instant) -> Result<(), Error> {
     loop {
         let status = admin.status().await?;
         if status.mailboxes.iter().all(|m| m.status.syncs > 0) {
@@ -505,7 +515,12 @@ async fn drag(
 }
 
 /// A mail arrives in `mailbox`'s Inbox and is dragged into `folder`; its InternetMessageId.
-fn file(c: &SimControl, mailbox: &str, folder: &str, subject: &str) -> Result<String, Error> {
+pub(super) fn file(
+    c: &SimControl,
+    mailbox: &str,
+    folder: &str,
+    subject: &str,
+) -> Result<String, Error> {
     let mail = NewMessage {
         subject: subject.to_owned(),
         from: "customer@bench.example".into(),
@@ -624,7 +639,7 @@ async fn measure(
     started: Instant,
     say: &impl Fn(&str),
 ) -> Result<Report, Error> {
-    let admin = admin_client(dir).await?;
+    let admin = admin_client(&dir.join("store.admin")).await?;
     baselines(&admin, started).await?;
     let startup = started.elapsed().as_secs_f64();
     say(&match o.burst {

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod soak;
 
 /// Why a demo or a benchmark could not run.
 #[derive(Debug, thiserror::Error)]

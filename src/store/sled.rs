@@ -74,6 +74,32 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
     }
 }
 
+/// The free space `open` asks for. sled writes while it recovers at open; on a full disk that
+/// write fails half-way and leaves files every later open reads as corrupt (seen by `bench
+/// soak`: one start on a full disk, then "Read corrupted data" forever). So a store is not
+/// opened, and nothing is written, unless its disk has this much room.
+const MIN_FREE_BYTES: u64 = 16 << 20;
+
+/// Free space for an unprivileged writer on the file system holding `path` (or, before the
+/// store exists, its nearest existing parent); `None` when it cannot be read.
+fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let name = std::ffi::CString::new(existing.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `name` is a valid C string and `st` a buffer statvfs fills when it returns 0.
+    let st = unsafe {
+        if libc::statvfs(name.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    // The fields are u64 on 64-bit Linux, narrower on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+    Some(blocks.saturating_mul(size))
+}
+
 /// How a transaction's attempt moved each tree's entry count.
 type Deltas = [i64; Tree::ALL.len()];
 
@@ -89,11 +115,22 @@ impl SledStore {
             path: path.to_owned(),
             reason,
         };
+        if let Some(free) = free_bytes(path).filter(|f| *f < MIN_FREE_BYTES) {
+            return Err(open_error(format!(
+                "No space left on its disk ({} KiB free; opening needs {} MiB)",
+                free / 1024,
+                MIN_FREE_BYTES >> 20
+            )));
+        }
         let db = open_db(path).map_err(|e| match e.to_string() {
             reason if reason.contains(LOCKED) => Error::InUse {
                 path: path.to_owned(),
             },
-            reason => open_error(reason),
+            // sled's corruption error ends in an empty " backtrace ()": noise to an operator.
+            reason => open_error(match reason.split_once(" backtrace (") {
+                Some((what, _)) => what.to_owned(),
+                None => reason,
+            }),
         })?;
         let trees = Tree::ALL
             .iter()
@@ -352,8 +389,9 @@ impl Txn for SledTxn<'_> {
     }
 }
 
-impl Store for SledStore {
-    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
+impl SledStore {
+    /// One transaction on this thread; `writing` may wait for a flush of another task.
+    fn transact_now(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         // The count changes of the attempt that committed (an attempt may be run again).
         let committed = std::cell::Cell::new(Deltas::default());
@@ -379,6 +417,23 @@ impl Store for SledStore {
             }
         }
         self.checked(result)
+    }
+}
+
+/// Runs a store call that may block (waiting for a flush to end, or on the disk) without
+/// stalling the other tasks of its worker: `block_in_place` on the agent's multi-threaded
+/// runtime; inline on a single-threaded one (tools, tests), where that is not possible.
+fn off_worker<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+impl Store for SledStore {
+    fn transact(&self, f: &dyn Fn(&dyn Txn) -> Result<(), TxError>) -> Result<(), Error> {
+        off_worker(|| self.transact_now(f))
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {

@@ -27,6 +27,16 @@ struct Hook {
     accepted: Vec<Value>,
     /// Requests for a mail with this subject are answered with this status.
     refuse_subject: Option<(String, u16)>,
+    /// Every signed request: its signature header, body and the receiver's clock (Unix s).
+    signed: Vec<Signed>,
+}
+
+/// One request as signed.
+#[derive(Clone, Debug)]
+pub struct Signed {
+    pub header: String,
+    pub body: Vec<u8>,
+    pub received: u64,
 }
 
 /// A webhook receiver on 127.0.0.1.
@@ -72,6 +82,11 @@ impl Webhook {
         self.state.lock().unwrap().accepted.clone()
     }
 
+    /// Every request that carried a valid signature, in order.
+    pub fn signed(&self) -> Vec<Signed> {
+        self.state.lock().unwrap().signed.clone()
+    }
+
     /// Answers requests for a mail with `subject` with `status`, whatever else is scripted.
     pub fn refuse_subject(&self, subject: &str, status: u16) {
         self.state.lock().unwrap().refuse_subject = Some((subject.to_owned(), status));
@@ -89,14 +104,49 @@ impl Webhook {
     }
 }
 
+/// Now, in Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A receiver's check of `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, written from
+/// the README's recipe rather than with foldertrack's own `verify`: the time within 5 minutes
+/// of `now`, the HMAC over the time, a dot and the body.
+pub fn verify_signature(secret: &str, header: &str, body: &[u8], now: u64) -> Result<(), String> {
+    use hmac::Mac;
+    let (t, v1) = header
+        .split_once(',')
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v.strip_prefix("v1=")?)))
+        .ok_or(format!("not t=…,v1=…: {header}"))?;
+    let t: u64 = t.parse().map_err(|_| format!("bad time {t}"))?;
+    if t.abs_diff(now) > 300 {
+        return Err(format!("signed at {t}, now {now}: outside the tolerance"));
+    }
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let want = hex::decode(v1).map_err(|_| "v1 is not hex".to_owned())?;
+    mac.verify_slice(&want)
+        .map_err(|_| "the signature does not match".to_owned())
+}
+
 async fn hook(State(state): State<Arc<Mutex<Hook>>>, headers: HeaderMap, body: Bytes) -> Response {
     let signature = headers
         .get("X-Foldertrack-Signature")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !foldertrack::deliver::webhook::verify(WEBHOOK_SECRET.as_bytes(), &body, signature) {
+    let received = unix_now();
+    if verify_signature(WEBHOOK_SECRET, signature, &body, received).is_err() {
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
+    state.lock().unwrap().signed.push(Signed {
+        header: signature.to_owned(),
+        body: body.to_vec(),
+        received,
+    });
     let key = headers
         .get("Idempotency-Key")
         .and_then(|v| v.to_str().ok())
