@@ -708,7 +708,10 @@ async fn a_start_on_a_full_disk_is_refused_without_touching_the_store() {
     for (code, out) in &refusals {
         assert_ne!(*code, 0, "{out}");
         assert!(out.contains("No space left on its disk"), "{out}");
-        assert!(out.contains("free space on its disk and start again"), "{out}");
+        assert!(
+            out.contains("free space on its disk and start again"),
+            "{out}"
+        );
     }
     assert_eq!(after, 0, "with room again: {after_out}");
     assert_eq!(sent.len(), 3, "{after_out}");
