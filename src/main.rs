@@ -10,7 +10,13 @@ fn main() -> ExitCode {
     foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet_logs());
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(cli::run(args)));
+        .and_then(|runtime| {
+            let result = runtime.block_on(cli::run(args));
+            // A blocking call that never returns (a flush on a failed disk) must not hold the
+            // exit: the work is done or durable, so give stragglers a moment, then go.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result
+        });
     match result {
         Ok(code) => code,
         // A closed pipe (`foldertrack … | head`) is the reader's choice, not a failure.

@@ -52,6 +52,19 @@ pub struct SledStore {
     high_water: Arc<Mutex<u64>>,
 }
 
+/// sled flushes when its last handle drops; after a failed write that flush can wait forever
+/// and hold the process that should exit so its service manager restarts it. A broken store
+/// keeps its handles alive instead: nothing more can be written anyway, and what was committed
+/// is on disk.
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if self.broken.borrow().is_some() {
+            std::mem::forget(self.db.clone());
+            std::mem::forget(self.trees.clone());
+        }
+    }
+}
+
 /// How sled words a lock held by another handle.
 const LOCKED: &str = "could not acquire lock";
 
