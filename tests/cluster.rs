@@ -250,6 +250,11 @@ async fn resize(before: &[&str], after: &[&str]) {
     }
 }
 
+/// What a refused handover said.
+fn refusal<T: std::fmt::Debug>(answer: Result<T, impl std::fmt::Display>) -> String {
+    answer.expect_err("refused").to_string()
+}
+
 #[tokio::test]
 async fn growing_from_one_member_to_two_while_mail_is_filed_loses_and_duplicates_nothing() {
     resize(
@@ -291,12 +296,7 @@ async fn handovers_are_refused_with_the_reason_and_a_stale_copy_waits_when_its_m
     let kept = addresses().into_iter().find(|a| owner(a, 2) == 0).unwrap();
     let moving = addresses().into_iter().find(|a| owner(a, 2) == 1).unwrap();
     let first = Member::start(&sim, "members = 1").await;
-    let refused = first
-        .admin
-        .handover_export(&kept)
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = refusal(first.admin.handover_export(&kept).await);
     assert!(
         refused.contains("409") && refused.contains("is still watched by this agent"),
         "{refused}"
@@ -306,24 +306,14 @@ async fn handovers_are_refused_with_the_reason_and_a_stale_copy_waits_when_its_m
     assert!(eventually_async(Duration::from_secs(15), given_up).await);
     let state = first.admin.handover_export(&moving).await.unwrap();
     // The first owns `kept`: it waits for nothing, so an import there is refused.
-    let refused = first
-        .admin
-        .handover_import(&state)
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = refusal(first.admin.handover_import(&state).await);
     assert!(
         refused.contains("is not waiting for a handover here"),
         "{refused}"
     );
     // A member that never watched a mailbox has nothing to give.
     let second = Member::start(&sim, "members = 2\nmember = 1").await;
-    let refused = second
-        .admin
-        .handover_export(&kept)
-        .await
-        .unwrap_err()
-        .to_string();
+    let refused = refusal(second.admin.handover_export(&kept).await);
     assert!(
         refused.contains("404") && refused.contains("this store holds nothing of it"),
         "{refused}"

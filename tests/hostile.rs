@@ -455,6 +455,24 @@ async fn a_store_whose_disk_fills_stops_the_agent_and_the_next_start_loses_nothi
     assert_eq!(sent, subjects, "each mail exactly once");
 }
 
+/// Alice's Inbox/Customers mapped, and a first `once` that took its baseline: the simulator,
+/// the agent's folder and its config.
+async fn baselined() -> (
+    foldertrack::sim::SimHandle,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let sim = simulator().await;
+    sim.control()
+        .create_folder(ALICE, "Inbox/Customers")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
+    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
+    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
+    (sim, dir, config)
+}
+
 /// Copies every file of the store folder `from` into `to`, except the high-water mark.
 fn copy_store(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -477,13 +495,8 @@ fn copy_store(from: &Path, to: &Path) {
 /// it delivered, with what to do; deleting the high-water mark as told accepts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_went_back_in_time_is_refused_until_accepted() {
-    let sim = simulator().await;
+    let (sim, dir, config) = baselined().await;
     let c = sim.control();
-    c.create_folder(ALICE, "Inbox/Customers").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
-    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
-    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
     let (store, backup) = (dir.path().join("store"), dir.path().join("backup"));
     copy_store(&store, &backup);
     for i in 0..5 {
@@ -607,13 +620,8 @@ fn restore_store(good: &Path, store: &Path) {
 /// what to do; and nothing tracked is lost or sent twice by a store it accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_with_garbled_bytes_is_refused_in_one_line_never_with_a_panic() {
-    let sim = simulator().await;
+    let (sim, dir, config) = baselined().await;
     let c = sim.control();
-    c.create_folder(ALICE, "Inbox/Customers").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let map = mailboxes(&[(ALICE, &[("Inbox/Customers", Some(CONTOSO), "")])]);
-    let config = write_config(dir.path(), &sim.ews_url(), &map, "");
-    assert_eq!(cli(&config, &["once"]).0, 0, "baseline");
     for i in 0..5 {
         drag(&c, ALICE, &format!("filed {i}"), "Inbox/Customers");
     }

@@ -153,18 +153,9 @@ impl Authenticator {
                 .await
             }
             Self::OAuth { http, tokens } => {
-                let token_error = |source| Error::Token {
-                    call: call.clone(),
-                    source: Box::new(source),
-                };
-                let token = tokens.token().await.map_err(token_error)?;
-                let bearer = |t: &str| with_authorization(build(http), &format!("Bearer {t}"));
-                let reply = exchange(call, limit, bearer(token.secret())).await?;
-                if reply.status != reqwest::StatusCode::UNAUTHORIZED {
-                    return Ok(reply);
-                }
-                let fresh = tokens.refresh(&token).await.map_err(token_error)?;
-                exchange(call, limit, bearer(fresh.secret())).await
+                let send = |request| exchange(call, limit, request);
+                let refused = |reply: &Reply| reply.status == reqwest::StatusCode::UNAUTHORIZED;
+                with_bearer(call, tokens, |t| bearer(build(http), t), send, refused).await
             }
             #[cfg(feature = "ntlm")]
             Self::Ntlm(pool) => pool.send(call, limit, build).await,
@@ -187,18 +178,9 @@ impl Authenticator {
                 send(with_authorization(build(http), header.expose_secret())).await
             }
             Self::OAuth { http, tokens } => {
-                let token_error = |source| Error::Token {
-                    call: call.clone(),
-                    source: Box::new(source),
-                };
-                let token = tokens.token().await.map_err(token_error)?;
-                let bearer = |t: &str| with_authorization(build(http), &format!("Bearer {t}"));
-                let response = send(bearer(token.secret())).await?;
-                if response.status() != reqwest::StatusCode::UNAUTHORIZED {
-                    return Ok(response);
-                }
-                let fresh = tokens.refresh(&token).await.map_err(token_error)?;
-                send(bearer(fresh.secret())).await
+                let refused =
+                    |r: &reqwest::Response| r.status() == reqwest::StatusCode::UNAUTHORIZED;
+                with_bearer(call, tokens, |t| bearer(build(http), t), send, refused).await
             }
             #[cfg(feature = "ntlm")]
             Self::Ntlm(_) => Err(Error::Ntlm {
@@ -207,6 +189,32 @@ impl Authenticator {
             }),
         }
     }
+}
+
+/// Sends with the cached OAuth token; when the server refuses it (401), refreshes the token
+/// once and sends once more.
+async fn with_bearer<T, F: std::future::Future<Output = Result<T, Error>>>(
+    call: &Call,
+    tokens: &TokenSource,
+    request: impl Fn(&str) -> RequestBuilder,
+    send: impl Fn(RequestBuilder) -> F,
+    refused: impl Fn(&T) -> bool,
+) -> Result<T, Error> {
+    let token_error = |source| Error::Token {
+        call: call.clone(),
+        source: Box::new(source),
+    };
+    let token = tokens.token().await.map_err(token_error)?;
+    let answer = send(request(token.secret())).await?;
+    if !refused(&answer) {
+        return Ok(answer);
+    }
+    let fresh = tokens.refresh(&token).await.map_err(token_error)?;
+    send(request(fresh.secret())).await
+}
+
+fn bearer(request: RequestBuilder, token: &str) -> RequestBuilder {
+    with_authorization(request, &format!("Bearer {token}"))
 }
 
 fn with_authorization(request: RequestBuilder, value: &str) -> RequestBuilder {

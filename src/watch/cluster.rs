@@ -186,6 +186,18 @@ mod tests {
         (0..n).map(|i| format!("user{i}@example.com")).collect()
     }
 
+    /// `n` mailboxes without mapped folders.
+    fn unmapped(n: usize) -> Vec<MailboxConfig> {
+        addresses(n)
+            .into_iter()
+            .map(|address| MailboxConfig {
+                address,
+                track_sent_items: false,
+                folder: Vec::new(),
+            })
+            .collect()
+    }
+
     #[test]
     fn ownership_is_stable_and_ignores_case() {
         assert_eq!(owner("Alice@Example.com", 7), owner("alice@example.com", 7));
@@ -305,14 +317,7 @@ mod tests {
         };
         assert!(leaving.problems(|| None).is_empty());
         assert_eq!(leaving.member_number(|| None), Ok(2));
-        let mailboxes: Vec<MailboxConfig> = addresses(50)
-            .into_iter()
-            .map(|address| MailboxConfig {
-                address,
-                track_sent_items: false,
-                folder: Vec::new(),
-            })
-            .collect();
+        let mailboxes = unmapped(50);
         let share = share(&mailboxes, 2, 2, Some(3));
         assert_eq!(share.skipped, 50);
         assert!(share.all().is_empty());
@@ -320,14 +325,7 @@ mod tests {
 
     #[test]
     fn a_share_splits_owned_incoming_and_skipped() {
-        let mailboxes: Vec<MailboxConfig> = addresses(400)
-            .into_iter()
-            .map(|address| MailboxConfig {
-                address,
-                track_sent_items: false,
-                folder: Vec::new(),
-            })
-            .collect();
+        let mailboxes = unmapped(400);
         let one = share(&mailboxes, 0, 1, None);
         assert_eq!(
             (one.owned.len(), one.incoming.len(), one.skipped),
