@@ -182,6 +182,35 @@ async fn connections_the_server_closes_are_renewed_on_the_same_subscriptions() {
     running.stop().await;
 }
 
+/// A notification that arrives while Exchange has paused the mailbox (here: ServerBusy on the
+/// write-back of the mail before) is not dropped: the mailbox syncs when the pause ends, not at
+/// the hourly backstop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_during_a_throttling_pause_is_synced_when_the_pause_ends() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    agent.sim().add_fault(FaultRule {
+        mailbox: Some(ALICE.into()),
+        operation: Some("UpdateItem".into()),
+        fault: FaultKind::ServerBusyMessage { back_off_ms: 2000 },
+        count: Some(1),
+        probability: None,
+    });
+    moved_and_delivered(&agent, ALICE, "Quote before the pause", 10).await;
+    let paused = || {
+        let busy = |c: &foldertrack::sim::CallRecord| {
+            c.operation == "UpdateItem" && c.result.contains("ServerBusy")
+        };
+        agent.sim().calls().iter().any(busy)
+    };
+    assert!(eventually(Duration::from_secs(10), paused).await);
+    // Delivered at the end of the 2 s pause; dropping the hint would leave it for the
+    // write-back's own retry (10 s) or the hourly backstop.
+    moved_and_delivered(&agent, ALICE, "Quote during the pause", 6).await;
+    running.stop().await;
+}
+
 /// Refuses every Subscribe (or the first `count`) with `code`.
 fn refuse_subscribe(agent: &Agent, code: &str, count: Option<u32>) {
     agent.sim().add_fault(FaultRule {

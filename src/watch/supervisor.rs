@@ -299,18 +299,22 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(delay) => {}
                 Some(w) = self.sync_now.recv() => {
-                    // Track-now that cannot run now: say so at once, keep the schedule.
+                    // Track-now that cannot run now: say so at once; the next sync is the
+                    // schedule's, or the end of a throttling pause if that comes first.
                     if let Some(reason) = self.blocked() {
+                        delay = self.after_the_pause();
+                        self.set_next(Some(delay));
                         let _ = w.send(self.fallback(reason));
-                        delay = self.remaining();
                         continue;
                     }
                     waiters.push(w);
                 }
                 () = self.wake.notified() => {
-                    // A hint while paused or parked waits for the schedule.
+                    // A hint while parked waits for the schedule; one while throttled, for the
+                    // end of the pause (a notified mailbox's schedule is the distant backstop:
+                    // dropping the hint would hold its mail that long).
                     if self.blocked().is_some() {
-                        delay = self.remaining();
+                        delay = self.after_the_pause();
                         continue;
                     }
                 }
@@ -529,6 +533,18 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             reason,
             next_sync: self.status.lock().expect("unpoisoned").next_sync,
         }
+    }
+
+    /// The delay until the next sync for mail seen while blocked: the end of a throttling
+    /// pause when that comes before the schedule (an active mailbox only), else the schedule.
+    fn after_the_pause(&self) -> Duration {
+        let scheduled = self.remaining();
+        if !self.health.is_active() {
+            return scheduled;
+        }
+        self.feed
+            .paused_for(self.watcher.address())
+            .map_or(scheduled, |pause| scheduled.min(pause))
     }
 
     /// Time left until the scheduled sync.
