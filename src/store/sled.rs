@@ -319,9 +319,11 @@ fn storage(e: sled::Error) -> Error {
     }
 }
 
-/// Runs `f` on the store at `path`, turning a panic of sled's (a corrupt file) into an error.
+/// Runs `f` on the store at `path`, turning a panic of sled's (a corrupt file) into an error,
+/// the one line the caller prints: the panic's own multi-line report stays unprinted.
 fn survive<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+    let survived = silently(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    survived.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -332,6 +334,28 @@ fn survive<T>(path: &Path, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Er
             reason: format!("its files are corrupt (sled failed reading them: {what})"),
         })
     })
+}
+
+thread_local! {
+    /// Set while this thread runs [`silently`].
+    static SILENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the panic hook quiet on this thread (other threads report as before).
+fn silently<T>(f: impl FnOnce() -> T) -> T {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !SILENT.with(std::cell::Cell::get) {
+                report(info);
+            }
+        }));
+    });
+    let was = SILENT.with(|s| s.replace(true));
+    let result = f();
+    SILENT.with(|s| s.set(was));
+    result
 }
 
 /// The high-water mark file's text for `seq`: the number and a checksum of it.
@@ -543,5 +567,51 @@ mod tests {
         for t in Tree::ALL {
             assert_eq!(store.count(t).unwrap(), real(&store, t), "{t:?}");
         }
+    }
+
+    /// A commit that waits on the disk (here: on another task, which stands for it) leaves the
+    /// worker's other tasks running, even on a runtime with one worker: the admin API, health
+    /// checks and SIGTERM still answer while a flush crawls. Without `block_in_place` the other
+    /// task never runs and the wait below times out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_commit_waiting_on_the_disk_leaves_the_other_tasks_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("s")).unwrap();
+        // Both tasks on the one worker: the other is queued behind the commit.
+        let commit = tokio::spawn(async move {
+            let (done, waiting) = std::sync::mpsc::channel();
+            let waiting = Mutex::new(waiting);
+            let other = tokio::spawn(async move { done.send(()).unwrap() });
+            let answered = std::sync::atomic::AtomicBool::new(false);
+            store
+                .transact(&|tx| {
+                    let wait = std::time::Duration::from_secs(10);
+                    answered.store(
+                        waiting.lock().unwrap().recv_timeout(wait).is_ok(),
+                        Ordering::Relaxed,
+                    );
+                    tx.put(Tree::Seen, b"k", b"v".to_vec())
+                })
+                .unwrap();
+            other.await.unwrap();
+            answered.load(Ordering::Relaxed)
+        });
+        assert!(
+            commit.await.unwrap(),
+            "the other task did not run while the commit waited"
+        );
+    }
+
+    /// A panic inside sled (as corrupt files cause: `tried to serialize Uninitialized`)
+    /// becomes the store's one-line open error, and the panic's report is not printed.
+    #[test]
+    fn a_panic_in_sled_becomes_a_one_line_error() {
+        let path = Path::new("/srv/foldertrack/store");
+        let got: Result<(), Error> = survive(path, || panic!("tried to serialize Uninitialized"));
+        let line = got.unwrap_err().to_string();
+        assert!(line.contains("/srv/foldertrack/store"), "{line}");
+        assert!(line.contains("corrupt"), "{line}");
+        assert!(line.contains("tried to serialize Uninitialized"), "{line}");
+        assert!(!line.contains('\n'), "{line}");
     }
 }
