@@ -74,6 +74,10 @@ pub struct Report {
     /// Posts of an event id the receiver already had (at-least-once: `Idempotency-Key` merges them).
     pub redelivered: usize,
     pub bad_signatures: usize,
+    /// The Internet Message-IDs of the mails that never arrived, and where the agent's log was
+    /// kept for them (the run's folder is removed at the end).
+    pub missing: Vec<String>,
+    pub agent_log: Option<PathBuf>,
     pub exchange_faults: BTreeMap<String, usize>,
     pub sink_outages: usize,
     pub kills: usize,
@@ -641,6 +645,19 @@ pub async fn soak(
         .filter(|m| by_mail.contains_key(*m))
         .count();
     report.lost = report.filed - report.delivered;
+    if report.lost > 0 {
+        report.missing = run
+            .filed
+            .iter()
+            .filter(|m| !by_mail.contains_key(*m))
+            .cloned()
+            .collect();
+        let kept =
+            std::env::temp_dir().join(format!("foldertrack-soak-{}.log", std::process::id()));
+        if std::fs::copy(&run.agent.log, &kept).is_ok() {
+            report.agent_log = Some(kept);
+        }
+    }
     report.duplicated = by_mail.values().filter(|keys| keys.len() > 1).count();
     report.redelivered = repeats;
     report.bad_signatures = run.receiver.hook.bad_signatures.load(Ordering::Relaxed);
@@ -723,6 +740,12 @@ pub fn table(r: &Report) -> String {
         "lost / duplicated",
         format!("{} / {}", r.lost, r.duplicated),
     );
+    if let Some(log) = &r.agent_log {
+        row(
+            "missing (agent log kept)",
+            format!("{} ({})", r.missing.join(", "), log.display()),
+        );
+    }
     row(
         "redelivered (same event id)",
         format!("{} (bad signatures: {})", r.redelivered, r.bad_signatures),
