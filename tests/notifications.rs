@@ -1,7 +1,7 @@
 //! Streaming notifications drive tracking, polling is the backstop (R40): `foldertrack run`
 //! against the simulator with a poll interval of an hour, so a mail reaches the sink within
 //! seconds only when a notification woke its mailbox; and each lifecycle case — an expired
-//! subscription, a dropped connection, a connection the server closes, a server without
+//! subscription, missed events, a dropped connection, a connection the server closes, a server without
 //! streaming, a mailbox out of subscriptions — with what status says about it.
 
 mod common;
@@ -140,6 +140,23 @@ async fn an_expired_subscription_is_replaced_and_its_folders_synced() {
     assert!(eventually(Duration::from_secs(10), resubscribed).await);
     wait_notified(&running).await;
     moved_and_delivered(&agent, ALICE, "Quote after resubscribing", 10).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_events_resync_the_folders_and_the_subscription_is_recreated() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let subscribes = calls(&agent, "Subscribe");
+    // Exchange lost the subscription's events, this move's among them: only the sync that
+    // ErrorMissedNotificationEvents asks for can find it.
+    assert_eq!(agent.sim().miss_events(ALICE).unwrap(), 1);
+    moved_and_delivered(&agent, ALICE, "Quote whose event was lost", 10).await;
+    let resubscribed = || calls(&agent, "Subscribe") > subscribes;
+    assert!(eventually(Duration::from_secs(10), resubscribed).await);
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote after re-creating", 10).await;
     running.stop().await;
 }
 

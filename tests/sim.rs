@@ -765,6 +765,49 @@ async fn streaming_events_arrive_as_several_envelopes_with_keep_alives_and_close
     sim.shutdown().await;
 }
 
+/// Subscriptions whose events were lost are named on the open stream under
+/// ErrorMissedNotificationEvents, lapsed ones under ErrorSubscriptionNotFound.
+#[tokio::test]
+async fn a_stream_says_which_subscriptions_missed_events_and_which_lapsed() {
+    let sim = start().await;
+    let c = sim.control();
+    let stream_of = async |sub: &str| {
+        let req = envelope(
+            &format!(
+                "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
+            ),
+            None,
+        );
+        let mut resp = http()
+            .post(sim.ews_url())
+            .basic_auth(ALICE, Some(PW))
+            .body(req)
+            .send()
+            .await
+            .unwrap();
+        let first = resp.chunk().await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&first).contains("ConnectionStatus>OK<"));
+        resp
+    };
+    for (end, code) in [
+        (true, "ErrorMissedNotificationEvents"),
+        (false, "ErrorSubscriptionNotFound"),
+    ] {
+        let (_, body) = post(&sim, AS_ALICE, None, subscribe("Streaming", "")).await;
+        let sub = first_text(&body, "SubscriptionId").unwrap();
+        let resp = stream_of(&sub).await;
+        let ended = match end {
+            true => c.miss_events(ALICE),
+            false => c.expire_subscriptions(ALICE),
+        };
+        assert_eq!(ended.unwrap(), 1);
+        let all = resp.text().await.unwrap();
+        assert!(all.contains(&format!("ResponseCode>{code}<")), "{all}");
+        assert_eq!(first_text(&all, "SubscriptionId"), Some(sub), "{all}");
+    }
+    sim.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_concurrency_budget_answers_server_busy_and_statistics_count_the_peak() {
     let sim = start().await;

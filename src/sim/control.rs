@@ -10,6 +10,7 @@ use super::faults::FaultRule;
 use super::ids;
 use super::mailbox::Happened;
 use super::message::{MessageView, NewMessage};
+use super::notify::Ending;
 use super::respond::ResponseStyle;
 use super::shared::{Error, Inner, Shared};
 use super::state::{Account, StateError, key, tree};
@@ -476,9 +477,21 @@ impl SimControl {
     /// a streaming connection serving one says ErrorSubscriptionNotFound for it. Returns how
     /// many there were.
     pub fn expire_subscriptions(&self, mailbox: &str) -> Result<usize, Error> {
+        self.end_subscriptions(mailbox, Ending::Lapsed)
+    }
+
+    /// Loses the events of every subscription of the mailbox, as Exchange does when their queue
+    /// overflows or a server fails over: a streaming connection serving one says
+    /// ErrorMissedNotificationEvents for it, and it is gone (the client must re-create it).
+    /// Returns how many there were.
+    pub fn miss_events(&self, mailbox: &str) -> Result<usize, Error> {
+        self.end_subscriptions(mailbox, Ending::MissedEvents)
+    }
+
+    fn end_subscriptions(&self, mailbox: &str, why: Ending) -> Result<usize, Error> {
         let mut inner = self.shared.lock();
         let number = inner.state.mailbox_number(mailbox)?;
-        Ok(inner.subs.expire(number))
+        Ok(inner.subs.end(number, why))
     }
 
     /// Breaks every open streaming connection mid-stream (a network failure or a restarted
@@ -629,6 +642,9 @@ enum Command {
     ExpireSubscriptions {
         mailbox: String,
     },
+    MissEvents {
+        mailbox: String,
+    },
     DropStreams {},
     Save {},
 }
@@ -743,6 +759,7 @@ impl SimControl {
             C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
             C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
+            C::MissEvents { mailbox } => json(self.miss_events(&mailbox)?),
             C::DropStreams {} => done(|| self.drop_streams()),
             C::Save {} => json(self.save()?),
         }
@@ -860,6 +877,8 @@ Faults, log, statistics, style
                                                          410 SyncStateNotFound from now on
   expire_subscriptions    {"mailbox"}                    ends the mailbox's notification subscriptions;
                                                          streams serving them say ErrorSubscriptionNotFound
+  miss_events             {"mailbox"}                    loses the events of the mailbox's subscriptions and
+                                                         ends them; streams say ErrorMissedNotificationEvents
   drop_streams                                           breaks every open GetStreamingEvents connection
   set_unreadable          {"item_id", "code"?}           GetItem answers code (e.g. "ErrorCorruptData")
                                                          for that item alone; without code, readable again

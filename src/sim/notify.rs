@@ -91,12 +91,24 @@ pub struct Subscriptions {
     next: u64,
     /// Bumped by `drop_streams`: a connection opened before breaks.
     pub streams_epoch: u64,
+    /// Subscriptions ended because their events were lost: a connection that served one
+    /// names it under ErrorMissedNotificationEvents rather than ErrorSubscriptionNotFound.
+    pub missed: HashSet<u64>,
+}
+
+/// Why the simulator ends a mailbox's subscriptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It lapsed (or the server restarted): ErrorSubscriptionNotFound.
+    Lapsed,
+    /// Its event queue was lost: ErrorMissedNotificationEvents, to be re-created.
+    MissedEvents,
 }
 
 impl Subscriptions {
     /// Removes the mailbox's subscriptions, waking the connections that serve them so they
-    /// report them gone; returns how many there were.
-    pub fn expire(&mut self, mailbox: u32) -> usize {
+    /// report them gone, and why; returns how many there were.
+    pub fn end(&mut self, mailbox: u32, why: Ending) -> usize {
         let gone: Vec<u64> = self
             .subs
             .iter()
@@ -106,6 +118,9 @@ impl Subscriptions {
         for n in &gone {
             if let Some(s) = self.subs.remove(n) {
                 s.wake.notify_one();
+            }
+            if why == Ending::MissedEvents {
+                self.missed.insert(*n);
             }
         }
         gone.len()

@@ -257,10 +257,25 @@ pub fn stream_envelope(
         .partition(|(n, _)| inner.subs.subs.contains_key(n));
     plan.subscriptions = live;
     if !gone.is_empty() {
-        let e = fault(
-            ResponseCode::ErrorSubscriptionNotFound,
-            "The specified subscription was not found.",
-        );
+        // One code per envelope: the ones whose events were lost first; the others are named
+        // in the next envelope.
+        let (missed, lapsed): (Vec<_>, Vec<_>) = gone
+            .into_iter()
+            .partition(|(n, _)| inner.subs.missed.remove(n));
+        let (e, gone) = if missed.is_empty() {
+            let e = fault(
+                ResponseCode::ErrorSubscriptionNotFound,
+                "The specified subscription was not found.",
+            );
+            (e, lapsed)
+        } else {
+            plan.subscriptions.extend(lapsed);
+            let e = fault(
+                ResponseCode::ErrorMissedNotificationEvents,
+                "Events were missed: the subscription must be re-created.",
+            );
+            (e, missed)
+        };
         return Some(Out::envelope(inner.style, false, |o| {
             o.response(OP, |o| {
                 o.message(OP, Err(&e), |o| {
