@@ -252,7 +252,7 @@ impl Group {
         for m in self.subs.keys() {
             self.hints.set_delivery(m, Delivery::Notified);
         }
-        let renew_at = Instant::now() + renewal(self.settings.connection_minutes);
+        let renew_at = Instant::now() + notify::renewal(self.settings.connection_minutes);
         let hints = self.hints.clone();
         let mut seen = self.subscribed_at;
         loop {
@@ -346,11 +346,4 @@ impl Group {
             }
         });
     }
-}
-
-/// When to renew a connection ourselves, before the server's timeout: a minute early (a
-/// tenth early for short ones), so no gap opens while the server closes it.
-fn renewal(minutes: u32) -> Duration {
-    let timeout = Duration::from_secs(u64::from(minutes) * 60);
-    timeout - (timeout / 10).min(Duration::from_secs(60))
 }
