@@ -26,22 +26,22 @@ impl AgentFiles {
         }
     }
 
-    /// Written at start: this process's pid and the config it runs.
+    /// Written at start: this process's pid and the config it runs. The admin address of an
+    /// earlier life (one that was killed) goes, so nobody reads it as this one's.
     pub fn write(&self, config: &Path) -> Result<(), Error> {
-        std::fs::write(&self.pid, std::process::id().to_string())
-            .map_err(|e| Error::new(&self.pid, e))?;
+        let _ = std::fs::remove_file(&self.admin);
+        replace(&self.pid, std::process::id().to_string().as_bytes())?;
         self.applied_now(config)
     }
 
     pub fn applied_now(&self, config: &Path) -> Result<(), Error> {
-        std::fs::copy(config, &self.applied)
-            .map(drop)
-            .map_err(|e| Error::new(&self.applied, e))
+        let text = std::fs::read(config).map_err(|e| Error::new(&self.applied, e))?;
+        replace(&self.applied, &text)
     }
 
     /// Written once the admin API listens, so commands find it even on port 0.
     pub fn admin_listens(&self, addr: std::net::SocketAddr) -> Result<(), Error> {
-        std::fs::write(&self.admin, addr.to_string()).map_err(|e| Error::new(&self.admin, e))
+        replace(&self.admin, addr.to_string().as_bytes())
     }
 
     /// The pid of the agent running on this store, if one is.
@@ -69,6 +69,17 @@ impl AgentFiles {
             let _ = std::fs::remove_file(file);
         }
     }
+}
+
+/// Replaces `path` with `bytes` at once (a temporary file renamed over it): a command reading
+/// it while the agent writes sees the old whole file or the new one, never an empty one.
+fn replace(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| Error::new(path, e))
 }
 
 /// A file beside the store that cannot be written.
