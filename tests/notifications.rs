@@ -277,3 +277,22 @@ async fn a_mailbox_out_of_subscriptions_is_polled_and_status_says_why() {
     );
     running.stop().await;
 }
+
+/// A server whose HangingConnectionLimit is already used up (other applications' connections
+/// charged to the same budget) refuses the connection: the mailboxes are polled on the
+/// cadence, and status says why and what to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_out_of_streaming_connections_is_polled_and_status_says_why() {
+    let extra = "[cadence]\nnormal_secs = 2\nbusy_secs = 2\nquiet_secs = 2\n";
+    let agent = agent(simulator().await, true, extra).await;
+    agent.sim().set_hanging_connection_limit(0);
+    let running = agent.run().await;
+    let said = async || polled_because(&running, "HangingConnectionLimit").await;
+    assert!(
+        eventually_async(Duration::from_secs(10), said).await,
+        "{:?}",
+        deliveries(&running).await
+    );
+    moved_and_delivered(&agent, BOB, "Quote by polling", 10).await;
+    running.stop().await;
+}

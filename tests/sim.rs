@@ -616,11 +616,15 @@ async fn sync_folder_hierarchy_reports_creates_renames_and_deletes() {
 }
 
 fn subscribe(kind: &str, extra: &str) -> String {
+    subscribe_as(kind, extra, None)
+}
+
+fn subscribe_as(kind: &str, extra: &str, impersonate: Option<&str>) -> String {
     envelope(
         &format!(
             r#"<m:Subscribe><m:{kind}SubscriptionRequest><t:FolderIds><t:DistinguishedFolderId Id="inbox"/></t:FolderIds><t:EventTypes><t:EventType>CreatedEvent</t:EventType><t:EventType>MovedEvent</t:EventType><t:EventType>NewMailEvent</t:EventType></t:EventTypes>{extra}</m:{kind}SubscriptionRequest></m:Subscribe>"#
         ),
-        None,
+        impersonate,
     )
 }
 
@@ -805,6 +809,64 @@ async fn a_stream_says_which_subscriptions_missed_events_and_which_lapsed() {
         assert!(all.contains(&format!("ResponseCode>{code}<")), "{all}");
         assert_eq!(first_text(&all, "SubscriptionId"), Some(sub), "{all}");
     }
+    sim.shutdown().await;
+}
+
+/// HangingConnectionLimit: open streaming connections per budget. An impersonated connection
+/// is charged to the mailbox it acts as, so a service account holds one per mailbox; a closed
+/// connection frees its place.
+#[tokio::test]
+async fn streaming_connections_are_limited_per_budget_and_impersonation_charges_the_mailbox() {
+    let sim = start().await;
+    let c = sim.control();
+    c.set_hanging_connection_limit(1);
+    c.grant_impersonation(SVC, BOB).unwrap();
+    let open = async |mailbox: &str| {
+        let (_, body) = post(
+            &sim,
+            AS_SVC,
+            None,
+            subscribe_as("Streaming", "", Some(mailbox)),
+        )
+        .await;
+        let sub = first_text(&body, "SubscriptionId").unwrap();
+        let req = envelope(
+            &format!(
+                "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
+            ),
+            Some(mailbox),
+        );
+        let mut resp = http()
+            .post(sim.ews_url())
+            .basic_auth(SVC, Some(SVC_PW))
+            .body(req)
+            .send()
+            .await
+            .unwrap();
+        let first = resp.chunk().await.unwrap().unwrap();
+        let first = String::from_utf8_lossy(&first).into_owned();
+        (resp, first)
+    };
+    let (alice, first) = open(ALICE).await;
+    assert!(first.contains("ConnectionStatus>OK<"), "{first}");
+    let (_, refused) = open(ALICE).await;
+    assert!(
+        refused.contains("ResponseCode>ErrorExceededConnectionCount<"),
+        "{refused}"
+    );
+    let (_bob, first) = open(BOB).await;
+    assert!(
+        first.contains("ConnectionStatus>OK<"),
+        "bob's own budget: {first}"
+    );
+    drop(alice);
+    let reopened = async || open(ALICE).await.1.contains("ConnectionStatus>OK<");
+    let mut again = false;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !again && std::time::Instant::now() < deadline {
+        again = reopened().await;
+    }
+    assert!(again, "a closed connection frees its place");
     sim.shutdown().await;
 }
 

@@ -347,7 +347,8 @@ pub struct Notifications {
     pub backstop_secs: u64,
     /// Streaming connections open at once for the service account (Exchange's
     /// HangingConnectionLimit: 3 on 2013, 10 on 2016, 2019 and Online; 1–100). Each serves up
-    /// to 200 mailboxes; mailboxes beyond the limit are polled.
+    /// to 200 mailboxes; mailboxes beyond the limit are polled. With impersonation each
+    /// connection is charged to its first mailbox instead, and one opens per 200 mailboxes.
     #[schemars(range(min = 1, max = validate::MAX_HANGING_CONNECTIONS))]
     pub hanging_connection_limit: u32,
     /// Minutes the server keeps a streaming connection open before it is renewed (1–30).

@@ -221,6 +221,7 @@ impl Config {
             enabled: n.mode == NotificationMode::Streaming && self.exchange.api == Api::Ews,
             backstop: Duration::from_secs(n.backstop_secs.max(self.cadence.quiet_secs)),
             connections: n.hanging_connection_limit as usize,
+            charged_to_anchor: self.exchange.impersonation,
             connection_minutes: n.connection_timeout_minutes,
         }
     }

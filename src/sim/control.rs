@@ -504,6 +504,11 @@ impl SimControl {
         self.shared.lock().concurrency_limit = limit;
     }
 
+    /// Open streaming connections per budget (an impersonated mailbox, or the account).
+    pub fn set_hanging_connection_limit(&self, limit: u32) {
+        self.shared.lock().hanging_connection_limit = limit;
+    }
+
     /// Writes the snapshot file now (when the simulator has one).
     pub fn save(&self) -> Result<(), Error> {
         match &self.shared.options.persist {
@@ -631,6 +636,9 @@ enum Command {
     SetConcurrencyLimit {
         limit: u32,
     },
+    SetHangingConnectionLimit {
+        limit: u32,
+    },
     ExpireDeltaTokens {
         mailbox: String,
     },
@@ -756,6 +764,9 @@ impl SimControl {
             C::ResetCalls {} => done(|| self.reset_calls()),
             C::SetStyle { style } => done(|| self.set_style(style)),
             C::SetConcurrencyLimit { limit } => done(|| self.set_concurrency_limit(limit)),
+            C::SetHangingConnectionLimit { limit } => {
+                done(|| self.set_hanging_connection_limit(limit))
+            }
             C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
             C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
@@ -873,6 +884,8 @@ Faults, log, statistics, style
                            "notification_ns": "messages"|"types", "extra_elements": bool,
                            "omit_includes_last": bool}}
   set_concurrency_limit   {"limit"}                      per account (default 27)
+  set_hanging_connection_limit {"limit"}                 open streaming connections per budget: the
+                                                         impersonated mailbox, else the account (default 10)
   expire_delta_tokens     {"mailbox"}                    Graph delta links of the mailbox answer
                                                          410 SyncStateNotFound from now on
   expire_subscriptions    {"mailbox"}                    ends the mailbox's notification subscriptions;

@@ -109,6 +109,8 @@ async fn launch(
             calls: Default::default(),
             style: options.style,
             concurrency_limit: options.concurrency_limit,
+            hanging_connection_limit: options.hanging_connection_limit,
+            streams_open: Default::default(),
             unreadable: Default::default(),
             dirty: false,
         }),

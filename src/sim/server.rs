@@ -546,6 +546,16 @@ fn stream_body(shared: Arc<Shared>, plan: StreamPlan) -> Body {
         started: bool,
         done: bool,
     }
+    // However the connection ends (timeout, drop, the client going away), it is no longer
+    // charged to its budget.
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            let mut inner = self.shared.lock();
+            if let Some(open) = inner.streams_open.get_mut(&self.plan.charged_to) {
+                *open = open.saturating_sub(1);
+            }
+        }
+    }
     let now = tokio::time::Instant::now();
     let keep_alive = shared.options.keep_alive;
     let epoch = shared.lock().subs.streams_epoch;

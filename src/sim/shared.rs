@@ -35,6 +35,10 @@ pub struct SimOptions {
     pub style: ResponseStyle,
     /// Concurrent EWS calls per account before it is answered as busy (Exchange: 27).
     pub concurrency_limit: u32,
+    /// Open GetStreamingEvents connections per budget before ErrorExceededConnectionCount
+    /// (HangingConnectionLimit: 10 on 2016, 2019 and Online, as the simulator's version says;
+    /// 3 on 2013). An impersonated connection is charged to the mailbox it acts as.
+    pub hanging_connection_limit: u32,
     pub over_budget: OverBudget,
     /// BackOffMilliseconds sent when over budget.
     pub over_budget_back_off: Duration,
@@ -52,6 +56,7 @@ impl Default for SimOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             style: ResponseStyle::default(),
             concurrency_limit: 27,
+            hanging_connection_limit: 10,
             over_budget: OverBudget::ServerBusy,
             over_budget_back_off: Duration::from_millis(1000),
             minute: Duration::from_secs(60),
@@ -84,6 +89,9 @@ pub struct Inner {
     pub calls: calls::Calls,
     pub style: ResponseStyle,
     pub concurrency_limit: u32,
+    pub hanging_connection_limit: u32,
+    /// Open streaming connections by the budget they are charged to.
+    pub streams_open: std::collections::HashMap<String, u32>,
     /// Items GetItem answers with an error of their own, by ItemId (a corrupt item).
     pub unreadable: std::collections::HashMap<String, crate::ews::ResponseCode>,
     pub(super) dirty: bool,

@@ -56,7 +56,7 @@ pub async fn run(
         changed.as_mut().enable();
         let mailboxes: Vec<String> = hints.folders().into_keys().collect();
         let total = mailboxes.len();
-        let (groups, rest) = notify::groups(mailboxes, settings.connections);
+        let (groups, rest) = notify::groups(mailboxes, settings.most_connections());
         for m in &rest {
             hints.set_delivery(
                 m,
@@ -230,7 +230,14 @@ impl Group {
 
     /// A connection that could not be opened.
     fn refused(&mut self, e: &crate::feed::Error) -> Ended {
-        match refusal_of(e) {
+        let broken = format!("the streaming connection failed ({e})");
+        self.ended_by(refusal_of(e), broken)
+    }
+
+    /// A refusal's end of the connection: a server that will not stream for these mailboxes
+    /// (for now) holds them back, polled for the reason it gave; anything else is `broken`.
+    fn ended_by(&mut self, refusal: Refusal, broken: String) -> Ended {
+        match refusal {
             Refusal::Poll { reason, retry } => {
                 let until = retry.map(|d| Instant::now() + d);
                 for m in self.subs.keys() {
@@ -238,7 +245,7 @@ impl Group {
                 }
                 Ended::Broken(reason)
             }
-            _ => Ended::Broken(format!("the streaming connection failed ({e})")),
+            Refusal::Resubscribe | Refusal::Retry => Ended::Broken(broken),
         }
     }
 
@@ -282,7 +289,8 @@ impl Group {
                 Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
                 Ok(Ok(Some(StreamEvent::Closed))) => return Ended::Renew,
                 Ok(Ok(Some(StreamEvent::Lost(code)))) => {
-                    return Ended::Broken(format!("Exchange dropped the subscriptions ({code:?})"));
+                    let broken = format!("Exchange dropped the subscriptions ({code:?})");
+                    return self.ended_by(notify::refusal(code.as_str()), broken);
                 }
                 Ok(Ok(None)) => return Ended::Broken("the streaming connection ended".into()),
                 Ok(Err(e)) => {

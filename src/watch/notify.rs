@@ -20,8 +20,11 @@ pub struct NotifySettings {
     pub enabled: bool,
     /// The interval of a notified mailbox's backstop syncs.
     pub backstop: Duration,
-    /// Streaming connections open at once for the service account.
+    /// Streaming connections one budget may hold open (HangingConnectionLimit).
     pub connections: usize,
+    /// Impersonated connections are charged to the mailbox they act as (each group's anchor),
+    /// so one per group opens whatever their number; else all are the service account's.
+    pub charged_to_anchor: bool,
     /// Minutes the server holds a connection open.
     pub connection_minutes: u32,
 }
@@ -32,8 +35,17 @@ impl Default for NotifySettings {
             enabled: true,
             backstop: Duration::from_secs(3_600),
             connections: 3,
+            charged_to_anchor: true,
             connection_minutes: 30,
         }
+    }
+}
+
+impl NotifySettings {
+    /// The most connections the agent may open: unbounded when each is charged to its own
+    /// anchor mailbox (one per group, within any limit of at least one).
+    pub fn most_connections(&self) -> Option<usize> {
+        (!self.charged_to_anchor).then_some(self.connections)
     }
 }
 
@@ -64,11 +76,14 @@ impl Delivery {
 }
 
 /// Splits the mailboxes (sorted) into connection groups of at most [`GROUP_SIZE`], at most
-/// `connections` of them; returns the groups (each one's anchor is its first member) and the
-/// mailboxes left without a connection.
-pub fn groups(mut mailboxes: Vec<String>, connections: usize) -> (Vec<Vec<String>>, Vec<String>) {
+/// `connections` of them when bounded; returns the groups (each one's anchor is its first
+/// member) and the mailboxes left without a connection.
+pub fn groups(
+    mut mailboxes: Vec<String>,
+    connections: Option<usize>,
+) -> (Vec<Vec<String>>, Vec<String>) {
     mailboxes.sort();
-    let capacity = GROUP_SIZE * connections;
+    let capacity = connections.map_or(usize::MAX, |c| GROUP_SIZE.saturating_mul(c));
     let rest = mailboxes.split_off(capacity.min(mailboxes.len()));
     let groups = mailboxes
         .chunks(GROUP_SIZE)
@@ -130,6 +145,13 @@ pub fn refusal(code: &str) -> Refusal {
                 retry: None,
             }
         }
+        "ErrorExceededConnectionCount" => Refusal::Poll {
+            reason: format!(
+                "Exchange refuses another streaming connection ({code}: HangingConnectionLimit reached; lower notifications.hanging_connection_limit to the server's, or raise the server's); asked again in {} min",
+                SUBSCRIPTION_COUNT_RETRY.as_secs() / 60
+            ),
+            retry: Some(SUBSCRIPTION_COUNT_RETRY),
+        },
         "ErrorExceededSubscriptionCount" => Refusal::Poll {
             reason: format!(
                 "Exchange refuses more subscriptions on this mailbox ({code}: other applications hold its EWSMaxSubscriptions); asked again in {} min",
@@ -312,22 +334,26 @@ mod tests {
 
     #[test]
     fn groups_fill_connections_in_address_order_and_leave_the_rest() {
-        let (g, rest) = groups(names(450), 3);
+        let (g, rest) = groups(names(450), Some(3));
         assert_eq!(g.iter().map(Vec::len).collect::<Vec<_>>(), [200, 200, 50]);
         assert!(rest.is_empty());
         assert_eq!(
             g[1][0], "m0200@x",
             "the anchor is the group's first address"
         );
-        let (g, rest) = groups(names(700), 3);
+        let (g, rest) = groups(names(700), Some(3));
         assert_eq!(g.len(), 3);
         assert_eq!(rest.len(), 100);
         assert_eq!(rest[0], "m0600@x");
+        // Charged to their anchors: every mailbox has a connection.
+        let (g, rest) = groups(names(1_000), None);
+        assert_eq!(g.len(), 5);
+        assert!(rest.is_empty());
         let mut shuffled = names(5);
         shuffled.reverse();
-        assert_eq!(groups(shuffled, 1).0[0], names(5));
+        assert_eq!(groups(shuffled, Some(1)).0[0], names(5));
         assert_eq!(
-            groups(Vec::new(), 3),
+            groups(Vec::new(), Some(3)),
             (Vec::<Vec<String>>::new(), Vec::new())
         );
     }

@@ -54,6 +54,8 @@ pub enum Answer {
 /// A streaming connection to hold open: its subscriptions (number and id), what wakes it, and
 /// how long it lasts.
 pub struct StreamPlan {
+    /// The budget the connection is charged to (HangingConnectionLimit).
+    pub charged_to: String,
     pub subscriptions: Vec<(u64, String)>,
     pub wakes: Vec<Arc<Notify>>,
     pub timeout: Duration,

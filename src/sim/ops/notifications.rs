@@ -203,7 +203,23 @@ pub(super) fn get_streaming_events(
             .with("Violation", "ConnectionTimeout or SubscriptionIds"),
         );
     }
+    // Charged to the mailbox an impersonated call acts as, else to the account (ews-protocol
+    // §3.6: impersonation is how a service opens more connections than one account may hold).
+    let charged_to = ctx
+        .mailbox
+        .map_or_else(|| ctx.account.to_owned(), |m| format!("mailbox #{m}"));
+    let open = inner.streams_open.get(&charged_to).copied().unwrap_or(0);
+    if open >= inner.hanging_connection_limit {
+        let e = fault(
+            ResponseCode::ErrorExceededConnectionCount,
+            "You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.",
+        );
+        return ok(Out::document(inner.style, |o| {
+            o.response(OP, |o| o.message(OP, Err(&e), |_| {}))
+        }));
+    }
     let mut plan = StreamPlan {
+        charged_to,
         subscriptions: Vec::new(),
         wakes: Vec::new(),
         timeout: ctx.minute * op.connection_timeout,
@@ -224,6 +240,10 @@ pub(super) fn get_streaming_events(
         }
     }
     if bad.is_empty() {
+        *inner
+            .streams_open
+            .entry(plan.charged_to.clone())
+            .or_default() += 1;
         return Answer::Stream(plan);
     }
     let e = fault(
