@@ -86,6 +86,37 @@ fn polling_only_counts_the_idle_calls_of_each_cycle() {
     assert!(stderr.contains("off (polling only)"), "{stderr}");
 }
 
+/// Notification trouble during the drags (subscriptions expiring or losing their events,
+/// connections dropping): every mail still arrives once, the trouble is reported.
+#[test]
+fn notification_trouble_during_the_drags_loses_and_duplicates_nothing() {
+    let args = [
+        "--preset",
+        "small",
+        "--duration",
+        "4",
+        "--idle",
+        "2",
+        "--chaos-every",
+        "0.3",
+    ];
+    let (report, stderr) = bench(&args);
+    assert!(report["moved_in"].as_u64().unwrap() >= 10, "{report}");
+    assert_eq!(
+        (&report["lost"], &report["duplicated"]),
+        (&0.into(), &0.into()),
+        "{report}"
+    );
+    let made: u64 = report["notification_chaos"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(made >= 3, "{report}");
+    assert!(stderr.contains("notification trouble made"), "{stderr}");
+}
+
 #[test]
 fn the_burst_preset_reports_the_track_now_latency_beside_a_filing_burst() {
     let (report, stderr) = bench(&["--preset", "burst", "--rounds", "2"]);

@@ -219,6 +219,10 @@ pub enum BenchCommand {
         /// Poll only: streaming notifications off (`notifications.mode = "off"`).
         #[arg(long)]
         polling: bool,
+        /// Notification trouble during the drags about every SECS seconds: a random mailbox's
+        /// subscriptions expire or lose their events, or every streaming connection drops.
+        #[arg(long, value_name = "SECS")]
+        chaos_every: Option<f64>,
         /// burst: the number of rounds.
         #[arg(long)]
         rounds: Option<usize>,

@@ -125,6 +125,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         idle,
         track_now,
         polling,
+        chaos_every,
         rounds,
         api,
         json,
@@ -146,6 +147,14 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
     o.track_now |= track_now;
     o.notifications &= !polling;
     o.api = parse_api(&api);
+    if let Some(every) = chaos_every {
+        if !o.notifications || o.api != foldertrack::config::Api::Ews || o.burst.is_some() {
+            anyhow::bail!(
+                "--chaos-every needs EWS streaming notifications and a dragging preset (not --polling, --api graph or burst)"
+            );
+        }
+        o.chaos_every = Some(every.max(0.1));
+    }
     if let (Some(b), Some(n)) = (o.burst.as_mut(), rounds) {
         b.rounds = n.max(1);
     }

@@ -44,6 +44,9 @@ pub struct Options {
     pub notifications: bool,
     /// The API the agent speaks: EWS or Microsoft Graph.
     pub api: Api,
+    /// Notification trouble during the drags, about every this many seconds: a mailbox's
+    /// subscriptions expire or lose their events, or every streaming connection drops.
+    pub chaos_every: Option<f64>,
 }
 
 /// One mailbox files `mails` at once and has them synced; then another mailbox files one mail
@@ -81,6 +84,7 @@ impl Options {
             writeback: burst,
             notifications: true,
             api: Api::Ews,
+            chaos_every: None,
         })
     }
 }
@@ -120,6 +124,9 @@ pub struct Report {
     pub notified_mailboxes: usize,
     /// The others, counted by what status says about them.
     pub polled_because: std::collections::BTreeMap<String, usize>,
+    /// `--chaos-every`: the notification trouble made during the drags, by kind.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub notification_chaos: std::collections::BTreeMap<String, usize>,
     pub bytes_per_tracked: f64,
     pub agent_peak_rss_mib: f64,
     pub agent_cpu_seconds: f64,
@@ -479,11 +486,64 @@ pub(super) async fn baselines(admin: &AdminClient, started: Instant) -> Result<(
 
 /// Drags `duration × rate` mails into random mapped folders at an even pace, then waits for
 /// the stragglers (up to two quiet intervals).
+/// Notification trouble at random intervals around `every` seconds (none without).
+struct Chaos {
+    every: Option<f64>,
+    next: Instant,
+    rng: fastrand::Rng,
+    made: std::collections::BTreeMap<String, usize>,
+}
+
+impl Chaos {
+    fn new(every: Option<f64>) -> Self {
+        let mut chaos = Self {
+            every,
+            next: Instant::now(),
+            rng: fastrand::Rng::new(),
+            made: Default::default(),
+        };
+        chaos.schedule();
+        chaos
+    }
+
+    fn schedule(&mut self) {
+        if let Some(every) = self.every {
+            self.next = Instant::now() + Duration::from_secs_f64(every * (0.5 + self.rng.f64()));
+        }
+    }
+
+    /// Makes the trouble that is due, if any.
+    fn strike(&mut self, c: &SimControl, mailboxes: usize) -> Result<(), Error> {
+        if self.every.is_none() || Instant::now() < self.next {
+            return Ok(());
+        }
+        let m = mailbox(self.rng.usize(..mailboxes));
+        let kind = match self.rng.u8(..3) {
+            0 => {
+                c.expire_subscriptions(&m)?;
+                "subscriptions expired"
+            }
+            1 => {
+                c.miss_events(&m)?;
+                "events missed"
+            }
+            _ => {
+                c.drop_streams();
+                "all connections dropped"
+            }
+        };
+        *self.made.entry(kind.to_owned()).or_default() += 1;
+        self.schedule();
+        Ok(())
+    }
+}
+
 async fn drag(
     o: &Options,
     c: &SimControl,
     admin: &AdminClient,
     tail: &mut Tail,
+    chaos: &mut Chaos,
 ) -> Result<Arrivals, Error> {
     let mut seen = Arrivals::default();
     let total = (o.duration as f64 * o.rate).round() as usize;
@@ -494,6 +554,7 @@ async fn drag(
         let due = start + gap.mul_f64(n as f64);
         while Instant::now() < due {
             seen.note(tail.read());
+            chaos.strike(c, o.mailboxes)?;
             tokio::time::sleep((due - Instant::now()).min(Duration::from_millis(20))).await;
         }
         let (m, f) = (
@@ -658,12 +719,13 @@ async fn measure(
         offset: 0,
     };
     let drag_start = Instant::now();
+    let mut chaos = Chaos::new(o.chaos_every);
     let (seen, track_now, pending) = match o.burst {
         Some(b) => {
             let (seen, latencies, pending) = bursts(b, c, &admin, &mut tail).await?;
             (seen, Some(latency(&latencies)), Some(pending))
         }
-        None => (drag(o, c, &admin, &mut tail).await?, None, None),
+        None => (drag(o, c, &admin, &mut tail, &mut chaos).await?, None, None),
     };
     let last_arrival = seen
         .arrived
@@ -705,6 +767,7 @@ async fn measure(
         idle_calls_per_folder_hour: per_folder_hour(o, idle_calls),
         notified_mailboxes: notified_now.0,
         polled_because: notified_now.1,
+        notification_chaos: chaos.made,
         bytes_per_tracked: bytes as f64 / tracked.max(1) as f64,
         agent_cpu_share_idle: quiet.cpu_seconds / o.idle.max(1) as f64,
         startup_seconds: startup,
@@ -745,6 +808,12 @@ fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
     if o.api == Api::Graph {
         rows.push(("api", "graph (Microsoft Graph delta queries)".into()));
     }
+    if let Some(every) = o.chaos_every {
+        rows.push((
+            "notification trouble",
+            format!("about every {every} s during the drags"),
+        ));
+    }
     if let Some(b) = o.burst {
         rows.push((
             "burst",
@@ -779,6 +848,14 @@ pub fn table(r: &Report) -> String {
         "lost / duplicated",
         format!("{} / {}", r.lost, r.duplicated),
     );
+    if !r.notification_chaos.is_empty() {
+        let made: Vec<String> = r
+            .notification_chaos
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        row("notification trouble made", made.join(", "));
+    }
     row("tracked per second", format!("{:.1}", r.tracked_per_second));
     row("latency p50 / p95 / p99 / max", percentiles(&r.latency));
     if let Some(l) = &r.track_now_latency {
