@@ -101,12 +101,19 @@ struct Group {
     failures: u32,
     /// [`Hints::version`] when the members' folders were last read.
     subscribed_at: u64,
+    /// The last connection was left with events possibly in flight: wake every member once
+    /// the next one is open.
+    catch_up: bool,
 }
 
 /// Why a connection ended.
 enum Ended {
-    /// The server closed it at its timeout, or the folders to watch changed: reopen now.
-    Renew,
+    /// The server closed it at its timeout, after everything it had: reopen now.
+    Closed,
+    /// We left it (renewal before the server's timeout, or the folders to watch changed):
+    /// reopen now, and sync its mailboxes once the new one is open, since an event the server
+    /// had already written to the old connection is lost with it.
+    Left,
     /// It broke or its subscriptions were lost: subscribe again after a pause.
     Broken(String),
     Stopped,
@@ -133,6 +140,7 @@ impl Group {
             held: HashMap::new(),
             failures: 0,
             subscribed_at: 0,
+            catch_up: false,
         }
     }
 
@@ -154,12 +162,20 @@ impl Group {
             }
             let minutes = self.settings.connection_minutes;
             let ended = match self.streaming.open(&ids, &self.affinity, minutes).await {
-                Ok(stream) => self.listen(stream, &stop).await,
+                Ok(stream) => {
+                    if std::mem::take(&mut self.catch_up) {
+                        for m in self.subs.keys() {
+                            hints.wake(m);
+                        }
+                    }
+                    self.listen(stream, &stop).await
+                }
                 Err(e) => self.refused(&e),
             };
             match ended {
                 Ended::Stopped => break,
-                Ended::Renew => {}
+                Ended::Closed => {}
+                Ended::Left => self.catch_up = true,
                 Ended::Broken(reason) => {
                     self.failures += 1;
                     self.lose_all(&reason);
@@ -270,12 +286,12 @@ impl Group {
             if hints.version() != seen {
                 seen = hints.version();
                 if self.folders_changed() {
-                    return Ended::Renew;
+                    return Ended::Left;
                 }
             }
             let next = tokio::select! {
                 _ = stop.cancelled() => return Ended::Stopped,
-                _ = tokio::time::sleep_until(renew_at) => return Ended::Renew,
+                _ = tokio::time::sleep_until(renew_at) => return Ended::Left,
                 _ = changed => continue,
                 next = tokio::time::timeout(SILENCE, stream.next()) => next,
             };
@@ -287,7 +303,7 @@ impl Group {
                     }
                 }
                 Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
-                Ok(Ok(Some(StreamEvent::Closed))) => return Ended::Renew,
+                Ok(Ok(Some(StreamEvent::Closed))) => return Ended::Closed,
                 Ok(Ok(Some(StreamEvent::Lost(code)))) => {
                     let broken = format!("Exchange dropped the subscriptions ({code:?})");
                     return self.ended_by(notify::refusal(code.as_str()), broken);
