@@ -106,6 +106,12 @@ pub struct Report {
     pub tracked: usize,
     pub lost: usize,
     pub duplicated: usize,
+    /// The Internet Message-IDs of the mails that never arrived, and where the agent's log was
+    /// kept for them (the run's folder is removed at the end).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_log: Option<PathBuf>,
     pub tracked_per_second: f64,
     pub latency: Latency,
     /// `burst`: from the other mailbox's move to its request in the sink, with track-now.
@@ -383,6 +389,9 @@ pub async fn e2e(
     let _ = child.wait();
     sim.shutdown().await;
     let mut report = result?;
+    if report.lost > 0 {
+        report.agent_log = keep_log(&log_path, "e2e");
+    }
     report.agent_peak_rss_mib = rss;
     report.agent_cpu_seconds = cpu;
     report.machine = Machine::here();
@@ -390,6 +399,17 @@ pub async fn e2e(
     report.non_default_settings = non_default_settings;
     report.options = Some(o);
     Ok(report)
+}
+
+/// The mails that never arrived, and where the agent's log was kept.
+pub(super) fn missing(ids: &[String], log: &Path) -> String {
+    format!("{} ({})", ids.join(", "), log.display())
+}
+
+/// A copy of the agent's log that outlives the run's folder, for a run that lost mail.
+pub(super) fn keep_log(log: &Path, run: &str) -> Option<PathBuf> {
+    let kept = std::env::temp_dir().join(format!("foldertrack-{run}-{}.log", std::process::id()));
+    std::fs::copy(log, &kept).ok().map(|_| kept)
 }
 
 pub(super) fn setup(
@@ -752,6 +772,12 @@ async fn measure(
         moved_in: seen.moved.len(),
         tracked,
         lost: seen.moved.len() - tracked,
+        missing: seen
+            .moved
+            .keys()
+            .filter(|k| !seen.arrived.contains_key(*k))
+            .cloned()
+            .collect(),
         duplicated: seen.arrived.values().filter(|(_, n)| *n > 1).count(),
         tracked_per_second: tracked as f64
             / last_arrival
@@ -848,6 +874,9 @@ pub fn table(r: &Report) -> String {
         "lost / duplicated",
         format!("{} / {}", r.lost, r.duplicated),
     );
+    if let Some(log) = &r.agent_log {
+        row("missing (agent log kept)", missing(&r.missing, log));
+    }
     if !r.notification_chaos.is_empty() {
         let made: Vec<String> = r
             .notification_chaos

@@ -652,11 +652,7 @@ pub async fn soak(
             .filter(|m| !by_mail.contains_key(*m))
             .cloned()
             .collect();
-        let kept =
-            std::env::temp_dir().join(format!("foldertrack-soak-{}.log", std::process::id()));
-        if std::fs::copy(&run.agent.log, &kept).is_ok() {
-            report.agent_log = Some(kept);
-        }
+        report.agent_log = bench::keep_log(&run.agent.log, "soak");
     }
     report.duplicated = by_mail.values().filter(|keys| keys.len() > 1).count();
     report.redelivered = repeats;
@@ -741,10 +737,7 @@ pub fn table(r: &Report) -> String {
         format!("{} / {}", r.lost, r.duplicated),
     );
     if let Some(log) = &r.agent_log {
-        row(
-            "missing (agent log kept)",
-            format!("{} ({})", r.missing.join(", "), log.display()),
-        );
+        row("missing (agent log kept)", bench::missing(&r.missing, log));
     }
     row(
         "redelivered (same event id)",

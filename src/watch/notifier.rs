@@ -19,6 +19,11 @@ use tokio_util::sync::CancellationToken;
 /// 45 s (the EWS Managed API gives up after two missed ones).
 const SILENCE: Duration = Duration::from_secs(90);
 
+/// How long the watched folders must stay unchanged before the groups are redrawn, and the
+/// longest wait for that.
+const SETTLE: Duration = Duration::from_millis(300);
+const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
+
 /// How often a group with nothing to subscribe looks again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
 
@@ -81,10 +86,28 @@ pub async fn run(
         }
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = changed => {}
+            _ = changed => settle(&hints, &stop).await,
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// Waits until the set of mailboxes and folders has been still for [`SETTLE`] (at most
+/// [`SETTLE_AT_MOST`]): at start a thousand first syncs report their folders one by one, and
+/// regrouping after each would replace every connection and subscription each time.
+async fn settle(hints: &Hints, stop: &CancellationToken) {
+    let give_up = Instant::now() + SETTLE_AT_MOST;
+    loop {
+        let changed = hints.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(give_up) => return,
+            _ = tokio::time::sleep(SETTLE) => return,
+            _ = changed => {}
+        }
+    }
 }
 
 /// One connection's mailboxes and their subscriptions.

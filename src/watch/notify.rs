@@ -244,12 +244,15 @@ impl Hints {
         }
     }
 
-    /// Records the folders a pass watched; ticks `changed` when they differ.
+    /// Records the folders a pass watched; ticks `changed` when they differ. A mailbox
+    /// removed meanwhile (its last pass ending) stays removed.
     pub fn set_folders(&self, mailbox: &str, mut folders: Vec<String>) {
         folders.sort();
         folders.dedup();
         let mut slots = self.slots.lock().expect("unpoisoned");
-        let slot = slots.entry(mailbox.to_owned()).or_default();
+        let Some(slot) = slots.get_mut(mailbox) else {
+            return;
+        };
         if slot.folders != folders {
             slot.folders = folders;
             drop(slots);
@@ -418,6 +421,12 @@ mod tests {
         );
         h.set_delivery("a@x", Delivery::Notified);
         assert_eq!(h.delivery("a@x"), Delivery::Notified);
+        h.remove("a@x");
+        h.set_folders("a@x", vec!["1".into()]);
+        assert!(
+            h.folders().is_empty(),
+            "a removed mailbox's last pass does not bring it back"
+        );
         let off = Hints::off("notifications are off");
         assert!(matches!(off.delivery("a@x"), Delivery::Polled { .. }));
     }
