@@ -39,6 +39,10 @@ fn rejected_examples_say_what_to_fix() {
             "mailbox Alice@Example.com, address: Alice@Example.com is configured twice",
         ),
         (
+            "reject_graph_notification_url.toml",
+            "notifications.graph_notification_url: Microsoft Graph posts only to https:// URLs",
+        ),
+        (
             "reject_missing_secret.toml",
             "exchange.auth.password: missing; secrets never go in the file",
         ),

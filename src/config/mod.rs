@@ -338,8 +338,9 @@ impl Default for Cadence {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Notifications {
-    /// `streaming`: EWS streaming subscriptions wake a mailbox's sync within seconds and
-    /// polling is the backstop; `off`: polling on the cadence only. Graph always polls.
+    /// `streaming`: EWS streaming subscriptions (or, over Graph with
+    /// `graph_notification_url`, change notifications) wake a mailbox's sync within seconds
+    /// and polling is the backstop; `off`: polling on the cadence only.
     pub mode: NotificationMode,
     /// While a mailbox's notifications are healthy, seconds between its backstop syncs
     /// (60–86400; at least `cadence.quiet_secs` is used).
@@ -354,6 +355,17 @@ pub struct Notifications {
     /// Minutes the server keeps a streaming connection open before it is renewed (1–30).
     #[schemars(range(min = 1, max = 30))]
     pub connection_timeout_minutes: u32,
+    /// Graph only: the public HTTPS URL Microsoft Graph posts change notifications to; it must
+    /// reach `graph_listen` (a reverse proxy or tunnel). Unset: Graph mailboxes are polled.
+    /// `http://` is accepted for loopback hosts only (the simulator).
+    pub graph_notification_url: Option<String>,
+    /// Graph only: where the agent's notification receiver listens (loopback by default; the
+    /// proxy behind `graph_notification_url` forwards to it).
+    pub graph_listen: String,
+    /// Graph only: minutes a subscription is asked to live (1–10080, Graph's maximum for
+    /// messages); renewed after three quarters of the lifetime Graph granted.
+    #[schemars(range(min = 1, max = validate::MAX_GRAPH_SUBSCRIPTION_MINUTES))]
+    pub graph_subscription_minutes: u32,
 }
 
 /// `notifications.mode`
@@ -372,6 +384,9 @@ impl Default for Notifications {
             backstop_secs: 3_600,
             hanging_connection_limit: 3,
             connection_timeout_minutes: 30,
+            graph_notification_url: None,
+            graph_listen: "127.0.0.1:9478".into(),
+            graph_subscription_minutes: 1440,
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::watch::cadence::CadenceSettings;
 use crate::watch::capacity::{self, CallLimits, Capacity};
 use crate::watch::cluster::{self, Share};
 use crate::watch::health::HealthPolicy;
-use crate::watch::notify::NotifySettings;
+use crate::watch::notify::{GraphNotifySettings, NotifySettings};
 use std::num::NonZeroU32;
 use std::time::Duration;
 use url::Url;
@@ -214,11 +214,16 @@ impl Config {
         }
     }
 
-    /// `[notifications]` for the notifier; streaming needs the EWS back-end.
+    /// `[notifications]` for the notifier: EWS streaming, or Graph change notifications when
+    /// a notification URL is configured.
     pub fn notify_settings(&self) -> NotifySettings {
         let n = &self.notifications;
+        let available = match self.exchange.api {
+            Api::Ews => true,
+            Api::Graph => n.graph_notification_url.is_some(),
+        };
         NotifySettings {
-            enabled: n.mode == NotificationMode::Streaming && self.exchange.api == Api::Ews,
+            enabled: n.mode == NotificationMode::Streaming && available,
             backstop: Duration::from_secs(n.backstop_secs.max(self.cadence.quiet_secs)),
             connections: n.hanging_connection_limit as usize,
             charged_to_anchor: self.exchange.impersonation,
@@ -226,12 +231,36 @@ impl Config {
         }
     }
 
+    /// Graph change notifications: the public URL, the receiver's address and the lifetime to
+    /// ask for; `None` without a URL (or with notifications off, or over EWS).
+    pub fn graph_notify_settings(&self) -> Result<Option<GraphNotifySettings>, Error> {
+        let n = &self.notifications;
+        let (Api::Graph, NotificationMode::Streaming, Some(text)) =
+            (self.exchange.api, n.mode, &n.graph_notification_url)
+        else {
+            return Ok(None);
+        };
+        let listen = n.graph_listen.parse().map_err(|_| Error::Value {
+            field: "notifications.graph_listen".into(),
+            message: format!("{:?} is not an address like 127.0.0.1:9478", n.graph_listen),
+        })?;
+        Ok(Some(GraphNotifySettings {
+            url: url("notifications.graph_notification_url", text)?,
+            listen,
+            lifetime: Duration::from_secs(u64::from(n.graph_subscription_minutes) * 60),
+        }))
+    }
+
     /// Why mailboxes are polled only, when notifications are not used.
     pub fn notify_off_reason(&self) -> Option<&'static str> {
-        if self.exchange.api == Api::Graph {
-            Some("Microsoft Graph is polled on the cadence (change notifications are not used)")
-        } else if self.notifications.mode == NotificationMode::Off {
+        if self.notifications.mode == NotificationMode::Off {
             Some("notifications.mode = \"off\": polled on the cadence")
+        } else if self.exchange.api == Api::Graph
+            && self.notifications.graph_notification_url.is_none()
+        {
+            Some(
+                "Microsoft Graph is polled on the cadence: change notifications need notifications.graph_notification_url (a public HTTPS URL that reaches notifications.graph_listen)",
+            )
         } else {
             None
         }

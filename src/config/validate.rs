@@ -23,6 +23,8 @@ pub const MAX_INTERVAL_SECS: u64 = 86_400;
 pub const MIN_BACKSTOP_SECS: u64 = 60;
 /// The most streaming connections one service account may hold.
 pub const MAX_HANGING_CONNECTIONS: u32 = 100;
+/// The longest life of a Graph subscription on messages, in minutes.
+pub const MAX_GRAPH_SUBSCRIPTION_MINUTES: u32 = 10_080;
 /// One week, the longest probe interval of a parked or disabled mailbox.
 pub const MAX_PROBE_SECS: u64 = 7 * 86_400;
 /// The longest connect timeout.
@@ -277,6 +279,7 @@ fn limits(p: &mut Problems, config: &Config) {
         1,
         30,
     );
+    graph_notifications(p, n);
     let h = &config.health;
     let in_range = p.range("health.retry_secs", h.retry_secs, 1, MAX_INTERVAL_SECS)
         & p.range(
@@ -463,6 +466,36 @@ fn admin(p: &mut Problems, admin: &Admin) {
                 "{:?} is not an address like 127.0.0.1:9477",
                 admin.listen
             ),
+        ),
+    }
+}
+
+fn graph_notifications(p: &mut Problems, n: &super::Notifications) {
+    p.range(
+        "notifications.graph_subscription_minutes",
+        n.graph_subscription_minutes,
+        1,
+        MAX_GRAPH_SUBSCRIPTION_MINUTES,
+    );
+    if n.graph_listen.parse::<std::net::SocketAddr>().is_err() {
+        p.add(
+            "notifications.graph_listen",
+            &format!("{:?} is not an address like 127.0.0.1:9478", n.graph_listen),
+        );
+    }
+    let Some(text) = &n.graph_notification_url else {
+        return;
+    };
+    match url::Url::parse(text) {
+        Ok(u) if u.scheme() == "https" && u.host().is_some() => {}
+        Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
+        Ok(_) => p.add(
+            "notifications.graph_notification_url",
+            "Microsoft Graph posts only to https:// URLs; give the public HTTPS address that reaches graph_listen",
+        ),
+        Err(e) => p.add(
+            "notifications.graph_notification_url",
+            &format!("is not a URL ({e}); give the public HTTPS address that reaches graph_listen"),
         ),
     }
 }

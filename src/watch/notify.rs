@@ -49,11 +49,23 @@ impl NotifySettings {
     }
 }
 
+/// Graph change notifications; from `[notifications]` with `api = "graph"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GraphNotifySettings {
+    /// The public URL Graph posts to (notifications and lifecycle events alike).
+    pub url: url::Url,
+    /// Where the receiver listens.
+    pub listen: std::net::SocketAddr,
+    /// The lifetime asked for each subscription.
+    pub lifetime: Duration,
+}
+
 /// Whether a mailbox's changes wake it at once, and if not, why.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Delivery {
-    /// A streaming subscription wakes its sync within seconds; polling is the backstop.
+    /// A streaming subscription (EWS) or change notifications (Graph) wake its sync within
+    /// seconds; polling is the backstop.
     Notified,
     /// Synced on the adaptive cadence only.
     Polled { reason: String },
