@@ -367,6 +367,9 @@ fn help(name: &str) -> &'static str {
             "Throttling episodes: the server asked for a pause, by scope (mailbox or account)."
         }
         "foldertrack_graph_requests_total" => "Graph requests by operation and outcome.",
+        "foldertrack_graph_notifications_total" => {
+            "Graph change notifications received, by outcome (change, lifecycle event, client_state_mismatch, ...)."
+        }
         "foldertrack_tracking_requests_total" => {
             "Tracking requests by outcome: emitted, delivered, retried, undeliverable, rejected."
         }

@@ -34,6 +34,12 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error(transparent)]
     Sink(#[from] deliver::Error),
+    #[error("notifications.graph_listen {listen}: {source}; pick a free address")]
+    GraphListen {
+        listen: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("admin.listen {listen}: {source}; pick a free address")]
     AdminListen {
         listen: String,
@@ -191,9 +197,21 @@ pub async fn run<F: FolderFeed, S: Store>(
     );
     let notify = config.notify_settings();
     let streaming = feed.streaming().filter(|_| notify.enabled);
-    let hints = Arc::new(match (&streaming, config.notify_off_reason()) {
-        (Some(_), _) => Hints::new(notify.backstop),
-        (None, reason) => Hints::off(reason.unwrap_or("notifications are off")),
+    let graph_notify = match (feed.graph_subscriptions(), config.graph_notify_settings()?) {
+        (Some(subscriptions), Some(settings)) => {
+            let listener = crate::watch::graph_notifier::bind(settings.listen)
+                .await
+                .map_err(|source| Error::GraphListen {
+                    listen: settings.listen,
+                    source,
+                })?;
+            Some((listener, subscriptions, settings))
+        }
+        _ => None,
+    };
+    let hints = Arc::new(match config.notify_off_reason() {
+        _ if streaming.is_some() || graph_notify.is_some() => Hints::new(notify.backstop),
+        reason => Hints::off(reason.unwrap_or("notifications are off")),
     });
     let supervisor = Supervisor::new(
         feed.clone(),
@@ -243,7 +261,11 @@ pub async fn run<F: FolderFeed, S: Store>(
     };
     let notifier = async {
         if let Some(streaming) = streaming {
-            crate::watch::notifier::run(streaming, hints, notify, shutdown.clone()).await;
+            crate::watch::notifier::run(streaming, hints.clone(), notify, shutdown.clone()).await;
+        }
+        if let Some((listener, subscriptions, settings)) = graph_notify {
+            let stop = shutdown.clone();
+            crate::watch::graph_notifier::run(listener, subscriptions, hints, settings, stop).await;
         }
     };
     let work =

@@ -346,6 +346,12 @@ fn next(
 }
 
 impl FolderFeed for GraphFeed {
+    fn graph_subscriptions(&self) -> Option<super::graph_subscriptions::GraphSubscriptions> {
+        Some(super::graph_subscriptions::GraphSubscriptions::new(
+            self.client.clone(),
+        ))
+    }
+
     fn paused_for(&self, mailbox: &str) -> Option<Duration> {
         self.client
             .gate()

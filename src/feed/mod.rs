@@ -5,6 +5,7 @@
 
 pub mod ews;
 pub mod graph;
+pub mod graph_subscriptions;
 pub mod streaming;
 
 use crate::tracking::{Address, Direction, Identity, IdentitySource, MessageInfo};
@@ -262,8 +263,13 @@ pub trait FolderFeed: Send + Sync + 'static {
         items: &[(ItemRef, Vec<String>)],
     ) -> impl Future<Output = Result<Vec<Result<ItemRef, Error>>, Error>> + Send;
 
-    /// Streaming notifications, when the back-end offers them (EWS; Graph polls).
+    /// Streaming notifications, when the back-end offers them (EWS).
     fn streaming(&self) -> Option<streaming::EwsStreaming> {
+        None
+    }
+
+    /// Change notification subscriptions, when the back-end offers them (Graph).
+    fn graph_subscriptions(&self) -> Option<graph_subscriptions::GraphSubscriptions> {
         None
     }
 }
@@ -322,6 +328,10 @@ impl FolderFeed for AnyFeed {
 
     fn streaming(&self) -> Option<streaming::EwsStreaming> {
         each!(self, f => f.streaming())
+    }
+
+    fn graph_subscriptions(&self) -> Option<graph_subscriptions::GraphSubscriptions> {
+        each!(self, f => f.graph_subscriptions())
     }
 
     async fn attachments(

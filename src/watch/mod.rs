@@ -6,6 +6,7 @@ pub mod cadence;
 pub mod capacity;
 pub mod classify;
 pub mod cluster;
+pub mod graph_notifier;
 pub mod health;
 pub mod mailbox;
 pub mod mappings;
