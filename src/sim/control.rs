@@ -500,6 +500,49 @@ impl SimControl {
         self.shared.lock().subs.drop_streams();
     }
 
+    /// Sends a Graph lifecycle event (`reauthorizationRequired`, `subscriptionRemoved`,
+    /// `missed`) for every Graph subscription on the mailbox, to its lifecycle URL;
+    /// `subscriptionRemoved` also ends them. Returns how many there were.
+    pub fn graph_lifecycle(&self, mailbox: &str, event: &str) -> Result<usize, Error> {
+        let event = crate::graph::subscription::Lifecycle::parse(event).ok_or_else(|| {
+            StateError::Tree {
+                mailbox: mailbox.to_owned(),
+                source: super::mailbox::TreeError::Invalid(format!(
+                    "{event:?} is not a lifecycle event; use reauthorizationRequired, subscriptionRemoved or missed"
+                )),
+            }
+        })?;
+        let mut inner = self.shared.lock();
+        let number = inner.state.mailbox_number(mailbox)?;
+        Ok(inner.subs.graph.lifecycle(number, event))
+    }
+
+    /// Loses the next `count` Graph change notifications of the mailbox (as Graph may drop
+    /// them); a `missed` lifecycle event is then the honest thing to send.
+    pub fn drop_graph_notifications(&self, mailbox: &str, count: u32) -> Result<(), Error> {
+        let mut inner = self.shared.lock();
+        let number = inner.state.mailbox_number(mailbox)?;
+        inner.subs.graph.drop_next(number, count);
+        Ok(())
+    }
+
+    /// Grants Graph subscriptions at most `secs` of life from now on (`None`: what they ask,
+    /// up to Graph's maximum), so a test sees renewals and expiries.
+    pub fn set_graph_subscription_lifetime(&self, secs: Option<u64>) {
+        self.shared.lock().subs.graph.lifetime_cap = secs.map(std::time::Duration::from_secs);
+    }
+
+    /// The live Graph subscriptions on the mailbox's folders.
+    pub fn graph_subscriptions(
+        &self,
+        mailbox: &str,
+    ) -> Result<Vec<super::graph_notify::SubscriptionView>, Error> {
+        let mut inner = self.shared.lock();
+        let Inner { state, subs, .. } = &mut *inner;
+        let (mb, _) = state.mailbox_mut(mailbox)?;
+        Ok(subs.graph.views(mb))
+    }
+
     pub fn set_concurrency_limit(&self, limit: u32) {
         self.shared.lock().concurrency_limit = limit;
     }
@@ -654,6 +697,21 @@ enum Command {
         mailbox: String,
     },
     DropStreams {},
+    GraphLifecycle {
+        mailbox: String,
+        event: String,
+    },
+    DropGraphNotifications {
+        mailbox: String,
+        count: u32,
+    },
+    SetGraphSubscriptionLifetime {
+        #[serde(default)]
+        secs: Option<u64>,
+    },
+    GraphSubscriptions {
+        mailbox: String,
+    },
     Save {},
 }
 
@@ -772,6 +830,14 @@ impl SimControl {
             C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
             C::MissEvents { mailbox } => json(self.miss_events(&mailbox)?),
             C::DropStreams {} => done(|| self.drop_streams()),
+            C::GraphLifecycle { mailbox, event } => json(self.graph_lifecycle(&mailbox, &event)?),
+            C::DropGraphNotifications { mailbox, count } => {
+                json(self.drop_graph_notifications(&mailbox, count)?)
+            }
+            C::SetGraphSubscriptionLifetime { secs } => {
+                done(|| self.set_graph_subscription_lifetime(secs))
+            }
+            C::GraphSubscriptions { mailbox } => json(self.graph_subscriptions(&mailbox)?),
             C::Save {} => json(self.save()?),
         }
     }
@@ -893,6 +959,12 @@ Faults, log, statistics, style
   miss_events             {"mailbox"}                    loses the events of the mailbox's subscriptions and
                                                          ends them; streams say ErrorMissedNotificationEvents
   drop_streams                                           breaks every open GetStreamingEvents connection
+  graph_subscriptions     {"mailbox"}                    -> the live Graph subscriptions on its folders
+  graph_lifecycle         {"mailbox", "event"}           sends reauthorizationRequired | subscriptionRemoved
+                                                         (which also ends them) | missed for each
+  drop_graph_notifications {"mailbox", "count"}          loses its next count change notifications
+  set_graph_subscription_lifetime {"secs"?}              grants Graph subscriptions at most secs of
+                                                         life (none: what they ask, up to 10,080 min)
   set_unreadable          {"item_id", "code"?}           GetItem answers code (e.g. "ErrorCorruptData")
                                                          for that item alone; without code, readable again
 

@@ -13,9 +13,10 @@
 //! or a body without `Content-Type` are 400; delta links carry their `$select`; an expired
 //! delta token is 410 `SyncStateNotFound`; ids are immutable only when the request carries
 //! `Prefer: IdType="ImmutableId"` (else a moved message gets a new id, as in EWS); batch
-//! answers come back in any order. Not modelled: `$filter`/`$orderby`, `$expand` other than the
-//! one single-value extended property, change notifications, attachments, the per-app
-//! 10,000-requests-per-10-minutes window (injected 429s stand for it).
+//! answers come back in any order. Change notification subscriptions (`/subscriptions`) are
+//! answered here and kept and delivered by `graph_notify.rs`. Not modelled:
+//! `$filter`/`$orderby`, `$expand` other than the one single-value extended property,
+//! attachments, the per-app 10,000-requests-per-10-minutes window (injected 429s stand for it).
 
 use super::calls::CallRecord;
 use super::faults::FaultKind;
@@ -778,6 +779,49 @@ fn fault_out(kind: FaultKind) -> Option<Out> {
     })
 }
 
+/// The mailbox of `user` when the caller's app may open it with `method` (its scope and its
+/// permissions); else Graph's 404 or 403.
+fn mailbox_for(shared: &Shared, caller: &Caller, user: &str, method: &Method) -> Result<u32, Out> {
+    let inner = shared.lock();
+    let Ok(n) = inner.state.mailbox_number(user) else {
+        return Err(Out::error(
+            404,
+            "ErrorInvalidUser",
+            &format!("The requested user '{user}' is invalid."),
+        ));
+    };
+    let acc = inner.state.accounts.get(&caller.account);
+    let may = acc.is_some_and(|a| {
+        a.impersonate_all || a.impersonate.contains(&key(user)) || a.mailbox == Some(n)
+    });
+    if !may || !caller.may(method) {
+        return Err(Out::error(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        ));
+    }
+    Ok(n)
+}
+
+/// The fault rules for `user`'s `operation`: delays are served here; an answer that stands for
+/// a fault is `Err`; a cut connection is returned for the answer to carry.
+async fn injected(shared: &Shared, user: &str, operation: &str) -> Result<Option<FaultKind>, Out> {
+    let rules = shared.lock().faults.take(Some(user), operation);
+    let mut cut = None;
+    for kind in rules {
+        match kind {
+            FaultKind::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+            other => match fault_out(other) {
+                Some(out) if out.cut.is_some() => cut = out.cut,
+                Some(out) => return Err(out),
+                None => {}
+            },
+        }
+    }
+    Ok(cut)
+}
+
 /// One request for `account`: the user resolved and in the app's scope, Graph's per-mailbox
 /// concurrency, the fault rules, then the answer (whose body is filled in when it is not cut).
 async fn one(
@@ -793,27 +837,9 @@ async fn one(
     };
     record.operation = route.operation(&req.method).to_owned();
     record.impersonated = Some(user.clone());
-    let mailbox = {
-        let inner = shared.lock();
-        let Ok(n) = inner.state.mailbox_number(&user) else {
-            return Out::error(
-                404,
-                "ErrorInvalidUser",
-                &format!("The requested user '{user}' is invalid."),
-            );
-        };
-        let acc = inner.state.accounts.get(&caller.account);
-        let may = acc.is_some_and(|a| {
-            a.impersonate_all || a.impersonate.contains(&key(&user)) || a.mailbox == Some(n)
-        });
-        if !may || !caller.may(&req.method) {
-            return Out::error(
-                403,
-                "ErrorAccessDenied",
-                "Access is denied. Check credentials and try again.",
-            );
-        }
-        n
+    let mailbox = match mailbox_for(shared, caller, &user, &req.method) {
+        Ok(n) => n,
+        Err(out) => return out,
     };
     let (_guard, _, in_mailbox, _) = InFlight::enter_both(shared, &caller.account, &key(&user));
     if in_mailbox > MAILBOX_CONCURRENCY {
@@ -824,18 +850,10 @@ async fn one(
         )
         .retry_after(1);
     }
-    let rules = shared.lock().faults.take(Some(&user), &record.operation);
-    let mut cut = None;
-    for kind in rules {
-        match kind {
-            FaultKind::Delay { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
-            other => match fault_out(other) {
-                Some(out) if out.cut.is_some() => cut = out.cut,
-                Some(out) => return out,
-                None => {}
-            },
-        }
-    }
+    let cut = match injected(shared, &user, &record.operation).await {
+        Ok(cut) => cut,
+        Err(out) => return out,
+    };
     let mut inner = shared.lock();
     let mut out = execute(&mut inner, mailbox, &user, &route, req, base);
     if inner.dirty {
@@ -1045,6 +1063,10 @@ async fn serve(
             Err(e) => return Out::bad(&format!("Unable to read JSON request payload: {e}.")),
         }
     };
+    if path == "/subscriptions" || path.starts_with("/subscriptions/") {
+        let id = path.strip_prefix("/subscriptions/").map(decode);
+        return subscriptions(shared, &caller, method, id, json_body.as_ref(), record).await;
+    }
     if path == "/$batch" {
         if method != Method::POST {
             return Out::error(405, "Request_BadRequest", "Use POST for $batch.");
@@ -1101,4 +1123,315 @@ fn respond(out: Out, record: &mut CallRecord) -> Response {
         h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     r
+}
+
+/// `/subscriptions[/{id}]`: change notification subscriptions on one folder's messages
+/// (`graph_notify.rs` holds them and delivers their notifications).
+async fn subscriptions(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    method: &Method,
+    id: Option<String>,
+    body: Option<&Value>,
+    record: &mut CallRecord,
+) -> Out {
+    let operation = match (method.as_str(), &id) {
+        ("POST", None) => "subscriptions.create",
+        ("GET", None) => "subscriptions.list",
+        ("GET", Some(_)) => "subscriptions.get",
+        ("PATCH", Some(_)) => "subscriptions.update",
+        ("DELETE", Some(_)) => "subscriptions.delete",
+        _ => {
+            return Out::error(
+                405,
+                "Request_BadRequest",
+                &format!("The HTTP method '{method}' is not allowed on this resource."),
+            );
+        }
+    };
+    record.operation = operation.into();
+    // Subscribing to messages needs Mail.Read (or Mail.ReadWrite), whatever the method.
+    if !caller.may(&Method::GET) {
+        return Out::error(
+            403,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        );
+    }
+    let now = jiff::Timestamp::now();
+    match (operation, id) {
+        ("subscriptions.create", _) => subscription_create(shared, caller, body, record).await,
+        ("subscriptions.list", _) => {
+            let subs = shared.lock().subs.graph.of_owner(&caller.account, now);
+            let value: Vec<Value> = subs.iter().map(|s| s.json(&caller.account)).collect();
+            Out::ok(json!({ "value": value }))
+        }
+        (_, Some(id)) => subscription_change(shared, caller, operation, &id, body, record).await,
+        _ => Out::not_found(),
+    }
+}
+
+fn invalid(message: &str) -> Out {
+    Out::error(400, "InvalidRequest", message)
+}
+
+/// An `expirationDateTime` Graph accepts: in the future, at most the maximum lifetime ahead;
+/// granted up to the simulator's lifetime cap.
+fn expiry(
+    shared: &Shared,
+    text: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<jiff::Timestamp, Out> {
+    let asked: jiff::Timestamp = text
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| invalid("expirationDateTime must be an ISO 8601 date and time."))?;
+    let max = protocol::subscription::MAX_LIFETIME;
+    if asked <= now {
+        return Err(invalid(
+            "Subscription expiration can only be in the future.",
+        ));
+    }
+    let latest = now + jiff::SignedDuration::try_from(max).unwrap_or_default();
+    if asked > latest + jiff::SignedDuration::from_secs(60) {
+        return Err(invalid(&format!(
+            "Subscription expiration can only be {} minutes in the future.",
+            max.as_secs() / 60
+        )));
+    }
+    let cap = shared.lock().subs.graph.lifetime_cap;
+    Ok(
+        match cap.and_then(|c| jiff::SignedDuration::try_from(c).ok()) {
+            Some(c) => asked.min(now + c),
+            None => asked,
+        },
+    )
+}
+
+/// `users/{user}/mailFolders('{id}')/messages` (or `…/mailFolders/{id}/messages`): the user
+/// and the folder.
+fn subscribed_folder(resource: &str) -> Option<(String, String)> {
+    let parts: Vec<&str> = resource.trim_matches('/').split('/').collect();
+    let (users, user, folder, messages) = match parts.as_slice() {
+        [users, user, folders, folder, messages] if folders.eq_ignore_ascii_case("mailFolders") => {
+            (*users, *user, *folder, *messages)
+        }
+        [users, user, keyed, messages] => {
+            let (name, rest) = keyed.split_once('(')?;
+            if !name.eq_ignore_ascii_case("mailFolders") {
+                return None;
+            }
+            let folder = rest.strip_suffix(')')?;
+            let folder = folder
+                .strip_prefix('\'')
+                .and_then(|f| f.strip_suffix('\''))?;
+            (*users, *user, folder, *messages)
+        }
+        _ => return None,
+    };
+    let ok = users.eq_ignore_ascii_case("users") && messages.eq_ignore_ascii_case("messages");
+    ok.then(|| (decode(user), decode(folder)))
+}
+
+async fn subscription_create(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    body: Option<&Value>,
+    record: &mut CallRecord,
+) -> Out {
+    let Some(Value::Object(fields)) = body else {
+        return Out::bad("The request body must be a JSON object.");
+    };
+    const KNOWN: [&str; 8] = [
+        "changeType",
+        "notificationUrl",
+        "lifecycleNotificationUrl",
+        "resource",
+        "expirationDateTime",
+        "clientState",
+        "latestSupportedTlsVersion",
+        "includeResourceData",
+    ];
+    if let Some(name) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Out::bad(&format!(
+            "Invalid property '{name}' for type 'microsoft.graph.subscription'."
+        ));
+    }
+    let text = |name: &str| {
+        fields
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+    };
+    for required in [
+        "changeType",
+        "notificationUrl",
+        "resource",
+        "expirationDateTime",
+    ] {
+        if text(required).is_none() {
+            return invalid(&format!("The '{required}' property is required."));
+        }
+    }
+    if fields.get("includeResourceData") == Some(&Value::Bool(true)) {
+        return invalid(
+            "includeResourceData needs an encryptionCertificate (not modelled by the simulator).",
+        );
+    }
+    let change_types: Vec<String> = text("changeType")
+        .unwrap_or("")
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .collect();
+    if let Some(bad) = change_types
+        .iter()
+        .find(|c| !protocol::subscription::KNOWN_CHANGE_TYPES.contains(&c.as_str()))
+    {
+        return invalid(&format!(
+            "'{bad}' is not a valid changeType; use created, updated and deleted."
+        ));
+    }
+    let client_state = text("clientState").map(str::to_owned);
+    if client_state
+        .as_ref()
+        .is_some_and(|c| c.len() > protocol::subscription::MAX_CLIENT_STATE)
+    {
+        return invalid("clientState must be at most 128 characters.");
+    }
+    let resource = text("resource").unwrap_or("").to_owned();
+    let Some((user, folder_name)) = subscribed_folder(&resource) else {
+        return Out::error(
+            400,
+            "ExtensionError",
+            &format!(
+                "Resource '{resource}' is not supported; subscribe to users/{{id}}/mailFolders('{{id}}')/messages."
+            ),
+        );
+    };
+    record.impersonated = Some(user.clone());
+    let mailbox = match mailbox_for(shared, caller, &user, &Method::GET) {
+        Ok(n) => n,
+        Err(out) => return out,
+    };
+    if let Err(out) = injected(shared, &user, &record.operation).await {
+        return out;
+    }
+    let now = jiff::Timestamp::now();
+    let expires = match expiry(shared, text("expirationDateTime"), now) {
+        Ok(t) => t,
+        Err(out) => return out,
+    };
+    let folder_number = {
+        let inner = shared.lock();
+        let Some(mb) = inner.state.mailboxes.get(&mailbox) else {
+            return Out::not_found();
+        };
+        match folder(mb, &folder_name) {
+            Ok(n) => n,
+            Err(out) => return out,
+        }
+    };
+    let notification_url = text("notificationUrl").unwrap_or("").to_owned();
+    let lifecycle_url = text("lifecycleNotificationUrl").map(str::to_owned);
+    let mut urls = vec![notification_url.clone()];
+    urls.extend(lifecycle_url.clone().filter(|u| *u != notification_url));
+    for url in &urls {
+        let checked = match super::graph_notify::loopback_only(url) {
+            Ok(u) => super::graph_notify::validate(&u).await,
+            Err(message) => Err(message),
+        };
+        if let Err(message) = checked {
+            return Out::error(400, "ValidationError", &message);
+        }
+    }
+    let made = shared
+        .lock()
+        .subs
+        .graph
+        .add(super::graph_notify::GraphSubscription {
+            id: String::new(),
+            owner: caller.account.clone(),
+            mailbox,
+            folder: folder_number,
+            change_types,
+            notification_url,
+            lifecycle_url,
+            client_state,
+            resource,
+            expires,
+        });
+    Out {
+        status: 201,
+        ..Out::ok(made.json(&caller.account))
+    }
+}
+
+/// GET, PATCH (a renewal) or DELETE of one subscription of the caller's app.
+async fn subscription_change(
+    shared: &Arc<Shared>,
+    caller: &Caller,
+    operation: &str,
+    id: &str,
+    body: Option<&Value>,
+    record: &mut CallRecord,
+) -> Out {
+    let gone = || {
+        Out::error(
+            404,
+            "ResourceNotFound",
+            &format!("The object '{id}' was not found."),
+        )
+    };
+    let now = jiff::Timestamp::now();
+    let user = {
+        let mut inner = shared.lock();
+        let Inner { state, subs, .. } = &mut *inner;
+        let Some(s) = subs.graph.get_mut(id, &caller.account, now) else {
+            return gone();
+        };
+        let Some(mb) = state.mailboxes.get(&s.mailbox) else {
+            return gone();
+        };
+        mb.address.clone()
+    };
+    record.impersonated = Some(user.clone());
+    if let Err(out) = injected(shared, &user, operation).await {
+        return out;
+    }
+    let expires = match operation {
+        "subscriptions.update" => {
+            let Some(Value::Object(fields)) = body else {
+                return Out::bad("The request body must be a JSON object.");
+            };
+            if let Some(name) = fields.keys().find(|k| *k != "expirationDateTime") {
+                return Out::bad(&format!(
+                    "Property '{name}' cannot be updated; renew with expirationDateTime."
+                ));
+            }
+            let text = fields.get("expirationDateTime").and_then(Value::as_str);
+            match expiry(shared, text, now) {
+                Ok(t) => Some(t),
+                Err(out) => return out,
+            }
+        }
+        _ => None,
+    };
+    let mut inner = shared.lock();
+    let registry = &mut inner.subs.graph;
+    if operation == "subscriptions.delete" {
+        registry.remove(id);
+        return Out {
+            status: 204,
+            body: None,
+            ..Out::ok(Value::Null)
+        };
+    }
+    match registry.get_mut(id, &caller.account, now) {
+        Some(s) => {
+            if let Some(t) = expires {
+                s.expires = t;
+            }
+            Out::ok(s.json(&caller.account))
+        }
+        None => gone(),
+    }
 }

@@ -22,6 +22,7 @@ pub mod calls;
 pub mod control;
 pub mod faults;
 pub mod graph;
+pub mod graph_notify;
 pub mod ids;
 pub mod layout;
 pub mod mailbox;
@@ -126,10 +127,12 @@ async fn launch(
         .persist
         .clone()
         .map(|path| tokio::spawn(persist::run(shared.clone(), path)));
+    let notifier = tokio::spawn(graph_notify::deliver(shared.clone()));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        notifier.abort();
         if let Some(p) = persister {
             p.abort();
         }

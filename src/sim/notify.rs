@@ -94,6 +94,8 @@ pub struct Subscriptions {
     /// Subscriptions ended because their events were lost: a connection that served one
     /// names it under ErrorMissedNotificationEvents rather than ErrorSubscriptionNotFound.
     pub missed: HashSet<u64>,
+    /// Graph's subscriptions, fed by the same changes.
+    pub graph: super::graph_notify::Registry,
 }
 
 /// Why the simulator ends a mailbox's subscriptions.
@@ -151,6 +153,7 @@ impl Subscriptions {
 
     /// Routes what happened in `mb` to the subscriptions watching it.
     pub fn publish(&mut self, mb: &Mailbox, what: &[Happened], now: &str) {
+        self.graph.publish(mb, what);
         if self.subs.values().all(|s| s.mailbox != mb.number) {
             return;
         }
