@@ -1,8 +1,11 @@
 //! Streaming notifications drive tracking, polling is the backstop (R40): `foldertrack run`
 //! against the simulator with a poll interval of an hour, so a mail reaches the sink within
 //! seconds only when a notification woke its mailbox; and each lifecycle case — an expired
-//! subscription, missed events, a dropped connection, a connection the server closes, a server without
-//! streaming, a mailbox out of subscriptions — with what status says about it.
+//! subscription, missed events, a dropped connection, a connection the server closes, a server
+//! without streaming, a mailbox out of subscriptions — with what status says about it. The same
+//! over Microsoft Graph with change notifications: the simulator validates the agent's receiver
+//! and POSTs notifications to it; lifecycle events, renewals, forged notifications and a
+//! receiver Graph cannot validate.
 
 mod common;
 
@@ -18,6 +21,11 @@ const HOURLY: &str = "[cadence]\nnormal_secs = 3600\nbusy_secs = 3600\nquiet_sec
 
 /// The agent over alice (and bob when `both`), Deals mapped, with `extra` config.
 async fn agent(sim: foldertrack::sim::SimHandle, both: bool, extra: &str) -> Agent {
+    agent_on(Api::Ews, sim, both, extra).await
+}
+
+/// [`agent`] over the back-end `api`.
+async fn agent_on(api: Api, sim: foldertrack::sim::SimHandle, both: bool, extra: &str) -> Agent {
     let c = sim.control();
     let folders: &[Folder<'_>] = &[(DEALS, Some(CONTOSO), "")];
     let mut list = vec![(ALICE, folders)];
@@ -27,7 +35,7 @@ async fn agent(sim: foldertrack::sim::SimHandle, both: bool, extra: &str) -> Age
         list.push((BOB, folders));
     }
     let extra = extra.to_owned();
-    Agent::with_extra(sim, &mailboxes(&list), move |_| extra).await
+    Agent::with_extra_on(api, sim, &mailboxes(&list), move |_| extra).await
 }
 
 /// Every mailbox's notification state, by address.
@@ -294,5 +302,229 @@ async fn a_server_out_of_streaming_connections_is_polled_and_status_says_why() {
         deliveries(&running).await
     );
     moved_and_delivered(&agent, BOB, "Quote by polling", 10).await;
+    running.stop().await;
+}
+// ---- Microsoft Graph change notifications ----
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `[notifications]` for a receiver on `listen` that Graph posts to at `url_port`.
+fn graph_notifications(listen: u16, url_port: u16) -> String {
+    format!(
+        "{HOURLY}[notifications]\ngraph_notification_url = \"http://127.0.0.1:{url_port}/graph/notify\"\ngraph_listen = \"127.0.0.1:{listen}\"\n"
+    )
+}
+
+/// The agent over Graph with its receiver reachable where the notification URL says; returns
+/// the receiver's URL too.
+async fn graph_agent(sim: foldertrack::sim::SimHandle) -> (Agent, String) {
+    let port = free_port();
+    let agent = agent_on(Api::Graph, sim, false, &graph_notifications(port, port)).await;
+    (agent, format!("http://127.0.0.1:{port}/graph/notify"))
+}
+
+fn subjects(agent: &Agent, subject: &str) -> usize {
+    agent
+        .delivered()
+        .iter()
+        .filter(|r| r.message.subject.as_deref() == Some(subject))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_moved_mail_reaches_the_sink_by_notification_without_track_now() {
+    let (agent, _) = graph_agent(simulator().await).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    assert_eq!(
+        calls(&agent, "subscriptions.create"),
+        1,
+        "one folder, one subscription"
+    );
+    let took = moved_and_delivered(&agent, ALICE, "Quote by Graph notification", 5).await;
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // A burst: each mail notifies, the passes coalesce, every mail arrives once.
+    for i in 0..5 {
+        drag(&agent.sim(), ALICE, &format!("Burst {i}"), DEALS);
+    }
+    let all = || (0..5).all(|i| subjects(&agent, &format!("Burst {i}")) == 1);
+    assert!(eventually(Duration::from_secs(5), all).await);
+    running.stop().await;
+    assert!(
+        agent.sim().graph_subscriptions(ALICE).unwrap().is_empty(),
+        "a clean stop deletes its subscriptions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_notification_with_a_wrong_client_state_is_ignored() {
+    let (agent, receiver) = graph_agent(simulator().await).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let subscription = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
+        .id
+        .clone();
+    // Let the pass the new subscription asked for finish.
+    let idle = async || {
+        !running.admin.status().await.unwrap().mailboxes[0]
+            .status
+            .syncing
+    };
+    assert!(eventually_async(Duration::from_secs(5), idle).await);
+    let before = calls(&agent, "messages.delta");
+    let mismatches = || {
+        foldertrack::telemetry::metrics()
+            .totals("foldertrack_graph_notifications_total", "outcome")
+            .get("client_state_mismatch")
+            .copied()
+            .unwrap_or(0)
+    };
+    let counted = mismatches();
+    let forged = serde_json::json!({"value": [{
+        "subscriptionId": subscription,
+        "clientState": "not-the-agents-secret",
+        "changeType": "created",
+        "resource": format!("Users/{ALICE}/Messages/AAMk"),
+    }]});
+    let answer = foldertrack::http::builder(&Default::default(), None)
+        .unwrap()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(&receiver)
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202, "answered, then ignored");
+    assert_eq!(mismatches(), counted + 1, "counted before the answer");
+    // The receiver acts before it answers; a wake would have started a pass by now.
+    let synced = || calls(&agent, "messages.delta") > before;
+    assert!(
+        !eventually(Duration::from_secs(2), synced).await,
+        "a forged notification never starts a pass"
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_missed_and_subscription_removed_sync_at_once_and_lose_nothing() {
+    let (agent, _) = graph_agent(simulator().await).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    // A notification Graph lost: only the pass `missed` starts can find the mail.
+    agent.sim().drop_graph_notifications(ALICE, 2).unwrap();
+    drag(
+        &agent.sim(),
+        ALICE,
+        "Quote whose notification was lost",
+        DEALS,
+    );
+    assert!(
+        !eventually(Duration::from_millis(1500), || has(
+            &agent,
+            "Quote whose notification was lost"
+        ))
+        .await,
+        "nothing told the agent yet"
+    );
+    assert_eq!(agent.sim().graph_lifecycle(ALICE, "missed").unwrap(), 1);
+    let found = || has(&agent, "Quote whose notification was lost");
+    assert!(eventually(Duration::from_secs(5), found).await);
+    // Graph removes the subscription; a mail moved meanwhile is found by the pass the
+    // removal starts, and the new subscription notifies the next one.
+    let created = calls(&agent, "subscriptions.create");
+    assert_eq!(
+        agent
+            .sim()
+            .graph_lifecycle(ALICE, "subscriptionRemoved")
+            .unwrap(),
+        1
+    );
+    drag(&agent.sim(), ALICE, "Quote while unsubscribed", DEALS);
+    let recreated = || calls(&agent, "subscriptions.create") > created;
+    assert!(eventually(Duration::from_secs(5), recreated).await);
+    assert!(
+        eventually(Duration::from_secs(5), || has(
+            &agent,
+            "Quote while unsubscribed"
+        ))
+        .await
+    );
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote on the new subscription", 5).await;
+    for subject in [
+        "Quote whose notification was lost",
+        "Quote while unsubscribed",
+        "Quote on the new subscription",
+    ] {
+        assert_eq!(subjects(&agent, subject), 1, "{subject} once");
+    }
+    assert_eq!(agent.sim().graph_subscriptions(ALICE).unwrap().len(), 1);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_subscriptions_are_renewed_before_they_expire() {
+    let sim = simulator().await;
+    // Graph grants 4 s: renewed after 3, again and again.
+    sim.control().set_graph_subscription_lifetime(Some(4));
+    let (agent, _) = graph_agent(sim).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let first = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
+        .id
+        .clone();
+    let renewed = || calls(&agent, "subscriptions.update") >= 3;
+    assert!(
+        eventually(Duration::from_secs(15), renewed).await,
+        "renewed every 3 s"
+    );
+    // Three renewals took 9 s: without them the 4 s subscription would be gone.
+    let live = agent.sim().graph_subscriptions(ALICE).unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].id, first, "the same subscription, renewed");
+    assert_eq!(calls(&agent, "subscriptions.create"), 1);
+    moved_and_delivered(&agent, ALICE, "Quote on a renewed subscription", 5).await;
+    // reauthorizationRequired renews at once.
+    let updates = calls(&agent, "subscriptions.update");
+    agent
+        .sim()
+        .graph_lifecycle(ALICE, "reauthorizationRequired")
+        .unwrap();
+    let reauthorized = || calls(&agent, "subscriptions.update") > updates;
+    assert!(eventually(Duration::from_secs(2), reauthorized).await);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_receiver_graph_cannot_validate_leaves_the_mailbox_polled_with_the_reason() {
+    // The URL leads to a port nobody listens on: the validation request fails.
+    let extra = graph_notifications(free_port(), free_port());
+    let agent = agent_on(Api::Graph, simulator().await, false, &extra).await;
+    let running = agent.run().await;
+    let said = async || polled_because(&running, "could not validate").await;
+    assert!(
+        eventually_async(Duration::from_secs(10), said).await,
+        "{:?}",
+        deliveries(&running).await
+    );
+    assert!(agent.sim().graph_subscriptions(ALICE).unwrap().is_empty());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_without_a_notification_url_is_polled_and_status_says_why() {
+    let agent = agent_on(Api::Graph, simulator().await, false, HOURLY).await;
+    let running = agent.run().await;
+    assert!(polled_because(&running, "graph_notification_url").await);
+    assert_eq!(calls(&agent, "subscriptions.create"), 0);
     running.stop().await;
 }
