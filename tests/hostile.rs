@@ -86,15 +86,6 @@ async fn empty_or_short_admin_tokens_are_refused_at_start_and_by_check_config() 
     assert!(out.contains("FT_HOSTILE_EMPTY_TOKEN is empty"), "{out}");
 }
 
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A webhook URL with a secret in its query (`?code=`, as Azure Functions use) and in its
 /// userinfo never reaches a log line or an item's reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +97,7 @@ async fn secrets_in_a_sink_url_are_redacted_in_logs_and_item_reasons() {
     write_secret(&dir.path().join("hook.secret"), "hook-secret-123");
     let url = format!(
         "http://hookuser:HOOKPASS@127.0.0.1:{}/api/hook?code=SECRETCODE&x=1",
-        closed_port()
+        free_port()
     );
     let extra = format!(
         "[sink]\nkind = \"webhook\"\nurl = \"{url}\"\nsecret_file = \"{}\"\n",

@@ -247,6 +247,16 @@ fn refuse_subscribe(agent: &Agent, code: &str, count: Option<u32>) {
     });
 }
 
+/// Waits (10 s at most) until every mailbox is polled for a reason containing `words`.
+async fn wait_polled_because(running: &Running, words: &str) {
+    let said = async || polled_because(running, words).await;
+    assert!(
+        eventually_async(Duration::from_secs(10), said).await,
+        "{:?}",
+        deliveries(running).await
+    );
+}
+
 async fn polled_because(running: &Running, words: &str) -> bool {
     deliveries(running)
         .await
@@ -260,12 +270,7 @@ async fn a_server_without_streaming_is_polled_and_status_says_why() {
     let agent = agent(simulator().await, false, extra).await;
     refuse_subscribe(&agent, "ErrorInvalidServerVersion", None);
     let running = agent.run().await;
-    let said = async || polled_because(&running, "ErrorInvalidServerVersion").await;
-    assert!(
-        eventually_async(Duration::from_secs(10), said).await,
-        "{:?}",
-        deliveries(&running).await
-    );
+    wait_polled_because(&running, "ErrorInvalidServerVersion").await;
     moved_and_delivered(&agent, ALICE, "Quote by polling", 10).await;
     assert_eq!(calls(&agent, "Subscribe"), 1, "not asked again");
     assert_eq!(calls(&agent, "GetStreamingEvents"), 0);
@@ -277,12 +282,7 @@ async fn a_mailbox_out_of_subscriptions_is_polled_and_status_says_why() {
     let agent = agent(simulator().await, false, HOURLY).await;
     refuse_subscribe(&agent, "ErrorExceededSubscriptionCount", Some(1));
     let running = agent.run().await;
-    let said = async || polled_because(&running, "EWSMaxSubscriptions").await;
-    assert!(
-        eventually_async(Duration::from_secs(10), said).await,
-        "{:?}",
-        deliveries(&running).await
-    );
+    wait_polled_because(&running, "EWSMaxSubscriptions").await;
     running.stop().await;
 }
 
@@ -305,15 +305,6 @@ async fn a_server_out_of_streaming_connections_is_polled_and_status_says_why() {
     running.stop().await;
 }
 // ---- Microsoft Graph change notifications ----
-
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `[notifications]` for a receiver on `listen` that Graph posts to at `url_port`.
 fn graph_notifications(listen: u16, url_port: u16) -> String {
@@ -510,12 +501,7 @@ async fn graph_a_receiver_graph_cannot_validate_leaves_the_mailbox_polled_with_t
     let extra = graph_notifications(free_port(), free_port());
     let agent = agent_on(Api::Graph, simulator().await, false, &extra).await;
     let running = agent.run().await;
-    let said = async || polled_because(&running, "could not validate").await;
-    assert!(
-        eventually_async(Duration::from_secs(10), said).await,
-        "{:?}",
-        deliveries(&running).await
-    );
+    wait_polled_because(&running, "could not validate").await;
     assert!(agent.sim().graph_subscriptions(ALICE).unwrap().is_empty());
     running.stop().await;
 }

@@ -390,3 +390,260 @@ async fn tokens_carry_the_apps_roles_and_graph_refuses_what_they_do_not_allow() 
     let (status, body) = g.get(DELTA, "").await;
     assert_eq!(read(status, &body), (403, "ErrorAccessDenied".to_owned()));
 }
+
+// ---- Change notifications ----
+
+impl Graph {
+    /// Sends `method` to a path under the root with a JSON body (or none).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.root))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            request = request.json(b);
+        }
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn subscribe(&self, body: &Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, "/subscriptions", Some(body))
+            .await
+    }
+}
+
+/// What a test receiver does and saw.
+#[derive(Default)]
+struct ReceiverState {
+    /// Answer validation requests with something other than the token.
+    wrong_token: bool,
+    /// Notification POSTs still to refuse with 503.
+    refuse: std::sync::atomic::AtomicU32,
+    refused: std::sync::atomic::AtomicU32,
+    validations: std::sync::atomic::AtomicU32,
+    bodies: std::sync::Mutex<Vec<Value>>,
+}
+
+/// A notification receiver on loopback; returns its URL and what it saw.
+async fn receiver(state: ReceiverState) -> (String, std::sync::Arc<ReceiverState>) {
+    use axum::extract::{RawQuery, State};
+    use std::sync::atomic::Ordering::SeqCst;
+    let state = std::sync::Arc::new(state);
+    let handler = async |State(s): State<std::sync::Arc<ReceiverState>>,
+                         RawQuery(q): RawQuery,
+                         body: axum::body::Bytes| {
+        if let Some(token) = q
+            .as_deref()
+            .and_then(foldertrack::graph::subscription::validation_token)
+        {
+            s.validations.fetch_add(1, SeqCst);
+            let answer = if s.wrong_token {
+                "not the token".to_owned()
+            } else {
+                token
+            };
+            return (axum::http::StatusCode::OK, answer);
+        }
+        if s.refuse.load(SeqCst) > 0 {
+            s.refuse.fetch_sub(1, SeqCst);
+            s.refused.fetch_add(1, SeqCst);
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+        }
+        s.bodies
+            .lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+        (axum::http::StatusCode::ACCEPTED, String::new())
+    };
+    let router = axum::Router::new()
+        .route("/notify", axum::routing::post(handler))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, state)
+}
+
+fn in_minutes(minutes: i64) -> String {
+    (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(minutes)).to_string()
+}
+
+fn subscription(url: &str, folder: &str, minutes: i64) -> Value {
+    json!({
+        "changeType": "created,updated,deleted",
+        "notificationUrl": url,
+        "lifecycleNotificationUrl": url,
+        "resource": format!("users/{ALICE}/mailFolders('{folder}')/messages"),
+        "expirationDateTime": in_minutes(minutes),
+        "clientState": "the-client-state",
+    })
+}
+
+#[tokio::test]
+async fn a_subscription_is_created_only_when_its_receiver_echoes_the_validation_token() {
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (bad_url, bad) = receiver(ReceiverState {
+        wrong_token: true,
+        ..ReceiverState::default()
+    })
+    .await;
+    let (status, body) = g.subscribe(&subscription(&bad_url, "inbox", 60)).await;
+    assert_eq!((status, code(&body)), (400, "ValidationError"), "{body}");
+    assert!(bad.validations.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    for (field, value, why) in [
+        (
+            "notificationUrl",
+            json!("https://agent.example.com/notify"),
+            "not loopback",
+        ),
+        (
+            "notificationUrl",
+            json!("http://10.0.0.1/notify"),
+            "not loopback",
+        ),
+    ] {
+        let (url, _) = receiver(ReceiverState::default()).await;
+        let mut s = subscription(&url, "inbox", 60);
+        s[field] = value;
+        let (status, body) = g.subscribe(&s).await;
+        assert_eq!(
+            (status, code(&body)),
+            (400, "ValidationError"),
+            "{why}: {body}"
+        );
+    }
+    let (url, good) = receiver(ReceiverState::default()).await;
+    for (field, value) in [
+        ("expirationDateTime", json!(in_minutes(10_081 + 5))),
+        ("expirationDateTime", json!(in_minutes(-1))),
+        ("changeType", json!("created,moved")),
+        ("clientState", json!("x".repeat(129))),
+        ("resource", json!("users/alice@example.com/events")),
+        ("colour", json!("blue")),
+    ] {
+        let mut s = subscription(&url, "inbox", 60);
+        s[field] = value;
+        let (status, body) = g.subscribe(&s).await;
+        assert_eq!(status, 400, "{field}: {body}");
+    }
+    assert_eq!(
+        good.validations.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "refused before validating"
+    );
+    let (status, made) = g.subscribe(&subscription(&url, "inbox", 10_080)).await;
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["clientState"], "the-client-state");
+    assert_eq!(made["changeType"], "created,updated,deleted");
+    assert!(made["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(
+        good.validations.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one validation when the lifecycle URL is the same"
+    );
+    let (status, list) = g.call(reqwest::Method::GET, "/subscriptions", None).await;
+    assert_eq!(
+        (status, list["value"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_posted_with_the_client_state_and_retried_until_taken() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (url, seen) = receiver(ReceiverState {
+        refuse: 1.into(),
+        ..ReceiverState::default()
+    })
+    .await;
+    let (status, made) = g.subscribe(&subscription(&url, "inbox", 60)).await;
+    assert_eq!(status, 201, "{made}");
+    let c = sim.control();
+    c.create_folder(ALICE, "Inbox/Deals").unwrap();
+    let delivered = c.deliver(ALICE, "Inbox", &mail("Notify me")).unwrap();
+    // Refused once with 503: Graph tries again a second later.
+    let taken = || !seen.bodies.lock().unwrap().is_empty();
+    assert!(eventually(std::time::Duration::from_secs(10), taken).await);
+    assert_eq!(seen.refused.load(SeqCst), 1);
+    let body = seen.bodies.lock().unwrap()[0].clone();
+    let n = &body["value"][0];
+    assert_eq!(n["subscriptionId"], made["id"], "{body}");
+    assert_eq!(n["clientState"], "the-client-state");
+    assert_eq!(n["changeType"], "created");
+    assert!(
+        n["resource"].as_str().unwrap().contains("/Messages/"),
+        "{body}"
+    );
+    assert!(n["subscriptionExpirationDateTime"].is_string());
+    // Dragged out of the subscribed folder: `deleted` there (Deals is not subscribed).
+    c.move_message(ALICE, &delivered.item_id, "Inbox/Deals")
+        .unwrap();
+    let deleted = || {
+        seen.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| b["value"].as_array().cloned().unwrap_or_default())
+            .any(|n| n["changeType"] == "deleted")
+    };
+    assert!(eventually(std::time::Duration::from_secs(5), deleted).await);
+    // subscriptionRemoved goes to the lifecycle URL and ends the subscription.
+    assert_eq!(c.graph_lifecycle(ALICE, "subscriptionRemoved").unwrap(), 1);
+    let removed = || {
+        seen.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b["value"][0]["lifecycleEvent"] == "subscriptionRemoved")
+    };
+    assert!(eventually(std::time::Duration::from_secs(5), removed).await);
+    assert!(c.graph_subscriptions(ALICE).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_subscription_is_renewed_by_patch_and_gone_once_expired_or_deleted() {
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (url, _) = receiver(ReceiverState::default()).await;
+    let (_, made) = g.subscribe(&subscription(&url, "inbox", 60)).await;
+    let path = format!("/subscriptions/{}", made["id"].as_str().unwrap());
+    let renewal = json!({"expirationDateTime": in_minutes(120)});
+    let (status, renewed) = g.call(reqwest::Method::PATCH, &path, Some(&renewal)).await;
+    assert_eq!(status, 200, "{renewed}");
+    assert_ne!(renewed["expirationDateTime"], made["expirationDateTime"]);
+    let too_far = json!({"expirationDateTime": in_minutes(20_000)});
+    assert_eq!(
+        g.call(reqwest::Method::PATCH, &path, Some(&too_far))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(g.call(reqwest::Method::DELETE, &path, None).await.0, 204);
+    assert_eq!(
+        g.call(reqwest::Method::PATCH, &path, Some(&renewal))
+            .await
+            .0,
+        404
+    );
+    // Granted one second: expired, it is gone and cannot be renewed.
+    sim.control().set_graph_subscription_lifetime(Some(1));
+    let (_, short) = g.subscribe(&subscription(&url, "inbox", 60)).await;
+    let path = format!("/subscriptions/{}", short["id"].as_str().unwrap());
+    let gone = async || g.call(reqwest::Method::GET, &path, None).await.0 == 404;
+    assert!(eventually_async(std::time::Duration::from_secs(5), gone).await);
+    assert_eq!(
+        g.call(reqwest::Method::PATCH, &path, Some(&renewal))
+            .await
+            .0,
+        404
+    );
+}

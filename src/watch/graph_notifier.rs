@@ -236,10 +236,11 @@ impl Manager {
         }
     }
 
-    /// The next renewal or retry.
+    /// The next renewal or retry (a hold that has passed waits for nothing).
     fn next_due(&self) -> Option<Instant> {
+        let now = Instant::now();
         let renewals = self.live.values().map(|l| l.renew_at);
-        let retries = self.held.values().map(|(at, _)| *at);
+        let retries = self.held.values().map(|(at, _)| *at).filter(|at| *at > now);
         renewals.chain(retries).min()
     }
 
@@ -247,6 +248,7 @@ impl Manager {
     /// deletes the subscriptions of folders no longer watched.
     async fn reconcile(&mut self) {
         let wanted = self.shared.hints.folders();
+        self.held.retain(|m, _| wanted.contains_key(m));
         let stale: Vec<(String, String)> = (self.live.keys())
             .filter(|(m, f)| !wanted.get(m).is_some_and(|fs| fs.contains(f)))
             .cloned()

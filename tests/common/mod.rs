@@ -465,6 +465,15 @@ pub fn cli(config: &Path, args: &[&str]) -> (i32, String) {
     )
 }
 
+/// A free loopback port (bound, read, released): nothing listens on it until someone binds it.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Polls `check` every 50 ms until it holds or `within` has passed; returns whether it held.
 pub async fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + within;
