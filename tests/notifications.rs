@@ -113,9 +113,22 @@ async fn a_moved_mail_reaches_the_sink_in_seconds_without_track_now() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notified_mailbox_polls_only_at_the_backstop() {
-    // A one-second cadence, which notifications stretch to the 60 s backstop.
-    let extra = "[cadence]\nnormal_secs = 1\nbusy_secs = 1\nquiet_secs = 1\n[notifications]\nbackstop_secs = 60\n";
-    let agent = agent(simulator().await, false, extra).await;
+    notified_mailbox_polls_only_at_the_backstop(Api::Ews, "").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_notified_mailbox_polls_only_at_the_backstop() {
+    let port = free_port();
+    notified_mailbox_polls_only_at_the_backstop(Api::Graph, &graph_receiver(port, port)).await;
+}
+
+/// A one-second cadence, which notifications stretch to the 60 s backstop; `notifications`
+/// adds lines to `[notifications]`.
+async fn notified_mailbox_polls_only_at_the_backstop(api: Api, notifications: &str) {
+    let extra = format!(
+        "[cadence]\nnormal_secs = 1\nbusy_secs = 1\nquiet_secs = 1\n[notifications]\nbackstop_secs = 60\n{notifications}"
+    );
+    let agent = agent_on(api, simulator().await, false, &extra).await;
     let running = agent.run().await;
     wait_notified(&running).await;
     // The pass a new subscription asks for may still be running; then the schedule holds.
@@ -306,10 +319,18 @@ async fn a_server_out_of_streaming_connections_is_polled_and_status_says_why() {
 }
 // ---- Microsoft Graph change notifications ----
 
-/// `[notifications]` for a receiver on `listen` that Graph posts to at `url_port`.
+/// The `[notifications]` lines of a receiver on `listen` that Graph posts to at `url_port`.
+fn graph_receiver(listen: u16, url_port: u16) -> String {
+    format!(
+        "graph_notification_url = \"http://127.0.0.1:{url_port}/graph/notify\"\ngraph_listen = \"127.0.0.1:{listen}\"\n"
+    )
+}
+
+/// An hourly cadence and [`graph_receiver`].
 fn graph_notifications(listen: u16, url_port: u16) -> String {
     format!(
-        "{HOURLY}[notifications]\ngraph_notification_url = \"http://127.0.0.1:{url_port}/graph/notify\"\ngraph_listen = \"127.0.0.1:{listen}\"\n"
+        "{HOURLY}[notifications]\n{}",
+        graph_receiver(listen, url_port)
     )
 }
 

@@ -7,9 +7,10 @@ use common::*;
 use foldertrack::sim::{FaultKind, FaultRule, SimHandle};
 use serde_json::{Value, json};
 
-/// A client with the project's TLS set-up (and a 10 s bound on every call).
+/// A client with the project's TLS set-up (and a 15 s bound on every call: a subscription
+/// takes up to Graph's 10 s of validation).
 fn http() -> reqwest::Client {
-    let secs = std::time::Duration::from_secs(10);
+    let secs = std::time::Duration::from_secs(15);
     foldertrack::http::client(&foldertrack::http::Timeouts {
         connect: secs,
         request: secs,
@@ -423,6 +424,8 @@ impl Graph {
 struct ReceiverState {
     /// Answer validation requests with something other than the token.
     wrong_token: bool,
+    /// Answer validation requests this late.
+    validation_delay: Option<std::time::Duration>,
     /// Notification POSTs still to refuse with 503.
     refuse: std::sync::atomic::AtomicU32,
     refused: std::sync::atomic::AtomicU32,
@@ -443,6 +446,9 @@ async fn receiver(state: ReceiverState) -> (String, std::sync::Arc<ReceiverState
             .and_then(foldertrack::graph::subscription::validation_token)
         {
             s.validations.fetch_add(1, SeqCst);
+            if let Some(late) = s.validation_delay {
+                tokio::time::sleep(late).await;
+            }
             let answer = if s.wrong_token {
                 "not the token".to_owned()
             } else {
@@ -646,4 +652,30 @@ async fn a_subscription_is_renewed_by_patch_and_gone_once_expired_or_deleted() {
             .0,
         404
     );
+}
+
+#[tokio::test]
+async fn a_validation_answered_after_ten_seconds_fails_the_subscription() {
+    let sim = simulator().await;
+    let g = Graph::new(&sim).await;
+    let (url, _) = receiver(ReceiverState {
+        validation_delay: Some(std::time::Duration::from_secs(11)),
+        ..ReceiverState::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = g.subscribe(&subscription(&url, "inbox", 60)).await;
+    assert_eq!((status, code(&body)), (400, "ValidationError"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(11),
+        "Graph waits 10 s"
+    );
+    assert!(sim.control().graph_subscriptions(ALICE).unwrap().is_empty());
 }
