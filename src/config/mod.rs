@@ -76,7 +76,8 @@ pub struct Config {
     /// The adaptive sync interval of each mailbox.
     #[serde(default)]
     pub cadence: Cadence,
-    /// Streaming notifications that wake a mailbox's sync at once (EWS only).
+    /// Notifications that wake a mailbox's sync at once: EWS streaming, or Graph change
+    /// notifications when a notification URL is given.
     #[serde(default)]
     pub notifications: Notifications,
     /// Where sync state, history and the outbox are kept.
@@ -684,7 +685,7 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
 
     #[test]
     fn validation_table() {
-        let rows: [(&str, &str); 11] = [
+        let rows: [(&str, &str); 14] = [
             (
                 "[[mailbox]]\naddress = \"alice@example.com\"\n[[mailbox.folder]]\npath = \"Archive/X\"",
                 "mailbox alice@example.com, folder \"Archive/X\", path: folder paths must start at Inbox",
@@ -720,6 +721,18 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
             (
                 "[notifications]\nbackstop_secs = 5",
                 "notifications.backstop_secs: 5 is out of range; use 60 to 86400",
+            ),
+            (
+                "[notifications]\ngraph_subscription_minutes = 10081",
+                "notifications.graph_subscription_minutes: 10081 is out of range; use 1 to 10080",
+            ),
+            (
+                "[notifications]\ngraph_listen = \"somewhere\"",
+                "notifications.graph_listen: \"somewhere\" is not an address like 127.0.0.1:9478",
+            ),
+            (
+                "[notifications]\ngraph_notification_url = \"ftp://agent.example.com/n\"",
+                "notifications.graph_notification_url: Microsoft Graph posts only to https:// URLs",
             ),
             (
                 "[sink]\nkind = \"webhook\"\nurl = \"http://hooks.example.com/x\"\nsecret_env = \"S\"",
