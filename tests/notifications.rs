@@ -535,3 +535,58 @@ async fn graph_without_a_notification_url_is_polled_and_status_says_why() {
     assert_eq!(calls(&agent, "subscriptions.create"), 0);
     running.stop().await;
 }
+
+/// Graph answers the next `count` renewals with 503.
+fn refuse_renewals(agent: &Agent, count: u32) {
+    agent.sim().add_fault(FaultRule {
+        mailbox: None,
+        operation: Some("subscriptions.update".into()),
+        fault: FaultKind::Http503 {
+            retry_after_secs: 1,
+        },
+        count: Some(count),
+        probability: None,
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_failed_renewal_is_retried_before_the_subscription_expires() {
+    let sim = simulator().await;
+    // Renewed after 6 s; the retry a second later still beats the 8 s expiry.
+    sim.control().set_graph_subscription_lifetime(Some(8));
+    let (agent, _) = graph_agent(sim).await;
+    refuse_renewals(&agent, 1);
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let retried = || calls(&agent, "subscriptions.update") >= 2;
+    assert!(eventually(Duration::from_secs(12), retried).await);
+    assert!(
+        all_notified(&running).await,
+        "{:?}",
+        deliveries(&running).await
+    );
+    assert_eq!(
+        calls(&agent, "subscriptions.create"),
+        1,
+        "kept, not replaced"
+    );
+    assert_eq!(agent.sim().graph_subscriptions(ALICE).unwrap().len(), 1);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_a_subscription_that_could_not_be_renewed_is_polled_visibly_then_replaced() {
+    let sim = simulator().await;
+    // Renewed after 1.5 s; the retry comes after the 2 s expiry.
+    sim.control().set_graph_subscription_lifetime(Some(2));
+    let (agent, _) = graph_agent(sim).await;
+    refuse_renewals(&agent, 1);
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    wait_polled_because(&running, "renewing its Graph subscription failed").await;
+    let replaced = || calls(&agent, "subscriptions.create") >= 2;
+    assert!(eventually(Duration::from_secs(10), replaced).await);
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote on the replacement", 5).await;
+    running.stop().await;
+}
