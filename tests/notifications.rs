@@ -342,6 +342,29 @@ async fn graph_agent(sim: foldertrack::sim::SimHandle) -> (Agent, String) {
     (agent, format!("http://127.0.0.1:{port}/graph/notify"))
 }
 
+/// A running Graph agent whose subscriptions Graph grants `lifetime` seconds and whose next
+/// `refused` renewals it answers with 503; returned once the mailbox is notified.
+async fn notified_graph_agent(lifetime: u64, refused: u32) -> (Agent, Running) {
+    let sim = simulator().await;
+    sim.control()
+        .set_graph_subscription_lifetime(Some(lifetime));
+    let (agent, _) = graph_agent(sim).await;
+    if refused > 0 {
+        agent.sim().add_fault(FaultRule {
+            mailbox: None,
+            operation: Some("subscriptions.update".into()),
+            fault: FaultKind::Http503 {
+                retry_after_secs: 1,
+            },
+            count: Some(refused),
+            probability: None,
+        });
+    }
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    (agent, running)
+}
+
 fn subjects(agent: &Agent, subject: &str) -> usize {
     agent
         .delivered()
@@ -485,12 +508,8 @@ async fn graph_missed_and_subscription_removed_sync_at_once_and_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_subscriptions_are_renewed_before_they_expire() {
-    let sim = simulator().await;
     // Graph grants 4 s: renewed after 3, again and again.
-    sim.control().set_graph_subscription_lifetime(Some(4));
-    let (agent, _) = graph_agent(sim).await;
-    let running = agent.run().await;
-    wait_notified(&running).await;
+    let (agent, running) = notified_graph_agent(4, 0).await;
     let first = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
         .id
         .clone();
@@ -536,28 +555,10 @@ async fn graph_without_a_notification_url_is_polled_and_status_says_why() {
     running.stop().await;
 }
 
-/// Graph answers the next `count` renewals with 503.
-fn refuse_renewals(agent: &Agent, count: u32) {
-    agent.sim().add_fault(FaultRule {
-        mailbox: None,
-        operation: Some("subscriptions.update".into()),
-        fault: FaultKind::Http503 {
-            retry_after_secs: 1,
-        },
-        count: Some(count),
-        probability: None,
-    });
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_a_failed_renewal_is_retried_before_the_subscription_expires() {
-    let sim = simulator().await;
     // Renewed after 6 s; the retry a second later still beats the 8 s expiry.
-    sim.control().set_graph_subscription_lifetime(Some(8));
-    let (agent, _) = graph_agent(sim).await;
-    refuse_renewals(&agent, 1);
-    let running = agent.run().await;
-    wait_notified(&running).await;
+    let (agent, running) = notified_graph_agent(8, 1).await;
     let retried = || calls(&agent, "subscriptions.update") >= 2;
     assert!(eventually(Duration::from_secs(12), retried).await);
     assert!(
@@ -576,13 +577,8 @@ async fn graph_a_failed_renewal_is_retried_before_the_subscription_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_a_subscription_that_could_not_be_renewed_is_polled_visibly_then_replaced() {
-    let sim = simulator().await;
     // Renewed after 1.5 s; the retry comes after the 2 s expiry.
-    sim.control().set_graph_subscription_lifetime(Some(2));
-    let (agent, _) = graph_agent(sim).await;
-    refuse_renewals(&agent, 1);
-    let running = agent.run().await;
-    wait_notified(&running).await;
+    let (agent, running) = notified_graph_agent(2, 1).await;
     wait_polled_because(&running, "renewing its Graph subscription failed").await;
     let replaced = || calls(&agent, "subscriptions.create") >= 2;
     assert!(eventually(Duration::from_secs(10), replaced).await);
