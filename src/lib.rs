@@ -17,7 +17,8 @@
 //! - [`feed`]: a folder's changes, protocol-neutral; [`feed::ews`] implements it over EWS,
 //!   [`feed::graph`] over Microsoft Graph.
 //! - [`store`]: durable state; the only code that touches sled.
-//! - [`watch`]: pure decisions (classify, cadence, health, mappings) and the per-mailbox tasks.
+//! - [`watch`]: pure decisions (classify, cadence, health, mappings) and the tasks: per
+//!   mailbox, and the notifiers (EWS streaming, Graph change notifications).
 //! - [`deliver`]: sinks, the outbox drain, problem items, and the write-back to the mailbox.
 //! - [`admin`]: the admin HTTP API — its server, and the client the CLI uses.
 //! - [`config`]: the configuration file, validated, turned into each component's settings.
