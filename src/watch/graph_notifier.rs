@@ -36,6 +36,8 @@ struct Shared {
     /// Subscription id → its mailbox.
     routes: Mutex<HashMap<String, String>>,
     lifecycle: mpsc::UnboundedSender<(String, Lifecycle)>,
+    /// Forged notifications so far (the log names the first and every hundredth).
+    forged: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -73,11 +75,15 @@ impl Shared {
                 None => "unknown_subscription",
             },
             Received::Forged => {
-                tracing::warn!(
-                    event = "graph_notification_forged",
-                    subscription = %n.subscription_id,
-                    "a notification without this agent's clientState was ignored"
-                );
+                let seen = 1 + (self.forged).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Anyone who finds the URL can post: a flood must not flood the log too.
+                if seen == 1 || seen.is_multiple_of(100) {
+                    tracing::warn!(
+                        event = "graph_notification_forged",
+                        forged_so_far = seen,
+                        "a notification without this agent's clientState was ignored"
+                    );
+                }
                 "client_state_mismatch"
             }
             Received::Unknown => "unknown_lifecycle_event",
@@ -119,12 +125,12 @@ async fn receive(
     }
     if let Some(token) = query.as_deref().and_then(protocol::validation_token) {
         count("validation");
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            token,
-        )
-            .into_response();
+        // Echoed as plain text that no browser may sniff into markup.
+        let headers = [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ];
+        return (StatusCode::OK, headers, token).into_response();
     }
     match serde_json::from_slice::<Notifications>(&body) {
         Ok(batch) => {
@@ -158,6 +164,7 @@ pub async fn run(
         hints,
         routes: Mutex::default(),
         lifecycle,
+        forged: Default::default(),
     });
     let router = axum::Router::new()
         .fallback(receive)
