@@ -162,6 +162,7 @@ fn config_view(config: &Config) -> crate::admin::ConfigView {
         .into_iter()
         .chain([config.capacity_check()])
         .chain(config.cluster_check())
+        .chain(config.notifications_check())
         .map(|check| {
             let (level, text) = match check {
                 config::Check::Ok(t) => ("ok", t),

@@ -219,6 +219,7 @@ pub async fn check_config(path: &Path, offline: bool) -> Result<ExitCode> {
             checks.extend(foldertrack::config::secret_checks(&config));
             checks.push(config.capacity_check());
             checks.extend(config.cluster_check());
+            checks.extend(config.notifications_check());
             if !offline && !checks.iter().any(|c| matches!(c, Check::Fail(_))) {
                 match agent::feed(&config) {
                     Ok(feed) => {

@@ -755,6 +755,50 @@ auth = { kind = "basic", username = "svc@example.com", password_env = "FT_PW" }
     }
 
     #[test]
+    fn graph_notifications_need_a_url_and_say_where_they_go() {
+        let load = |api: &str, notifications: &str| {
+            let oauth = "auth = { kind = \"oauth\", tenant_id = \"t\", client_id = \"c\", client_secret_env = \"S\" }";
+            let url = match api {
+                "graph" => "https://graph.microsoft.com/v1.0",
+                _ => "https://mail.example.com/EWS/Exchange.asmx",
+            };
+            let text = format!(
+                "[exchange]\napi = \"{api}\"\nurl = \"{url}\"\n{oauth}\n[notifications]\n{notifications}"
+            );
+            Config::from_toml_str(&text, Path::new("t.toml")).unwrap()
+        };
+        let url = "graph_notification_url = \"https://agent.example.com/n\"\n";
+        let text = |c: Option<Check>| match c {
+            Some(Check::Ok(t)) => format!("ok {t}"),
+            Some(Check::Warn(t)) => format!("warn {t}"),
+            Some(Check::Fail(t)) => format!("fail {t}"),
+            None => "none".into(),
+        };
+        let on = load("graph", url);
+        let settings = on.graph_notify_settings().unwrap().unwrap();
+        assert_eq!(settings.url.as_str(), "https://agent.example.com/n");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:9478");
+        assert_eq!(settings.lifetime.as_secs(), 1440 * 60);
+        assert!(on.notify_settings().enabled);
+        assert_eq!(on.notify_off_reason(), None);
+        assert!(text(on.notifications_check()).starts_with("ok notifications: Graph posts"));
+        let polled = load("graph", "");
+        assert_eq!(polled.graph_notify_settings().unwrap(), None);
+        assert!(!polled.notify_settings().enabled);
+        assert!(
+            polled
+                .notify_off_reason()
+                .unwrap()
+                .contains("graph_notification_url")
+        );
+        let off = load("graph", &format!("{url}mode = \"off\"\n"));
+        assert_eq!(off.graph_notify_settings().unwrap(), None);
+        assert!(text(off.notifications_check()).starts_with("warn "));
+        assert!(text(load("ews", url).notifications_check()).starts_with("warn "));
+        assert_eq!(text(load("ews", "").notifications_check()), "none");
+    }
+
+    #[test]
     fn graph_needs_oauth_and_the_graph_root() {
         let graph = |exchange: &str| match Config::from_toml_str(
             &format!("[exchange]\napi = \"graph\"\n{exchange}"),

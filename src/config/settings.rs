@@ -251,6 +251,28 @@ impl Config {
         }))
     }
 
+    /// `check-config`'s word on Graph change notifications (nothing for EWS without them).
+    pub fn notifications_check(&self) -> Option<Check> {
+        let n = &self.notifications;
+        let url = n.graph_notification_url.as_deref();
+        Some(match (self.exchange.api, n.mode, url) {
+            (Api::Ews, _, Some(_)) => Check::Warn(
+                "notifications.graph_notification_url applies to api = \"graph\" only; remove it".into(),
+            ),
+            (Api::Ews, _, None) => return None,
+            (Api::Graph, NotificationMode::Off, Some(_)) => Check::Warn(
+                "notifications: graph_notification_url is set but mode = \"off\": Graph mailboxes are polled".into(),
+            ),
+            (Api::Graph, _, None) => Check::Ok(
+                "notifications: Graph mailboxes are polled on the cadence; set notifications.graph_notification_url for change notifications".into(),
+            ),
+            (Api::Graph, NotificationMode::Streaming, Some(url)) => Check::Ok(format!(
+                "notifications: Graph posts change notifications to {url}, which must reach the receiver on {} (Graph checks it when subscribing)",
+                n.graph_listen
+            )),
+        })
+    }
+
     /// Why mailboxes are polled only, when notifications are not used.
     pub fn notify_off_reason(&self) -> Option<&'static str> {
         if self.notifications.mode == NotificationMode::Off {
