@@ -586,3 +586,20 @@ async fn graph_a_subscription_that_could_not_be_renewed_is_polled_visibly_then_r
     moved_and_delivered(&agent, ALICE, "Quote on the replacement", 5).await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_subscriptions_a_crashed_run_left_are_deleted_at_the_next_start() {
+    let (agent, _) = graph_agent(simulator().await).await;
+    let crashed = agent.run().await;
+    wait_notified(&crashed).await;
+    let left = agent.sim().graph_subscriptions(ALICE).unwrap()[0].id.clone();
+    crashed.kill().await;
+    assert_eq!(agent.sim().graph_subscriptions(ALICE).unwrap()[0].id, left, "left behind");
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let live = agent.sim().graph_subscriptions(ALICE).unwrap();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_ne!(live[0].id, left, "the old one deleted, a new one made");
+    moved_and_delivered(&agent, ALICE, "Quote after a crash", 5).await;
+    running.stop().await;
+}

@@ -6,7 +6,13 @@
 use crate::client::graph::Request;
 use crate::client::{self, GraphClient, Target};
 use crate::ews::Mailbox;
+use crate::graph::subscription::SubscriptionList;
 use crate::graph::{self, subscription::Renewal, subscription::Subscription};
+
+/// The name `GET /subscriptions` is gated and logged under: it belongs to no one mailbox.
+const APP: &str = "(subscriptions)";
+/// The most pages of subscriptions read (Graph pages them by 100 or so).
+const MAX_PAGES: usize = 100;
 use reqwest::Method;
 
 /// `POST`, `PATCH` and `DELETE` on `/subscriptions`.
@@ -60,6 +66,24 @@ impl GraphSubscriptions {
         )
         .await?
         .json()
+    }
+
+    /// Every subscription of the app (all its agents and mailboxes).
+    pub async fn list(&self) -> Result<Vec<Subscription>, client::Error> {
+        let mut url = self.client.url("/subscriptions");
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let page: SubscriptionList = self
+                .call(APP, "subscriptions.list", Method::GET, url, None)
+                .await?
+                .json()?;
+            all.extend(page.value);
+            match page.next_link.as_deref().and_then(|l| self.client.link(l)) {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        Ok(all)
     }
 
     /// Ends a subscription.

@@ -150,6 +150,14 @@ impl Subscription {
     }
 }
 
+/// The mailbox a subscription's `resource` names (`users/{mailbox}/…`), if it names one.
+pub fn resource_mailbox(resource: &str) -> Option<&str> {
+    let mut parts = resource.trim_start_matches('/').split('/');
+    let users = parts.next()?;
+    let mailbox = parts.next()?;
+    (users.eq_ignore_ascii_case("users") && !mailbox.is_empty()).then_some(mailbox)
+}
+
 /// `expirationDateTime` of a subscription that lives `lifetime` from `now` (never longer than
 /// [`MAX_LIFETIME`]).
 pub fn expiration(now: jiff::Timestamp, lifetime: Duration) -> String {
@@ -312,6 +320,17 @@ mod tests {
         assert_eq!(json["lifecycleNotificationUrl"], "https://h/n");
         assert_eq!(json["clientState"], "s");
         assert!(json.get("id").is_none());
+    }
+
+    #[test]
+    fn a_resource_names_its_mailbox() {
+        assert_eq!(
+            resource_mailbox(&folder_messages("a@x", "AQM=")),
+            Some("a@x")
+        );
+        assert_eq!(resource_mailbox("/Users/b@x/messages"), Some("b@x"));
+        assert_eq!(resource_mailbox("groups/g/threads"), None);
+        assert_eq!(resource_mailbox("users"), None);
     }
 
     #[test]

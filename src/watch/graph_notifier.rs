@@ -1,7 +1,7 @@
 //! Graph change notifications (R40, the Graph counterpart of [`super::notifier`]): a receiver
 //! Microsoft Graph posts to, and a subscription on each watched folder's messages, created
 //! once the mailbox's first pass resolved its folders, renewed before it expires and deleted
-//! at a clean stop. A notification only wakes the mailbox's normal delta pass
+//! at a clean stop (and what an earlier run left on the same URL, at start). A notification only wakes the mailbox's normal delta pass
 //! ([`Hints::wake`], coalesced); nothing is tracked from it. Every notification must carry
 //! this agent's `clientState` (a random secret made at start): one that does not is counted
 //! and ignored. Lifecycle events: `reauthorizationRequired` renews the subscription,
@@ -209,6 +209,7 @@ impl Manager {
         mut events: mpsc::UnboundedReceiver<(String, Lifecycle)>,
         stop: CancellationToken,
     ) {
+        self.sweep().await;
         let hints = self.shared.hints.clone();
         loop {
             let changed = hints.changed.notified();
@@ -240,6 +241,32 @@ impl Manager {
                 event = "graph_subscriptions_left",
                 "some subscriptions were not deleted in time; they lapse at their expiry"
             );
+        }
+    }
+
+    /// Deletes what an earlier run left on this URL (it stopped without deleting, or crashed):
+    /// those would post with a `clientState` this run refuses until they expire. Other URLs
+    /// (other members of a cluster, other tools of the app) are left alone.
+    async fn sweep(&self) {
+        let ours = self.settings.url.as_str();
+        let left = match self.subscriptions.list().await {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(event = "graph_subscriptions_unlisted", error = %e, "earlier subscriptions on this URL are left to expire");
+                return;
+            }
+        };
+        for old in left.iter().filter(|s| s.notification_url == ours) {
+            let (Some(id), Some(mailbox)) = (&old.id, protocol::resource_mailbox(&old.resource))
+            else {
+                continue;
+            };
+            tracing::info!(
+                event = "graph_subscription_swept",
+                mailbox,
+                "deleting a subscription an earlier run left"
+            );
+            let _ = self.subscriptions.delete(mailbox, id).await;
         }
     }
 

@@ -401,6 +401,14 @@ impl Running {
         self.stop.cancel();
         self.task.await.unwrap().unwrap();
     }
+
+    /// Ends the agent as a crash would: nothing it would do at a clean stop is done.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        // What runs on beside the agent's task (the admin API) ends too.
+        self.stop.cancel();
+    }
 }
 
 pub fn read_jsonl(path: &Path) -> Vec<TrackingRequest> {
