@@ -592,9 +592,15 @@ async fn graph_subscriptions_a_crashed_run_left_are_deleted_at_the_next_start() 
     let (agent, _) = graph_agent(simulator().await).await;
     let crashed = agent.run().await;
     wait_notified(&crashed).await;
-    let left = agent.sim().graph_subscriptions(ALICE).unwrap()[0].id.clone();
+    let left = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
+        .id
+        .clone();
     crashed.kill().await;
-    assert_eq!(agent.sim().graph_subscriptions(ALICE).unwrap()[0].id, left, "left behind");
+    assert_eq!(
+        agent.sim().graph_subscriptions(ALICE).unwrap()[0].id,
+        left,
+        "left behind"
+    );
     let running = agent.run().await;
     wait_notified(&running).await;
     let live = agent.sim().graph_subscriptions(ALICE).unwrap();

@@ -215,7 +215,7 @@ impl Manager {
             let changed = hints.changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            self.reconcile().await;
+            self.reconcile(&stop).await;
             let next = self.next_due();
             let due = async {
                 match next {
@@ -279,8 +279,9 @@ impl Manager {
     }
 
     /// Subscribes every watched folder not yet subscribed (mailboxes not held back) and
-    /// deletes the subscriptions of folders no longer watched.
-    async fn reconcile(&mut self) {
+    /// deletes the subscriptions of folders no longer watched; gives way to `stop` between
+    /// mailboxes.
+    async fn reconcile(&mut self, stop: &CancellationToken) {
         let wanted = self.shared.hints.folders();
         self.held.retain(|m, _| wanted.contains_key(m));
         let stale: Vec<(String, String)> = (self.live.keys())
@@ -294,6 +295,18 @@ impl Manager {
         }
         let now = Instant::now();
         for (mailbox, folders) in wanted {
+            if stop.is_cancelled() {
+                return;
+            }
+            if folders.is_empty() {
+                // Before its first pass a mailbox is pending; after it, one whose folders all
+                // went away has nothing left that could notify it.
+                if self.shared.hints.delivery(&mailbox) == Delivery::Notified {
+                    let reason = "no mapped folder is watched: nothing to subscribe to".into();
+                    (self.shared.hints).set_delivery(&mailbox, Delivery::Polled { reason });
+                }
+                continue;
+            }
             let missing: Vec<&String> = (folders.iter())
                 .filter(|f| !self.live.contains_key(&(mailbox.clone(), (*f).clone())))
                 .collect();
