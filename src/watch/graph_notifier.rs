@@ -452,10 +452,11 @@ impl Manager {
                     return;
                 };
                 l.failures += 1;
-                let retry = Instant::now()
-                    + notify::reconnect_delay(l.failures, fastrand::f64() * 2.0 - 1.0);
-                if retry < l.expires_at {
-                    l.renew_at = retry;
+                let now = Instant::now();
+                let left = l.expires_at.saturating_duration_since(now);
+                let jitter = fastrand::f64() * 2.0 - 1.0;
+                if let Some(pause) = notify::renewal_retry(l.failures, left, jitter) {
+                    l.renew_at = now + pause;
                     tracing::warn!(event = "graph_renew_failed", mailbox = %mailbox, error = %e);
                 } else {
                     let why =

@@ -121,6 +121,13 @@ pub fn reconnect_delay(failures: u32, jitter_sample: f64) -> Duration {
     delay.mul_f64(1.0 + 0.2 * jitter_sample.clamp(-1.0, 1.0))
 }
 
+/// After a Graph subscription's renewal failed for the `failures`th time: the pause before
+/// the next try, if it comes before the subscription expires in `left`; `None`: it lapses, and
+/// the mailbox is polled until a new one is made.
+pub fn renewal_retry(failures: u32, left: Duration, jitter_sample: f64) -> Option<Duration> {
+    Some(reconnect_delay(failures, jitter_sample)).filter(|pause| *pause < left)
+}
+
 /// What a server's refusal of a subscription or connection means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -383,6 +390,20 @@ mod tests {
         assert_eq!(secs(3, 1.0), 4.8);
         assert_eq!(secs(3, -1.0), 3.2);
         assert_eq!(secs(3, 9.0), 4.8, "the sample is clamped");
+    }
+
+    #[test]
+    fn a_failed_renewal_is_retried_only_while_the_subscription_lives() {
+        let s = Duration::from_secs;
+        assert_eq!(renewal_retry(1, s(10), 0.0), Some(s(1)));
+        assert_eq!(renewal_retry(3, s(10), 0.0), Some(s(4)));
+        assert_eq!(
+            renewal_retry(3, s(4), 0.0),
+            None,
+            "the retry would come too late"
+        );
+        assert_eq!(renewal_retry(1, s(1), 0.0), None);
+        assert_eq!(renewal_retry(20, s(86_400), 0.0), Some(s(300)), "capped");
     }
 
     #[test]
