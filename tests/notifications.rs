@@ -308,12 +308,7 @@ async fn a_server_out_of_streaming_connections_is_polled_and_status_says_why() {
     let agent = agent(simulator().await, true, extra).await;
     agent.sim().set_hanging_connection_limit(0);
     let running = agent.run().await;
-    let said = async || polled_because(&running, "HangingConnectionLimit").await;
-    assert!(
-        eventually_async(Duration::from_secs(10), said).await,
-        "{:?}",
-        deliveries(&running).await
-    );
+    wait_polled_because(&running, "HangingConnectionLimit").await;
     moved_and_delivered(&agent, BOB, "Quote by polling", 10).await;
     running.stop().await;
 }
