@@ -72,11 +72,34 @@ fn calls(agent: &Agent, op: &str) -> usize {
         .count()
 }
 
-fn has(agent: &Agent, subject: &str) -> bool {
+/// How many tracking requests for `subject` reached the sink.
+fn subjects(agent: &Agent, subject: &str) -> usize {
     agent
         .delivered()
         .iter()
-        .any(|r| r.message.subject.as_deref() == Some(subject))
+        .filter(|r| r.message.subject.as_deref() == Some(subject))
+        .count()
+}
+
+fn has(agent: &Agent, subject: &str) -> bool {
+    subjects(agent, subject) > 0
+}
+
+/// Waits until `op` was called more than `before` times (a new subscription or connection)
+/// and the mailboxes are notified again; then a mail moved now must reach the sink.
+async fn again_then_notified(
+    agent: &Agent,
+    running: &Running,
+    (op, before): (&str, usize),
+    subject: &str,
+) {
+    let again = || calls(agent, op) > before;
+    assert!(
+        eventually(Duration::from_secs(10), again).await,
+        "{op} again"
+    );
+    wait_notified(running).await;
+    moved_and_delivered(agent, ALICE, subject, 10).await;
 }
 
 /// Drags a mail into Deals and waits for it in the sink; returns how long it took.
@@ -157,10 +180,13 @@ async fn an_expired_subscription_is_replaced_and_its_folders_synced() {
     // Gone before the move: no subscription sees it; the catch-up sync must.
     assert_eq!(agent.sim().expire_subscriptions(ALICE).unwrap(), 1);
     moved_and_delivered(&agent, ALICE, "Quote while unsubscribed", 10).await;
-    let resubscribed = || calls(&agent, "Subscribe") > subscribes;
-    assert!(eventually(Duration::from_secs(10), resubscribed).await);
-    wait_notified(&running).await;
-    moved_and_delivered(&agent, ALICE, "Quote after resubscribing", 10).await;
+    again_then_notified(
+        &agent,
+        &running,
+        ("Subscribe", subscribes),
+        "Quote after resubscribing",
+    )
+    .await;
     running.stop().await;
 }
 
@@ -174,10 +200,13 @@ async fn missed_events_resync_the_folders_and_the_subscription_is_recreated() {
     // ErrorMissedNotificationEvents asks for can find it.
     assert_eq!(agent.sim().miss_events(ALICE).unwrap(), 1);
     moved_and_delivered(&agent, ALICE, "Quote whose event was lost", 10).await;
-    let resubscribed = || calls(&agent, "Subscribe") > subscribes;
-    assert!(eventually(Duration::from_secs(10), resubscribed).await);
-    wait_notified(&running).await;
-    moved_and_delivered(&agent, ALICE, "Quote after re-creating", 10).await;
+    again_then_notified(
+        &agent,
+        &running,
+        ("Subscribe", subscribes),
+        "Quote after re-creating",
+    )
+    .await;
     running.stop().await;
 }
 
@@ -189,10 +218,13 @@ async fn a_dropped_connection_is_reopened_and_nothing_is_missed() {
     let opened = calls(&agent, "GetStreamingEvents");
     agent.sim().drop_streams();
     moved_and_delivered(&agent, ALICE, "Quote across a dropped connection", 10).await;
-    let reopened = || calls(&agent, "GetStreamingEvents") > opened;
-    assert!(eventually(Duration::from_secs(10), reopened).await);
-    wait_notified(&running).await;
-    moved_and_delivered(&agent, ALICE, "Quote on the new connection", 10).await;
+    again_then_notified(
+        &agent,
+        &running,
+        ("GetStreamingEvents", opened),
+        "Quote on the new connection",
+    )
+    .await;
     running.stop().await;
 }
 
@@ -337,12 +369,11 @@ async fn graph_agent(sim: foldertrack::sim::SimHandle) -> (Agent, String) {
     (agent, format!("http://127.0.0.1:{port}/graph/notify"))
 }
 
-/// A running Graph agent whose subscriptions Graph grants `lifetime` seconds and whose next
-/// `refused` renewals it answers with 503; returned once the mailbox is notified.
-async fn notified_graph_agent(lifetime: u64, refused: u32) -> (Agent, Running) {
+/// A running Graph agent, returned once its mailbox is notified; Graph grants its
+/// subscriptions `lifetime` seconds (if given) and answers its next `refused` renewals with 503.
+async fn notified_graph_agent(lifetime: Option<u64>, refused: u32) -> (Agent, Running) {
     let sim = simulator().await;
-    sim.control()
-        .set_graph_subscription_lifetime(Some(lifetime));
+    sim.control().set_graph_subscription_lifetime(lifetime);
     let (agent, _) = graph_agent(sim).await;
     if refused > 0 {
         agent.sim().add_fault(FaultRule {
@@ -360,19 +391,16 @@ async fn notified_graph_agent(lifetime: u64, refused: u32) -> (Agent, Running) {
     (agent, running)
 }
 
-fn subjects(agent: &Agent, subject: &str) -> usize {
-    agent
-        .delivered()
-        .iter()
-        .filter(|r| r.message.subject.as_deref() == Some(subject))
-        .count()
+/// The id of alice's (only) Graph subscription.
+fn subscription_id(agent: &Agent) -> String {
+    agent.sim().graph_subscriptions(ALICE).unwrap()[0]
+        .id
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_a_moved_mail_reaches_the_sink_by_notification_without_track_now() {
-    let (agent, _) = graph_agent(simulator().await).await;
-    let running = agent.run().await;
-    wait_notified(&running).await;
+    let (agent, running) = notified_graph_agent(None, 0).await;
     assert_eq!(
         calls(&agent, "subscriptions.create"),
         1,
@@ -398,9 +426,7 @@ async fn graph_a_notification_with_a_wrong_client_state_is_ignored() {
     let (agent, receiver) = graph_agent(simulator().await).await;
     let running = agent.run().await;
     wait_notified(&running).await;
-    let subscription = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
-        .id
-        .clone();
+    let subscription = subscription_id(&agent);
     // Let the pass the new subscription asked for finish.
     let idle = async || {
         !running.admin.status().await.unwrap().mailboxes[0]
@@ -446,9 +472,7 @@ async fn graph_a_notification_with_a_wrong_client_state_is_ignored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_missed_and_subscription_removed_sync_at_once_and_lose_nothing() {
-    let (agent, _) = graph_agent(simulator().await).await;
-    let running = agent.run().await;
-    wait_notified(&running).await;
+    let (agent, running) = notified_graph_agent(None, 0).await;
     // A notification Graph lost: only the pass `missed` starts can find the mail.
     agent.sim().drop_graph_notifications(ALICE, 2).unwrap();
     drag(
@@ -504,10 +528,8 @@ async fn graph_missed_and_subscription_removed_sync_at_once_and_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_subscriptions_are_renewed_before_they_expire() {
     // Graph grants 4 s: renewed after 3, again and again.
-    let (agent, running) = notified_graph_agent(4, 0).await;
-    let first = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
-        .id
-        .clone();
+    let (agent, running) = notified_graph_agent(Some(4), 0).await;
+    let first = subscription_id(&agent);
     let renewed = || calls(&agent, "subscriptions.update") >= 3;
     assert!(
         eventually(Duration::from_secs(15), renewed).await,
@@ -553,7 +575,7 @@ async fn graph_without_a_notification_url_is_polled_and_status_says_why() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_a_failed_renewal_is_retried_before_the_subscription_expires() {
     // Renewed after 6 s; the retry a second later still beats the 8 s expiry.
-    let (agent, running) = notified_graph_agent(8, 1).await;
+    let (agent, running) = notified_graph_agent(Some(8), 1).await;
     let retried = || calls(&agent, "subscriptions.update") >= 2;
     assert!(eventually(Duration::from_secs(12), retried).await);
     assert!(
@@ -573,29 +595,24 @@ async fn graph_a_failed_renewal_is_retried_before_the_subscription_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_a_subscription_that_could_not_be_renewed_is_polled_visibly_then_replaced() {
     // Renewed after 1.5 s; the retry comes after the 2 s expiry.
-    let (agent, running) = notified_graph_agent(2, 1).await;
+    let (agent, running) = notified_graph_agent(Some(2), 1).await;
     wait_polled_because(&running, "renewing its Graph subscription failed").await;
-    let replaced = || calls(&agent, "subscriptions.create") >= 2;
-    assert!(eventually(Duration::from_secs(10), replaced).await);
-    wait_notified(&running).await;
-    moved_and_delivered(&agent, ALICE, "Quote on the replacement", 5).await;
+    again_then_notified(
+        &agent,
+        &running,
+        ("subscriptions.create", 1),
+        "Quote on the replacement",
+    )
+    .await;
     running.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_subscriptions_a_crashed_run_left_are_deleted_at_the_next_start() {
-    let (agent, _) = graph_agent(simulator().await).await;
-    let crashed = agent.run().await;
-    wait_notified(&crashed).await;
-    let left = agent.sim().graph_subscriptions(ALICE).unwrap()[0]
-        .id
-        .clone();
+    let (agent, crashed) = notified_graph_agent(None, 0).await;
+    let left = subscription_id(&agent);
     crashed.kill().await;
-    assert_eq!(
-        agent.sim().graph_subscriptions(ALICE).unwrap()[0].id,
-        left,
-        "left behind"
-    );
+    assert_eq!(subscription_id(&agent), left, "left behind");
     let running = agent.run().await;
     wait_notified(&running).await;
     let live = agent.sim().graph_subscriptions(ALICE).unwrap();
