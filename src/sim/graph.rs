@@ -1435,3 +1435,35 @@ async fn subscription_change(
         None => gone(),
     }
 }
+
+/// Delivers queued change notifications until the simulator stops: one POST per URL with what
+/// is due for it, 3 s to answer 2xx, else tried again later (`graph_notify.rs` decides when).
+pub(crate) async fn deliver_notifications(shared: Arc<Shared>) {
+    let Ok(client) = super::graph_notify::http() else {
+        return;
+    };
+    let wake = shared.lock().subs.graph.wake.clone();
+    loop {
+        let batches = shared.lock().subs.graph.take_due(Instant::now());
+        for (url, batch) in batches {
+            let taken = super::graph_notify::post(&client, &url, &batch).await;
+            let registry = &mut shared.lock().subs.graph;
+            if taken {
+                registry.delivered += batch.len() as u64;
+            } else {
+                registry.retry(batch, Instant::now());
+            }
+        }
+        let next = shared.lock().subs.graph.next_due();
+        let notified = wake.notified();
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = notified => {}
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                }
+            }
+            None => notified.await,
+        }
+    }
+}

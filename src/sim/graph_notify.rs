@@ -93,7 +93,7 @@ pub fn format_time(t: jiff::Timestamp) -> String {
 
 /// A notification waiting to be POSTed.
 #[derive(Clone, Debug)]
-struct Outgoing {
+pub struct Outgoing {
     url: String,
     subscription: String,
     notification: Notification,
@@ -271,12 +271,12 @@ impl Registry {
     }
 
     /// When the next notification is due.
-    fn next_due(&self) -> Option<Instant> {
+    pub fn next_due(&self) -> Option<Instant> {
         self.outbox.iter().map(|o| o.due).min()
     }
 
     /// Takes what is due, batched by URL.
-    fn take_due(&mut self, now: Instant) -> Vec<(String, Vec<Outgoing>)> {
+    pub fn take_due(&mut self, now: Instant) -> Vec<(String, Vec<Outgoing>)> {
         let nowt = jiff::Timestamp::now();
         self.purge(nowt);
         let subs = &self.subs;
@@ -301,7 +301,7 @@ impl Registry {
 
     /// Puts back a batch its receiver did not take, to be tried again later (or given up
     /// after [`RETRY_FOR`]).
-    fn retry(&mut self, batch: Vec<Outgoing>, now: Instant) {
+    pub fn retry(&mut self, batch: Vec<Outgoing>, now: Instant) {
         for mut o in batch {
             o.attempts += 1;
             let pause = Duration::from_secs(1)
@@ -340,7 +340,8 @@ pub fn loopback_only(url: &str) -> Result<url::Url, String> {
     Ok(parsed)
 }
 
-fn http() -> Result<reqwest::Client, String> {
+/// The simulator's client for Graph's outbound POSTs (no proxy: loopback only).
+pub fn http() -> Result<reqwest::Client, String> {
     let timeouts = crate::http::Timeouts {
         connect: protocol::DELIVERY_TIMEOUT,
         request: protocol::VALIDATION_TIMEOUT,
@@ -385,44 +386,16 @@ pub async fn validate(url: &url::Url) -> Result<(), String> {
     }
 }
 
-/// Delivers queued notifications until the simulator stops: one POST per URL with what is
-/// due for it, 3 s to answer 2xx, else tried again later.
-pub(crate) async fn deliver(shared: Arc<super::shared::Shared>) {
-    let Ok(client) = http() else {
-        return;
+/// POSTs one batch to `url`: whether the receiver took it (2xx within 3 s).
+pub async fn post(client: &reqwest::Client, url: &str, batch: &[Outgoing]) -> bool {
+    let body = Notifications {
+        value: batch.iter().map(|o| o.notification.clone()).collect(),
     };
-    let wake = shared.lock().subs.graph.wake.clone();
-    loop {
-        let batches = shared.lock().subs.graph.take_due(Instant::now());
-        for (url, batch) in batches {
-            let body = Notifications {
-                value: batch.iter().map(|o| o.notification.clone()).collect(),
-            };
-            let sent = client
-                .post(&url)
-                .json(&body)
-                .timeout(protocol::DELIVERY_TIMEOUT)
-                .send()
-                .await;
-            let taken = sent.is_ok_and(|r| r.status().is_success());
-            let mut inner = shared.lock();
-            if taken {
-                inner.subs.graph.delivered += batch.len() as u64;
-            } else {
-                inner.subs.graph.retry(batch, Instant::now());
-            }
-        }
-        let next = shared.lock().subs.graph.next_due();
-        let notified = wake.notified();
-        match next {
-            Some(at) => {
-                let at = tokio::time::Instant::from_std(at);
-                tokio::select! {
-                    () = notified => {}
-                    () = tokio::time::sleep_until(at) => {}
-                }
-            }
-            None => notified.await,
-        }
-    }
+    let sent = client
+        .post(url)
+        .json(&body)
+        .timeout(protocol::DELIVERY_TIMEOUT)
+        .send()
+        .await;
+    sent.is_ok_and(|r| r.status().is_success())
 }

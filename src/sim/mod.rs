@@ -13,7 +13,8 @@
 //! Layout: `state.rs` accounts and mailboxes, `mailbox.rs` folders and change tracking,
 //! `layout.rs` the standard folders of a new mailbox, `message.rs` compact messages, `ids.rs`
 //! id encodings, `ops/` the operations (folders, items, notifications, directory), `respond/`
-//! response writing and styles, `notify.rs` subscriptions, `faults.rs` fault rules, `calls.rs`
+//! response writing and styles, `notify.rs` subscriptions, `graph.rs` Microsoft Graph and
+//! `graph_notify.rs` its change notifications, `faults.rs` fault rules, `calls.rs`
 //! call log and statistics, `server.rs` the EWS endpoint, `control.rs` the control API,
 //! `persist.rs` snapshots, `shared.rs` the options and the state behind the mutex that all of
 //! them use.
@@ -127,7 +128,7 @@ async fn launch(
         .persist
         .clone()
         .map(|path| tokio::spawn(persist::run(shared.clone(), path)));
-    let notifier = tokio::spawn(graph_notify::deliver(shared.clone()));
+    let notifier = tokio::spawn(graph::deliver_notifications(shared.clone()));
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
