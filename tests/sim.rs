@@ -705,30 +705,51 @@ async fn pull_subscriptions_hand_out_events_after_the_watermark_until_unsubscrib
     sim.shutdown().await;
 }
 
+/// Sends GetStreamingEvents for `sub` (one EWS minute) as `user`, acting as `impersonate`.
+fn get_streaming_events(
+    sim: &foldertrack::sim::SimHandle,
+    (user, password): (&str, &str),
+    sub: &str,
+    impersonate: Option<&str>,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+    let req = envelope(
+        &format!(
+            "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
+        ),
+        impersonate,
+    );
+    http()
+        .post(sim.ews_url())
+        .basic_auth(user, Some(password))
+        .body(req)
+        .send()
+}
+
+/// An open stream and its first envelope's text.
+async fn open_stream(
+    sim: &foldertrack::sim::SimHandle,
+    login: (&str, &str),
+    sub: &str,
+    impersonate: Option<&str>,
+) -> (reqwest::Response, String) {
+    let mut resp = get_streaming_events(sim, login, sub, impersonate)
+        .await
+        .unwrap();
+    let first = resp.chunk().await.unwrap().unwrap();
+    (resp, String::from_utf8_lossy(&first).into_owned())
+}
+
 #[tokio::test]
 async fn streaming_events_arrive_as_several_envelopes_with_keep_alives_and_close_at_the_timeout() {
     let sim = start().await;
     let c = sim.control();
     let (_, body) = post(&sim, AS_ALICE, None, subscribe("Streaming", "")).await;
     let sub = first_text(&body, "SubscriptionId").unwrap();
-    let req = envelope(
-        &format!(
-            "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
-        ),
-        None,
-    );
-    let mut resp = http()
-        .post(sim.ews_url())
-        .basic_auth(ALICE, Some(PW))
-        .body(req)
-        .send()
-        .await
-        .unwrap();
+    let (mut resp, first) = open_stream(&sim, (ALICE, PW), &sub, None).await;
     assert_eq!(resp.status(), 200);
-    let first = resp.chunk().await.unwrap().unwrap();
-    assert!(String::from_utf8_lossy(&first).contains("ConnectionStatus>OK<"));
+    assert!(first.contains("ConnectionStatus>OK<"));
     let id = c.deliver(ALICE, "Inbox", &msg("streamed")).unwrap().item_id;
-    let mut all = String::from_utf8_lossy(&first).into_owned();
+    let mut all = first;
     while let Some(chunk) = resp.chunk().await.unwrap() {
         all.push_str(&String::from_utf8_lossy(&chunk));
     }
@@ -748,17 +769,7 @@ async fn streaming_events_arrive_as_several_envelopes_with_keep_alives_and_close
         notification_ns: NotificationNs::Types,
         ..ResponseStyle::default()
     });
-    let req = envelope(
-        &format!(
-            "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
-        ),
-        None,
-    );
-    let resp = http()
-        .post(sim.ews_url())
-        .basic_auth(ALICE, Some(PW))
-        .body(req)
-        .send();
+    let resp = get_streaming_events(&sim, (ALICE, PW), &sub, None);
     let deliver = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         c.deliver(ALICE, "Inbox", &msg("typed")).unwrap();
@@ -775,31 +786,14 @@ async fn streaming_events_arrive_as_several_envelopes_with_keep_alives_and_close
 async fn a_stream_says_which_subscriptions_missed_events_and_which_lapsed() {
     let sim = start().await;
     let c = sim.control();
-    let stream_of = async |sub: &str| {
-        let req = envelope(
-            &format!(
-                "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
-            ),
-            None,
-        );
-        let mut resp = http()
-            .post(sim.ews_url())
-            .basic_auth(ALICE, Some(PW))
-            .body(req)
-            .send()
-            .await
-            .unwrap();
-        let first = resp.chunk().await.unwrap().unwrap();
-        assert!(String::from_utf8_lossy(&first).contains("ConnectionStatus>OK<"));
-        resp
-    };
     for (end, code) in [
         (true, "ErrorMissedNotificationEvents"),
         (false, "ErrorSubscriptionNotFound"),
     ] {
         let (_, body) = post(&sim, AS_ALICE, None, subscribe("Streaming", "")).await;
         let sub = first_text(&body, "SubscriptionId").unwrap();
-        let resp = stream_of(&sub).await;
+        let (resp, first) = open_stream(&sim, (ALICE, PW), &sub, None).await;
+        assert!(first.contains("ConnectionStatus>OK<"), "{first}");
         let ended = match end {
             true => c.miss_events(ALICE),
             false => c.expire_subscriptions(ALICE),
@@ -830,22 +824,7 @@ async fn streaming_connections_are_limited_per_budget_and_impersonation_charges_
         )
         .await;
         let sub = first_text(&body, "SubscriptionId").unwrap();
-        let req = envelope(
-            &format!(
-                "<m:GetStreamingEvents><m:SubscriptionIds><t:SubscriptionId>{sub}</t:SubscriptionId></m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>"
-            ),
-            Some(mailbox),
-        );
-        let mut resp = http()
-            .post(sim.ews_url())
-            .basic_auth(SVC, Some(SVC_PW))
-            .body(req)
-            .send()
-            .await
-            .unwrap();
-        let first = resp.chunk().await.unwrap().unwrap();
-        let first = String::from_utf8_lossy(&first).into_owned();
-        (resp, first)
+        open_stream(&sim, (SVC, SVC_PW), &sub, Some(mailbox)).await
     };
     let (alice, first) = open(ALICE).await;
     assert!(first.contains("ConnectionStatus>OK<"), "{first}");
