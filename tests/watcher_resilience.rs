@@ -335,3 +335,28 @@ async fn w11_r37_status_shows_the_achieved_cycle_of_each_mailbox() {
         );
     }
 }
+
+/// A GetItem answered with one error for a batch of three ids (not one message per id) says
+/// nothing of the other two: the pass fails and is tried again from the same cursor, so all
+/// three are tracked — none is skipped as if it had been read (found by `bench soak`, which
+/// lost the mails of such a batch).
+#[tokio::test]
+async fn r22_a_get_item_answer_short_of_messages_fails_the_pass_and_skips_no_mail() {
+    let agent = baselined().await;
+    let sim = agent.sim();
+    for i in 0..3 {
+        drag(&sim, ALICE, &format!("Quote {i}"), CUSTOMERS);
+    }
+    sim.add_fault(fault(ALICE, Some("GetItem"), FaultKind::InvalidSyncState));
+    let first = agent.pass().await;
+    assert_eq!(first.failed.len(), 1, "{first:?}");
+    assert!(agent.delivered().is_empty());
+    agent.pass().await;
+    let mut subjects: Vec<String> = agent
+        .delivered()
+        .into_iter()
+        .filter_map(|r| r.message.subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Quote 0", "Quote 1", "Quote 2"]);
+}

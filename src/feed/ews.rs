@@ -338,7 +338,20 @@ impl FolderFeed for EwsFeed {
                 }
                 other => other?,
             };
-            // One message per id, in request order.
+            // One message per id, in request order. A server that answers fewer (one error
+            // for the whole batch) or more has not said what became of each item: the call
+            // failed, and the pass is tried again from the same cursor rather than skip any.
+            if messages.len() != chunk.len() {
+                return Err(incomplete(
+                    GetItem::NAME,
+                    mailbox,
+                    format!(
+                        "{} response messages for {} item ids",
+                        messages.len(),
+                        chunk.len()
+                    ),
+                ));
+            }
             for (message, item) in messages.into_iter().zip(chunk) {
                 match message {
                     Ok(m) => out.fetched.extend(
