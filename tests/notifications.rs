@@ -216,6 +216,7 @@ async fn a_dropped_connection_is_reopened_and_nothing_is_missed() {
     let running = agent.run().await;
     wait_notified(&running).await;
     let opened = calls(&agent, "GetStreamingEvents");
+    let subscribed = calls(&agent, "Subscribe");
     agent.sim().drop_streams();
     moved_and_delivered(&agent, ALICE, "Quote across a dropped connection", 10).await;
     again_then_notified(
@@ -225,6 +226,8 @@ async fn a_dropped_connection_is_reopened_and_nothing_is_missed() {
         "Quote on the new connection",
     )
     .await;
+    // The subscription outlived its connection: reopened on it, not made again.
+    assert_eq!(calls(&agent, "Subscribe"), subscribed);
     running.stop().await;
 }
 

@@ -137,8 +137,12 @@ enum Ended {
     /// reopen now, and sync its mailboxes once the new one is open, since an event the server
     /// had already written to the old connection is lost with it.
     Left,
-    /// It broke or its subscriptions were lost: subscribe again after a pause.
+    /// Its subscriptions were lost or refused: subscribe again after a pause.
     Broken(String),
+    /// The connection broke (network, silence): reopen it on the same subscriptions after a
+    /// pause, and sync its mailboxes once it is open; should the subscriptions be gone, the
+    /// server says so then.
+    Dropped(String),
     Stopped,
 }
 
@@ -200,19 +204,32 @@ impl Group {
                 Ended::Closed => {}
                 Ended::Left => self.catch_up = true,
                 Ended::Broken(reason) => {
-                    self.failures += 1;
                     self.lose_all(&reason);
-                    let pause = notify::reconnect_delay(self.failures, fastrand::f64() * 2.0 - 1.0);
-                    tracing::warn!(event = "notifications_broken", anchor = %self.affinity.anchor, reason, retry_in_ms = pause.as_millis() as u64);
-                    tokio::select! {
-                        _ = stop.cancelled() => break,
-                        _ = tokio::time::sleep(pause) => {}
+                    if self.pause_after(&reason, &stop).await {
+                        break;
+                    }
+                }
+                Ended::Dropped(reason) => {
+                    self.drop_all(&reason);
+                    if self.pause_after(&reason, &stop).await {
+                        break;
                     }
                 }
             }
         }
         let old: Vec<(String, String)> = self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
         self.retire(old);
+    }
+
+    /// Waits the reconnect delay after a failure; true when stopped meanwhile.
+    async fn pause_after(&mut self, reason: &str, stop: &CancellationToken) -> bool {
+        self.failures += 1;
+        let pause = notify::reconnect_delay(self.failures, fastrand::f64() * 2.0 - 1.0);
+        tracing::warn!(event = "notifications_broken", anchor = %self.affinity.anchor, reason, retry_in_ms = pause.as_millis() as u64);
+        tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = tokio::time::sleep(pause) => false,
+        }
     }
 
     /// Subscribes every member whose folders are known and not yet (or differently)
@@ -331,12 +348,12 @@ impl Group {
                     let broken = format!("Exchange dropped the subscriptions ({code:?})");
                     return self.ended_by(notify::refusal(code.as_str()), broken);
                 }
-                Ok(Ok(None)) => return Ended::Broken("the streaming connection ended".into()),
+                Ok(Ok(None)) => return Ended::Dropped("the streaming connection ended".into()),
                 Ok(Err(e)) => {
-                    return Ended::Broken(format!("the streaming connection broke ({e})"));
+                    return Ended::Dropped(format!("the streaming connection broke ({e})"));
                 }
                 Err(_) => {
-                    return Ended::Broken(format!(
+                    return Ended::Dropped(format!(
                         "the streaming connection was silent for {} s",
                         SILENCE.as_secs()
                     ));
@@ -378,6 +395,20 @@ impl Group {
             }
         }
         self.retire(old);
+    }
+
+    /// After a broken connection: the subscriptions stay (the next connection names them
+    /// again), the mailboxes are polled until it is open and synced once it is.
+    fn drop_all(&mut self, reason: &str) {
+        self.catch_up = true;
+        for m in self.subs.keys() {
+            self.hints.set_delivery(
+                m,
+                Delivery::Polled {
+                    reason: format!("{reason}; reconnecting"),
+                },
+            );
+        }
     }
 
     /// Ends subscriptions no longer used, in the background, so they do not count against
