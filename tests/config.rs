@@ -43,6 +43,10 @@ fn rejected_examples_say_what_to_fix() {
             "notifications.graph_notification_url: Microsoft Graph posts only to https:// URLs",
         ),
         (
+            "reject_graph_pull.toml",
+            "notifications.mode: \"pull\" is for api = \"ews\"",
+        ),
+        (
             "reject_missing_secret.toml",
             "exchange.auth.password: missing; secrets never go in the file",
         ),

@@ -312,15 +312,89 @@ async fn polled_because(running: &Running, words: &str) -> bool {
         .all(|(_, d)| matches!(d, Delivery::Polled { reason } if reason.contains(words)))
 }
 
+/// Waits (10 s at most) until every mailbox is pulled, for a reason containing `words`.
+async fn wait_pulled_because(running: &Running, words: &str) {
+    let pulled = async || {
+        deliveries(running).await.iter().all(|(_, d)| {
+            matches!(d, Delivery::Pulled { every_secs: 5, reason } if reason.contains(words))
+        })
+    };
+    assert!(
+        eventually_async(Duration::from_secs(10), pulled).await,
+        "{:?}",
+        deliveries(running).await
+    );
+}
+
+const PULL_EVERY_5_SECS: &str = "pull_interval_secs = 5\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_without_streaming_is_polled_and_status_says_why() {
+async fn pull_subscriptions_bring_a_moved_mail_within_the_pull_interval() {
+    let extra = format!("{HOURLY}[notifications]\nmode = \"pull\"\n{PULL_EVERY_5_SECS}");
+    let agent = agent(simulator().await, true, &extra).await;
+    let running = agent.run().await;
+    wait_pulled_because(&running, "").await;
+    let took = moved_and_delivered(&agent, BOB, "Quote by pull", 10).await;
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert!(calls(&agent, "GetEvents") > 0);
+    assert_eq!(calls(&agent, "GetStreamingEvents"), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_streaming_is_pulled_and_status_says_why() {
+    let extra = format!("{HOURLY}[notifications]\n{PULL_EVERY_5_SECS}");
+    let agent = agent(simulator().await, false, &extra).await;
+    agent.sim().set_streaming(false);
+    let running = agent.run().await;
+    wait_pulled_because(&running, "ErrorInvalidServerVersion").await;
+    moved_and_delivered(&agent, ALICE, "Quote from an older Exchange", 10).await;
+    // Streaming was asked once, then pull.
+    assert_eq!(calls(&agent, "Subscribe"), 2);
+    running.stop().await;
+}
+
+/// A connection refused because the server no longer streams (the mailbox moved to an older
+/// one) moves its mailboxes to pull subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_streaming_has_its_mailboxes_pulled() {
+    let extra = format!("{HOURLY}[notifications]\n{PULL_EVERY_5_SECS}");
+    let agent = agent(simulator().await, false, &extra).await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    agent.sim().set_streaming(false);
+    agent.sim().drop_streams();
+    wait_pulled_because(&running, "ErrorInvalidServerVersion").await;
+    moved_and_delivered(&agent, ALICE, "Quote after streaming stopped", 10).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_pull_subscription_is_made_again_and_its_folders_synced() {
+    let extra = format!("{HOURLY}[notifications]\nmode = \"pull\"\n{PULL_EVERY_5_SECS}");
+    let agent = agent(simulator().await, false, &extra).await;
+    let running = agent.run().await;
+    wait_pulled_because(&running, "").await;
+    let subscribes = calls(&agent, "Subscribe");
+    // Gone before the move: its events are lost with it; the sync after re-subscribing finds
+    // the mail.
+    assert_eq!(agent.sim().expire_subscriptions(ALICE).unwrap(), 1);
+    moved_and_delivered(&agent, ALICE, "Quote while the pull lapsed", 12).await;
+    assert!(calls(&agent, "Subscribe") > subscribes);
+    moved_and_delivered(&agent, ALICE, "Quote after re-subscribing", 12).await;
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_refusing_every_subscription_is_polled_and_status_says_why() {
     let extra = "[cadence]\nnormal_secs = 2\nbusy_secs = 2\nquiet_secs = 2\n";
     let agent = agent(simulator().await, false, extra).await;
     refuse_subscribe(&agent, "ErrorInvalidServerVersion", None);
     let running = agent.run().await;
     wait_polled_because(&running, "ErrorInvalidServerVersion").await;
     moved_and_delivered(&agent, ALICE, "Quote by polling", 10).await;
-    assert_eq!(calls(&agent, "Subscribe"), 1, "not asked again");
+    // Streaming, then pull; then not asked again.
+    assert_eq!(calls(&agent, "Subscribe"), 2, "not asked again");
     assert_eq!(calls(&agent, "GetStreamingEvents"), 0);
     running.stop().await;
 }

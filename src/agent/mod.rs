@@ -197,7 +197,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         &config.delivery_settings(),
     );
     let notify = config.notify_settings();
-    let streaming = feed.streaming().filter(|_| notify.enabled);
+    let ews_notify = feed.notifications().filter(|_| notify.enabled);
     let graph_notify = match (feed.graph_subscriptions(), config.graph_notify_settings()?) {
         (Some(subscriptions), Some(settings)) => {
             let listener = crate::watch::graph_notifier::bind(settings.listen)
@@ -211,7 +211,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         _ => None,
     };
     let hints = Arc::new(match config.notify_off_reason() {
-        _ if streaming.is_some() || graph_notify.is_some() => Hints::new(notify.backstop),
+        _ if ews_notify.is_some() || graph_notify.is_some() => Hints::new(notify.backstop),
         reason => Hints::off(reason.unwrap_or("notifications are off")),
     });
     let supervisor = Supervisor::new(
@@ -261,8 +261,8 @@ pub async fn run<F: FolderFeed, S: Store>(
         }
     };
     let notifier = async {
-        if let Some(streaming) = streaming {
-            crate::watch::notifier::run(streaming, hints.clone(), notify, shutdown.clone()).await;
+        if let Some(ews) = ews_notify {
+            crate::watch::notifier::run(ews, hints.clone(), notify, shutdown.clone()).await;
         }
         if let Some((listener, subscriptions, settings)) = graph_notify {
             let stop = shutdown.clone();

@@ -341,8 +341,14 @@ impl Default for Cadence {
 pub struct Notifications {
     /// `streaming`: EWS streaming subscriptions (or, over Graph with
     /// `graph_notification_url`, change notifications) wake a mailbox's sync within seconds
-    /// and polling is the backstop; `off`: polling on the cadence only.
+    /// and polling is the backstop; a mailbox whose server will not stream falls back to pull.
+    /// `pull` (EWS only): pull subscriptions, read every `pull_interval_secs`. `off`: polling
+    /// on the cadence only.
     pub mode: NotificationMode,
+    /// Pull subscriptions (`mode = "pull"`, or a server without streaming): seconds between
+    /// two reads of a mailbox's events (5–600); one GetEvents call per mailbox each time.
+    #[schemars(range(min = validate::MIN_PULL_SECS, max = validate::MAX_PULL_SECS))]
+    pub pull_interval_secs: u64,
     /// While a mailbox's notifications are healthy, seconds between its backstop syncs
     /// (60–86400; at least `cadence.quiet_secs` is used).
     #[schemars(range(min = validate::MIN_BACKSTOP_SECS, max = validate::MAX_INTERVAL_SECS))]
@@ -375,6 +381,7 @@ pub struct Notifications {
 pub enum NotificationMode {
     #[default]
     Streaming,
+    Pull,
     Off,
 }
 
@@ -382,6 +389,7 @@ impl Default for Notifications {
     fn default() -> Self {
         Self {
             mode: NotificationMode::Streaming,
+            pull_interval_secs: 30,
             backstop_secs: 3_600,
             hanging_connection_limit: 3,
             connection_timeout_minutes: 30,

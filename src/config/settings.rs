@@ -223,7 +223,9 @@ impl Config {
             Api::Graph => n.graph_notification_url.is_some(),
         };
         NotifySettings {
-            enabled: n.mode == NotificationMode::Streaming && available,
+            enabled: n.mode != NotificationMode::Off && available,
+            pull_only: n.mode == NotificationMode::Pull,
+            pull_every: Duration::from_secs(n.pull_interval_secs),
             backstop: Duration::from_secs(n.backstop_secs.max(self.cadence.quiet_secs)),
             connections: n.hanging_connection_limit as usize,
             charged_to_anchor: self.exchange.impersonation,
@@ -259,6 +261,10 @@ impl Config {
             (Api::Ews, _, Some(_)) => Check::Warn(
                 "notifications.graph_notification_url applies to api = \"graph\" only; remove it".into(),
             ),
+            (Api::Ews, NotificationMode::Pull, None) => Check::Ok(format!(
+                "notifications: pull subscriptions, read every {} s (one GetEvents per mailbox each time); mail is seen within that",
+                n.pull_interval_secs
+            )),
             (Api::Ews, _, None) => return None,
             (Api::Graph, NotificationMode::Off, Some(_)) => Check::Warn(
                 "notifications: graph_notification_url is set but mode = \"off\": Graph mailboxes are polled".into(),
@@ -266,7 +272,7 @@ impl Config {
             (Api::Graph, _, None) => Check::Ok(
                 "notifications: Graph mailboxes are polled on the cadence; set notifications.graph_notification_url for change notifications".into(),
             ),
-            (Api::Graph, NotificationMode::Streaming, Some(url)) => Check::Ok(format!(
+            (Api::Graph, _, Some(url)) => Check::Ok(format!(
                 "notifications: Graph posts change notifications to {url}, which must reach the receiver on {} (Graph checks it when subscribing)",
                 n.graph_listen
             )),

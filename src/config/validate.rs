@@ -21,6 +21,9 @@ pub const MAX_JITTER: f64 = 0.5;
 pub const MAX_INTERVAL_SECS: u64 = 86_400;
 /// The shortest backstop interval of a notified mailbox.
 pub const MIN_BACKSTOP_SECS: u64 = 60;
+/// The shortest and longest interval between two reads of a pull subscription.
+pub const MIN_PULL_SECS: u64 = 5;
+pub const MAX_PULL_SECS: u64 = 600;
 /// The most streaming connections one service account may hold.
 pub const MAX_HANGING_CONNECTIONS: u32 = 100;
 /// The longest life of a Graph subscription on messages, in minutes.
@@ -267,6 +270,18 @@ fn limits(p: &mut Problems, config: &Config) {
         MIN_BACKSTOP_SECS,
         MAX_INTERVAL_SECS,
     );
+    p.range(
+        "notifications.pull_interval_secs",
+        n.pull_interval_secs,
+        MIN_PULL_SECS,
+        MAX_PULL_SECS,
+    );
+    if n.mode == super::NotificationMode::Pull && config.exchange.api == super::Api::Graph {
+        p.add(
+            "notifications.mode",
+            "\"pull\" is for api = \"ews\"; over Graph use \"streaming\" with graph_notification_url, or \"off\"",
+        );
+    }
     p.range(
         "notifications.hanging_connection_limit",
         n.hanging_connection_limit,

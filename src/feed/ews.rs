@@ -191,8 +191,10 @@ pub fn fetched(mailbox: &str, item: &Item, with_body: bool) -> Option<Fetched> {
 }
 
 impl FolderFeed for EwsFeed {
-    fn streaming(&self) -> Option<super::streaming::EwsStreaming> {
-        Some(super::streaming::EwsStreaming::new(self.client.clone()))
+    fn notifications(&self) -> Option<super::ews_notifications::EwsNotifications> {
+        Some(super::ews_notifications::EwsNotifications::new(
+            self.client.clone(),
+        ))
     }
 
     fn paused_for(&self, mailbox: &str) -> Option<std::time::Duration> {

@@ -4,9 +4,9 @@
 //! feed treats ids and cursors as opaque strings.
 
 pub mod ews;
+pub mod ews_notifications;
 pub mod graph;
 pub mod graph_subscriptions;
-pub mod streaming;
 
 use crate::tracking::{Address, Direction, Identity, IdentitySource, MessageInfo};
 use std::future::Future;
@@ -263,8 +263,8 @@ pub trait FolderFeed: Send + Sync + 'static {
         items: &[(ItemRef, Vec<String>)],
     ) -> impl Future<Output = Result<Vec<Result<ItemRef, Error>>, Error>> + Send;
 
-    /// Streaming notifications, when the back-end offers them (EWS).
-    fn streaming(&self) -> Option<streaming::EwsStreaming> {
+    /// EWS notification subscriptions, when the back-end offers them (EWS).
+    fn notifications(&self) -> Option<ews_notifications::EwsNotifications> {
         None
     }
 
@@ -326,8 +326,8 @@ impl FolderFeed for AnyFeed {
         each!(self, f => f.paused_for(mailbox))
     }
 
-    fn streaming(&self) -> Option<streaming::EwsStreaming> {
-        each!(self, f => f.streaming())
+    fn notifications(&self) -> Option<ews_notifications::EwsNotifications> {
+        each!(self, f => f.notifications())
     }
 
     fn graph_subscriptions(&self) -> Option<graph_subscriptions::GraphSubscriptions> {

@@ -552,6 +552,11 @@ impl SimControl {
         self.shared.lock().hanging_connection_limit = limit;
     }
 
+    /// Whether the server offers streaming notifications (see [`super::SimOptions::streaming`]).
+    pub fn set_streaming(&self, enabled: bool) {
+        self.shared.lock().streaming = enabled;
+    }
+
     /// Writes the snapshot file now (when the simulator has one).
     pub fn save(&self) -> Result<(), Error> {
         match &self.shared.options.persist {
@@ -681,6 +686,9 @@ enum Command {
     },
     SetHangingConnectionLimit {
         limit: u32,
+    },
+    SetStreaming {
+        enabled: bool,
     },
     ExpireDeltaTokens {
         mailbox: String,
@@ -825,6 +833,7 @@ impl SimControl {
             C::SetHangingConnectionLimit { limit } => {
                 done(|| self.set_hanging_connection_limit(limit))
             }
+            C::SetStreaming { enabled } => done(|| self.set_streaming(enabled)),
             C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
             C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
@@ -952,6 +961,8 @@ Faults, log, statistics, style
   set_concurrency_limit   {"limit"}                      per account (default 27)
   set_hanging_connection_limit {"limit"}                 open streaming connections per budget: the
                                                          impersonated mailbox, else the account (default 10)
+  set_streaming           {"enabled"}                    false: a server without streaming notifications
+                                                         (ErrorInvalidServerVersion); pull still works
   expire_delta_tokens     {"mailbox"}                    Graph delta links of the mailbox answer
                                                          410 SyncStateNotFound from now on
   expire_subscriptions    {"mailbox"}                    ends the mailbox's notification subscriptions;

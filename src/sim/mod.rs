@@ -112,6 +112,7 @@ async fn launch(
             style: options.style,
             concurrency_limit: options.concurrency_limit,
             hanging_connection_limit: options.hanging_connection_limit,
+            streaming: options.streaming,
             streams_open: Default::default(),
             unreadable: Default::default(),
             dirty: false,

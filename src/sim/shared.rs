@@ -39,6 +39,10 @@ pub struct SimOptions {
     /// (HangingConnectionLimit: 10 on 2016, 2019 and Online, as the simulator's version says;
     /// 3 on 2013). An impersonated connection is charged to the mailbox it acts as.
     pub hanging_connection_limit: u32,
+    /// The server offers streaming notifications (Exchange 2010 SP1 and later); `false` plays
+    /// an older one: streaming Subscribe and GetStreamingEvents are refused with
+    /// ErrorInvalidServerVersion, pull subscriptions work.
+    pub streaming: bool,
     pub over_budget: OverBudget,
     /// BackOffMilliseconds sent when over budget.
     pub over_budget_back_off: Duration,
@@ -57,6 +61,7 @@ impl Default for SimOptions {
             style: ResponseStyle::default(),
             concurrency_limit: 27,
             hanging_connection_limit: 10,
+            streaming: true,
             over_budget: OverBudget::ServerBusy,
             over_budget_back_off: Duration::from_millis(1000),
             minute: Duration::from_secs(60),
@@ -90,6 +95,7 @@ pub struct Inner {
     pub style: ResponseStyle,
     pub concurrency_limit: u32,
     pub hanging_connection_limit: u32,
+    pub streaming: bool,
     /// Open streaming connections by the budget they are charged to.
     pub streams_open: std::collections::HashMap<String, u32>,
     /// Items GetItem answers with an error of their own, by ItemId (a corrupt item).

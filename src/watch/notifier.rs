@@ -1,13 +1,16 @@
 //! The notifier (R40): streaming subscriptions on each mailbox's watched folders, grouped onto
 //! at most `hanging_connection_limit` GetStreamingEvents connections of up to 200
-//! subscriptions, each group pinned to its anchor's server. An event only wakes the
-//! mailbox's normal sync pass ([`Hints::wake`]); nothing is tracked from it. The decisions are
-//! the pure functions of [`super::notify`]; this is their I/O.
+//! subscriptions, each group pinned to its anchor's server; pull subscriptions, read with
+//! GetEvents every `pull_interval_secs`, with `mode = "pull"` or for a mailbox whose server
+//! does not stream. An event only wakes the mailbox's normal sync pass ([`Hints::wake`]);
+//! nothing is tracked from it. The decisions are the pure functions of [`super::notify`]; this
+//! is their I/O.
 
 use super::notify::{self, Delivery, Hints, NotifySettings, Refusal};
 use crate::client::{Affinity, Outcome};
 use crate::ews::Mailbox;
-use crate::feed::streaming::{EventStream, EwsStreaming, StreamEvent};
+use crate::ews::subscribe::Mode;
+use crate::feed::ews_notifications::{EventStream, EwsNotifications, StreamEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +27,7 @@ const SILENCE: Duration = Duration::from_secs(90);
 const SETTLE: Duration = Duration::from_millis(300);
 const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 
-/// How often a group with nothing to subscribe looks again.
+/// How often a group with nothing to stream or pull looks again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
 
 /// The response code a failed call carries, if it carries one.
@@ -47,7 +50,7 @@ fn refusal_of(e: &crate::feed::Error) -> Refusal {
 /// Runs until `stop`: regroups the mailboxes whenever the set of mailboxes changes, one task
 /// per group.
 pub async fn run(
-    streaming: EwsStreaming,
+    ews: EwsNotifications,
     hints: Arc<Hints>,
     settings: NotifySettings,
     stop: CancellationToken,
@@ -79,7 +82,7 @@ pub async fn run(
             while tasks.join_next().await.is_some() {}
             epoch = stop.child_token();
             for members in &groups {
-                let group = Group::new(members.clone(), streaming.clone(), hints.clone(), settings);
+                let group = Group::new(members.clone(), ews.clone(), hints.clone(), settings);
                 tasks.spawn(group.run(epoch.clone()));
             }
             current = Some(groups);
@@ -110,15 +113,28 @@ async fn settle(hints: &Hints, stop: &CancellationToken) {
     }
 }
 
+/// A pull subscription: its id, where its next read starts, the folders it covers.
+struct Pull {
+    id: String,
+    watermark: String,
+    folders: Vec<String>,
+}
+
 /// One connection's mailboxes and their subscriptions.
 struct Group {
     members: Vec<String>,
-    streaming: EwsStreaming,
+    ews: EwsNotifications,
     hints: Arc<Hints>,
     settings: NotifySettings,
     affinity: Affinity,
-    /// Mailbox → (subscription id, the folders it covers).
+    /// Mailbox → (streaming subscription id, the folders it covers).
     subs: HashMap<String, (String, Vec<String>)>,
+    /// Mailbox → its pull subscription.
+    pulls: HashMap<String, Pull>,
+    /// Mailboxes whose server will not stream, with what it said: they are pulled.
+    unstreamable: HashMap<String, String>,
+    /// When the pull subscriptions are read next.
+    next_pull: Instant,
     /// Mailboxes not to subscribe before the instant (`None`: not again).
     held: HashMap<String, Option<Instant>>,
     failures: u32,
@@ -149,14 +165,14 @@ enum Ended {
 impl Group {
     fn new(
         members: Vec<String>,
-        streaming: EwsStreaming,
+        ews: EwsNotifications,
         hints: Arc<Hints>,
         settings: NotifySettings,
     ) -> Self {
         let anchor = Mailbox(members.first().cloned().unwrap_or_default());
         Self {
             members,
-            streaming,
+            ews,
             hints,
             settings,
             affinity: Affinity {
@@ -164,6 +180,9 @@ impl Group {
                 cookie: None,
             },
             subs: HashMap::new(),
+            pulls: HashMap::new(),
+            unstreamable: HashMap::new(),
+            next_pull: Instant::now(),
             held: HashMap::new(),
             failures: 0,
             subscribed_at: 0,
@@ -180,15 +199,21 @@ impl Group {
             self.subscribe_members().await;
             let ids: Vec<String> = self.subs.values().map(|(id, _)| id.clone()).collect();
             if ids.is_empty() {
+                // Nothing to stream: read the pull subscriptions when due, or look again later.
+                let next = if self.pulls.is_empty() {
+                    Instant::now() + IDLE_LOOK
+                } else {
+                    self.next_pull
+                };
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = changed => {}
-                    _ = tokio::time::sleep(IDLE_LOOK) => {}
+                    _ = tokio::time::sleep_until(next) => self.pull_all().await,
                 }
                 continue;
             }
             let minutes = self.settings.connection_minutes;
-            let ended = match self.streaming.open(&ids, &self.affinity, minutes).await {
+            let ended = match self.ews.open(&ids, &self.affinity, minutes).await {
                 Ok(stream) => {
                     if std::mem::take(&mut self.catch_up) {
                         for m in self.subs.keys() {
@@ -217,7 +242,9 @@ impl Group {
                 }
             }
         }
-        let old: Vec<(String, String)> = self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
+        let mut old: Vec<(String, String)> =
+            self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
+        old.extend(self.pulls.drain().map(|(m, p)| (m, p.id)));
         self.retire(old);
     }
 
@@ -242,28 +269,145 @@ impl Group {
         let mut retired = Vec::new();
         for m in self.members.clone() {
             let want = folders.get(&m).cloned().unwrap_or_default();
-            if self.subs.get(&m).is_some_and(|(_, f)| *f == want) {
+            if self.covered(&m) == Some(&want) {
                 continue;
             }
             if let Some((id, _)) = self.subs.remove(&m) {
                 retired.push((m.clone(), id));
             }
+            if let Some(p) = self.pulls.remove(&m) {
+                retired.push((m.clone(), p.id));
+            }
             if want.is_empty() || self.held.get(&m).is_some_and(|h| h.is_none_or(|t| now < t)) {
                 continue;
             }
-            match self.streaming.subscribe(&m, &want, &self.affinity).await {
+            self.subscribe(&m, want).await;
+        }
+        self.retire(retired);
+    }
+
+    /// The folders a member's subscription covers, if it has one.
+    fn covered(&self, mailbox: &str) -> Option<&Vec<String>> {
+        match self.subs.get(mailbox) {
+            Some((_, folders)) => Some(folders),
+            None => self.pulls.get(mailbox).map(|p| &p.folders),
+        }
+    }
+
+    /// Subscribes a member, by streaming unless its server will not stream (or `mode =
+    /// "pull"`); a server that turns streaming down is asked for a pull subscription at once.
+    /// The new subscription wakes the mailbox, so what happened before it existed is synced.
+    async fn subscribe(&mut self, mailbox: &str, folders: Vec<String>) {
+        loop {
+            let pull = self.settings.pull_only || self.unstreamable.contains_key(mailbox);
+            let mode = if pull {
+                Mode::Pull {
+                    watermark: None,
+                    timeout_minutes: notify::pull_timeout_minutes(self.settings.pull_every),
+                }
+            } else {
+                Mode::Streaming
+            };
+            let e = match self
+                .ews
+                .subscribe(mailbox, &folders, &self.affinity, mode)
+                .await
+            {
                 Ok(s) => {
                     if s.cookie.is_some() {
                         self.affinity.cookie = s.cookie;
                     }
-                    self.held.remove(&m);
-                    self.subs.insert(m.clone(), (s.id, want));
-                    self.hints.wake(&m);
+                    self.held.remove(mailbox);
+                    match s.watermark.filter(|_| pull) {
+                        Some(watermark) => {
+                            self.hints.set_delivery(mailbox, self.pulled(mailbox));
+                            let p = Pull {
+                                id: s.id,
+                                watermark,
+                                folders,
+                            };
+                            self.pulls.insert(mailbox.to_owned(), p);
+                        }
+                        None => {
+                            self.subs.insert(mailbox.to_owned(), (s.id, folders));
+                        }
+                    }
+                    self.hints.wake(mailbox);
+                    return;
                 }
-                Err(e) => self.subscribe_failed(&m, &e),
+                Err(e) => e,
+            };
+            match code_of(&e).filter(|c| !pull && notify::streaming_unoffered(c)) {
+                Some(code) => {
+                    tracing::info!(
+                        event = "streaming_unoffered",
+                        mailbox,
+                        code,
+                        "pulled instead"
+                    );
+                    self.unstreamable
+                        .insert(mailbox.to_owned(), unoffered_reason(&code));
+                }
+                None => return self.subscribe_failed(mailbox, &e),
             }
         }
-        self.retire(retired);
+    }
+
+    /// The delivery of a pulled member: why it is not streamed, if it could have been.
+    fn pulled(&self, mailbox: &str) -> Delivery {
+        Delivery::Pulled {
+            every_secs: self.settings.pull_every.as_secs(),
+            reason: self.unstreamable.get(mailbox).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Reads every pull subscription's events (again at once while the server has more), and
+    /// wakes the mailboxes that saw changes. A subscription the server lost is made again,
+    /// which wakes its mailbox to sync what it missed.
+    async fn pull_all(&mut self) {
+        self.next_pull = Instant::now() + self.settings.pull_every;
+        let members: Vec<String> = self.pulls.keys().cloned().collect();
+        for m in members {
+            while let Some(p) = self.pulls.get_mut(&m) {
+                match self.ews.pull(&m, &p.id, &p.watermark, &self.affinity).await {
+                    Ok(read) => {
+                        p.watermark = read.watermark;
+                        if read.changed {
+                            self.hints.wake(&m);
+                        }
+                        if !read.more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        self.pull_failed(&m, &e).await;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn pull_failed(&mut self, mailbox: &str, e: &crate::feed::Error) {
+        tracing::warn!(event = "pull_failed", mailbox, error = %e);
+        match refusal_of(e) {
+            // Busy or unreachable: the next read tries again, within the subscription's timeout.
+            Refusal::Retry => {}
+            Refusal::Resubscribe => {
+                if let Some(p) = self.pulls.remove(mailbox) {
+                    self.subscribe(mailbox, p.folders).await;
+                }
+            }
+            Refusal::Poll { reason, retry } => {
+                if let Some(p) = self.pulls.remove(mailbox) {
+                    self.retire(vec![(mailbox.to_owned(), p.id)]);
+                }
+                self.held
+                    .insert(mailbox.to_owned(), retry.map(|d| Instant::now() + d));
+                self.hints
+                    .set_delivery(mailbox, Delivery::Polled { reason });
+            }
+        }
     }
 
     fn subscribe_failed(&mut self, mailbox: &str, e: &crate::feed::Error) {
@@ -284,10 +428,25 @@ impl Group {
             .set_delivery(mailbox, Delivery::Polled { reason });
     }
 
-    /// A connection that could not be opened.
+    /// A connection that could not be opened. A server that does not stream has its members
+    /// pulled instead, subscribed again at once.
     fn refused(&mut self, e: &crate::feed::Error) -> Ended {
+        if let Some(code) = code_of(e).filter(|c| notify::streaming_unoffered(c)) {
+            return self.unstreamed(&code);
+        }
         let broken = format!("the streaming connection failed ({e})");
         self.ended_by(refusal_of(e), broken)
+    }
+
+    /// The server said it does not stream (`code`): the connection's members are pulled from
+    /// now on, subscribed again at once.
+    fn unstreamed(&mut self, code: &str) -> Ended {
+        let reason = unoffered_reason(code);
+        for m in self.subs.keys() {
+            self.unstreamable.insert(m.clone(), reason.clone());
+        }
+        self.lose_all(&reason);
+        Ended::Closed
     }
 
     /// A refusal's end of the connection: a server that will not stream for these mailboxes
@@ -333,6 +492,10 @@ impl Group {
                 _ = stop.cancelled() => return Ended::Stopped,
                 _ = tokio::time::sleep_until(renew_at) => return Ended::Left,
                 _ = changed => continue,
+                _ = tokio::time::sleep_until(self.next_pull), if !self.pulls.is_empty() => {
+                    self.pull_all().await;
+                    continue;
+                }
                 next = tokio::time::timeout(SILENCE, stream.next()) => next,
             };
             match next {
@@ -345,6 +508,9 @@ impl Group {
                 Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
                 Ok(Ok(Some(StreamEvent::Closed))) => return Ended::Closed,
                 Ok(Ok(Some(StreamEvent::Lost(code)))) => {
+                    if notify::streaming_unoffered(code.as_str()) {
+                        return self.unstreamed(code.as_str());
+                    }
                     let broken = format!("Exchange dropped the subscriptions ({code:?})");
                     return self.ended_by(notify::refusal(code.as_str()), broken);
                 }
@@ -365,9 +531,10 @@ impl Group {
     /// Whether a member's watched folders differ from what its subscription covers.
     fn folders_changed(&self) -> bool {
         let folders = self.hints.folders();
+        let none = Vec::new();
         self.members.iter().any(|m| {
-            let want = folders.get(m).cloned().unwrap_or_default();
-            self.subs.get(m).map(|(_, f)| f.clone()).unwrap_or_default() != want
+            let want = folders.get(m).unwrap_or(&none);
+            self.covered(m).unwrap_or(&none) != want
         })
     }
 
@@ -417,11 +584,16 @@ impl Group {
         if old.is_empty() {
             return;
         }
-        let streaming = self.streaming.clone();
+        let ews = self.ews.clone();
         tokio::spawn(async move {
             for (mailbox, id) in old {
-                let _ = streaming.unsubscribe(&mailbox, &id).await;
+                let _ = ews.unsubscribe(&mailbox, &id).await;
             }
         });
     }
+}
+
+/// Why a mailbox is pulled rather than streamed.
+fn unoffered_reason(code: &str) -> String {
+    format!("Exchange does not offer streaming notifications here ({code})")
 }

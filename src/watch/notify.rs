@@ -18,6 +18,11 @@ pub const GROUP_SIZE: usize = 200;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotifySettings {
     pub enabled: bool,
+    /// Pull subscriptions for every mailbox (`mode = "pull"`); otherwise streaming, with pull
+    /// for a mailbox whose server will not stream.
+    pub pull_only: bool,
+    /// How often a pull subscription's events are read.
+    pub pull_every: Duration,
     /// The interval of a notified mailbox's backstop syncs.
     pub backstop: Duration,
     /// Streaming connections one budget may hold open (HangingConnectionLimit).
@@ -33,6 +38,8 @@ impl Default for NotifySettings {
     fn default() -> Self {
         Self {
             enabled: true,
+            pull_only: false,
+            pull_every: Duration::from_secs(30),
             backstop: Duration::from_secs(3_600),
             connections: 3,
             charged_to_anchor: true,
@@ -45,7 +52,7 @@ impl NotifySettings {
     /// The most connections the agent may open: unbounded when each is charged to its own
     /// anchor mailbox (one per group, within any limit of at least one).
     pub fn most_connections(&self) -> Option<usize> {
-        (!self.charged_to_anchor).then_some(self.connections)
+        (!self.charged_to_anchor && !self.pull_only).then_some(self.connections)
     }
 }
 
@@ -67,6 +74,9 @@ pub enum Delivery {
     /// A streaming subscription (EWS) or change notifications (Graph) wake its sync within
     /// seconds; polling is the backstop.
     Notified,
+    /// A pull subscription's events, read every `every_secs`, wake its sync; polling is the
+    /// backstop. `reason`: why not streaming (empty when `mode = "pull"` asked for it).
+    Pulled { every_secs: u64, reason: String },
     /// Synced on the adaptive cadence only.
     Polled { reason: String },
     /// Not subscribed yet (the first pass has not resolved its folders).
@@ -81,6 +91,12 @@ impl Delivery {
             Delivery::Notified => {
                 "notified: changes wake its sync at once; polling is the backstop".into()
             }
+            Delivery::Pulled { every_secs, reason } if reason.is_empty() => format!(
+                "pulled every {every_secs} s: changes wake its sync within that; polling is the backstop"
+            ),
+            Delivery::Pulled { every_secs, reason } => format!(
+                "pulled every {every_secs} s ({reason}): changes wake its sync within that; polling is the backstop"
+            ),
             Delivery::Polled { reason } => format!("polled: {reason}"),
             Delivery::Pending => "notifications: subscribing after its first sync".into(),
         }
@@ -111,6 +127,14 @@ pub fn renewal(minutes: u32) -> Duration {
     timeout - (timeout / 10).min(Duration::from_secs(60))
 }
 
+/// The idle timeout asked for a pull subscription read every `every`: three missed reads and
+/// at least ten minutes, so a busy server's slow answers do not let it lapse, while one a
+/// stopped agent leaves behind lapses soon.
+pub fn pull_timeout_minutes(every: Duration) -> u32 {
+    let minutes = (3 * every.as_secs()).div_ceil(60);
+    u32::try_from(minutes).unwrap_or(u32::MAX).clamp(10, 1440)
+}
+
 /// The wait before reconnect attempt `failures` (1, 2, …): 1 s doubling to 5 minutes, ± 20 %
 /// (`jitter_sample` uniform in [-1, 1]) so many connections do not come back at once.
 pub fn reconnect_delay(failures: u32, jitter_sample: f64) -> Duration {
@@ -126,6 +150,15 @@ pub fn reconnect_delay(failures: u32, jitter_sample: f64) -> Duration {
 /// the mailbox is polled until a new one is made.
 pub fn renewal_retry(failures: u32, left: Duration, jitter_sample: f64) -> Option<Duration> {
     Some(reconnect_delay(failures, jitter_sample)).filter(|pause| *pause < left)
+}
+
+/// Whether a refusal of streaming says the server does not offer it, so a pull subscription
+/// may still work (Exchange 2007 and 2010 before SP1 have pull only).
+pub fn streaming_unoffered(code: &str) -> bool {
+    matches!(
+        code,
+        "ErrorInvalidServerVersion" | "ErrorInvalidRequest" | "ErrorInvalidOperation"
+    )
 }
 
 /// What a server's refusal of a subscription or connection means.
@@ -192,8 +225,8 @@ pub fn refusal(code: &str) -> Refusal {
 /// (never shorter than the cadence's) while notifications wake it.
 pub fn poll_delay(cadence: Duration, delivery: &Delivery, backstop: Duration) -> Duration {
     match delivery {
-        Delivery::Notified => cadence.max(backstop),
-        _ => cadence,
+        Delivery::Notified | Delivery::Pulled { .. } => cadence.max(backstop),
+        Delivery::Polled { .. } | Delivery::Pending => cadence,
     }
 }
 
@@ -434,8 +467,24 @@ mod tests {
         };
         assert_eq!(poll_delay(s(300), &Delivery::Notified, s(3600)), s(3600));
         assert_eq!(poll_delay(s(7200), &Delivery::Notified, s(3600)), s(7200));
+        let pulled = Delivery::Pulled {
+            every_secs: 30,
+            reason: String::new(),
+        };
+        assert_eq!(poll_delay(s(300), &pulled, s(3600)), s(3600));
         assert_eq!(poll_delay(s(300), &polled, s(3600)), s(300));
         assert_eq!(poll_delay(s(300), &Delivery::Pending, s(3600)), s(300));
+    }
+
+    #[test]
+    fn a_pull_subscription_outlives_three_missed_reads_and_ten_minutes() {
+        assert_eq!(pull_timeout_minutes(Duration::from_secs(5)), 10);
+        assert_eq!(pull_timeout_minutes(Duration::from_secs(200)), 10);
+        assert_eq!(pull_timeout_minutes(Duration::from_secs(600)), 30);
+        assert_eq!(
+            pull_timeout_minutes(Duration::from_secs(u64::MAX / 4)),
+            1440
+        );
     }
 
     #[test]

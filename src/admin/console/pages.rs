@@ -270,6 +270,7 @@ pub fn overview(status: &StatusView, traffic: &Traffic, tracked: &Activity) -> M
 fn watching_badge(d: &Delivery) -> Markup {
     match d {
         Delivery::Notified => badge("⚡", "notified", "ok"),
+        Delivery::Pulled { .. } => badge("⟳", "pulled", "ok"),
         Delivery::Polled { .. } => badge("↻", "polled", ""),
         Delivery::Pending => badge("…", "subscribing", ""),
     }

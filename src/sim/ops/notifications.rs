@@ -55,6 +55,7 @@ fn new_subscription(
         } => Kind::Pull {
             timeout: ctx.minute * (*timeout_minutes).clamp(1, 1440),
         },
+        Mode::Streaming if !inner.streaming => return Err(no_streaming()),
         Mode::Streaming => Kind::Streaming,
         Mode::Push { .. } => {
             return Err(fault(
@@ -112,6 +113,14 @@ fn new_subscription(
         streaming: false,
         backend: ctx.affinity.preferred.clone(),
     })
+}
+
+/// What a server older than Exchange 2010 SP1 says to streaming.
+fn no_streaming() -> MessageError {
+    fault(
+        ResponseCode::ErrorInvalidServerVersion,
+        "Streaming notifications require Exchange Server 2010 Service Pack 1 or later.",
+    )
 }
 
 /// Looks up a subscription for its owner, or the error to send.
@@ -193,6 +202,9 @@ pub(super) fn get_streaming_events(
     op: &GetStreamingEvents,
 ) -> Answer {
     const OP: &str = "GetStreamingEvents";
+    if !inner.streaming {
+        return ok(error_document(inner.style, OP, &no_streaming()));
+    }
     if !(1..=30).contains(&op.connection_timeout) || op.subscription_ids.is_empty() {
         return fault_answer(
             inner,
@@ -214,9 +226,7 @@ pub(super) fn get_streaming_events(
             ResponseCode::ErrorExceededConnectionCount,
             "You have exceeded the available concurrent connections for your account. Try again once your other requests have completed.",
         );
-        return ok(Out::document(inner.style, |o| {
-            o.response(OP, |o| o.message(OP, Err(&e), |_| {}))
-        }));
+        return ok(error_document(inner.style, OP, &e));
     }
     let mut plan = StreamPlan {
         charged_to,

@@ -1,15 +1,16 @@
-//! EWS streaming notifications, as hints: a subscription per mailbox on its watched folders,
-//! and GetStreamingEvents connections that say *which subscription saw a change* — never what
-//! changed; the watcher's sync pass finds that out (ews-protocol §3.6).
+//! EWS notifications, as hints: a subscription per mailbox on its watched folders, and either
+//! GetStreamingEvents connections or GetEvents reads (pull) that say *which subscription saw a
+//! change* — never what changed; the watcher's sync pass finds that out (ews-protocol §3.6).
 
 use super::Error;
 use crate::client::{self, Affinity, EwsClient};
+use crate::ews::get_events::GetEvents;
 use crate::ews::get_streaming_events::{ConnectionStatus, GetStreamingEvents};
 use crate::ews::notification::{EventKind, StreamSplitter};
 use crate::ews::subscribe::{Mode, Subscribe};
 use crate::ews::unsubscribe::Unsubscribe;
 use crate::ews::{
-    self, FolderId, FolderRef, FolderSelector, Mailbox, ResponseCode, SubscriptionId,
+    self, FolderId, FolderRef, FolderSelector, Mailbox, ResponseCode, SubscriptionId, Watermark,
 };
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -24,11 +25,24 @@ const EVENTS: [EventKind; 6] = [
     EventKind::Modified,
 ];
 
-/// A new subscription and the affinity cookie the server set with it, if it did.
+/// A new subscription, the affinity cookie the server set with it, if it did, and (pull) the
+/// watermark its events are read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subscribed {
     pub id: String,
     pub cookie: Option<String>,
+    pub watermark: Option<String>,
+}
+
+/// What one read of a pull subscription said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pulled {
+    /// The subscription saw changes (anything but a status event).
+    pub changed: bool,
+    /// Where the next read starts.
+    pub watermark: String,
+    /// More events are waiting: read again at once.
+    pub more: bool,
 }
 
 /// What one envelope of a streaming connection said.
@@ -44,26 +58,29 @@ pub enum StreamEvent {
     Closed,
 }
 
-/// Subscribe / GetStreamingEvents / Unsubscribe over an [`EwsClient`].
+/// Subscribe / GetStreamingEvents / GetEvents / Unsubscribe over an [`EwsClient`].
 #[derive(Clone, Debug)]
-pub struct EwsStreaming {
+pub struct EwsNotifications {
     client: EwsClient,
 }
 
-impl EwsStreaming {
+impl EwsNotifications {
     pub fn new(client: EwsClient) -> Self {
         Self { client }
     }
 
-    /// A streaming subscription on `folders` of `mailbox`, made with the group's affinity.
+    /// A streaming or pull subscription on `folders` of `mailbox`, made with the group's
+    /// affinity.
     pub async fn subscribe(
         &self,
         mailbox: &str,
         folders: &[String],
         affinity: &Affinity,
+        mode: Mode,
     ) -> Result<Subscribed, Error> {
+        let pull = matches!(mode, Mode::Pull { .. });
         let op = Subscribe {
-            mode: Mode::Streaming,
+            mode,
             folders: folders
                 .iter()
                 .map(|f| {
@@ -76,20 +93,70 @@ impl EwsStreaming {
             all_folders: false,
             events: EVENTS.to_vec(),
         };
+        let (message, cookie) = self.call(mailbox, &op, affinity).await?;
+        let id = message
+            .subscription_id
+            .ok_or_else(|| incomplete("Subscribe", mailbox, "no SubscriptionId"))?;
+        if pull && message.watermark.is_none() {
+            return Err(incomplete("Subscribe", mailbox, "no Watermark"));
+        }
+        Ok(Subscribed {
+            id: id.0,
+            cookie,
+            watermark: message.watermark.map(|w| w.0),
+        })
+    }
+
+    /// Sends `op` on `mailbox` with the group's affinity: its one response message (or the
+    /// error that message carries) and the affinity cookie the server set, if it did.
+    async fn call<O: ews::Operation>(
+        &self,
+        mailbox: &str,
+        op: &O,
+        affinity: &Affinity,
+    ) -> Result<(O::Message, Option<String>), Error> {
         let (response, cookie) = self
             .client
-            .send_affine(&Mailbox(mailbox.to_owned()), &op, Some(affinity))
+            .send_affine(&Mailbox(mailbox.to_owned()), op, Some(affinity))
             .await?;
         let message = response
             .messages
             .into_iter()
             .next()
-            .ok_or_else(|| incomplete(mailbox, "no response message"))?
-            .map_err(|e| refused("Subscribe", mailbox, &e))?;
-        let id = message
-            .subscription_id
-            .ok_or_else(|| incomplete(mailbox, "no SubscriptionId"))?;
-        Ok(Subscribed { id: id.0, cookie })
+            .ok_or_else(|| incomplete(O::NAME, mailbox, "no response message"))?
+            .map_err(|e| refused(O::NAME, mailbox, &e))?;
+        Ok((message, cookie))
+    }
+
+    /// Reads a pull subscription's events after `watermark` (which also keeps it alive).
+    pub async fn pull(
+        &self,
+        mailbox: &str,
+        id: &str,
+        watermark: &str,
+        affinity: &Affinity,
+    ) -> Result<Pulled, Error> {
+        let op = GetEvents {
+            subscription_id: SubscriptionId(id.to_owned()),
+            watermark: Watermark(watermark.to_owned()),
+        };
+        let (message, _) = self.call(mailbox, &op, affinity).await?;
+        let n = message
+            .notification
+            .ok_or_else(|| incomplete("GetEvents", mailbox, "no Notification"))?;
+        // Each event carries the watermark after it; a status event the one after the last.
+        let watermark = n
+            .events
+            .iter()
+            .rev()
+            .find_map(|e| e.watermark.clone())
+            .or(n.previous_watermark)
+            .map_or_else(|| watermark.to_owned(), |w| w.0);
+        Ok(Pulled {
+            changed: n.events.iter().any(|e| e.kind != EventKind::Status),
+            watermark,
+            more: n.more_events,
+        })
     }
 
     /// Ends a subscription; one that already lapsed is fine.
@@ -127,9 +194,9 @@ impl EwsStreaming {
     }
 }
 
-fn incomplete(mailbox: &str, what: &str) -> Error {
+fn incomplete(operation: &'static str, mailbox: &str, what: &str) -> Error {
     Error::Incomplete {
-        operation: "Subscribe",
+        operation,
         mailbox: mailbox.to_owned(),
         what: what.to_owned(),
     }
