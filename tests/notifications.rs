@@ -369,6 +369,41 @@ async fn a_server_that_stops_streaming_has_its_mailboxes_pulled() {
     running.stop().await;
 }
 
+/// EWS cannot list a mailbox's subscriptions: the agent keeps their ids in its store, so the
+/// ones a killed run left are ended at the next start instead of holding the mailbox's
+/// EWSMaxSubscriptions (20 in Exchange Online) until they lapse; a clean stop ends its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_a_killed_run_left_are_ended_at_the_next_start() {
+    let agent = agent(simulator().await, false, HOURLY).await;
+    let crashed = agent.run().await;
+    wait_notified(&crashed).await;
+    let left = agent.sim().subscriptions(ALICE).unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    crashed.kill().await;
+    assert_eq!(
+        agent.sim().subscriptions(ALICE).unwrap(),
+        left,
+        "left behind"
+    );
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let only_the_new_one = || {
+        let live = agent.sim().subscriptions(ALICE).unwrap();
+        live.len() == 1 && live != left
+    };
+    assert!(
+        eventually(Duration::from_secs(10), only_the_new_one).await,
+        "{:?}",
+        agent.sim().subscriptions(ALICE)
+    );
+    moved_and_delivered(&agent, ALICE, "Quote after a killed run", 5).await;
+    running.stop().await;
+    assert_eq!(
+        agent.sim().subscriptions(ALICE).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lapsed_pull_subscription_is_made_again_and_its_folders_synced() {
     let extra = format!("{HOURLY}[notifications]\nmode = \"pull\"\n{PULL_EVERY_5_SECS}");

@@ -744,3 +744,22 @@ async fn r41_history_older_than_the_kept_days_is_pruned_in_every_store() {
     history_contract(&SledStore::open(&dir.path().join("store")).unwrap()).await;
     history_contract(&MemStore::new()).await;
 }
+
+#[tokio::test]
+async fn the_subscriptions_held_are_remembered_across_reopening_and_forgotten_when_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let store = SledStore::open(&path).unwrap();
+        store.note_subscription("a@x", "S1==", true).unwrap();
+        store.note_subscription("a@x", "S2==", true).unwrap();
+        store.note_subscription("b@x", "S3==", true).unwrap();
+        store.note_subscription("a@x", "S1==", false).unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = SledStore::open(&path).unwrap();
+    let held = store.subscriptions().unwrap();
+    let want = [("a@x", "S2=="), ("b@x", "S3==")].map(|(m, i)| (m.to_owned(), i.to_owned()));
+    // Only these: the meta tree's other keys (the format, the outbox sequence) are not read.
+    assert_eq!(held, want);
+}

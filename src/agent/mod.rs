@@ -262,7 +262,8 @@ pub async fn run<F: FolderFeed, S: Store>(
     };
     let notifier = async {
         if let Some(ews) = ews_notify {
-            crate::watch::notifier::run(ews, hints.clone(), notify, shutdown.clone()).await;
+            let ledger = store.clone();
+            crate::watch::notifier::run(ews, hints.clone(), notify, ledger, shutdown.clone()).await;
         }
         if let Some((listener, subscriptions, settings)) = graph_notify {
             let stop = shutdown.clone();

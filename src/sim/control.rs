@@ -473,6 +473,19 @@ impl SimControl {
         })
     }
 
+    /// The ids of the mailbox's live EWS notification subscriptions (pull and streaming).
+    pub fn subscriptions(&self, mailbox: &str) -> Result<Vec<String>, Error> {
+        let inner = self.shared.lock();
+        let number = inner.state.mailbox_number(mailbox)?;
+        let now = std::time::Instant::now();
+        let mut live: Vec<String> = (inner.subs.subs.iter())
+            .filter(|(_, s)| s.mailbox == number && !s.expired(now))
+            .map(|(n, _)| super::ids::subscription_id(*n))
+            .collect();
+        live.sort();
+        Ok(live)
+    }
+
     /// Ends every notification subscription of the mailbox, as Exchange does when one lapses:
     /// a streaming connection serving one says ErrorSubscriptionNotFound for it. Returns how
     /// many there were.
@@ -698,6 +711,9 @@ enum Command {
         #[serde(default)]
         code: Option<String>,
     },
+    Subscriptions {
+        mailbox: String,
+    },
     ExpireSubscriptions {
         mailbox: String,
     },
@@ -836,6 +852,7 @@ impl SimControl {
             C::SetStreaming { enabled } => done(|| self.set_streaming(enabled)),
             C::ExpireDeltaTokens { mailbox } => json(self.expire_delta_tokens(&mailbox)?),
             C::SetUnreadable { item_id, code } => done(|| self.set_unreadable_as(&item_id, code)),
+            C::Subscriptions { mailbox } => json(self.subscriptions(&mailbox)?),
             C::ExpireSubscriptions { mailbox } => json(self.expire_subscriptions(&mailbox)?),
             C::MissEvents { mailbox } => json(self.miss_events(&mailbox)?),
             C::DropStreams {} => done(|| self.drop_streams()),
@@ -965,6 +982,8 @@ Faults, log, statistics, style
                                                          (ErrorInvalidServerVersion); pull still works
   expire_delta_tokens     {"mailbox"}                    Graph delta links of the mailbox answer
                                                          410 SyncStateNotFound from now on
+  subscriptions           {"mailbox"}                    -> [subscription id, ...] the mailbox's live EWS
+                                                         subscriptions (pull and streaming)
   expire_subscriptions    {"mailbox"}                    ends the mailbox's notification subscriptions;
                                                          streams serving them say ErrorSubscriptionNotFound
   miss_events             {"mailbox"}                    loses the events of the mailbox's subscriptions and

@@ -45,6 +45,25 @@ pub fn outbox_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
 
+/// `subscription \0 mailbox \0 id` in the meta tree: a notification subscription held.
+pub fn subscription(mailbox: &str, id: &str) -> Vec<u8> {
+    join(&[SUBSCRIPTION, mailbox, id])
+}
+
+/// The prefix of every [`subscription`] key.
+pub fn subscriptions_prefix() -> Vec<u8> {
+    join(&[SUBSCRIPTION, ""])
+}
+
+/// Mailbox and id of a [`subscription`] key.
+pub fn parse_subscription(key: &[u8]) -> Option<(String, String)> {
+    let rest = key.strip_prefix(subscriptions_prefix().as_slice())?;
+    let (mailbox, id) = std::str::from_utf8(rest).ok()?.split_once('\0')?;
+    Some((mailbox.to_owned(), id.to_owned()))
+}
+
+const SUBSCRIPTION: &str = "subscription";
+
 fn join(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
@@ -52,6 +71,17 @@ fn join(parts: &[&str]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subscription_keys_read_back() {
+        let key = subscription("a@x", "id==");
+        assert!(key.starts_with(&subscriptions_prefix()));
+        assert_eq!(
+            parse_subscription(&key),
+            Some(("a@x".into(), "id==".into()))
+        );
+        assert_eq!(parse_subscription(b"outbox_seq"), None);
+    }
 
     #[test]
     fn outbox_keys_sort_in_sequence_order() {

@@ -821,6 +821,27 @@ pub trait Store: Send + Sync + 'static {
         }
     }
 
+    /// The notification subscriptions the agent holds, as (mailbox, id): EWS cannot list a
+    /// mailbox's subscriptions, so this is how a run ends the ones a killed run left, which
+    /// would count against the mailbox's EWSMaxSubscriptions until they lapse.
+    fn subscriptions(&self) -> Result<Vec<(String, String)>, Error> {
+        let entries = self.scan(Tree::Meta, &keys::subscriptions_prefix(), usize::MAX)?;
+        Ok(entries
+            .iter()
+            .filter_map(|(key, _)| keys::parse_subscription(key))
+            .collect())
+    }
+
+    /// Notes that the agent holds (`held`) or has ended a subscription. Not flushed: one lost
+    /// in a crash only lapses on the server's own time.
+    fn note_subscription(&self, mailbox: &str, id: &str, held: bool) -> Result<(), Error> {
+        let key = keys::subscription(mailbox, id);
+        self.transact(&|tx| match held {
+            true => tx.put(Tree::Meta, &key, Vec::new()),
+            false => tx.remove(Tree::Meta, &key),
+        })
+    }
+
     /// The regarding records delivery holds for (R25).
     fn holds(&self) -> Result<Vec<HoldRecord>, Error>
     where

@@ -11,12 +11,14 @@ use crate::client::{Affinity, Outcome};
 use crate::ews::Mailbox;
 use crate::ews::subscribe::Mode;
 use crate::feed::ews_notifications::{EventStream, EwsNotifications, StreamEvent};
+use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A connection without a byte for this long is dead: Exchange sends a keep-alive about every
 /// 45 s (the EWS Managed API gives up after two missed ones).
@@ -29,6 +31,57 @@ const SETTLE_AT_MOST: Duration = Duration::from_secs(3);
 
 /// How often a group with nothing to stream or pull looks again.
 const IDLE_LOOK: Duration = Duration::from_secs(60);
+
+/// How long a clean stop waits for the agent's subscriptions to be ended; what is left then is
+/// ended at the next start.
+const UNSUBSCRIBE_AT_STOP: Duration = Duration::from_secs(5);
+
+/// Where the ids of the subscriptions the agent holds are kept across runs: the store.
+pub trait Ledger: Send + Sync + 'static {
+    /// The subscriptions held, as (mailbox, id).
+    fn held(&self) -> Vec<(String, String)>;
+    fn note(&self, mailbox: &str, id: &str, held: bool);
+}
+
+impl<S: Store> Ledger for S {
+    fn held(&self) -> Vec<(String, String)> {
+        self.subscriptions().unwrap_or_else(|e| {
+            tracing::warn!(event = "subscriptions_unreadable", error = %e);
+            Vec::new()
+        })
+    }
+
+    fn note(&self, mailbox: &str, id: &str, held: bool) {
+        if let Err(e) = self.note_subscription(mailbox, id, held) {
+            tracing::warn!(event = "subscription_unnoted", mailbox, error = %e);
+        }
+    }
+}
+
+/// Ends subscriptions in the background (a lapsed one is fine), and forgets each the server
+/// answered for; the ones it did not are tried again at the next start.
+#[derive(Clone)]
+struct Retirer {
+    ews: EwsNotifications,
+    ledger: Arc<dyn Ledger>,
+    tasks: TaskTracker,
+}
+
+impl Retirer {
+    fn retire(&self, old: Vec<(String, String)>) {
+        if old.is_empty() {
+            return;
+        }
+        let (ews, ledger) = (self.ews.clone(), self.ledger.clone());
+        self.tasks.spawn(async move {
+            for (mailbox, id) in old {
+                if ews.unsubscribe(&mailbox, &id).await.is_ok() {
+                    ledger.note(&mailbox, &id, false);
+                }
+            }
+        });
+    }
+}
 
 /// The response code a failed call carries, if it carries one.
 fn code_of(e: &crate::feed::Error) -> Option<String> {
@@ -47,14 +100,22 @@ fn refusal_of(e: &crate::feed::Error) -> Refusal {
     code_of(e).map_or(Refusal::Retry, |c| notify::refusal(&c))
 }
 
-/// Runs until `stop`: regroups the mailboxes whenever the set of mailboxes changes, one task
-/// per group.
+/// Runs until `stop`: ends the subscriptions an earlier run left, regroups the mailboxes
+/// whenever the set of mailboxes changes, one task per group, and at the stop ends the
+/// subscriptions it made (waiting [`UNSUBSCRIBE_AT_STOP`] at most).
 pub async fn run(
     ews: EwsNotifications,
     hints: Arc<Hints>,
     settings: NotifySettings,
+    ledger: Arc<dyn Ledger>,
     stop: CancellationToken,
 ) {
+    let retirer = Retirer {
+        ews,
+        ledger: ledger.clone(),
+        tasks: TaskTracker::new(),
+    };
+    retirer.retire(ledger.held());
     let mut current: Option<Vec<Vec<String>>> = None;
     let mut tasks = JoinSet::new();
     let mut epoch = stop.child_token();
@@ -82,7 +143,7 @@ pub async fn run(
             while tasks.join_next().await.is_some() {}
             epoch = stop.child_token();
             for members in &groups {
-                let group = Group::new(members.clone(), ews.clone(), hints.clone(), settings);
+                let group = Group::new(members.clone(), retirer.clone(), hints.clone(), settings);
                 tasks.spawn(group.run(epoch.clone()));
             }
             current = Some(groups);
@@ -93,6 +154,8 @@ pub async fn run(
         }
     }
     while tasks.join_next().await.is_some() {}
+    retirer.tasks.close();
+    let _ = tokio::time::timeout(UNSUBSCRIBE_AT_STOP, retirer.tasks.wait()).await;
 }
 
 /// Waits until the set of mailboxes and folders has been still for [`SETTLE`] (at most
@@ -124,6 +187,7 @@ struct Pull {
 struct Group {
     members: Vec<String>,
     ews: EwsNotifications,
+    retirer: Retirer,
     hints: Arc<Hints>,
     settings: NotifySettings,
     affinity: Affinity,
@@ -165,14 +229,15 @@ enum Ended {
 impl Group {
     fn new(
         members: Vec<String>,
-        ews: EwsNotifications,
+        retirer: Retirer,
         hints: Arc<Hints>,
         settings: NotifySettings,
     ) -> Self {
         let anchor = Mailbox(members.first().cloned().unwrap_or_default());
         Self {
             members,
-            ews,
+            ews: retirer.ews.clone(),
+            retirer,
             hints,
             settings,
             affinity: Affinity {
@@ -314,6 +379,7 @@ impl Group {
                 .await
             {
                 Ok(s) => {
+                    self.retirer.ledger.note(mailbox, &s.id, true);
                     if s.cookie.is_some() {
                         self.affinity.cookie = s.cookie;
                     }
@@ -395,6 +461,7 @@ impl Group {
             Refusal::Retry => {}
             Refusal::Resubscribe => {
                 if let Some(p) = self.pulls.remove(mailbox) {
+                    self.retirer.ledger.note(mailbox, &p.id, false);
                     self.subscribe(mailbox, p.folders).await;
                 }
             }
@@ -578,18 +645,10 @@ impl Group {
         }
     }
 
-    /// Ends subscriptions no longer used, in the background, so they do not count against
-    /// the mailbox's EWSMaxSubscriptions until they lapse.
+    /// Ends subscriptions no longer used, so they do not count against the mailbox's
+    /// EWSMaxSubscriptions until they lapse.
     fn retire(&self, old: Vec<(String, String)>) {
-        if old.is_empty() {
-            return;
-        }
-        let ews = self.ews.clone();
-        tokio::spawn(async move {
-            for (mailbox, id) in old {
-                let _ = ews.unsubscribe(&mailbox, &id).await;
-            }
-        });
+        self.retirer.retire(old);
     }
 }
 
