@@ -284,6 +284,78 @@ async fn a_notification_during_a_throttling_pause_is_synced_when_the_pause_ends(
     running.stop().await;
 }
 
+/// Alice's status: the mappings not watched, with why.
+async fn not_watched(running: &Running) -> Vec<(String, String)> {
+    let status = running.admin.status().await.unwrap();
+    status.mailboxes[0].status.not_watched.clone()
+}
+
+/// The agent over alice with Deals mapped (`extra` lines in its mapping), Deals not made yet.
+async fn agent_before_the_folder(extra: &str) -> Agent {
+    let folders: &[Folder<'_>] = &[(DEALS, Some(CONTOSO), extra)];
+    let list = mailboxes(&[(ALICE, folders)]);
+    Agent::with_extra_on(Api::Ews, simulator().await, &list, |_| HOURLY.to_owned()).await
+}
+
+/// The subscription covers the Inbox for its subfolders, so a mapped folder made (or moved
+/// away) after the start is seen at once, not at the hourly backstop (new mail in the Inbox
+/// itself is ignored: `notify::hint`'s table).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_folder_made_or_moved_away_later_is_seen_at_once() {
+    let agent = agent_before_the_folder("").await;
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    assert_eq!(
+        not_watched(&running).await.len(),
+        1,
+        "Deals is not there yet"
+    );
+    let syncs = calls(&agent, "SyncFolderItems");
+    agent
+        .sim()
+        .deliver(ALICE, "Inbox", &mail("Not for us"))
+        .unwrap();
+    agent.sim().create_folder(ALICE, DEALS).unwrap();
+    let watched = async || not_watched(&running).await.is_empty();
+    assert!(eventually_async(Duration::from_secs(5), watched).await);
+    wait_notified(&running).await;
+    moved_and_delivered(&agent, ALICE, "Quote in a folder made later", 5).await;
+    agent.sim().move_folder(ALICE, DEALS, "").unwrap();
+    let gone = async || !not_watched(&running).await.is_empty();
+    assert!(eventually_async(Duration::from_secs(5), gone).await);
+    assert!(calls(&agent, "SyncFolderItems") > syncs);
+    running.stop().await;
+}
+
+/// A subfolder made in a mapped folder with `include_subfolders` is watched at once: mail
+/// dragged into it arrives in seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_subfolder_of_a_mapped_folder_is_watched_at_once() {
+    let agent = agent_before_the_folder("include_subfolders = true\n").await;
+    agent.sim().create_folder(ALICE, DEALS).unwrap();
+    let running = agent.run().await;
+    wait_notified(&running).await;
+    let subscribes = calls(&agent, "Subscribe");
+    agent.sim().create_folder(ALICE, "Inbox/Deals/Q4").unwrap();
+    let resubscribed = || calls(&agent, "Subscribe") > subscribes;
+    assert!(eventually(Duration::from_secs(5), resubscribed).await);
+    wait_notified(&running).await;
+    let started = std::time::Instant::now();
+    drag(
+        &agent.sim(),
+        ALICE,
+        "Quote in a new subfolder",
+        "Inbox/Deals/Q4",
+    );
+    let arrived = || has(&agent, "Quote in a new subfolder");
+    assert!(
+        eventually(Duration::from_secs(5), arrived).await,
+        "{:?}",
+        started.elapsed()
+    );
+    running.stop().await;
+}
+
 /// Refuses every Subscribe (or the first `count`) with `code`.
 fn refuse_subscribe(agent: &Agent, code: &str, count: Option<u32>) {
     agent.sim().add_fault(FaultRule {

@@ -1,6 +1,7 @@
 //! EWS notifications, as hints: a subscription per mailbox on its watched folders, and either
 //! GetStreamingEvents connections or GetEvents reads (pull) that say *which subscription saw a
-//! change* — never what changed; the watcher's sync pass finds that out (ews-protocol §3.6).
+//! change*, and whether a mail or a folder changed where — never what changed; the watcher's
+//! sync pass finds that out (ews-protocol §3.6).
 
 use super::Error;
 use crate::client::{self, Affinity, EwsClient};
@@ -34,11 +35,44 @@ pub struct Subscribed {
     pub watermark: Option<String>,
 }
 
+/// One event, reduced to what decides the hint: its kind, the folder it is about (`None`
+/// for a mail) and the folder that holds the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub subscription: String,
+    pub kind: EventKind,
+    pub folder: Option<String>,
+    pub parent: Option<String>,
+}
+
+impl Change {
+    fn of(subscription: &str, e: &crate::ews::notification::Event) -> Self {
+        Self {
+            subscription: subscription.to_owned(),
+            kind: e.kind,
+            folder: e.folder_id.as_ref().map(|f| f.id.0.clone()),
+            parent: e.parent_folder_id.as_ref().map(|f| f.id.0.clone()),
+        }
+    }
+}
+
+/// The changes a notification carries (status events are not changes).
+fn changes(n: &crate::ews::notification::Notification, subscription: &str) -> Vec<Change> {
+    let id = n
+        .subscription_id
+        .as_ref()
+        .map_or(subscription, |s| s.0.as_str());
+    (n.events.iter())
+        .filter(|e| e.kind != EventKind::Status)
+        .map(|e| Change::of(id, e))
+        .collect()
+}
+
 /// What one read of a pull subscription said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pulled {
-    /// The subscription saw changes (anything but a status event).
-    pub changed: bool,
+    /// What the subscription saw.
+    pub changes: Vec<Change>,
     /// Where the next read starts.
     pub watermark: String,
     /// More events are waiting: read again at once.
@@ -48,8 +82,8 @@ pub struct Pulled {
 /// What one envelope of a streaming connection said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamEvent {
-    /// These subscriptions saw changes.
-    Changed(Vec<String>),
+    /// Subscriptions saw these changes.
+    Changed(Vec<Change>),
     /// The server refused the connection's subscriptions (expired, not found, events missed).
     Lost(ResponseCode),
     /// A keep-alive.
@@ -150,10 +184,10 @@ impl EwsNotifications {
             .iter()
             .rev()
             .find_map(|e| e.watermark.clone())
-            .or(n.previous_watermark)
+            .or(n.previous_watermark.clone())
             .map_or_else(|| watermark.to_owned(), |w| w.0);
         Ok(Pulled {
-            changed: n.events.iter().any(|e| e.kind != EventKind::Status),
+            changes: changes(&n, id),
             watermark,
             more: n.more_events,
         })
@@ -264,11 +298,9 @@ fn events(
         Err(e) => return vec![StreamEvent::Lost(e.code)],
     };
     let mut out = Vec::new();
-    let changed: Vec<String> = m
-        .notifications
-        .iter()
-        .filter(|n| n.events.iter().any(|e| e.kind != EventKind::Status))
-        .filter_map(|n| n.subscription_id.as_ref().map(|s| s.0.clone()))
+    let changed: Vec<Change> = (m.notifications.iter())
+        .filter_map(|n| Some(changes(n, &n.subscription_id.as_ref()?.0)))
+        .flatten()
         .collect();
     if !changed.is_empty() {
         out.push(StreamEvent::Changed(changed));

@@ -8,7 +8,7 @@
 use super::calls::{CallRecord, Stats};
 use super::faults::FaultRule;
 use super::ids;
-use super::mailbox::Happened;
+use super::mailbox::{FolderHappening, Happened};
 use super::message::{MessageView, NewMessage};
 use super::notify::Ending;
 use super::respond::ResponseStyle;
@@ -203,7 +203,22 @@ impl SimControl {
     /// Creates every missing folder on `path` (e.g. `Inbox/Customers/Contoso`); returns the
     /// FolderId of the last one.
     pub fn create_folder(&self, mailbox: &str, path: &str) -> Result<String, Error> {
-        self.folder_change(mailbox, |mb, c| mb.create_folder(path, c))
+        self.change(|i| {
+            let (mb, c) = i.state.mailbox_mut(mailbox)?;
+            // Each folder of the path made now is an event in its parent.
+            let prefixes = (path.match_indices('/').map(|(at, _)| &path[..at])).chain([path]);
+            let missing: Vec<&str> = prefixes.filter(|p| mb.folder_by_path(p).is_err()).collect();
+            let folder = mb.create_folder(path, c).map_err(tree(mailbox))?;
+            let happened = (missing.iter())
+                .filter_map(|p| mb.folder_by_path(p).ok())
+                .map(|f| Happened::FolderChanged {
+                    mailbox: mb.number,
+                    folder: f,
+                    how: FolderHappening::Created,
+                })
+                .collect();
+            Ok((mb.folder_id(folder), Some((mb.number, happened))))
+        })
     }
 
     pub fn rename_folder(
@@ -212,7 +227,9 @@ impl SimControl {
         path: &str,
         new_name: &str,
     ) -> Result<String, Error> {
-        self.folder_change(mailbox, |mb, c| mb.rename_folder(path, new_name, c))
+        self.folder_change(mailbox, FolderHappening::Renamed, |mb, c| {
+            mb.rename_folder(path, new_name, c)
+        })
     }
 
     /// Moves the folder at `path` under `new_parent` (a path; `""` is the top of the mailbox).
@@ -222,7 +239,14 @@ impl SimControl {
         path: &str,
         new_parent: &str,
     ) -> Result<String, Error> {
-        self.folder_change(mailbox, |mb, c| mb.move_folder(path, new_parent, c))
+        let from = self.read(|i| {
+            let mb = i.state.mailbox(mailbox)?;
+            let f = mb.folder_by_path(path).map_err(tree(mailbox))?;
+            Ok(mb.folders.get(&f).and_then(|f| f.parent).unwrap_or(f))
+        })?;
+        self.folder_change(mailbox, FolderHappening::Moved { from }, |mb, c| {
+            mb.move_folder(path, new_parent, c)
+        })
     }
 
     /// Deletes the folder, its subfolders and their messages.
@@ -237,6 +261,7 @@ impl SimControl {
     fn folder_change(
         &self,
         mailbox: &str,
+        how: FolderHappening,
         f: impl FnOnce(
             &mut super::mailbox::Mailbox,
             &mut super::mailbox::Counters,
@@ -248,6 +273,7 @@ impl SimControl {
             let happened = Happened::FolderChanged {
                 mailbox: mb.number,
                 folder,
+                how,
             };
             Ok((mb.folder_id(folder), Some((mb.number, vec![happened]))))
         })

@@ -97,14 +97,39 @@ pub struct Page<C> {
     pub last: bool,
 }
 
+/// What became of a folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolderHappening {
+    Created,
+    Renamed,
+    /// Moved from under `from`.
+    Moved {
+        from: u32,
+    },
+}
+
 /// What happened, for notification subscribers.
 #[derive(Clone, Debug)]
 pub enum Happened {
-    Created { item: ItemKey, new_mail: bool },
-    Modified { item: ItemKey },
-    Deleted { item: ItemKey },
-    Moved { item: ItemKey, old: ItemKey },
-    FolderChanged { mailbox: u32, folder: u32 },
+    Created {
+        item: ItemKey,
+        new_mail: bool,
+    },
+    Modified {
+        item: ItemKey,
+    },
+    Deleted {
+        item: ItemKey,
+    },
+    Moved {
+        item: ItemKey,
+        old: ItemKey,
+    },
+    FolderChanged {
+        mailbox: u32,
+        folder: u32,
+        how: FolderHappening,
+    },
 }
 
 impl Happened {

@@ -5,7 +5,7 @@
 //! writes them.
 
 use super::ids;
-use super::mailbox::{Happened, Mailbox};
+use super::mailbox::{FolderHappening, Happened, Mailbox};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -240,6 +240,30 @@ fn events(mb: &Mailbox, h: &Happened, now: &str) -> Vec<(Vec<u32>, Event)> {
                 folder_modified(k.folder),
             ]
         }
-        Happened::FolderChanged { folder, .. } => vec![folder_modified(*folder)],
+        // A folder is an object in its parent: its creation, rename or move is an event
+        // there (and a rename also one of its own).
+        Happened::FolderChanged { folder, how, .. } => {
+            let parent = parent_of(mb, *folder);
+            let (id, ck) = folder_ref(mb, *folder);
+            let event = |kind, old| Event {
+                kind,
+                time: now.to_owned(),
+                object: (true, id.clone(), Some(ck.clone())),
+                parent: folder_ref(mb, parent),
+                old,
+                unread_count: None,
+            };
+            match how {
+                FolderHappening::Created => vec![(vec![parent], event("CreatedEvent", None))],
+                FolderHappening::Renamed => {
+                    let (folders, e) = folder_modified(*folder);
+                    vec![(folders, e), (vec![parent], event("ModifiedEvent", None))]
+                }
+                FolderHappening::Moved { from } => {
+                    let old = Some((id.clone(), mb.folder_id(*from)));
+                    vec![(vec![parent, *from], event("MovedEvent", old))]
+                }
+            }
+        }
     }
 }

@@ -51,6 +51,9 @@ pub struct PassReport {
     pub unfinished: usize,
     /// The ids of the folders the pass watched (what notifications subscribe to).
     pub watched: Vec<String>,
+    /// The ids of the folders whose subfolders decide what the mappings watch (see
+    /// [`tree_folder`]): notifications subscribe to them too, for folder changes only.
+    pub tree: Vec<String>,
 }
 
 /// Progress of a pass, for a progress bar: a page of a folder was committed.
@@ -73,6 +76,24 @@ pub const MAX_LISTING_PAGES: usize = 10_000;
 /// How often the folder tree is checked for renames, moves and new subfolders when nothing
 /// else asks for it.
 pub const HIERARCHY_EVERY: Duration = Duration::from_secs(600);
+
+/// The folder whose subfolders decide what a mapping watches: its folder's parent (which
+/// sees it moved away or deleted) or, while its path is not found, the deepest folder of the
+/// path (where the rest will be made). Subscribed to, it shows such changes at once (R40).
+fn tree_folder(
+    tree: &FolderTree,
+    m: &FolderMapping,
+    record: &store::MappingRecord,
+) -> Option<String> {
+    match record.folder_id.as_deref().filter(|id| tree.contains(id)) {
+        Some(id) => tree.parent(id).map(str::to_owned),
+        None => m
+            .path
+            .as_deref()
+            .and_then(|p| tree.deepest(p))
+            .map(|(id, _)| id),
+    }
+}
 
 /// A listing that never reached its last page.
 fn endless(operation: &'static str, mailbox: &str) -> Error {
@@ -130,7 +151,8 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         self
     }
 
-    fn mark_tree_stale(&mut self) {
+    /// Checks the folder tree on the next pass (a notification said it changed).
+    pub fn mark_tree_stale(&mut self) {
         if let Some(t) = &mut self.tree {
             t.stale = true;
         }
@@ -259,6 +281,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         for m in self.mappings(tree) {
             let stored = self.store.mapping(mailbox, &mappings::mapping_name(&m))?;
             let (mut record, found) = mappings::resolve(mailbox, &m, stored.as_ref(), tree);
+            report.tree.extend(tree_folder(tree, &m, &record));
             if m.include_subfolders && record.state == MappingState::Active {
                 new_folders.extend(self.new_subfolders(&record, &found)?);
                 record.subfolders = true;

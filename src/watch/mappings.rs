@@ -70,17 +70,36 @@ impl FolderTree {
     /// Finds a folder by path; names compare case-insensitively, as Outlook's do. The first
     /// segment `Inbox` is the Inbox whatever its display name (localised mailboxes).
     pub fn find(&self, path: &str) -> Option<String> {
+        self.deepest(path)
+            .filter(|(_, whole)| *whole)
+            .map(|(id, _)| id)
+    }
+
+    /// The deepest folder of `path` that exists (the top when not even its first does), and
+    /// whether it is the whole path; `None` for an empty path.
+    pub fn deepest(&self, path: &str) -> Option<(String, bool)> {
         let mut segments = path.split('/').map(str::trim).filter(|s| !s.is_empty());
         let first = segments.next()?;
-        let mut at = if first.eq_ignore_ascii_case("inbox") {
-            self.well_known.inbox.clone()
+        let found = if first.eq_ignore_ascii_case("inbox") {
+            Some(self.well_known.inbox.clone())
         } else {
-            self.child(&self.well_known.top, first)?
+            self.child(&self.well_known.top, first)
+        };
+        let Some(mut at) = found else {
+            return Some((self.well_known.top.clone(), false));
         };
         for name in segments {
-            at = self.child(&at, name)?;
+            match self.child(&at, name) {
+                Some(next) => at = next,
+                None => return Some((at, false)),
+            }
         }
-        Some(at)
+        Some((at, true))
+    }
+
+    /// The folder that holds `id`.
+    pub fn parent(&self, id: &str) -> Option<&str> {
+        self.nodes.get(id)?.parent.as_deref()
     }
 
     /// The folders directly below `parent`, by name.

@@ -10,7 +10,7 @@ use super::notify::{self, Delivery, Hints, NotifySettings, Refusal};
 use crate::client::{Affinity, Outcome};
 use crate::ews::Mailbox;
 use crate::ews::subscribe::Mode;
-use crate::feed::ews_notifications::{EventStream, EwsNotifications, StreamEvent};
+use crate::feed::ews_notifications::{Change, EventStream, EwsNotifications, StreamEvent};
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,7 +123,7 @@ pub async fn run(
         let changed = hints.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let mailboxes: Vec<String> = hints.folders().into_keys().collect();
+        let mailboxes: Vec<String> = hints.subscribed().into_keys().collect();
         let total = mailboxes.len();
         let (groups, rest) = notify::groups(mailboxes, settings.most_connections());
         for m in &rest {
@@ -329,7 +329,7 @@ impl Group {
     /// happened before it existed is synced.
     async fn subscribe_members(&mut self) {
         self.subscribed_at = self.hints.version();
-        let folders = self.hints.folders();
+        let folders = self.hints.subscribed();
         let now = Instant::now();
         let mut retired = Vec::new();
         for m in self.members.clone() {
@@ -438,8 +438,8 @@ impl Group {
                 match self.ews.pull(&m, &p.id, &p.watermark, &self.affinity).await {
                     Ok(read) => {
                         p.watermark = read.watermark;
-                        if read.changed {
-                            self.hints.wake(&m);
+                        for c in &read.changes {
+                            hint(&self.hints, &m, c);
                         }
                         if !read.more {
                             break;
@@ -566,10 +566,12 @@ impl Group {
                 next = tokio::time::timeout(SILENCE, stream.next()) => next,
             };
             match next {
-                Ok(Ok(Some(StreamEvent::Changed(ids)))) => {
+                Ok(Ok(Some(StreamEvent::Changed(changes)))) => {
                     self.failures = 0;
-                    for m in ids.iter().filter_map(|id| by_id.get(id)) {
-                        self.hints.wake(m);
+                    for c in &changes {
+                        if let Some(m) = by_id.get(&c.subscription) {
+                            hint(&self.hints, m, c);
+                        }
                     }
                 }
                 Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
@@ -597,7 +599,7 @@ impl Group {
 
     /// Whether a member's watched folders differ from what its subscription covers.
     fn folders_changed(&self) -> bool {
-        let folders = self.hints.folders();
+        let folders = self.hints.subscribed();
         let none = Vec::new();
         self.members.iter().any(|m| {
             let want = folders.get(m).unwrap_or(&none);
@@ -650,6 +652,11 @@ impl Group {
     fn retire(&self, old: Vec<(String, String)>) {
         self.retirer.retire(old);
     }
+}
+
+/// Passes one event of `mailbox`'s subscription on as a hint.
+fn hint(hints: &Hints, mailbox: &str, c: &Change) {
+    hints.hint(mailbox, c.kind, c.folder.as_deref(), c.parent.as_deref());
 }
 
 /// Why a mailbox is pulled rather than streamed.

@@ -4,6 +4,7 @@
 //! where the notifier and the mailbox tasks meet: the folders each mailbox watches, the wake
 //! that starts its normal sync pass, and whether it is notified or polled, and why.
 
+use crate::ews::notification::EventKind;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -230,12 +231,51 @@ pub fn poll_delay(cadence: Duration, delivery: &Delivery, backstop: Duration) ->
     }
 }
 
+/// What a notification event asks of its mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// Nothing: a mail in a folder subscribed only for its subfolders, or that folder's own
+    /// counts.
+    Ignore,
+    /// Its normal sync pass.
+    Sync,
+    /// A sync pass that checks the folder tree first: a folder was created, moved, renamed or
+    /// deleted where the mappings look.
+    SyncTree,
+}
+
+/// The hint of one event about `folder` (a folder's event; `None`: a mail's) held by
+/// `parent`, for a mailbox that watches `watched` and subscribes to `tree` for their
+/// subfolders only. A watched folder's ModifiedEvent is its contents changing (a rename looks
+/// the same, and is seen at the next tree check); anything unknown syncs.
+pub fn hint(
+    kind: EventKind,
+    folder: Option<&str>,
+    parent: Option<&str>,
+    watched: &[String],
+    tree: &[String],
+) -> Hint {
+    let has = |set: &[String], id: &str| set.iter().any(|f| f == id);
+    match (kind, folder) {
+        (EventKind::Status, _) => Hint::Ignore,
+        (EventKind::Modified, Some(f)) if has(watched, f) => Hint::Sync,
+        (EventKind::Modified, Some(f)) if has(tree, f) => Hint::Ignore,
+        (_, Some(_)) => Hint::SyncTree,
+        (_, None) if parent.is_some_and(|p| has(tree, p)) => Hint::Ignore,
+        (_, None) => Hint::Sync,
+    }
+}
+
 /// One mailbox's meeting point.
 #[derive(Debug, Default)]
 struct Slot {
     wake: Arc<Notify>,
     /// The folders its last pass watched (ids), sorted.
     folders: Vec<String>,
+    /// The folders subscribed to for their subfolders only (ids), sorted.
+    tree: Vec<String>,
+    /// A notification said the folder tree changed: the next pass checks it.
+    tree_changed: bool,
     delivery: Delivery,
 }
 
@@ -296,20 +336,49 @@ impl Hints {
         }
     }
 
-    /// Records the folders a pass watched; ticks `changed` when they differ. A mailbox
-    /// removed meanwhile (its last pass ending) stays removed.
-    pub fn set_folders(&self, mailbox: &str, mut folders: Vec<String>) {
+    /// Records the folders a pass watched, and those whose subfolders decide what its
+    /// mappings watch; ticks `changed` when they differ. A mailbox removed meanwhile (its last
+    /// pass ending) stays removed.
+    pub fn set_folders(&self, mailbox: &str, mut folders: Vec<String>, mut tree: Vec<String>) {
         folders.sort();
         folders.dedup();
+        tree.sort();
+        tree.dedup();
+        tree.retain(|f| folders.binary_search(f).is_err());
         let mut slots = self.slots.lock().expect("unpoisoned");
         let Some(slot) = slots.get_mut(mailbox) else {
             return;
         };
-        if slot.folders != folders {
+        if slot.folders != folders || slot.tree != tree {
             slot.folders = folders;
+            slot.tree = tree;
             drop(slots);
             self.tick();
         }
+    }
+
+    /// Acts on one event of a mailbox's subscription (see [`hint`]).
+    pub fn hint(&self, mailbox: &str, kind: EventKind, folder: Option<&str>, parent: Option<&str>) {
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        let Some(s) = slots.get_mut(mailbox) else {
+            return;
+        };
+        match hint(kind, folder, parent, &s.folders, &s.tree) {
+            Hint::Ignore => {}
+            Hint::Sync => s.wake.notify_one(),
+            Hint::SyncTree => {
+                s.tree_changed = true;
+                s.wake.notify_one();
+            }
+        }
+    }
+
+    /// Whether a notification said the mailbox's folder tree changed since the last call.
+    pub fn take_tree_changed(&self, mailbox: &str) -> bool {
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        slots
+            .get_mut(mailbox)
+            .is_some_and(|s| std::mem::take(&mut s.tree_changed))
     }
 
     /// Forgets a mailbox removed from the config.
@@ -338,6 +407,18 @@ impl Hints {
             .collect()
     }
 
+    /// Every mailbox with the folders an EWS subscription covers: those it watches and those
+    /// whose subfolders matter (sorted).
+    pub fn subscribed(&self) -> HashMap<String, Vec<String>> {
+        let slots = self.slots.lock().expect("unpoisoned");
+        let all = |s: &Slot| {
+            let mut all = [s.folders.as_slice(), s.tree.as_slice()].concat();
+            all.sort();
+            all
+        };
+        slots.iter().map(|(m, s)| (m.clone(), all(s))).collect()
+    }
+
     /// Says whether a mailbox is notified or polled. A mailbox that stops being notified is
     /// woken, so its long backstop sleep gives way to the cadence at once.
     pub fn set_delivery(&self, mailbox: &str, delivery: Delivery) {
@@ -346,7 +427,7 @@ impl Hints {
             && s.delivery != delivery
         {
             tracing::info!(event = "notifications", mailbox, state = ?delivery);
-            if s.delivery == Delivery::Notified {
+            if matches!(s.delivery, Delivery::Notified | Delivery::Pulled { .. }) {
                 s.wake.notify_one();
             }
             s.delivery = delivery;
@@ -488,11 +569,71 @@ mod tests {
     }
 
     #[test]
+    fn folder_events_check_the_tree_and_mails_outside_watched_folders_are_ignored() {
+        use EventKind::*;
+        let watched = ["W".to_owned()];
+        let tree = ["T".to_owned()];
+        let h = |kind, folder, parent| hint(kind, folder, parent, &watched, &tree);
+        // Mails.
+        assert_eq!(h(Created, None, Some("W")), Hint::Sync);
+        assert_eq!(h(Moved, None, Some("W")), Hint::Sync);
+        assert_eq!(
+            h(NewMail, None, Some("T")),
+            Hint::Ignore,
+            "new mail in the Inbox"
+        );
+        assert_eq!(
+            h(Created, None, Some("?")),
+            Hint::Sync,
+            "an unknown folder syncs"
+        );
+        assert_eq!(h(Created, None, None), Hint::Sync);
+        // Folders.
+        assert_eq!(h(Modified, Some("W"), Some("T")), Hint::Sync, "its counts");
+        assert_eq!(
+            h(Modified, Some("T"), None),
+            Hint::Ignore,
+            "the Inbox's counts"
+        );
+        assert_eq!(
+            h(Created, Some("N"), Some("W")),
+            Hint::SyncTree,
+            "a new subfolder"
+        );
+        assert_eq!(
+            h(Created, Some("N"), Some("T")),
+            Hint::SyncTree,
+            "a mapped path made"
+        );
+        assert_eq!(
+            h(Modified, Some("X"), Some("T")),
+            Hint::SyncTree,
+            "a sibling renamed"
+        );
+        assert_eq!(
+            h(Moved, Some("W"), Some("T")),
+            Hint::SyncTree,
+            "a watched one moved"
+        );
+        assert_eq!(h(Deleted, Some("W"), Some("T")), Hint::SyncTree);
+        assert_eq!(h(Status, None, None), Hint::Ignore);
+    }
+
+    #[test]
     fn hints_tick_only_on_changed_folders_and_off_overrides() {
         let h = Hints::default();
         let wake = h.wake_of("a@x");
-        h.set_folders("a@x", vec!["2".into(), "1".into()]);
+        h.set_folders(
+            "a@x",
+            vec!["2".into(), "1".into()],
+            vec!["0".into(), "1".into()],
+        );
         assert_eq!(h.folders()["a@x"], ["1", "2"]);
+        assert_eq!(
+            h.subscribed()["a@x"],
+            ["0", "1", "2"],
+            "a watched folder once"
+        );
         h.wake("a@x");
         h.wake("a@x");
         use futures_util::FutureExt;
@@ -504,7 +645,7 @@ mod tests {
         h.set_delivery("a@x", Delivery::Notified);
         assert_eq!(h.delivery("a@x"), Delivery::Notified);
         h.remove("a@x");
-        h.set_folders("a@x", vec!["1".into()]);
+        h.set_folders("a@x", vec!["1".into()], Vec::new());
         assert!(
             h.folders().is_empty(),
             "a removed mailbox's last pass does not bring it back"

@@ -365,6 +365,9 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
             s.last_sync_started = Some(now);
         });
         let started = std::time::Instant::now();
+        if self.hints.take_tree_changed(self.watcher.address()) {
+            self.watcher.mark_tree_stale();
+        }
         let result = self.watcher.sync(&|_| {}).await;
         crate::telemetry::metrics().observe(
             "foldertrack_sync_seconds",
@@ -418,7 +421,7 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         tracing::info!(event = "sync_finished", mailbox = %self.watcher.address(), changes = report.changes, tracked, ms = started.elapsed().as_millis() as u64);
         self.record(report);
         let address = self.watcher.address();
-        self.hints.set_folders(address, report.watched.clone());
+        (self.hints).set_folders(address, report.watched.clone(), report.tree.clone());
         let cadence = self
             .cadence
             .next_delay(outcome, fastrand::f64() * 2.0 - 1.0);

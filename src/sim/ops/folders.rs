@@ -18,7 +18,9 @@ use crate::ews::sync_folder_hierarchy::SyncFolderHierarchy;
 use crate::ews::{DistinguishedFolder, FolderSelector};
 use crate::sim::ids;
 use crate::sim::layout::FolderKind;
-use crate::sim::mailbox::{Folder, FolderChange, Happened, Mailbox, NewFolder, TreeError};
+use crate::sim::mailbox::{
+    Folder, FolderChange, FolderHappening, Happened, Mailbox, NewFolder, TreeError,
+};
 use crate::sim::respond::folders::{FolderFields, folder_fields, write_folder};
 use crate::sim::respond::{MessageError, Out, find_page, sync_error_document};
 use crate::sim::shared::Inner;
@@ -286,6 +288,7 @@ pub(super) fn create_folder(inner: &mut Inner, ctx: &Ctx<'_>, op: &CreateFolder)
             happened.push(Happened::FolderChanged {
                 mailbox: at.mailbox,
                 folder,
+                how: FolderHappening::Created,
             });
             Ok(At {
                 mailbox: at.mailbox,

@@ -19,7 +19,12 @@ pub fn write_event(o: &mut Out, e: &Event, watermark: Option<&str>) {
     );
     o.t_id("ParentFolderId", &e.parent.0, Some(&e.parent.1));
     if let Some((old_id, old_parent)) = &e.old {
-        o.t_id("OldItemId", old_id, None);
+        let old = if *is_folder {
+            "OldFolderId"
+        } else {
+            "OldItemId"
+        };
+        o.t_id(old, old_id, None);
         o.t_id("OldParentFolderId", old_parent, None);
     }
     if let Some(u) = e.unread_count {
