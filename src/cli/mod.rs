@@ -217,8 +217,11 @@ pub enum BenchCommand {
         #[arg(long)]
         track_now: bool,
         /// Poll only: streaming notifications off (`notifications.mode = "off"`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pull")]
         polling: bool,
+        /// Pull subscriptions instead of streaming (`notifications.mode = "pull"`).
+        #[arg(long)]
+        pull: bool,
         /// Notification trouble during the drags about every SECS seconds: a random mailbox's
         /// subscriptions expire or lose their events, or every streaming connection drops.
         #[arg(long, value_name = "SECS")]

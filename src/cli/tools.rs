@@ -125,6 +125,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         idle,
         track_now,
         polling,
+        pull,
         chaos_every,
         rounds,
         api,
@@ -145,12 +146,20 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         anyhow::bail!("--rounds applies to --preset burst only");
     }
     o.track_now |= track_now;
-    o.notifications &= !polling;
+    use foldertrack::config::NotificationMode;
+    if polling {
+        o.notifications = NotificationMode::Off;
+    } else if pull {
+        o.notifications = NotificationMode::Pull;
+    }
     o.api = parse_api(&api);
     if let Some(every) = chaos_every {
-        if !o.notifications || o.api != foldertrack::config::Api::Ews || o.burst.is_some() {
+        if o.notifications != NotificationMode::Streaming
+            || o.api != foldertrack::config::Api::Ews
+            || o.burst.is_some()
+        {
             anyhow::bail!(
-                "--chaos-every needs EWS streaming notifications and a dragging preset (not --polling, --api graph or burst)"
+                "--chaos-every needs EWS streaming notifications and a dragging preset (not --polling, --pull, --api graph or burst)"
             );
         }
         o.chaos_every = Some(every.max(0.1));

@@ -40,8 +40,8 @@ pub struct Options {
     pub limits: Option<(u32, u32, u32)>,
     /// The category write-back (off: every call is the watcher's).
     pub writeback: bool,
-    /// Streaming notifications (EWS; the default); off: polling only.
-    pub notifications: bool,
+    /// `notifications.mode`: streaming (the default), pull, or off (polling only).
+    pub notifications: crate::config::NotificationMode,
     /// The API the agent speaks: EWS or Microsoft Graph.
     pub api: Api,
     /// Notification trouble during the drags, about every this many seconds: a mailbox's
@@ -82,7 +82,7 @@ impl Options {
             }),
             limits: (!burst).then_some((16, 2000, 20)),
             writeback: burst,
-            notifications: true,
+            notifications: crate::config::NotificationMode::Streaming,
             api: Api::Ews,
             chaos_every: None,
         })
@@ -267,8 +267,10 @@ listen = "127.0.0.1:0"
         quiet = o.cadence.2,
         writeback = o.writeback,
     );
-    if !o.notifications {
-        text += "\n[notifications]\nmode = \"off\"\n";
+    match o.notifications {
+        crate::config::NotificationMode::Streaming => {}
+        crate::config::NotificationMode::Pull => text += "\n[notifications]\nmode = \"pull\"\n",
+        crate::config::NotificationMode::Off => text += "\n[notifications]\nmode = \"off\"\n",
     }
     if let Some((concurrent, account, mailbox)) = o.limits {
         text += &format!(
@@ -705,7 +707,7 @@ async fn notified(
     let mut polled = std::collections::BTreeMap::new();
     for m in &status.mailboxes {
         match &m.status.notifications {
-            Delivery::Notified => notified += 1,
+            Delivery::Notified | Delivery::Pulled { .. } => notified += 1,
             other => *polled.entry(other.describe()).or_insert(0) += 1,
         }
     }
@@ -825,9 +827,15 @@ fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
         ),
     )];
     if o.api == Api::Ews {
+        use crate::config::NotificationMode;
         let how = match o.notifications {
-            true => "streaming (changes wake a mailbox; polling is the backstop)",
-            false => "off (polling only)",
+            NotificationMode::Streaming => {
+                "streaming (changes wake a mailbox; polling is the backstop)"
+            }
+            NotificationMode::Pull => {
+                "pull (GetEvents every pull_interval_secs wakes a mailbox; polling is the backstop)"
+            }
+            NotificationMode::Off => "off (polling only)",
         };
         rows.push(("notifications", how.into()));
     }
