@@ -26,16 +26,28 @@ fn run_within(
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Read while it runs: a full pipe would block the command's output, and the command.
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
     let deadline = std::time::Instant::now() + within;
     while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let status = child.wait().unwrap();
+    let text = |t: std::thread::JoinHandle<Vec<u8>>| {
+        String::from_utf8_lossy(&t.join().unwrap()).into_owned()
+    };
+    (status.code().unwrap_or(-1), text(stdout) + &text(stderr))
+}
+
+/// Reads a child's pipe to its end on a thread of its own.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = pipe.read_to_end(&mut out);
+        out
+    })
 }
 
 /// A config whose admin API listens off loopback with the token in `token_file`.
@@ -391,12 +403,15 @@ async fn a_store_whose_disk_fills_stops_the_agent_and_the_next_start_loses_nothi
     // Room for sled to open (it starts a new segment), not for much mail.
     let limit = std::fs::metadata(&store_file).unwrap().len() + 1024 * 1024;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_foldertrack"));
+    // The log goes to a file: a pipe nobody reads while the agent runs fills up and blocks
+    // its logging, and with it the agent.
+    let log = dir.path().join("agent.log");
     child
         .arg("--config")
         .arg(&config)
         .arg("run")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         child.pre_exec(move || {
@@ -424,12 +439,11 @@ async fn a_store_whose_disk_fills_stops_the_agent_and_the_next_start_loses_nothi
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    let status = child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        out.status.code().is_some_and(|code| code != 0),
-        "still running or killed after 90 s ({:?}): {text}",
-        out.status
+        status.code().is_some_and(|code| code != 0),
+        "still running or killed after 90 s ({status:?}): {text}"
     );
     assert!(
         text.contains("the disk failed") && text.contains("restarts it"),
