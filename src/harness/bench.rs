@@ -235,6 +235,13 @@ pub(super) fn exchange_text(dir: &Path, sim: &SimHandle, api: Api) -> String {
     }
 }
 
+/// A loopback port free now (the agent binds it a moment later).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(9478, |a| a.port())
+}
+
 /// The Entra app of the Graph runs; it acts as the bench account.
 const BENCH_APP: &str = "foldertrack-bench";
 
@@ -268,6 +275,13 @@ listen = "127.0.0.1:0"
         writeback = o.writeback,
     );
     match o.notifications {
+        // Graph posts its notifications to a receiver on a free loopback port.
+        crate::config::NotificationMode::Streaming if o.api == Api::Graph => {
+            let port = free_port();
+            text += &format!(
+                "\n[notifications]\ngraph_notification_url = \"http://127.0.0.1:{port}/notify\"\ngraph_listen = \"127.0.0.1:{port}\"\n"
+            );
+        }
         crate::config::NotificationMode::Streaming => {}
         crate::config::NotificationMode::Pull => text += "\n[notifications]\nmode = \"pull\"\n",
         crate::config::NotificationMode::Off => text += "\n[notifications]\nmode = \"off\"\n",
@@ -840,7 +854,13 @@ fn option_rows(o: &Options) -> Vec<(&'static str, String)> {
         rows.push(("notifications", how.into()));
     }
     if o.api == Api::Graph {
-        rows.push(("api", "graph (Microsoft Graph delta queries)".into()));
+        let how = match o.notifications {
+            crate::config::NotificationMode::Streaming => {
+                "graph (Microsoft Graph delta queries, woken by change notifications)"
+            }
+            _ => "graph (Microsoft Graph delta queries, polled)",
+        };
+        rows.push(("api", how.into()));
     }
     if let Some(every) = o.chaos_every {
         rows.push((
