@@ -339,6 +339,16 @@ async fn handovers_are_refused_with_the_reason_and_a_stale_copy_waits_when_its_m
         metrics.contains("\nfoldertrack_awaiting_handover 1\n"),
         "{metrics}"
     );
+    // Not ready while a mailbox it owns waits: a rollout waits for the handover.
+    let ready = reqwest::get(format!("{}/readyz", first.admin.base()))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let why = ready.text().await.unwrap();
+    assert!(
+        why.contains(&format!("awaiting a handover for {moving}")),
+        "{why}"
+    );
     first.stop().await;
 }
 

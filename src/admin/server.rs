@@ -123,7 +123,24 @@ fn view<S: Store>(store: &S, status: MailboxStatus) -> Result<MailboxView, store
     })
 }
 
+/// Ready once every mailbox it owns is watched and had its first sync: a member still waiting
+/// for a mailbox's handover is not serving it, and says so (a rollout then waits for it).
 async fn ready<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
+    let awaiting: Vec<String> = (a.cluster.lock())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .1
+        .iter()
+        .map(|m| m.address.clone())
+        .collect();
+    if !awaiting.is_empty() {
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "awaiting a handover for {} (foldertrack handover import)",
+                awaiting.join(", ")
+            ),
+        );
+    }
     let waiting: Vec<String> = a
         .supervisor
         .status()
