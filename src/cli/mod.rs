@@ -195,8 +195,8 @@ pub enum BenchCommand {
     /// The agent end to end against the simulator: tracked, lost, duplicated, latency, calls,
     /// bytes, memory, CPU.
     E2e {
-        /// small (10 mailboxes, under a minute), office (1,000), enterprise (10,000 × 5), or
-        /// burst (40 mails filed in one mailbox while another tracks one with track-now).
+        /// small (10 mailboxes, under a minute), office (1,000), enterprise (10,000 × 5), huge
+        /// (100,000 × 5: where one agent gives way first; no goal), or burst (40 mails filed in one mailbox while another tracks one with track-now).
         #[arg(long, default_value = "small")]
         preset: String,
         #[arg(long)]

@@ -135,7 +135,7 @@ pub async fn bench(command: super::BenchCommand) -> Result<ExitCode> {
         return soak(command).await;
     };
     let mut o = foldertrack::harness::bench::Options::preset(&preset).with_context(|| {
-        format!("--preset {preset:?}: choose small, office, enterprise or burst")
+        format!("--preset {preset:?}: choose small, office, enterprise, huge or burst")
     })?;
     o.mailboxes = mailboxes.unwrap_or(o.mailboxes).max(1);
     o.folders = folders.unwrap_or(o.folders).max(1);

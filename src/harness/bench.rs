@@ -63,6 +63,8 @@ impl Options {
             "small" => (10, 2, 15, 4.0, (2, 5, 10), 12),
             "office" => (1_000, 3, 90, 20.0, (30, 60, 120), 130),
             "enterprise" => (10_000, 5, 120, 50.0, (120, 300, 720), 330),
+            // No goal: where one agent on this machine gives way first.
+            "huge" => (100_000, 5, 120, 50.0, (120, 300, 720), 330),
             "burst" => (2, 1, 0, 1.0, (120, 300, 720), 2),
             _ => return None,
         };
