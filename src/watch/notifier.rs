@@ -438,9 +438,7 @@ impl Group {
                 match self.ews.pull(&m, &p.id, &p.watermark, &self.affinity).await {
                     Ok(read) => {
                         p.watermark = read.watermark;
-                        for c in &read.changes {
-                            hint(&self.hints, &m, c);
-                        }
+                        hint(&self.hints, &m, &read.changes);
                         if !read.more {
                             break;
                         }
@@ -568,10 +566,14 @@ impl Group {
             match next {
                 Ok(Ok(Some(StreamEvent::Changed(changes)))) => {
                     self.failures = 0;
-                    for c in &changes {
+                    let mut by_mailbox: HashMap<&str, Vec<Change>> = HashMap::new();
+                    for c in changes {
                         if let Some(m) = by_id.get(&c.subscription) {
-                            hint(&self.hints, m, c);
+                            by_mailbox.entry(m).or_default().push(c);
                         }
+                    }
+                    for (m, changes) in by_mailbox {
+                        hint(&self.hints, m, &changes);
                     }
                 }
                 Ok(Ok(Some(StreamEvent::Alive))) => self.failures = 0,
@@ -654,9 +656,12 @@ impl Group {
     }
 }
 
-/// Passes one event of `mailbox`'s subscription on as a hint.
-fn hint(hints: &Hints, mailbox: &str, c: &Change) {
-    hints.hint(mailbox, c.kind, c.folder.as_deref(), c.parent.as_deref());
+/// Passes the events one read of `mailbox`'s subscription brought on as one hint.
+fn hint(hints: &Hints, mailbox: &str, changes: &[Change]) {
+    let events = changes
+        .iter()
+        .map(|c| (c.kind, c.folder.as_deref(), c.parent.as_deref()));
+    hints.hint(mailbox, events);
 }
 
 /// Why a mailbox is pulled rather than streamed.

@@ -231,8 +231,8 @@ pub fn poll_delay(cadence: Duration, delivery: &Delivery, backstop: Duration) ->
     }
 }
 
-/// What a notification event asks of its mailbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a notification event asks of its mailbox, from least to most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Hint {
     /// Nothing: a mail in a folder subscribed only for its subfolders, or that folder's own
     /// counts.
@@ -357,19 +357,28 @@ impl Hints {
         }
     }
 
-    /// Acts on one event of a mailbox's subscription (see [`hint`]).
-    pub fn hint(&self, mailbox: &str, kind: EventKind, folder: Option<&str>, parent: Option<&str>) {
+    /// Acts on the events one read of a mailbox's subscription brought, as `(kind, folder,
+    /// parent)` (see [`hint`]): one wake for all of them, so a move's several events start one
+    /// pass, not one each.
+    pub fn hint<'e>(
+        &self,
+        mailbox: &str,
+        events: impl IntoIterator<Item = (EventKind, Option<&'e str>, Option<&'e str>)>,
+    ) {
         let mut slots = self.slots.lock().expect("unpoisoned");
         let Some(s) = slots.get_mut(mailbox) else {
             return;
         };
-        match hint(kind, folder, parent, &s.folders, &s.tree) {
-            Hint::Ignore => {}
-            Hint::Sync => s.wake.notify_one(),
-            Hint::SyncTree => {
-                s.tree_changed = true;
-                s.wake.notify_one();
-            }
+        let most = (events.into_iter())
+            .map(|(kind, folder, parent)| hint(kind, folder, parent, &s.folders, &s.tree))
+            .max()
+            .unwrap_or(Hint::Ignore);
+        tracing::debug!(event = "hint", mailbox, hint = ?most);
+        if most == Hint::SyncTree {
+            s.tree_changed = true;
+        }
+        if most != Hint::Ignore {
+            s.wake.notify_one();
         }
     }
 
