@@ -5,8 +5,19 @@ mod cli;
 
 use std::process::ExitCode;
 
+// Every allocation goes through dhat so that `run` can be profiled; without a running
+// profiler it only forwards to the system allocator.
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse_args();
+    // Only the agent is profiled: `bench e2e` runs it as a child in the same directory, and the
+    // harness must neither overwrite its dhat-heap.json nor slow down beside it. The file is
+    // written when the profiler drops, at the end of a clean stop (SIGTERM or Ctrl-C).
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = matches!(args.command, cli::Command::Run).then(dhat::Profiler::new_heap);
     foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet_logs());
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
