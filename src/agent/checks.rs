@@ -56,7 +56,7 @@ pub async fn folders<F: FolderFeed>(
         }
     }
     let mut out = Vec::new();
-    let mut stack: Vec<(usize, &feed::FolderNode)> = tree
+    let mut stack: Vec<(usize, mappings::Folder<'_>)> = tree
         .children(&tree.well_known.top)
         .into_iter()
         .rev()
@@ -65,12 +65,12 @@ pub async fn folders<F: FolderFeed>(
     while let Some((depth, node)) = stack.pop() {
         out.push(FolderLine {
             depth,
-            name: node.name.clone(),
-            id: node.id.clone(),
-            mapping: mapped.get(&node.id).cloned(),
+            name: node.name.to_owned(),
+            id: node.id.to_owned(),
+            mapping: mapped.get(node.id).cloned(),
         });
         stack.extend(
-            tree.children(&node.id)
+            tree.children(node.id)
                 .into_iter()
                 .rev()
                 .map(|n| (depth + 1, n)),

@@ -7,12 +7,29 @@ use crate::feed::{FolderEvent, FolderNode, WellKnown};
 use crate::store::{MappingRecord, MappingState};
 use crate::tracking::Regarding;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-/// The folder tree of one mailbox, kept current from hierarchy changes.
+/// The folder tree of one mailbox, kept current from hierarchy changes. Every watcher keeps
+/// its mailbox's tree between passes, so a folder id (about 120 bytes over EWS) is stored once,
+/// shared by the map's key and the parent link of each child (docs/benchmarks.md, "Where the
+/// memory goes").
 #[derive(Clone, Debug)]
 pub struct FolderTree {
     pub well_known: WellKnown,
-    nodes: HashMap<String, FolderNode>,
+    nodes: HashMap<Arc<str>, Node>,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    parent: Option<Arc<str>>,
+    name: Box<str>,
+}
+
+/// A folder of the tree, as [`FolderTree::children`] lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Folder<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
 }
 
 impl FolderTree {
@@ -26,30 +43,40 @@ impl FolderTree {
     pub fn apply(&mut self, events: impl IntoIterator<Item = FolderEvent>) {
         for e in events {
             match e {
-                FolderEvent::Upsert(n) => {
-                    self.nodes.insert(n.id.clone(), n);
+                FolderEvent::Upsert(FolderNode { id, parent, name }) => {
+                    let parent = parent.map(|p| self.shared_id(p));
+                    let id = self.shared_id(id);
+                    let name = name.into_boxed_str();
+                    self.nodes.insert(id, Node { parent, name });
                 }
                 FolderEvent::Removed(id) => {
-                    self.nodes.remove(&id);
+                    self.nodes.remove(id.as_str());
                 }
             }
         }
+    }
+
+    /// The tree's own copy of `id` when it knows the folder; a new one otherwise.
+    fn shared_id(&self, id: String) -> Arc<str> {
+        self.nodes
+            .get_key_value(id.as_str())
+            .map_or_else(|| Arc::from(id), |(known, _)| known.clone())
     }
 
     pub fn contains(&self, id: &str) -> bool {
         self.nodes.contains_key(id)
     }
 
-    /// The ancestors of a folder up to (not including) the top, nearest first; `None` when it
-    /// is not below the top (deleted, or outside the mail folders).
-    fn ancestry(&self, id: &str) -> Option<Vec<&FolderNode>> {
+    /// The ancestors of a folder up to (not including) the top, nearest first, as (id, node);
+    /// `None` when it is not below the top (deleted, or outside the mail folders).
+    fn ancestry(&self, id: &str) -> Option<Vec<(&str, &Node)>> {
         let mut chain = Vec::new();
-        let mut at = self.nodes.get(id)?;
+        let (mut at_id, mut at) = self.nodes.get_key_value(id)?;
         loop {
-            chain.push(at);
+            chain.push((at_id.as_ref(), at));
             match at.parent.as_deref() {
                 Some(p) if p == self.well_known.top => return Some(chain),
-                Some(p) if chain.len() < 256 => at = self.nodes.get(p)?,
+                Some(p) if chain.len() < 256 => (at_id, at) = self.nodes.get_key_value(p)?,
                 _ => return None,
             }
         }
@@ -58,13 +85,13 @@ impl FolderTree {
     /// `Inbox/Customers/Contoso`: the display path below the top.
     pub fn path(&self, id: &str) -> Option<String> {
         let chain = self.ancestry(id)?;
-        let names: Vec<&str> = chain.iter().rev().map(|n| n.name.as_str()).collect();
+        let names: Vec<&str> = chain.iter().rev().map(|(_, n)| n.name.as_ref()).collect();
         Some(names.join("/"))
     }
 
     pub fn is_under(&self, id: &str, ancestor: &str) -> bool {
         self.ancestry(id)
-            .is_some_and(|chain| chain.iter().any(|n| n.id == ancestor))
+            .is_some_and(|chain| chain.iter().any(|(id, _)| *id == ancestor))
     }
 
     /// Finds a folder by path; names compare case-insensitively, as Outlook's do. The first
@@ -103,11 +130,12 @@ impl FolderTree {
     }
 
     /// The folders directly below `parent`, by name.
-    pub fn children(&self, parent: &str) -> Vec<&FolderNode> {
-        let mut out: Vec<&FolderNode> = self
+    pub fn children(&self, parent: &str) -> Vec<Folder<'_>> {
+        let mut out: Vec<Folder<'_>> = self
             .nodes
-            .values()
-            .filter(|n| n.parent.as_deref() == Some(parent))
+            .iter()
+            .filter(|(_, n)| n.parent.as_deref() == Some(parent))
+            .map(|(id, n)| Folder { id, name: &n.name })
             .collect();
         out.sort_by(|a, b| {
             a.name
@@ -119,14 +147,14 @@ impl FolderTree {
     }
 
     fn child(&self, parent: &str, name: &str) -> Option<String> {
-        let mut matches: Vec<&FolderNode> = self
-            .nodes
-            .values()
-            .filter(|n| n.parent.as_deref() == Some(parent) && n.name.eq_ignore_ascii_case(name))
+        let mut matches: Vec<Folder<'_>> = self
+            .children(parent)
+            .into_iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
             .collect();
         // Same-named siblings: prefer the exact spelling, then a stable order.
-        matches.sort_by_key(|n| (n.name != name, n.id.clone()));
-        matches.first().map(|n| n.id.clone())
+        matches.sort_by_key(|f| (f.name != name, f.id));
+        matches.first().map(|f| f.id.to_owned())
     }
 
     /// Every folder below `id`, at any depth.
@@ -134,8 +162,8 @@ impl FolderTree {
         let mut out: Vec<String> = self
             .nodes
             .keys()
-            .filter(|k| k.as_str() != id && self.is_under(k, id))
-            .cloned()
+            .filter(|k| k.as_ref() != id && self.is_under(k, id))
+            .map(|k| k.to_string())
             .collect();
         out.sort();
         out
