@@ -24,7 +24,7 @@ use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The delivered high-water mark's file, in the store's folder next to sled's files.
@@ -44,6 +44,14 @@ pub struct SledStore {
     path: PathBuf,
     /// Held by every transaction and every flush (see the module doc).
     writing: Arc<Mutex<()>>,
+    /// One flush at a time goes to a blocking thread; the commits waiting for theirs wait here
+    /// as tasks. Before, each waited on `writing` in a blocking thread of its own: the office
+    /// preset's commits held up to 512 threads (docs/benchmarks.md, "Where the memory goes").
+    flush_turn: tokio::sync::Mutex<()>,
+    /// Transactions committed, and how many of them the last finished flush covered: a commit
+    /// whose transaction a flush started after it already made durable needs no flush of its own.
+    committed: AtomicU64,
+    flushed: AtomicU64,
     /// Entries per tree.
     counts: Vec<AtomicI64>,
     /// The first error sled cannot recover from, once there is one.
@@ -159,6 +167,9 @@ impl SledStore {
             trees,
             path: path.to_owned(),
             writing: Arc::default(),
+            flush_turn: tokio::sync::Mutex::const_new(()),
+            committed: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
             counts,
             broken: tokio::sync::watch::Sender::new(None),
             high_water: Arc::default(),
@@ -452,6 +463,7 @@ impl SledStore {
             for (count, delta) in self.counts.iter().zip(committed.get()) {
                 count.fetch_add(delta, Ordering::Relaxed);
             }
+            self.committed.fetch_add(1, Ordering::AcqRel);
         }
         self.checked(result)
     }
@@ -491,6 +503,12 @@ impl Store for SledStore {
     }
 
     async fn flush(&self) -> Result<(), Error> {
+        let mine = self.committed.load(Ordering::Acquire);
+        let _turn = self.flush_turn.lock().await;
+        if self.flushed.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let covers = self.committed.load(Ordering::Acquire);
         let (db, writing) = (self.db.clone(), self.writing.clone());
         let flushed = tokio::task::spawn_blocking(move || {
             let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
@@ -499,6 +517,9 @@ impl Store for SledStore {
         .await
         .map_err(|e| Error::Storage(format!("flush: {e}")))
         .and_then(|r| r);
+        if flushed.is_ok() {
+            self.flushed.store(covers, Ordering::Release);
+        }
         self.checked(flushed)
     }
 
