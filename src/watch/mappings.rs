@@ -6,17 +6,17 @@ use super::FolderMapping;
 use crate::feed::{FolderEvent, FolderNode, WellKnown};
 use crate::store::{MappingRecord, MappingState};
 use crate::tracking::Regarding;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The folder tree of one mailbox, kept current from hierarchy changes. Every watcher keeps
-/// its mailbox's tree between passes, so a folder id (about 120 bytes over EWS) is stored once,
-/// shared by the map's key and the parent link of each child (docs/benchmarks.md, "Where the
-/// memory goes").
+/// its mailbox's tree between passes, so it is kept small: a folder id (about 120 bytes over
+/// EWS) is stored once, shared by the folder and its children's parent links, and the folders
+/// lie in a vector sorted by id, with no hash table's spare room (docs/benchmarks.md, "Where
+/// the memory goes").
 #[derive(Clone, Debug)]
 pub struct FolderTree {
     pub well_known: WellKnown,
-    nodes: HashMap<Arc<str>, Node>,
+    nodes: Vec<(Arc<str>, Node)>,
 }
 
 #[derive(Clone, Debug)]
@@ -36,7 +36,7 @@ impl FolderTree {
     pub fn new(well_known: WellKnown) -> Self {
         Self {
             well_known,
-            nodes: HashMap::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -45,38 +45,56 @@ impl FolderTree {
             match e {
                 FolderEvent::Upsert(FolderNode { id, parent, name }) => {
                     let parent = parent.map(|p| self.shared_id(p));
-                    let id = self.shared_id(id);
-                    let name = name.into_boxed_str();
-                    self.nodes.insert(id, Node { parent, name });
+                    let node = Node {
+                        parent,
+                        name: name.into_boxed_str(),
+                    };
+                    match self.position(&id) {
+                        Ok(i) => self.nodes[i].1 = node,
+                        Err(i) => self.nodes.insert(i, (Arc::from(id), node)),
+                    }
                 }
                 FolderEvent::Removed(id) => {
-                    self.nodes.remove(id.as_str());
+                    if let Ok(i) = self.position(&id) {
+                        self.nodes.remove(i);
+                    }
                 }
             }
         }
+        self.nodes.shrink_to_fit();
+    }
+
+    /// Where the folder `id` is in `nodes`, or where it would go.
+    fn position(&self, id: &str) -> Result<usize, usize> {
+        self.nodes
+            .binary_search_by(|(known, _)| known.as_ref().cmp(id))
+    }
+
+    fn get(&self, id: &str) -> Option<(&Arc<str>, &Node)> {
+        let i = self.position(id).ok()?;
+        self.nodes.get(i).map(|(id, node)| (id, node))
     }
 
     /// The tree's own copy of `id` when it knows the folder; a new one otherwise.
     fn shared_id(&self, id: String) -> Arc<str> {
-        self.nodes
-            .get_key_value(id.as_str())
+        self.get(&id)
             .map_or_else(|| Arc::from(id), |(known, _)| known.clone())
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.nodes.contains_key(id)
+        self.position(id).is_ok()
     }
 
     /// The ancestors of a folder up to (not including) the top, nearest first, as (id, node);
     /// `None` when it is not below the top (deleted, or outside the mail folders).
     fn ancestry(&self, id: &str) -> Option<Vec<(&str, &Node)>> {
         let mut chain = Vec::new();
-        let (mut at_id, mut at) = self.nodes.get_key_value(id)?;
+        let (mut at_id, mut at) = self.get(id)?;
         loop {
             chain.push((at_id.as_ref(), at));
             match at.parent.as_deref() {
                 Some(p) if p == self.well_known.top => return Some(chain),
-                Some(p) if chain.len() < 256 => (at_id, at) = self.nodes.get_key_value(p)?,
+                Some(p) if chain.len() < 256 => (at_id, at) = self.get(p)?,
                 _ => return None,
             }
         }
@@ -126,7 +144,7 @@ impl FolderTree {
 
     /// The folder that holds `id`.
     pub fn parent(&self, id: &str) -> Option<&str> {
-        self.nodes.get(id)?.parent.as_deref()
+        self.get(id)?.1.parent.as_deref()
     }
 
     /// The folders directly below `parent`, by name.
@@ -141,7 +159,7 @@ impl FolderTree {
             a.name
                 .to_lowercase()
                 .cmp(&b.name.to_lowercase())
-                .then(a.id.cmp(&b.id))
+                .then(a.id.cmp(b.id))
         });
         out
     }
@@ -161,9 +179,9 @@ impl FolderTree {
     pub fn descendants(&self, id: &str) -> Vec<String> {
         let mut out: Vec<String> = self
             .nodes
-            .keys()
-            .filter(|k| k.as_ref() != id && self.is_under(k, id))
-            .map(|k| k.to_string())
+            .iter()
+            .filter(|(k, _)| k.as_ref() != id && self.is_under(k, id))
+            .map(|(k, _)| k.to_string())
             .collect();
         out.sort();
         out
