@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -76,6 +76,8 @@ pub struct Supervisor<F, S> {
     /// Removed mailboxes whose task may still be finishing a pass.
     retiring: Mutex<HashMap<String, Arc<AtomicBool>>>,
     tasks: Mutex<JoinSet<()>>,
+    /// Permits for [`PASSES_AT_ONCE`] passes.
+    passes: Arc<Semaphore>,
     shutdown: CancellationToken,
     /// Notified after every sync that put something into the outbox.
     pub outbox: Arc<tokio::sync::Notify>,
@@ -103,6 +105,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             hints,
             retiring: Mutex::default(),
             tasks: Mutex::default(),
+            passes: Arc::new(Semaphore::new(PASSES_AT_ONCE)),
             shutdown,
             outbox: Arc::default(),
             delivered: Arc::new(watch::Sender::new(0)),
@@ -179,6 +182,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             outbox: self.outbox.clone(),
             wake,
             hints: self.hints.clone(),
+            passes: self.passes.clone(),
         };
         let finished = running.clone();
         self.tasks.lock().expect("unpoisoned").spawn(async move {
@@ -284,7 +288,15 @@ struct MailboxTask<F, S> {
     /// Woken by a notification: a normal pass at once.
     wake: Arc<tokio::sync::Notify>,
     hints: Arc<Hints>,
+    passes: Arc<Semaphore>,
 }
+
+/// The most passes that run at once over all mailboxes. A pass spends most of its time waiting
+/// for the call gate, which lets at most 26 calls through at once (`limits.max_concurrent_calls`),
+/// so more passes add no speed, only memory: at start all 10,000 mailboxes of the enterprise
+/// preset began their first pass together, each holding its pass state and a written request
+/// at the gate (docs/benchmarks.md, "Where the memory goes"). Waiting passes queue in order.
+pub const PASSES_AT_ONCE: usize = 64;
 
 /// The pause before the next pass when a folder stopped at its page bound.
 const UNFINISHED_PAUSE: Duration = Duration::from_secs(1);
@@ -348,9 +360,16 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
         }
     }
 
-    /// [`Self::sync`] on the heap: a pass's state machine is large, and ten thousand idle
-    /// mailbox tasks should not each carry one while they sleep.
+    /// [`Self::sync`] on the heap, once one of the [`PASSES_AT_ONCE`] permits is free: a pass's
+    /// state machine is large, and ten thousand idle mailbox tasks should not each carry one
+    /// while they sleep.
     async fn sync_boxed(&mut self, waiters: Vec<Waiter>) -> Duration {
+        let passes = self.passes.clone();
+        // Stopping while queued: no pass; the waiters hear that the agent shuts down.
+        let _pass = tokio::select! {
+            permit = passes.acquire() => permit.ok(),
+            () = self.stop.cancelled() => return Duration::ZERO,
+        };
         Box::pin(self.sync(waiters)).await
     }
 
