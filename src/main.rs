@@ -18,6 +18,8 @@ fn main() -> ExitCode {
     // written when the profiler drops, at the end of a clean stop (SIGTERM or Ctrl-C).
     #[cfg(feature = "dhat-heap")]
     let _profiler = matches!(args.command, cli::Command::Run).then(dhat::Profiler::new_heap);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    cap_malloc_arenas();
     foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet_logs());
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
@@ -37,6 +39,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// glibc's malloc gives each thread that allocates while the others hold theirs an arena of its
+/// own, up to 8 per core, and an arena keeps what was freed in it. The agent's blocking threads
+/// (sled's commits run there) took 16 arenas, which held about half of its resident memory
+/// (docs/benchmarks.md, "Where the memory goes"); one arena per core keeps the heap near what
+/// is in use.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cap_malloc_arenas() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets a malloc tunable, and no other thread exists yet.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
