@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     #[cfg(feature = "dhat-heap")]
     let _profiler = matches!(args.command, cli::Command::Run).then(dhat::Profiler::new_heap);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    cap_malloc_arenas();
+    tune_malloc();
     foldertrack::telemetry::init(args.log_format, args.verbose, args.quiet_logs());
     let result = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
@@ -42,16 +42,22 @@ fn main() -> ExitCode {
 }
 
 /// glibc's malloc gives each thread that allocates while the others hold theirs an arena of its
-/// own, up to 8 per core, and an arena keeps what was freed in it. The agent's blocking threads
-/// (sled's commits run there) took 16 arenas, which held about half of its resident memory
-/// (docs/benchmarks.md, "Where the memory goes"); one arena per core keeps the heap near what
-/// is in use.
+/// own, up to 8 per core, and an arena keeps what was freed in it: the agent's blocking threads
+/// (sled's commits run there) took 16 arenas, which held about half of its resident memory. One
+/// arena per core keeps the heap near what is in use. And glibc raises its mmap threshold after
+/// freeing a large block, so later large buffers (a `/status` of 10,000 mailboxes is 10–16 MiB
+/// of JSON) come from the heap and leave holes in it: a fixed threshold at glibc's initial
+/// 128 KiB maps and unmaps them every time (docs/benchmarks.md, "Where the memory goes").
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn cap_malloc_arenas() {
+fn tune_malloc() {
+    const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-    // SAFETY: mallopt only sets a malloc tunable, and no other thread exists yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    // SAFETY: mallopt only sets malloc tunables, and no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
