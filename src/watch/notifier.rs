@@ -329,7 +329,7 @@ impl Group {
     /// happened before it existed is synced.
     async fn subscribe_members(&mut self) {
         self.subscribed_at = self.hints.version();
-        let folders = self.hints.subscribed();
+        let folders = self.hints.subscribed_of(&self.members);
         let now = Instant::now();
         let mut retired = Vec::new();
         for m in self.members.clone() {
@@ -601,7 +601,7 @@ impl Group {
 
     /// Whether a member's watched folders differ from what its subscription covers.
     fn folders_changed(&self) -> bool {
-        let folders = self.hints.subscribed();
+        let folders = self.hints.subscribed_of(&self.members);
         let none = Vec::new();
         self.members.iter().any(|m| {
             let want = folders.get(m).unwrap_or(&none);

@@ -279,6 +279,16 @@ struct Slot {
     delivery: Delivery,
 }
 
+impl Slot {
+    /// What an EWS subscription covers: the watched folders and those whose subfolders
+    /// matter, sorted.
+    fn covered(&self) -> Vec<String> {
+        let mut all = [self.folders.as_slice(), self.tree.as_slice()].concat();
+        all.sort();
+        all
+    }
+}
+
 /// Where the notifier and the mailbox tasks meet. Cheap to share.
 #[derive(Debug)]
 pub struct Hints {
@@ -420,12 +430,21 @@ impl Hints {
     /// whose subfolders matter (sorted).
     pub fn subscribed(&self) -> HashMap<String, Vec<String>> {
         let slots = self.slots.lock().expect("unpoisoned");
-        let all = |s: &Slot| {
-            let mut all = [s.folders.as_slice(), s.tree.as_slice()].concat();
-            all.sort();
-            all
-        };
-        slots.iter().map(|(m, s)| (m.clone(), all(s))).collect()
+        slots
+            .iter()
+            .map(|(m, s)| (m.clone(), s.covered()))
+            .collect()
+    }
+
+    /// [`Self::subscribed`] for `mailboxes` alone (those it knows). A connection group asks for
+    /// its own members only: every first sync changes the hints, and 50 groups each copying all
+    /// 10,000 mailboxes' folders on every change held the enterprise preset's start for minutes.
+    pub fn subscribed_of(&self, mailboxes: &[String]) -> HashMap<String, Vec<String>> {
+        let slots = self.slots.lock().expect("unpoisoned");
+        mailboxes
+            .iter()
+            .filter_map(|m| slots.get(m).map(|s| (m.clone(), s.covered())))
+            .collect()
     }
 
     /// Says whether a mailbox is notified or polled. A mailbox that stops being notified is
