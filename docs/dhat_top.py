@@ -26,8 +26,10 @@ NOISE = re.compile(
 
 
 def function(frame):
-    """`0x5581…: foldertrack::x::y (src/x.rs:12:5)` -> `foldertrack::x::y (src/x.rs:12:5)`."""
-    return frame.split(": ", 1)[1] if re.match(r"^0x[0-9a-f]+: ", frame) else frame
+    """`0x5581…: foldertrack::x::y (src/x.rs:12:5)` -> `foldertrack::x::y (src/x.rs:12:5)`;
+    a build without line tables says `(???:0:0)`, which is left out."""
+    name = frame.split(": ", 1)[1] if re.match(r"^0x[0-9a-f]+: ", frame) else frame
+    return name.removesuffix(" (???:0:0)")
 
 
 def mib(n):
