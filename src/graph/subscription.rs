@@ -20,8 +20,10 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(3);
 /// The query parameter of the validation request.
 pub const VALIDATION_TOKEN: &str = "validationToken";
 
-/// `resource` of a subscription on one folder's messages.
+/// `resource` of a subscription on one folder's messages; the address and the id are
+/// percent-encoded as in a request path, so a `/` in an id does not split the resource.
 pub fn folder_messages(mailbox: &str, folder: &str) -> String {
+    let (mailbox, folder) = (super::segment(mailbox), super::segment(folder));
     format!("users/{mailbox}/mailFolders('{folder}')/messages")
 }
 
@@ -315,11 +317,19 @@ mod tests {
     fn a_subscription_on_a_folder_names_its_messages_and_our_secret() {
         let s = Subscription::on_folder("a@x", "AQM=", "https://h/n", "s", "T".into());
         let json = serde_json::to_value(&s).unwrap();
-        assert_eq!(json["resource"], "users/a@x/mailFolders('AQM=')/messages");
+        assert_eq!(json["resource"], "users/a@x/mailFolders('AQM%3D')/messages");
         assert_eq!(json["changeType"], "created,updated,deleted");
         assert_eq!(json["lifecycleNotificationUrl"], "https://h/n");
         assert_eq!(json["clientState"], "s");
         assert!(json.get("id").is_none());
+    }
+
+    #[test]
+    fn a_folder_id_with_a_slash_stays_one_segment_of_the_resource() {
+        assert_eq!(
+            folder_messages("a@x", "AQMk/1+="),
+            "users/a@x/mailFolders('AQMk%2F1%2B%3D')/messages"
+        );
     }
 
     #[test]
