@@ -52,7 +52,7 @@ pub struct PassReport {
     /// The ids of the folders the pass watched (what notifications subscribe to).
     pub watched: Vec<String>,
     /// The ids of the folders whose subfolders decide what the mappings watch (see
-    /// [`tree_folder`]): notifications subscribe to them too, for folder changes only.
+    /// `tree_folder`): notifications subscribe to them too, for folder changes only.
     pub tree: Vec<String>,
 }
 

@@ -102,7 +102,7 @@ fn refusal_of(e: &crate::feed::Error) -> Refusal {
 
 /// Runs until `stop`: ends the subscriptions an earlier run left, regroups the mailboxes
 /// whenever the set of mailboxes changes, one task per group, and at the stop ends the
-/// subscriptions it made (waiting [`UNSUBSCRIBE_AT_STOP`] at most).
+/// subscriptions it made (waiting `UNSUBSCRIBE_AT_STOP` at most).
 pub async fn run(
     ews: EwsNotifications,
     hints: Arc<Hints>,
