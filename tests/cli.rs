@@ -115,12 +115,12 @@ fn unknown_commands_and_bad_arguments_exit_2_with_one_line_that_says_what_to_fix
         "{}",
         text(&out.stderr)
     );
-    let out = foldertrack(&["bench", "e2e", "--preset", "huge"]);
+    let out = foldertrack(&["bench", "e2e", "--preset", "gigantic"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains("choose small, office, enterprise or burst"),
+        stderr.contains("choose small, office, enterprise, huge or burst"),
         "{stderr}"
     );
 }
