@@ -123,7 +123,7 @@ pub async fn run(
         let changed = hints.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let mailboxes: Vec<String> = hints.subscribed().into_keys().collect();
+        let mailboxes = hints.mailboxes();
         let total = mailboxes.len();
         let (groups, rest) = notify::groups(mailboxes, settings.most_connections());
         for m in &rest {

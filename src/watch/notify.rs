@@ -426,19 +426,20 @@ impl Hints {
             .collect()
     }
 
-    /// Every mailbox with the folders an EWS subscription covers: those it watches and those
-    /// whose subfolders matter (sorted).
-    pub fn subscribed(&self) -> HashMap<String, Vec<String>> {
-        let slots = self.slots.lock().expect("unpoisoned");
-        slots
-            .iter()
-            .map(|(m, s)| (m.clone(), s.covered()))
+    /// Every mailbox it knows (names only: the notifier's top loop asks on every change).
+    pub fn mailboxes(&self) -> Vec<String> {
+        self.slots
+            .lock()
+            .expect("unpoisoned")
+            .keys()
+            .cloned()
             .collect()
     }
 
-    /// [`Self::subscribed`] for `mailboxes` alone (those it knows). A connection group asks for
-    /// its own members only: every first sync changes the hints, and 50 groups each copying all
-    /// 10,000 mailboxes' folders on every change held the enterprise preset's start for minutes.
+    /// The folders an EWS subscription covers for each of `mailboxes` it knows: those it
+    /// watches and those whose subfolders matter (sorted). A connection group asks for its own
+    /// members only: every first sync changes the hints, and 50 groups each copying all 10,000
+    /// mailboxes' folders on every change held the enterprise preset's start for minutes.
     pub fn subscribed_of(&self, mailboxes: &[String]) -> HashMap<String, Vec<String>> {
         let slots = self.slots.lock().expect("unpoisoned");
         mailboxes
@@ -658,7 +659,7 @@ mod tests {
         );
         assert_eq!(h.folders()["a@x"], ["1", "2"]);
         assert_eq!(
-            h.subscribed()["a@x"],
+            h.subscribed_of(&["a@x".into()])["a@x"],
             ["0", "1", "2"],
             "a watched folder once"
         );
