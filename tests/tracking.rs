@@ -471,17 +471,28 @@ fn watcher(
     )
 }
 
-async fn an_idle_pass_costs_one_call_per_watched_folder(api: Api) {
+async fn an_idle_pass_costs_one_call_per_watched_folder_and_writes_nothing(api: Api) {
     let agent = Agent::start_on(api, &two_folders(None)).await;
     let c = agent.sim();
     c.create_folder(ALICE, "Inbox/A").unwrap();
     c.create_folder(ALICE, "Inbox/B").unwrap();
     let mut w = watcher(&agent);
     w.sync(&|_| {}).await.unwrap();
+    w.sync(&|_| {}).await.unwrap();
     c.reset_calls();
+    let written = agent.store.transactions();
     w.sync(&|_| {}).await.unwrap();
     let calls: Vec<String> = c.calls().into_iter().map(|call| call.operation).collect();
     assert_eq!(calls, [api.sync_op(), api.sync_op()]);
+    assert_eq!(
+        agent.store.transactions(),
+        written,
+        "an unchanged folder's page is not committed (nor flushed)"
+    );
+    // A mail arriving is still committed and tracked.
+    drag(&c, ALICE, "after the idle pass", "Inbox/B");
+    assert_eq!(w.sync(&|_| {}).await.unwrap().emitted.len(), 1);
+    assert!(agent.store.transactions() > written);
 }
 
 async fn r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass(api: Api) {
@@ -682,7 +693,7 @@ over_both_apis!(
     r20_a_copy_of_a_tracked_message_is_not_a_second_record,
     a_baseline_larger_than_a_page_is_resumed_and_completed,
     a_server_failure_mid_pass_loses_nothing_and_the_next_pass_catches_up,
-    an_idle_pass_costs_one_call_per_watched_folder,
+    an_idle_pass_costs_one_call_per_watched_folder_and_writes_nothing,
     r6_a_folder_deleted_between_tree_checks_is_found_orphaned_on_the_next_pass,
     r7_removing_a_mappings_regarding_keeps_old_links_and_tracks_new_mail_without_one,
     r17_a_reply_in_an_unmapped_folder_is_not_tracked_by_conversation,

@@ -227,6 +227,11 @@ impl SledStore {
         Ok((before, after))
     }
 
+    /// Transactions committed since the store was opened.
+    pub fn transactions(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
     /// `result`, noting an error sled cannot recover from (the first one is kept).
     fn checked<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
         if let Err(Error::Disk(reason)) = &result {

@@ -344,22 +344,18 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         Ok(out)
     }
 
-    fn folder_record(&self, target: &Target) -> Result<FolderRecord, Error> {
-        let mailbox = &self.config.address;
-        let mut record = self
-            .store
-            .folder(mailbox, &target.folder_id)?
-            .unwrap_or(FolderRecord {
-                mailbox: mailbox.clone(),
-                folder_id: target.folder_id.clone(),
-                path: target.path.clone(),
-                mapping: target.mapping.clone(),
-                cursor: None,
-                baselined: false,
-                since: None,
-            });
+    fn folder_record(&self, target: &Target, stored: Option<FolderRecord>) -> FolderRecord {
+        let mut record = stored.unwrap_or_else(|| FolderRecord {
+            mailbox: self.config.address.clone(),
+            folder_id: target.folder_id.clone(),
+            path: target.path.clone(),
+            mapping: target.mapping.clone(),
+            cursor: None,
+            baselined: false,
+            since: None,
+        });
         record.path = target.path.clone();
-        Ok(record)
+        record
     }
 
     async fn sync_folder(
@@ -369,7 +365,8 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
         progress: &(dyn Fn(Progress<'_>) + Sync),
     ) -> Result<(), Error> {
         let mailbox = self.config.address.as_str();
-        let mut record = self.folder_record(target)?;
+        let stored = self.store.folder(mailbox, &target.folder_id)?;
+        let mut record = self.folder_record(target, stored.clone());
         self.retry_pending(target, &record, report).await?;
         let mut reset = false;
         let mut pages = 0;
@@ -411,6 +408,12 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             arrived.extend(self.reconsidered(target, &classified.edited).await?);
             record.cursor = Some(page.cursor.0.clone());
             record.baselined |= !page.more;
+            // An idle poll's page: nothing to write. Committing it anyway cost a transaction
+            // and a flush per poll, most of an idle agent's CPU and its disk's growth.
+            let idle = page.changes.is_empty()
+                && arrived.is_empty()
+                && unreadable.is_empty()
+                && stored.as_ref() == Some(&record);
             let baselined = classified.seen_only.len();
             let commit = PageCommit {
                 folder: record.clone(),
@@ -423,7 +426,9 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
                 gone: Vec::new(),
                 at: Timestamp::now(),
             };
-            self.commit(commit, report).await?;
+            if !idle {
+                self.commit(commit, report).await?;
+            }
             report.pages += 1;
             report.changes += page.changes.len();
             report.baselined += baselined;
@@ -564,10 +569,11 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
             .mapping(mailbox, &target.mapping)?
             .expect("a re-pointed mapping was stored");
         mapping.regarding = target.regarding.clone();
+        let stored = self.store.folder(mailbox, &target.folder_id)?;
         let committed = self
             .store
             .commit_page(PageCommit {
-                folder: self.folder_record(target)?,
+                folder: self.folder_record(target, stored),
                 seen: Vec::new(),
                 baselined: Vec::new(),
                 arrived,
