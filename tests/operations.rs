@@ -190,6 +190,7 @@ async fn the_admin_api_status_track_now_metrics_and_reload_of_a_running_agent() 
         "foldertrack_ews_calls_total{operation=\"SyncFolderItems\",outcome=\"NoError\"}",
         "foldertrack_tracking_requests_total{outcome=\"delivered\"} 1",
         "foldertrack_mailboxes{health=\"healthy\"} 1",
+        "foldertrack_mailboxes_woken{by=\"polled\"} 1",
         "foldertrack_outbox 0",
         "foldertrack_sync_seconds_bucket",
         "foldertrack_gate_wait_seconds_count",

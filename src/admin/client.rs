@@ -58,6 +58,12 @@ impl AdminClient {
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        let text = self.text(request).await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Unreadable(e.to_string()))
+    }
+
+    /// The body of a successful answer; a refusal carries the problem's message.
+    async fn text(&self, request: reqwest::RequestBuilder) -> Result<String, ClientError> {
         let request = match &self.token {
             Some(t) => request.bearer_auth(t.expose_secret()),
             None => request,
@@ -75,7 +81,7 @@ impl AdminClient {
             .await
             .map_err(|e| ClientError::Unreadable(e.to_string()))?;
         if status.is_success() {
-            serde_json::from_str(&text).map_err(|e| ClientError::Unreadable(e.to_string()))
+            Ok(text)
         } else {
             let message = serde_json::from_str::<serde_json::Value>(&text)
                 .ok()
@@ -86,6 +92,28 @@ impl AdminClient {
                 message,
             })
         }
+    }
+
+    /// Whether `/readyz` says ready: every owned mailbox synced once, no handover awaited.
+    /// Cheap at any mailbox count, unlike [`AdminClient::status`].
+    pub async fn ready(&self) -> Result<bool, ClientError> {
+        match self
+            .text(self.http.get(format!("{}/readyz", self.base)))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClientError::Refused { status: 503, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A metric from `/metrics` (0 when absent): `name` alone sums its samples over all their
+    /// labels; `name{label="value"}` picks one sample.
+    pub async fn metric(&self, name: &str) -> Result<f64, ClientError> {
+        let text = self
+            .text(self.http.get(format!("{}/metrics", self.base)))
+            .await?;
+        Ok(metric_sum(&text, name))
     }
 
     pub async fn status(&self) -> Result<StatusView, ClientError> {
@@ -152,5 +180,31 @@ impl AdminClient {
     ) -> Result<serde_json::Value, ClientError> {
         let url = format!("{}/v1/handover", self.base);
         self.call(self.http.post(url).json(state)).await
+    }
+}
+
+/// The sum of the samples named `name` (any labels) in Prometheus text.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_metric_is_summed_over_its_labels_and_not_confused_with_longer_names() {
+        let text = "# HELP x_total X.\n# TYPE x_total counter\nx_total{a=\"1\"} 2\nx_total{a=\"2\"} 3.5\nx_total_more 100\nx_totalish{a=\"1\"} 7\n";
+        assert_eq!(super::metric_sum(text, "x_total"), 5.5);
+        assert_eq!(super::metric_sum(text, "x_total{a=\"2\"}"), 3.5);
+        assert_eq!(super::metric_sum("y 4\n", "y"), 4.0);
+        assert_eq!(super::metric_sum("y 4\n", "z"), 0.0);
     }
 }

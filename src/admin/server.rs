@@ -409,6 +409,14 @@ async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
             .count();
         out += &format!("foldertrack_mailboxes{{health=\"{health}\"}} {n}\n");
     }
+    out += "# HELP foldertrack_mailboxes_woken Mailboxes by what wakes their sync (status says why one is polled).\n# TYPE foldertrack_mailboxes_woken gauge\n";
+    for woken in ["notified", "pulled", "polled", "pending"] {
+        let n = statuses
+            .iter()
+            .filter(|s| s.notifications.label() == woken)
+            .count();
+        out += &format!("foldertrack_mailboxes_woken{{by=\"{woken}\"}} {n}\n");
+    }
     let outage = match a.store.sink_outage() {
         Ok(outage) => outage,
         Err(e) => return store_error(e),

@@ -86,6 +86,16 @@ pub enum Delivery {
 }
 
 impl Delivery {
+    /// Its name in `/metrics`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Delivery::Notified => "notified",
+            Delivery::Pulled { .. } => "pulled",
+            Delivery::Polled { .. } => "polled",
+            Delivery::Pending => "pending",
+        }
+    }
+
     /// One line for `status`.
     pub fn describe(&self) -> String {
         match self {
