@@ -117,36 +117,44 @@ pub async fn run(
     };
     retirer.retire(ledger.held());
     let mut current: Option<Vec<Vec<String>>> = None;
+    let mut membership = None;
     let mut tasks = JoinSet::new();
     let mut epoch = stop.child_token();
     loop {
         let changed = hints.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let mailboxes = hints.mailboxes();
-        let total = mailboxes.len();
-        let (groups, rest) = notify::groups(mailboxes, settings.most_connections());
-        for m in &rest {
-            hints.set_delivery(
-                m,
-                Delivery::Polled {
-                    reason: format!(
-                        "no streaming connection free: notifications.hanging_connection_limit = {} connections serve {} of {total} mailboxes",
-                        settings.connections,
-                        notify::GROUP_SIZE * settings.connections
-                    ),
-                },
-            );
-        }
-        if current.as_ref() != Some(&groups) {
-            epoch.cancel();
-            while tasks.join_next().await.is_some() {}
-            epoch = stop.child_token();
-            for members in &groups {
-                let group = Group::new(members.clone(), retirer.clone(), hints.clone(), settings);
-                tasks.spawn(group.run(epoch.clone()));
+        // A change of folders alone is the groups' business; the groups themselves change
+        // only when mailboxes come or go.
+        let now = hints.membership();
+        if membership != Some(now) {
+            membership = Some(now);
+            let mailboxes = hints.mailboxes();
+            let total = mailboxes.len();
+            let (groups, rest) = notify::groups(mailboxes, settings.most_connections());
+            for m in &rest {
+                hints.set_delivery(
+                    m,
+                    Delivery::Polled {
+                        reason: format!(
+                            "no streaming connection free: notifications.hanging_connection_limit = {} connections serve {} of {total} mailboxes",
+                            settings.connections,
+                            notify::GROUP_SIZE * settings.connections
+                        ),
+                    },
+                );
             }
-            current = Some(groups);
+            if current.as_ref() != Some(&groups) {
+                epoch.cancel();
+                while tasks.join_next().await.is_some() {}
+                epoch = stop.child_token();
+                for members in &groups {
+                    let group =
+                        Group::new(members.clone(), retirer.clone(), hints.clone(), settings);
+                    tasks.spawn(group.run(epoch.clone()));
+                }
+                current = Some(groups);
+            }
         }
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -204,6 +212,9 @@ struct Group {
     failures: u32,
     /// [`Hints::version`] when the members' folders were last read.
     subscribed_at: u64,
+    /// Look at every member at the next subscribing, not just those changed since
+    /// `subscribed_at` (at first, and after the subscriptions were lost).
+    rescan: bool,
     /// The last connection was left with events possibly in flight: wake every member once
     /// the next one is open.
     catch_up: bool,
@@ -251,6 +262,7 @@ impl Group {
             held: HashMap::new(),
             failures: 0,
             subscribed_at: 0,
+            rescan: true,
             catch_up: false,
         }
     }
@@ -328,11 +340,23 @@ impl Group {
     /// subscribed, and not held back; each new subscription wakes its mailbox once, so what
     /// happened before it existed is synced.
     async fn subscribe_members(&mut self) {
-        self.subscribed_at = self.hints.version();
-        let folders = self.hints.subscribed_of(&self.members);
+        let (version, changed) = self.hints.changes_since(self.subscribed_at);
+        self.subscribed_at = version;
+        let look_at = match changed.filter(|_| !std::mem::take(&mut self.rescan)) {
+            // Those changed since, and those held back (their hold may be over).
+            Some(changed) => {
+                let mut look_at = self.members_among(changed);
+                look_at.extend(self.held.keys().cloned());
+                look_at.sort();
+                look_at.dedup();
+                look_at
+            }
+            None => self.members.clone(),
+        };
+        let folders = self.hints.subscribed_of(&look_at);
         let now = Instant::now();
         let mut retired = Vec::new();
-        for m in self.members.clone() {
+        for m in look_at {
             let want = folders.get(&m).cloned().unwrap_or_default();
             if self.covered(&m) == Some(&want) {
                 continue;
@@ -548,8 +572,9 @@ impl Group {
             changed.as_mut().enable();
             // Checked after enabling the wait, so a change in between is not missed.
             if hints.version() != seen {
-                seen = hints.version();
-                if self.folders_changed() {
+                let differs;
+                (seen, differs) = self.folders_changed(seen);
+                if differs {
                     return Ended::Left;
                 }
             }
@@ -599,14 +624,31 @@ impl Group {
         }
     }
 
-    /// Whether a member's watched folders differ from what its subscription covers.
-    fn folders_changed(&self) -> bool {
-        let folders = self.hints.subscribed_of(&self.members);
+    /// The members among `mailboxes`. A group's members are a slice of the sorted mailboxes.
+    fn members_among(&self, mailboxes: Vec<String>) -> Vec<String> {
+        (mailboxes.into_iter())
+            .filter(|m| self.members.binary_search(m).is_ok())
+            .collect()
+    }
+
+    /// Whether the watched folders of a member changed since version `since` differ from what
+    /// its subscription covers; returns the version now too.
+    fn folders_changed(&self, since: u64) -> (u64, bool) {
+        let (version, changed) = self.hints.changes_since(since);
+        let look_at = match changed {
+            Some(changed) => self.members_among(changed),
+            None => self.members.clone(),
+        };
+        if look_at.is_empty() {
+            return (version, false);
+        }
+        let folders = self.hints.subscribed_of(&look_at);
         let none = Vec::new();
-        self.members.iter().any(|m| {
+        let differs = look_at.iter().any(|m| {
             let want = folders.get(m).unwrap_or(&none);
             self.covered(m).unwrap_or(&none) != want
-        })
+        });
+        (version, differs)
     }
 
     /// After a broken connection or lost subscriptions: every subscription is replaced (what
@@ -614,6 +656,7 @@ impl Group {
     /// the mailboxes are polled, visibly.
     fn lose_all(&mut self, reason: &str) {
         let old: Vec<(String, String)> = self.subs.drain().map(|(m, (id, _))| (m, id)).collect();
+        self.rescan = true;
         for (m, _) in &old {
             self.hints.set_delivery(
                 m,
