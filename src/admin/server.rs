@@ -37,7 +37,7 @@ pub struct Admin<F, S> {
     pub config: std::sync::Mutex<ConfigView>,
     /// This agent's place in its group, and the owned mailboxes waiting for a handover
     /// (replaced on reload).
-    pub cluster: std::sync::Mutex<(ClusterView, Vec<MailboxConfig>)>,
+    pub cluster: std::sync::Mutex<(ClusterView, Vec<Arc<MailboxConfig>>)>,
 }
 
 /// The routes.

@@ -12,6 +12,7 @@ use crate::store::MappingState;
 use crate::watch::MailboxConfig;
 use crate::watch::health::PERMANENT_FIX;
 use crate::watch::mappings::{self, FolderTree};
+use std::sync::Arc;
 
 /// The mailbox's folder tree, as the feed sees it now.
 async fn folder_tree<F: FolderFeed>(feed: &F, mailbox: &str) -> Result<FolderTree, feed::Error> {
@@ -39,7 +40,7 @@ pub struct FolderLine {
 
 /// The mailbox's mail folders, depth first, marking those a configured mapping covers.
 pub async fn folders<F: FolderFeed>(
-    mailboxes: &[MailboxConfig],
+    mailboxes: &[Arc<MailboxConfig>],
     feed: &F,
     mailbox: &str,
 ) -> Result<Vec<FolderLine>, feed::Error> {
@@ -81,7 +82,7 @@ pub async fn folders<F: FolderFeed>(
 
 /// `check-config` against the server: per mailbox, access (credentials, impersonation), then
 /// each mapping's folder. One line each, OK or what to fix.
-pub async fn check_server<F: FolderFeed>(mailboxes: &[MailboxConfig], feed: &F) -> Vec<Check> {
+pub async fn check_server<F: FolderFeed>(mailboxes: &[Arc<MailboxConfig>], feed: &F) -> Vec<Check> {
     let mut checks = Vec::new();
     for m in mailboxes {
         let tree = match folder_tree(feed, &m.address).await {

@@ -4,12 +4,13 @@
 use crate::config::{Config, MailboxConfig};
 use crate::store::{self, Store, handover};
 use crate::watch::cluster::ClusterView;
+use std::sync::Arc;
 
 /// What this agent watches, and what waits for a handover.
 #[derive(Debug)]
 pub struct Plan {
-    pub watched: Vec<MailboxConfig>,
-    pub awaiting: Vec<MailboxConfig>,
+    pub watched: Vec<Arc<MailboxConfig>>,
+    pub awaiting: Vec<Arc<MailboxConfig>>,
     pub view: ClusterView,
 }
 

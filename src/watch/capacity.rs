@@ -8,6 +8,7 @@ use super::MailboxConfig;
 use super::cadence::CadenceSettings;
 use super::mailbox::HIERARCHY_EVERY;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one idle sync call takes, for the concurrency estimate (a healthy server answers
@@ -61,7 +62,7 @@ pub fn calls_per_pass(m: &MailboxConfig, normal: Duration) -> f64 {
 
 /// The verdict for these mailboxes under these limits and cadence.
 pub fn capacity(
-    mailboxes: &[MailboxConfig],
+    mailboxes: &[Arc<MailboxConfig>],
     limits: CallLimits,
     cadence: &CadenceSettings,
 ) -> Capacity {
@@ -142,7 +143,7 @@ mod tests {
     use super::*;
     use crate::watch::FolderMapping;
 
-    fn mailboxes(n: usize, folders: usize) -> Vec<MailboxConfig> {
+    fn mailboxes(n: usize, folders: usize) -> Vec<Arc<MailboxConfig>> {
         let folder = FolderMapping {
             path: Some("Inbox/A".into()),
             id: None,
@@ -153,10 +154,12 @@ mod tests {
             include_body: false,
         };
         (0..n)
-            .map(|i| MailboxConfig {
-                address: format!("user{i}@example.com"),
-                track_sent_items: false,
-                folder: vec![folder.clone(); folders],
+            .map(|i| {
+                Arc::new(MailboxConfig {
+                    address: format!("user{i}@example.com"),
+                    track_sent_items: false,
+                    folder: vec![folder.clone(); folders],
+                })
             })
             .collect()
     }

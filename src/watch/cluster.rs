@@ -8,6 +8,7 @@ use super::MailboxConfig;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// The most members a group may have.
 pub const MAX_MEMBERS: u32 = 1000;
@@ -129,23 +130,23 @@ fn weight(address: &str, member: u32) -> u64 {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Share {
     /// Owned, and owned by this member before the member count changed (or no change).
-    pub owned: Vec<MailboxConfig>,
+    pub owned: Vec<Arc<MailboxConfig>>,
     /// Owned now, but another member's before the change: wait for their state.
-    pub incoming: Vec<MailboxConfig>,
+    pub incoming: Vec<Arc<MailboxConfig>>,
     /// Other members' mailboxes.
     pub skipped: usize,
 }
 
 impl Share {
     /// Every mailbox this member owns, watched or waiting for its handover.
-    pub fn all(self) -> Vec<MailboxConfig> {
+    pub fn all(self) -> Vec<Arc<MailboxConfig>> {
         [self.owned, self.incoming].concat()
     }
 }
 
 /// Splits `mailboxes` for `member` of `members`, given the count before a change.
 pub fn share(
-    mailboxes: &[MailboxConfig],
+    mailboxes: &[Arc<MailboxConfig>],
     member: u32,
     members: u32,
     previous_members: Option<u32>,
@@ -187,13 +188,15 @@ mod tests {
     }
 
     /// `n` mailboxes without mapped folders.
-    fn unmapped(n: usize) -> Vec<MailboxConfig> {
+    fn unmapped(n: usize) -> Vec<Arc<MailboxConfig>> {
         addresses(n)
             .into_iter()
-            .map(|address| MailboxConfig {
-                address,
-                track_sent_items: false,
-                folder: Vec::new(),
+            .map(|address| {
+                Arc::new(MailboxConfig {
+                    address,
+                    track_sent_items: false,
+                    folder: Vec::new(),
+                })
             })
             .collect()
     }

@@ -111,7 +111,7 @@ fn endless(operation: &'static str, mailbox: &str) -> Error {
 pub struct MailboxWatcher<F, S> {
     feed: Arc<F>,
     store: Arc<S>,
-    config: MailboxConfig,
+    config: Arc<MailboxConfig>,
     tree: Option<KnownTree>,
     hierarchy_every: Duration,
     /// The write-back's failure category (R27); `None` without write-back.
@@ -128,11 +128,11 @@ struct KnownTree {
 }
 
 impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
-    pub fn new(feed: Arc<F>, store: Arc<S>, config: MailboxConfig) -> Self {
+    pub fn new(feed: Arc<F>, store: Arc<S>, config: impl Into<Arc<MailboxConfig>>) -> Self {
         Self {
             feed,
             store,
-            config,
+            config: config.into(),
             tree: None,
             hierarchy_every: HIERARCHY_EVERY,
             failed_category: None,
@@ -164,7 +164,7 @@ impl<F: FolderFeed, S: Store> MailboxWatcher<F, S> {
 
     /// Applies a reloaded configuration of this mailbox (R9): the next pass resolves added
     /// mappings, drops removed ones and re-links re-pointed ones.
-    pub fn reconfigure(&mut self, config: MailboxConfig) {
+    pub fn reconfigure(&mut self, config: Arc<MailboxConfig>) {
         self.config = config;
         self.mark_tree_stale();
     }

@@ -54,7 +54,7 @@ pub struct MailboxStatus {
 type Waiter = oneshot::Sender<SyncNow>;
 
 struct Handle {
-    config: watch::Sender<MailboxConfig>,
+    config: watch::Sender<Arc<MailboxConfig>>,
     sync_now: mpsc::UnboundedSender<Waiter>,
     stop: CancellationToken,
     status: Arc<Mutex<MailboxStatus>>,
@@ -113,7 +113,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
     }
 
     /// Starts, stops and re-configures mailbox tasks to match `mailboxes` (start and R9).
-    pub fn apply(self: &Arc<Self>, mailboxes: &[MailboxConfig]) {
+    pub fn apply(self: &Arc<Self>, mailboxes: &[Arc<MailboxConfig>]) {
         let mut handles = self.handles.lock().expect("unpoisoned");
         let mut retiring = self.retiring.lock().expect("unpoisoned");
         handles.retain(|address, h| {
@@ -147,7 +147,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
     }
 
     /// Starts watching one more mailbox (one handed over to this agent), unless it is watched.
-    pub fn watch(self: &Arc<Self>, mailbox: &MailboxConfig) {
+    pub fn watch(self: &Arc<Self>, mailbox: &Arc<MailboxConfig>) {
         let mut handles = self.handles.lock().expect("unpoisoned");
         if !handles.contains_key(&mailbox.address) {
             let handle = self.spawn(mailbox.clone());
@@ -155,7 +155,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
         }
     }
 
-    fn spawn(self: &Arc<Self>, config: MailboxConfig) -> Handle {
+    fn spawn(self: &Arc<Self>, config: Arc<MailboxConfig>) -> Handle {
         let (config_tx, config_rx) = watch::channel(config.clone());
         let (sync_tx, sync_rx) = mpsc::unbounded_channel();
         let stop = self.shutdown.child_token();
@@ -280,7 +280,7 @@ struct MailboxTask<F, S> {
     cadence: Cadence,
     health: Health,
     policy: HealthPolicy,
-    config: watch::Receiver<MailboxConfig>,
+    config: watch::Receiver<Arc<MailboxConfig>>,
     sync_now: mpsc::UnboundedReceiver<Waiter>,
     stop: CancellationToken,
     status: Arc<Mutex<MailboxStatus>>,
