@@ -84,8 +84,9 @@ pub struct Config {
     /// Where sync state, history and the outbox are kept.
     #[serde(default)]
     pub store: Store,
-    /// The mailboxes to watch, each with its mapped folders. Shared with the mailbox tasks
-    /// rather than copied: 10,000 mailboxes' configs held three times were 20 MiB.
+    /// The mailboxes to watch, each with its mapped folders.
+    // Shared with the mailbox tasks, not copied: 10,000 mailboxes' configs held three times
+    // over were 20 MiB.
     #[serde(default)]
     pub mailbox: Vec<Arc<MailboxConfig>>,
     /// Where tracking requests are delivered.
