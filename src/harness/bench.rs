@@ -124,8 +124,11 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub burst_marks_pending_min: Option<usize>,
     pub ews_calls_per_tracked: f64,
-    pub idle_calls_per_mailbox_cycle: f64,
-    pub idle_calls_per_folder_cycle: f64,
+    /// Calls per mailbox pass in the idle window; `None` when no pass ran in it (notified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_calls_per_mailbox_cycle: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_calls_per_folder_cycle: Option<f64>,
     /// Calls in the idle window per mapped folder, scaled to an hour.
     pub idle_calls_per_folder_hour: f64,
     /// Mailboxes streaming notifications woke at the end of the run.
@@ -792,7 +795,7 @@ async fn measure(
     let calls = busy.calls - before.calls;
     let bytes = (busy.bytes_in + busy.bytes_out) - (before.bytes_in + before.bytes_out);
     let notified_now = notified(&admin).await?;
-    let idle_syncs = quiet.syncs.max(1) as f64;
+    let idle_syncs = (quiet.syncs > 0).then_some(quiet.syncs as f64);
     let idle_calls = quiet.calls as f64;
     Ok(Report {
         moved_in: seen.moved.len(),
@@ -814,8 +817,8 @@ async fn measure(
         track_now_latency: track_now,
         burst_marks_pending_min: pending,
         ews_calls_per_tracked: calls as f64 / tracked.max(1) as f64,
-        idle_calls_per_mailbox_cycle: idle_calls / idle_syncs,
-        idle_calls_per_folder_cycle: idle_calls / idle_syncs / o.folders.max(1) as f64,
+        idle_calls_per_mailbox_cycle: idle_syncs.map(|n| idle_calls / n),
+        idle_calls_per_folder_cycle: idle_syncs.map(|n| idle_calls / n / o.folders.max(1) as f64),
         idle_calls_per_folder_hour: per_folder_hour(o, idle_calls),
         notified_mailboxes: notified_now.0,
         polled_because: notified_now.1,
@@ -941,10 +944,15 @@ pub fn table(r: &Report) -> String {
     row(calls, format!("{:.2}", r.ews_calls_per_tracked));
     row(
         "idle: calls per mailbox per cycle",
-        format!(
-            "{:.2} ({:.2} per mapped folder)",
-            r.idle_calls_per_mailbox_cycle, r.idle_calls_per_folder_cycle
-        ),
+        match (
+            r.idle_calls_per_mailbox_cycle,
+            r.idle_calls_per_folder_cycle,
+        ) {
+            (Some(mailbox), Some(folder)) => {
+                format!("{mailbox:.2} ({folder:.2} per mapped folder)")
+            }
+            _ => "no pass ran in the idle window".into(),
+        },
     );
     row(
         "idle: calls per mapped folder per hour",
