@@ -291,6 +291,8 @@ struct Slot {
     tree: Vec<String>,
     /// A notification said the folder tree changed: the next pass checks it.
     tree_changed: bool,
+    /// A notification woke it: its next pass goes ahead of scheduled ones.
+    urgent: bool,
     delivery: Delivery,
 }
 
@@ -414,6 +416,7 @@ impl Hints {
             s.tree_changed = true;
         }
         if most != Hint::Ignore {
+            s.urgent = true;
             s.wake.notify_one();
         }
     }
@@ -424,6 +427,15 @@ impl Hints {
         slots
             .get_mut(mailbox)
             .is_some_and(|s| std::mem::take(&mut s.tree_changed))
+    }
+
+    /// Whether a notification woke the mailbox since the last call (the catch-up wakes of
+    /// [`Hints::wake`] are not urgent).
+    pub fn take_urgent(&self, mailbox: &str) -> bool {
+        let mut slots = self.slots.lock().expect("unpoisoned");
+        slots
+            .get_mut(mailbox)
+            .is_some_and(|s| std::mem::take(&mut s.urgent))
     }
 
     /// Forgets a mailbox removed from the config.
@@ -746,6 +758,23 @@ mod tests {
         );
         let off = Hints::off("notifications are off");
         assert!(matches!(off.delivery("a@x"), Delivery::Polled { .. }));
+    }
+
+    #[test]
+    fn a_notification_makes_the_next_pass_urgent_and_a_catch_up_wake_does_not() {
+        let h = Hints::default();
+        h.wake_of("a@x");
+        h.set_folders("a@x", vec!["W".into()], Vec::new());
+        h.wake("a@x");
+        assert!(
+            !h.take_urgent("a@x"),
+            "a catch-up wake queues with the schedule"
+        );
+        h.hint("a@x", [(EventKind::Status, None, None)]);
+        assert!(!h.take_urgent("a@x"), "nothing to sync, nothing urgent");
+        h.hint("a@x", [(EventKind::Created, Some("W"), Some("W"))]);
+        assert!(h.take_urgent("a@x"));
+        assert!(!h.take_urgent("a@x"), "taken once");
     }
 
     #[test]

@@ -76,8 +76,9 @@ pub struct Supervisor<F, S> {
     /// Removed mailboxes whose task may still be finishing a pass.
     retiring: Mutex<HashMap<String, Arc<AtomicBool>>>,
     tasks: Mutex<JoinSet<()>>,
-    /// Permits for [`PASSES_AT_ONCE`] passes.
+    /// Permits for [`PASSES_AT_ONCE`] passes, and for [`URGENT_PASSES_AT_ONCE`] more.
     passes: Arc<Semaphore>,
+    urgent_passes: Arc<Semaphore>,
     shutdown: CancellationToken,
     /// Notified after every sync that put something into the outbox.
     pub outbox: Arc<tokio::sync::Notify>,
@@ -106,6 +107,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             retiring: Mutex::default(),
             tasks: Mutex::default(),
             passes: Arc::new(Semaphore::new(PASSES_AT_ONCE)),
+            urgent_passes: Arc::new(Semaphore::new(URGENT_PASSES_AT_ONCE)),
             shutdown,
             outbox: Arc::default(),
             delivered: Arc::new(watch::Sender::new(0)),
@@ -183,6 +185,7 @@ impl<F: FolderFeed, S: Store> Supervisor<F, S> {
             wake,
             hints: self.hints.clone(),
             passes: self.passes.clone(),
+            urgent_passes: self.urgent_passes.clone(),
         };
         let finished = running.clone();
         self.tasks.lock().expect("unpoisoned").spawn(async move {
@@ -289,6 +292,7 @@ struct MailboxTask<F, S> {
     wake: Arc<tokio::sync::Notify>,
     hints: Arc<Hints>,
     passes: Arc<Semaphore>,
+    urgent_passes: Arc<Semaphore>,
 }
 
 /// The most passes that run at once over all mailboxes. A pass spends most of its time waiting
@@ -297,6 +301,12 @@ struct MailboxTask<F, S> {
 /// preset began their first pass together, each holding its pass state and a written request
 /// at the gate (docs/benchmarks.md, "Where the memory goes"). Waiting passes queue in order.
 pub const PASSES_AT_ONCE: usize = 64;
+
+/// Passes a track-now or a notification started, beyond [`PASSES_AT_ONCE`]: they do not queue
+/// behind the scheduled and catch-up passes. Each new subscription wakes its mailbox once to
+/// catch up, and a mail moved meanwhile waited for thousands of them: p95 20 s at 10,000
+/// mailboxes, minutes at 100,000 (docs/benchmarks.md).
+pub const URGENT_PASSES_AT_ONCE: usize = 16;
 
 /// The pause before the next pass when a folder stopped at its page bound.
 const UNFINISHED_PAUSE: Duration = Duration::from_secs(1);
@@ -364,13 +374,31 @@ impl<F: FolderFeed, S: Store> MailboxTask<F, S> {
     /// state machine is large, and ten thousand idle mailbox tasks should not each carry one
     /// while they sleep.
     async fn sync_boxed(&mut self, waiters: Vec<Waiter>) -> Duration {
-        let passes = self.passes.clone();
+        let urgent = !waiters.is_empty() || self.hints.take_urgent(self.watcher.address());
         // Stopping while queued: no pass; the waiters hear that the agent shuts down.
-        let _pass = tokio::select! {
-            permit = passes.acquire() => permit.ok(),
-            () = self.stop.cancelled() => return Duration::ZERO,
+        let Some(_pass) = self.permit(urgent).await else {
+            return Duration::ZERO;
         };
         Box::pin(self.sync(waiters)).await
+    }
+
+    /// A pass's permit, from the urgent permits or, in turn, from the scheduled ones; a
+    /// notification while queued for a scheduled one moves the pass to the urgent ones (the
+    /// pass starts after the notification, so it serves that wake too). `None` at a stop.
+    async fn permit(&self, mut urgent: bool) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let address = self.watcher.address();
+        loop {
+            let pool = if urgent {
+                &self.urgent_passes
+            } else {
+                &self.passes
+            };
+            tokio::select! {
+                permit = pool.clone().acquire_owned() => return permit.ok(),
+                () = self.stop.cancelled() => return None,
+                () = self.wake.notified(), if !urgent => urgent = self.hints.take_urgent(address),
+            }
+        }
     }
 
     /// One pass; answers the track-now waiters; returns the delay until the next one.
