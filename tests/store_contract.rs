@@ -763,3 +763,231 @@ async fn the_subscriptions_held_are_remembered_across_reopening_and_forgotten_wh
     // Only these: the meta tree's other keys (the format, the outbox sequence) are not read.
     assert_eq!(held, want);
 }
+
+/// Pages of 50 new mails each, numbered from `from`, in a's folder F1.
+async fn commit_pages(store: &SledStore, from: u32, pages: u32) {
+    for n in from..from + pages {
+        let arrivals = (0..50u32)
+            .map(|i| {
+                arrival(
+                    &format!("<{n}.{i}@x>"),
+                    &format!("I{n}.{i}"),
+                    "a@example.com",
+                    "r1",
+                )
+            })
+            .collect();
+        store
+            .commit_page(page(&format!("c{n}"), arrivals))
+            .await
+            .unwrap();
+    }
+}
+
+/// Every tree's entries, to compare a store before and after.
+fn all_entries<S: Store>(store: &S) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    Tree::ALL
+        .iter()
+        .map(|t| store.scan(*t, &[], usize::MAX).unwrap())
+        .collect()
+}
+
+/// The kept entry counts match what the trees hold.
+fn assert_counts_true<S: Store>(store: &S) {
+    for t in Tree::ALL {
+        let held = store.scan(t, &[], usize::MAX).unwrap().len();
+        assert_eq!(store.count(t).unwrap(), held, "{t:?}");
+    }
+}
+
+/// Polls `done` until it holds, failing after `within`.
+async fn wait_until(what: &str, within: std::time::Duration, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+/// Reclaiming while the store is live gives back the space of delivered entries and keeps
+/// everything else: the same entries, counts and high-water mark, in a store that reopens whole.
+#[tokio::test]
+async fn reclaiming_gives_back_the_space_of_delivered_entries_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = SledStore::open(&path).unwrap();
+    commit_pages(&store, 0, 40).await;
+    let all: Vec<u64> = store
+        .outbox(usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    store.delivered(&all[..1500], false).await.unwrap();
+    let (entries, stats) = (all_entries(&store), store.stats().unwrap());
+    let reclaimed = store.reclaim().unwrap().expect("reclaimed");
+    assert_eq!(reclaimed.before, stats.bytes_on_disk);
+    assert!(
+        reclaimed.after < reclaimed.before / 2,
+        "{reclaimed:?}: the store shrinks"
+    );
+    assert!(store.bytes_on_disk().unwrap() < reclaimed.before / 2);
+    assert_eq!(all_entries(&store), entries);
+    assert_eq!(store.stats().unwrap().outbox, 500);
+    assert_counts_true(&store);
+    assert!(!dir.path().join("store.compacting").exists());
+    drop(store);
+    // Reopening checks the high-water mark the deliveries left: it came along.
+    assert!(path.join(store::HIGH_WATER).exists());
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(all_entries(&store), entries);
+    assert_counts_true(&store);
+    store
+        .commit_page(page(
+            "c99",
+            vec![arrival("<late@x>", "Ilate", "a@example.com", "r1")],
+        ))
+        .await
+        .unwrap();
+    let last = store.outbox(usize::MAX).unwrap().last().unwrap().0;
+    assert_eq!(last, 2001, "the outbox sequence goes on");
+}
+
+/// A reclaim while another task keeps committing pages loses nothing and duplicates nothing:
+/// every commit lands once, before or after the swap, and the outbox sequence goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reclaim_while_pages_are_committed_loses_and_duplicates_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = Arc::new(SledStore::open(&path).unwrap());
+    commit_pages(&store, 0, 20).await;
+    let first: Vec<u64> = store
+        .outbox(usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    store.delivered(&first, false).await.unwrap();
+    let (pages, stop) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let committer = {
+        let (store, pages, stop) = (store.clone(), pages.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut emitted = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let n = 100 + pages.load(Ordering::Relaxed);
+                let arrivals = (0..20u32)
+                    .map(|i| {
+                        arrival(
+                            &format!("<{n}.{i}@x>"),
+                            &format!("I{n}.{i}"),
+                            "a@example.com",
+                            "r1",
+                        )
+                    })
+                    .collect();
+                let committed = store
+                    .commit_page(page(&format!("c{n}"), arrivals))
+                    .await
+                    .unwrap();
+                emitted += committed.emitted.len();
+                pages.fetch_add(1, Ordering::Relaxed);
+            }
+            emitted
+        })
+    };
+    let within = std::time::Duration::from_secs(60);
+    wait_until("commits before the reclaim", within, || {
+        pages.load(Ordering::Relaxed) >= 5
+    })
+    .await;
+    let reclaiming = store.clone();
+    let reclaimed = tokio::task::spawn_blocking(move || reclaiming.reclaim())
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("reclaimed");
+    let after = pages.load(Ordering::Relaxed);
+    wait_until("commits after the reclaim", within, || {
+        pages.load(Ordering::Relaxed) >= after + 5
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let emitted = committer.await.unwrap();
+    let pages = pages.load(Ordering::Relaxed) as usize;
+    assert!(reclaimed.after < reclaimed.before, "{reclaimed:?}");
+    assert_eq!(emitted, 20 * pages, "every page's arrivals became requests");
+    // 1,000 delivered first; then every page's 20 requests, numbered on without a gap, once each.
+    let outbox = store.outbox(usize::MAX).unwrap();
+    let seqs: Vec<u64> = outbox.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (1001..=1000 + emitted as u64).collect::<Vec<_>>());
+    let ids: std::collections::HashSet<_> = outbox.iter().map(|(_, e)| &e.request.id).collect();
+    assert_eq!(ids.len(), emitted, "no request twice");
+    let stats = store.stats().unwrap();
+    assert_eq!(stats.messages, 1000 + 20 * pages);
+    assert_counts_true(store.as_ref());
+    let entries = all_entries(store.as_ref());
+    drop(store);
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(all_entries(&store), entries, "the reopened store is whole");
+    assert_counts_true(&store);
+}
+
+/// The policy leaves a small store alone whatever its waste, and rewrites a wasteful one once:
+/// right after, the store is as small as a copy gets.
+#[tokio::test]
+async fn the_reclaim_policy_skips_small_stores_and_does_not_repeat_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("store")).unwrap();
+    commit_pages(&store, 0, 20).await;
+    let all: Vec<u64> = store
+        .outbox(usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect();
+    store.delivered(&all, false).await.unwrap();
+    let default = store::ReclaimPolicy::default();
+    assert_eq!(
+        store.reclaim_space(&default).unwrap(),
+        None,
+        "under the floor"
+    );
+    let any_size = store::ReclaimPolicy {
+        floor: 0,
+        ..default
+    };
+    let reclaimed = store.reclaim_space(&any_size).unwrap().expect("wasteful");
+    assert!(reclaimed.after < reclaimed.before, "{reclaimed:?}");
+    assert_eq!(
+        store.reclaim_space(&any_size).unwrap(),
+        None,
+        "just rewritten"
+    );
+}
+
+/// A crash mid-reclaim leaves the copy (or, after the swap, the old store) beside the store:
+/// the next open ignores it, opens the store at its path whole, and removes the leftover.
+#[tokio::test]
+async fn a_copy_left_beside_the_store_by_a_crash_is_ignored_and_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let leftover = dir.path().join("store.compacting");
+    let store = SledStore::open(&path).unwrap();
+    commit_pages(&store, 0, 2).await;
+    let entries = all_entries(&store);
+    drop(store);
+    {
+        // A half-written copy: a store with other entries.
+        let copy = SledStore::open(&leftover).unwrap();
+        commit_pages(&copy, 50, 1).await;
+    }
+    let store = SledStore::open(&path).unwrap();
+    assert_eq!(all_entries(&store), entries);
+    assert!(!leftover.exists(), "the leftover is removed");
+}

@@ -12,7 +12,7 @@ mod mem;
 pub mod records;
 mod sled;
 
-pub use self::sled::SledStore;
+pub use self::sled::{HIGH_WATER, SledStore, cache_bytes};
 pub use mem::MemStore;
 pub use records::{
     DeadEntry, Failed, FolderRecord, HoldRecord, MappingRecord, MappingState, MarkEntry, MarkKind,
@@ -29,6 +29,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The format this build writes into `meta/format`; a store with a larger one is refused.
 pub const FORMAT: u32 = 1;
@@ -269,6 +270,36 @@ pub struct Stats {
     pub bytes_on_disk: u64,
 }
 
+/// When the agent's periodic check reclaims space ([`Store::reclaim_space`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ReclaimPolicy {
+    /// A store smaller than this is never rewritten: its waste costs less than the pause.
+    pub floor: u64,
+    /// Rewrite once the size on disk exceeds this many times what a fresh copy would take.
+    pub slack: f64,
+}
+
+impl Default for ReclaimPolicy {
+    /// A fresh copy takes ~700 B per tracked message (docs/benchmarks.md), so 1.4 times it
+    /// keeps a store that grows from there under 1 KiB per message; below 64 MiB a store is
+    /// small whatever its waste.
+    fn default() -> Self {
+        Self {
+            floor: 64 << 20,
+            slack: 1.4,
+        }
+    }
+}
+
+/// What one reclaim did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reclaimed {
+    pub before: u64,
+    pub after: u64,
+    /// How long commits and flushes waited for it.
+    pub paused: Duration,
+}
+
 /// Durable state behind a backend's five primitives.
 pub trait Store: Send + Sync + 'static {
     /// Runs `f` atomically. It may be run more than once (optimistic concurrency): keep it
@@ -283,6 +314,12 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every completed transaction durable.
     fn flush(&self) -> impl Future<Output = Result<(), Error>> + Send;
     fn bytes_on_disk(&self) -> Result<u64, Error>;
+    /// Gives back the space of removed and overwritten entries when `policy` says it is worth
+    /// a pause of commits; blocks meanwhile. `None` when it did not run.
+    fn reclaim_space(&self, policy: &ReclaimPolicy) -> Result<Option<Reclaimed>, Error> {
+        let _ = policy;
+        Ok(None)
+    }
     /// Resolves when the backend failed for good (its disk failed under it), with why; the
     /// agent then stops. Never resolves for a backend that cannot fail so.
     fn failed(&self) -> impl Future<Output = String> + Send {

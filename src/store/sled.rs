@@ -17,21 +17,53 @@
 //! a restored backup is just as silent: both make the store go back in time and deliver again
 //! what was delivered. So every acknowledged delivery also moves a checksummed high-water mark
 //! in a file of its own ([`HIGH_WATER`]), and a store that ends before it is refused at open.
+//!
+//! sled 0.34 never gives back the space of removed and overwritten entries (its segment
+//! cleaning settings do nothing), so [`SledStore::reclaim`] rewrites the live entries into a
+//! fresh `Db` beside the store and swaps the two folders in one atomic rename while commits
+//! wait; reads go on meanwhile against the old `Db`, which nothing changes.
 
-use super::{Entry, Error, FORMAT, Store, Tree, TxError, Txn, records};
+use super::{Entry, Error, FORMAT, ReclaimPolicy, Reclaimed, Store, Tree, TxError, Txn, records};
 use sled::Transactional;
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 /// The delivered high-water mark's file, in the store's folder next to sled's files.
 pub const HIGH_WATER: &str = "delivered.hwm";
 
-/// sled's default cache is 1 GiB; the store's working set is far smaller.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's cache for `mailboxes` configured mailboxes (sled's default is 1 GiB; the store's
+/// working set is far smaller). What stays hot per mailbox is its folder records (a cursor of a
+/// few hundred bytes per watched folder, ~1 KiB for a mailbox's usual 2-3 mapped folders), its
+/// mapping records and the index pages above them, and sled holds a page in memory at about
+/// twice its size on disk: 4 KiB a mailbox. Message records, seen items and outbox entries
+/// are read once per arrival or delivery and need no cache; 8 MiB covers the tree roots and one
+/// page commit's leaves. 64 MiB (reached at ~14,000 mailboxes) is where the old fixed size
+/// was, and a larger cache did not make commits faster (docs/benchmarks.md).
+pub fn cache_bytes(mailboxes: usize) -> u64 {
+    const FLOOR: u64 = 8 << 20;
+    const PER_MAILBOX: u64 = 4 << 10;
+    const CEILING: u64 = 64 << 20;
+    (FLOOR + PER_MAILBOX.saturating_mul(mailboxes as u64)).min(CEILING)
+}
+
+/// The sibling folder a reclaim (or `compact`) writes the fresh copy into. It is never the only
+/// copy of the store: one left by a crash is removed at the next open.
+const COMPACTING: &str = ".compacting";
+
+/// What a fresh copy takes on disk per entry until this process made one and measured it:
+/// `compact` of a million tracked messages (a message record and a seen item each) took 704 B.
+const FRESH_BYTES_PER_ENTRY: f64 = 352.0;
+
+/// sled's handles; replaced whole when a reclaim swaps in the fresh copy.
+struct Handles {
+    db: sled::Db,
+    trees: Vec<sled::Tree>,
+}
 
 /// How long `open` waits for a lock that is busy: sled releases the file lock of a dropped
 /// handle only when that handle's last background write ends, so a store this process just
@@ -39,9 +71,13 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct SledStore {
-    db: sled::Db,
-    trees: Vec<sled::Tree>,
+    /// Every read holds this for the duration of its sled call, so a reclaim can close the
+    /// old `Db` before the swap: sled opens blob files by path, and after the swap the path
+    /// names the fresh copy. `None` only after a reclaim failed to reopen the fresh copy (the
+    /// store is then broken).
+    live: Arc<RwLock<Option<Handles>>>,
     path: PathBuf,
+    cache_bytes: u64,
     /// Held by every transaction and every flush (see the module doc).
     writing: Arc<Mutex<()>>,
     /// One flush at a time goes to a blocking thread; the commits waiting for theirs wait here
@@ -58,6 +94,10 @@ pub struct SledStore {
     broken: tokio::sync::watch::Sender<Option<String>>,
     /// The highest outbox sequence number known delivered (as in [`HIGH_WATER`]).
     high_water: Arc<Mutex<u64>>,
+    /// Bytes on disk per entry of the last fresh copy, once this process made one.
+    fresh_per_entry: Mutex<Option<f64>>,
+    /// The file system cannot swap folders atomically: reclaim is off for this run.
+    no_exchange: AtomicBool,
 }
 
 /// sled flushes when its last handle drops; after a failed write that flush can wait forever
@@ -66,9 +106,10 @@ pub struct SledStore {
 /// is on disk.
 impl Drop for SledStore {
     fn drop(&mut self) {
-        if self.broken.borrow().is_some() {
-            std::mem::forget(self.db.clone());
-            std::mem::forget(self.trees.clone());
+        if self.broken.borrow().is_some()
+            && let Some(handles) = self.live.write().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            std::mem::forget(handles);
         }
     }
 }
@@ -77,10 +118,10 @@ impl Drop for SledStore {
 const LOCKED: &str = "could not acquire lock";
 
 /// Opens sled's `Db`, waiting up to [`LOCK_GRACE`] while its lock is busy.
-fn open_db(path: &Path) -> sled::Result<sled::Db> {
+fn open_db(path: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
     let config = sled::Config::new()
         .path(path)
-        .cache_capacity(CACHE_BYTES)
+        .cache_capacity(cache_bytes)
         .flush_every_ms(None);
     let deadline = std::time::Instant::now() + LOCK_GRACE;
     loop {
@@ -92,6 +133,137 @@ fn open_db(path: &Path) -> sled::Result<sled::Db> {
             }
             other => return other,
         }
+    }
+}
+
+/// Opens sled's `Db` at `path` and its trees, saying in one line why not.
+fn open_handles(path: &Path, cache_bytes: u64) -> Result<Handles, Error> {
+    let open_error = |reason: String| Error::Open {
+        path: path.to_owned(),
+        reason,
+    };
+    let db = open_db(path, cache_bytes).map_err(|e| match e.to_string() {
+        reason if reason.contains(LOCKED) => Error::InUse {
+            path: path.to_owned(),
+        },
+        // sled's corruption error ends in an empty " backtrace ()": noise to an operator.
+        reason => open_error(match reason.split_once(" backtrace (") {
+            Some((what, _)) => what.to_owned(),
+            None => reason,
+        }),
+    })?;
+    let trees = Tree::ALL
+        .iter()
+        .map(|t| db.open_tree(t.name()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| open_error(e.to_string()))?;
+    Ok(Handles { db, trees })
+}
+
+/// `path` with `suffix` added to its last component.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The folder holding `path`.
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes the entries of `trees` into a fresh `Db` at `to`, flushes and closes it. Returns the
+/// entries copied per tree and the copy's size on disk.
+fn copy_trees(trees: &[sled::Tree], to: &Path, cache_bytes: u64) -> Result<(Vec<u64>, u64), Error> {
+    const BATCH: u64 = 10_000;
+    let fresh = open_handles(to, cache_bytes)?;
+    let mut copied = vec![0; trees.len()];
+    for ((from, into), n) in trees.iter().zip(&fresh.trees).zip(&mut copied) {
+        let mut batch = sled::Batch::default();
+        for entry in from.iter() {
+            let (k, v) = entry.map_err(storage)?;
+            batch.insert(k, v);
+            *n += 1;
+            if *n % BATCH == 0 {
+                into.apply_batch(std::mem::take(&mut batch))
+                    .map_err(storage)?;
+            }
+        }
+        into.apply_batch(batch).map_err(storage)?;
+    }
+    fresh.db.flush().map_err(storage)?;
+    let size = fresh.db.size_on_disk().map_err(storage)?;
+    Ok((copied, size))
+}
+
+/// Copies the high-water file of the store at `from` (if any) into the copy at `to`, then
+/// makes the copy's folder durable: sled syncs its files, not the folder's entries.
+fn carry_high_water(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::copy(from.join(HIGH_WATER), to.join(HIGH_WATER)) {
+        Ok(_) => std::fs::File::open(to.join(HIGH_WATER))?.sync_all()?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if to.join("blobs").exists() {
+        sync_dir(&to.join("blobs"))?;
+    }
+    sync_dir(to)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Swaps the folders `a` and `b` in one step, so that both names always name a whole store.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (a, b) = (c(a)?, c(b)?);
+    // SAFETY: both are valid C strings; AT_FDCWD resolves relative paths as `std::fs` does.
+    let swapped = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if swapped != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+/// The file system (or kernel) has no atomic exchange of two names.
+fn cannot_exchange(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS))
+        || e.kind() == std::io::ErrorKind::Unsupported
+}
+
+/// Waits (up to [`LOCK_GRACE`]) until no handle holds sled's lock on the `db` file: a dropped
+/// `Db` releases it when its last background write ends, and only then has it stopped using
+/// its folder.
+fn wait_released(db: &Path) {
+    let Ok(file) = std::fs::File::open(db) else {
+        return;
+    };
+    let deadline = Instant::now() + LOCK_GRACE;
+    while file.try_lock().is_err() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -125,47 +297,49 @@ fn free_bytes(path: &Path) -> Option<u64> {
 type Deltas = [i64; Tree::ALL.len()];
 
 impl SledStore {
-    /// Opens (or creates) the store at `path`, refusing one written by a newer format or one
-    /// that went back in time. sled panics on some corrupt files: that becomes an error too.
+    /// Opens (or creates) the store at `path` with the small cache of a tool that only reads
+    /// or edits a few records; the agent uses [`SledStore::open_for`].
     pub fn open(path: &Path) -> Result<Self, Error> {
-        survive(path, || Self::open_files(path))
+        Self::open_for(path, 0)
     }
 
-    fn open_files(path: &Path) -> Result<Self, Error> {
-        let open_error = |reason: String| Error::Open {
-            path: path.to_owned(),
-            reason,
-        };
+    /// Opens (or creates) the store at `path` for an agent watching `mailboxes` mailboxes,
+    /// refusing one written by a newer format or one that went back in time. sled panics on
+    /// some corrupt files: that becomes an error too.
+    pub fn open_for(path: &Path, mailboxes: usize) -> Result<Self, Error> {
+        let cache = cache_bytes(mailboxes);
+        survive(path, || Self::open_files(path, cache))
+    }
+
+    fn open_files(path: &Path, cache_bytes: u64) -> Result<Self, Error> {
         if let Some(free) = free_bytes(path).filter(|f| *f < MIN_FREE_BYTES) {
-            return Err(open_error(format!(
-                "No space left on its disk ({} KiB free; opening needs {} MiB)",
-                free / 1024,
-                MIN_FREE_BYTES >> 20
-            )));
-        }
-        let db = open_db(path).map_err(|e| match e.to_string() {
-            reason if reason.contains(LOCKED) => Error::InUse {
+            return Err(Error::Open {
                 path: path.to_owned(),
-            },
-            // sled's corruption error ends in an empty " backtrace ()": noise to an operator.
-            reason => open_error(match reason.split_once(" backtrace (") {
-                Some((what, _)) => what.to_owned(),
-                None => reason,
-            }),
-        })?;
-        let trees = Tree::ALL
-            .iter()
-            .map(|t| db.open_tree(t.name()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| open_error(e.to_string()))?;
-        let counts = trees
+                reason: format!(
+                    "No space left on its disk ({} KiB free; opening needs {} MiB)",
+                    free / 1024,
+                    MIN_FREE_BYTES >> 20
+                ),
+            });
+        }
+        let handles = open_handles(path, cache_bytes)?;
+        // The store's lock is held now, so no reclaim or compact is writing this copy: it is
+        // what a crash left behind.
+        let leftover = sibling(path, COMPACTING);
+        if leftover.exists()
+            && let Err(e) = std::fs::remove_dir_all(&leftover)
+        {
+            tracing::warn!(event = "store_leftover_kept", path = %leftover.display(), error = %e, "an unfinished copy of the store could not be removed");
+        }
+        let counts = handles
+            .trees
             .iter()
             .map(|t| AtomicI64::new(t.len() as i64))
             .collect();
         let store = Self {
-            db,
-            trees,
+            live: Arc::new(RwLock::new(Some(handles))),
             path: path.to_owned(),
+            cache_bytes,
             writing: Arc::default(),
             flush_turn: tokio::sync::Mutex::const_new(()),
             committed: AtomicU64::new(0),
@@ -173,6 +347,8 @@ impl SledStore {
             counts,
             broken: tokio::sync::watch::Sender::new(None),
             high_water: Arc::default(),
+            fresh_per_entry: Mutex::new(None),
+            no_exchange: AtomicBool::new(false),
         };
         store.check_format()?;
         store.check_high_water()?;
@@ -189,42 +365,171 @@ impl SledStore {
     fn compact_files(path: &Path) -> Result<(u64, u64), Error> {
         let old = Self::open(path)?;
         let before = old.bytes_on_disk()?;
-        let sibling = |suffix: &str| {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            PathBuf::from(name)
-        };
-        let (fresh, retired) = (sibling(".compacting"), sibling(".retired"));
+        let (fresh, retired) = (sibling(path, COMPACTING), sibling(path, ".retired"));
         let io = |e: std::io::Error| Error::Storage(format!("compacting {}: {e}", path.display()));
-        for leftover in [&fresh, &retired] {
-            if leftover.exists() {
-                std::fs::remove_dir_all(leftover).map_err(io)?;
+        if retired.exists() {
+            std::fs::remove_dir_all(&retired).map_err(io)?;
+        }
+        let (_, after) = old.with(|h| copy_trees(&h.trees, &fresh, old.cache_bytes))?;
+        carry_high_water(path, &fresh).map_err(io)?;
+        drop(old);
+        match exchange(path, &fresh) {
+            Ok(()) => std::fs::remove_dir_all(&fresh).map_err(io)?,
+            Err(e) if cannot_exchange(&e) => {
+                std::fs::rename(path, &retired).map_err(io)?;
+                std::fs::rename(&fresh, path).map_err(io)?;
+                std::fs::remove_dir_all(&retired).map_err(io)?;
+            }
+            Err(e) => return Err(io(e)),
+        }
+        Ok((before, after))
+    }
+
+    /// Rewrites the store's live entries into a fresh copy beside it and swaps that in, while
+    /// commits and flushes wait (reads go on until the swap itself). A crash at any moment
+    /// leaves a whole store at its path, the old or the new one. `None` when it did not run:
+    /// the store is broken, its file system cannot swap folders atomically (said once), or
+    /// its disk has no room for the copy.
+    pub fn reclaim(&self) -> Result<Option<Reclaimed>, Error> {
+        off_worker(|| survive(&self.path, || self.reclaim_now()))
+    }
+
+    /// [`SledStore::reclaim`] when `policy` says the store wastes enough to be worth it; the
+    /// figures it decides from are kept in memory or cheap to read (sled's size on disk).
+    fn reclaim_if_due(&self, policy: &ReclaimPolicy) -> Result<Option<Reclaimed>, Error> {
+        let on_disk = self.bytes_on_disk()?;
+        let fresh = self.fresh_estimate();
+        if on_disk < policy.floor || on_disk as f64 <= policy.slack * fresh as f64 {
+            return Ok(None);
+        }
+        self.reclaim()
+    }
+
+    /// Entries in all trees.
+    fn entries(&self) -> u64 {
+        let all = self.counts.iter().map(|c| c.load(Ordering::Relaxed).max(0));
+        all.sum::<i64>() as u64
+    }
+
+    /// What a fresh copy of the store would take on disk now.
+    fn fresh_estimate(&self) -> u64 {
+        let known = *self
+            .fresh_per_entry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        (known.unwrap_or(FRESH_BYTES_PER_ENTRY) * self.entries() as f64) as u64
+    }
+
+    fn reclaim_now(&self) -> Result<Option<Reclaimed>, Error> {
+        if self.broken.borrow().is_some() || self.no_exchange.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let failed = |what: String| {
+            Error::Storage(format!(
+                "reclaiming the space of {}: {what}",
+                self.path.display()
+            ))
+        };
+        let fresh = sibling(&self.path, COMPACTING);
+        let writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let started = Instant::now();
+        let before = self.bytes_on_disk()?;
+        let room = self.fresh_estimate().saturating_mul(2) + MIN_FREE_BYTES;
+        if let Some(free) = free_bytes(&self.path).filter(|free| *free < room) {
+            tracing::warn!(
+                event = "store_reclaim_skipped",
+                free,
+                needs = room,
+                "too little free space on the store's disk for a fresh copy"
+            );
+            return Ok(None);
+        }
+        if fresh.exists() {
+            std::fs::remove_dir_all(&fresh).map_err(|e| failed(e.to_string()))?;
+        }
+        let discard = |what: String| {
+            let _ = std::fs::remove_dir_all(&fresh);
+            failed(what)
+        };
+        let (copied, after) = self
+            .with(|h| copy_trees(&h.trees, &fresh, self.cache_bytes))
+            .map_err(|e| discard(e.to_string()))?;
+        for ((tree, count), copied) in Tree::ALL.iter().zip(&self.counts).zip(&copied) {
+            let counted = count.load(Ordering::Relaxed).max(0) as u64;
+            if counted != *copied {
+                return Err(discard(format!(
+                    "the copy of tree {} holds {copied} entries where the store counts {counted}; the store is left as it was",
+                    tree.name()
+                )));
             }
         }
-        let new = Self::open(&fresh)?;
-        for tree in Tree::ALL {
-            let mut batch = sled::Batch::default();
-            for (n, entry) in old.tree(tree).iter().enumerate() {
-                let (k, v) = entry.map_err(storage)?;
-                batch.insert(k, v);
-                if n % 10_000 == 9_999 {
-                    new.tree(tree)
-                        .apply_batch(std::mem::take(&mut batch))
-                        .map_err(storage)?;
+        // A delivery's mark lands in the old folder before the swap or in the new one after.
+        let high_water = self.high_water.lock().unwrap_or_else(|p| p.into_inner());
+        carry_high_water(&self.path, &fresh)
+            .map_err(|e| discard(format!("copying {HIGH_WATER}: {e}")))?;
+        let mut live = self.live.write().unwrap_or_else(|p| p.into_inner());
+        // Closed before the swap: a `Db` opens blob files by path, which then names the copy.
+        drop(live.take());
+        wait_released(&self.path.join("db"));
+        if let Err(e) = exchange(&self.path, &fresh) {
+            let reopened = open_handles(&self.path, self.cache_bytes);
+            let _ = std::fs::remove_dir_all(&fresh);
+            match reopened {
+                Ok(handles) => *live = Some(handles),
+                Err(reopen) => {
+                    return self.checked(Err(Error::Disk(format!(
+                        "reopening {} after a failed reclaim: {reopen}",
+                        self.path.display()
+                    ))));
                 }
             }
-            new.tree(tree).apply_batch(batch).map_err(storage)?;
+            if cannot_exchange(&e) {
+                self.no_exchange.store(true, Ordering::Relaxed);
+                tracing::warn!(event = "store_reclaim_unsupported", path = %self.path.display(), error = %e, "the store's file system cannot swap folders atomically, so its space is not reclaimed while the agent runs; stop the agent now and then and run `foldertrack compact`");
+                return Ok(None);
+            }
+            return Err(failed(format!("swapping in the fresh copy: {e}")));
         }
-        new.db.flush().map_err(storage)?;
-        let after = new.bytes_on_disk()?;
-        if path.join(HIGH_WATER).exists() {
-            std::fs::copy(path.join(HIGH_WATER), fresh.join(HIGH_WATER)).map_err(io)?;
+        if let Err(e) = sync_dir(parent(&self.path)) {
+            tracing::warn!(event = "store_sync_failed", error = %e);
         }
-        drop((old, new));
-        std::fs::rename(path, &retired).map_err(io)?;
-        std::fs::rename(&fresh, path).map_err(io)?;
-        std::fs::remove_dir_all(&retired).map_err(io)?;
-        Ok((before, after))
+        match open_handles(&self.path, self.cache_bytes) {
+            Ok(handles) => *live = Some(handles),
+            Err(e) => {
+                return self.checked(Err(Error::Disk(format!(
+                    "reopening {} after reclaiming its space: {e}",
+                    self.path.display()
+                ))));
+            }
+        }
+        drop((live, high_water, writing));
+        let paused = started.elapsed();
+        *self
+            .fresh_per_entry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(after as f64 / copied.iter().sum::<u64>().max(1) as f64);
+        // The old store, now at the sibling path; a crash before this removes it at the next open.
+        if let Err(e) = std::fs::remove_dir_all(&fresh) {
+            tracing::warn!(event = "store_leftover_kept", path = %fresh.display(), error = %e, "the old copy of the store could not be removed; the next start removes it");
+        }
+        Ok(Some(Reclaimed {
+            before,
+            after,
+            paused,
+        }))
+    }
+
+    /// Runs `f` on the live handles, holding them against a swap meanwhile.
+    fn with<T>(&self, f: impl FnOnce(&Handles) -> Result<T, Error>) -> Result<T, Error> {
+        let live = self.live.read().unwrap_or_else(|p| p.into_inner());
+        match live.as_ref() {
+            Some(handles) => f(handles),
+            None => Err(Error::Disk(format!(
+                "{} was not reopened after reclaiming its space",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Transactions committed since the store was opened.
@@ -250,10 +555,6 @@ impl SledStore {
         &self.path
     }
 
-    fn tree(&self, tree: Tree) -> &sled::Tree {
-        &self.trees[tree as usize]
-    }
-
     /// Refuses a store that ends before the delivered high-water mark (see the module doc).
     fn check_high_water(&self) -> Result<(), Error> {
         let file = self.path.join(HIGH_WATER);
@@ -276,11 +577,11 @@ impl SledStore {
                     file.display()
                 ))
             })?;
-        let found = match self
-            .tree(Tree::Meta)
-            .get(super::OUTBOX_SEQ)
-            .map_err(storage)?
-        {
+        let found = match self.with(|h| {
+            h.trees[Tree::Meta as usize]
+                .get(super::OUTBOX_SEQ)
+                .map_err(storage)
+        })? {
             Some(bytes) => records::decode::<u64>(&bytes).map_err(|e| Error::Corrupt {
                 tree: Tree::Meta.name(),
                 reason: e.to_string(),
@@ -300,13 +601,14 @@ impl SledStore {
     }
 
     fn check_format(&self) -> Result<(), Error> {
-        let meta = self.tree(Tree::Meta);
-        match meta.get(b"format").map_err(storage)? {
+        let meta = |f: &dyn Fn(&sled::Tree) -> sled::Result<Option<sled::IVec>>| {
+            self.with(|h| f(&h.trees[Tree::Meta as usize]).map_err(storage))
+        };
+        match meta(&|t| t.get(b"format"))? {
             None => {
-                meta.insert(b"format", records::encode(&FORMAT))
-                    .map_err(storage)?;
+                meta(&|t| t.insert(b"format", records::encode(&FORMAT)))?;
                 self.counts[Tree::Meta as usize].fetch_add(1, Ordering::Relaxed);
-                meta.flush().map_err(storage)?;
+                meta(&|t| t.flush().map(|_| None))?;
                 Ok(())
             }
             Some(bytes) => {
@@ -448,21 +750,23 @@ impl SledStore {
         let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         // The count changes of the attempt that committed (an attempt may be run again).
         let committed = std::cell::Cell::new(Deltas::default());
-        let result = self.trees.as_slice().transaction(|view| {
-            let txn = SledTxn {
-                trees: view,
-                deltas: Default::default(),
-            };
-            f(&txn).map_err(|e| match e {
-                TxError::Conflict => ConflictableTransactionError::Conflict,
-                TxError::Abort(e) => ConflictableTransactionError::Abort(e),
-            })?;
-            committed.set(txn.deltas.into_inner());
-            Ok(())
-        });
-        let result = result.map_err(|e| match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => storage(e),
+        let result = self.with(|h| {
+            let result = h.trees.as_slice().transaction(|view| {
+                let txn = SledTxn {
+                    trees: view,
+                    deltas: Default::default(),
+                };
+                f(&txn).map_err(|e| match e {
+                    TxError::Conflict => ConflictableTransactionError::Conflict,
+                    TxError::Abort(e) => ConflictableTransactionError::Abort(e),
+                })?;
+                committed.set(txn.deltas.into_inner());
+                Ok(())
+            });
+            result.map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => storage(e),
+            })
         });
         if result.is_ok() {
             for (count, delta) in self.counts.iter().zip(committed.get()) {
@@ -491,16 +795,18 @@ impl Store for SledStore {
     }
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, Error> {
-        let got = self.tree(tree).get(key).map_err(storage);
+        let got = self.with(|h| h.trees[tree as usize].get(key).map_err(storage));
         self.checked(got.map(|v| v.map(|v| v.to_vec())))
     }
 
     fn scan(&self, tree: Tree, prefix: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
-        self.checked(entries(self.tree(tree).scan_prefix(prefix), limit))
+        let found = self.with(|h| entries(h.trees[tree as usize].scan_prefix(prefix), limit));
+        self.checked(found)
     }
 
     fn scan_from(&self, tree: Tree, start: &[u8], limit: usize) -> Result<Vec<Entry>, Error> {
-        self.checked(entries(self.tree(tree).range(start..), limit))
+        let found = self.with(|h| entries(h.trees[tree as usize].range(start..), limit));
+        self.checked(found)
     }
 
     fn count(&self, tree: Tree) -> Result<usize, Error> {
@@ -514,10 +820,17 @@ impl Store for SledStore {
             return Ok(());
         }
         let covers = self.committed.load(Ordering::Acquire);
-        let (db, writing) = (self.db.clone(), self.writing.clone());
+        let (live, writing, path) = (self.live.clone(), self.writing.clone(), self.path.clone());
         let flushed = tokio::task::spawn_blocking(move || {
             let _writing = writing.lock().unwrap_or_else(|p| p.into_inner());
-            db.flush().map(drop).map_err(storage)
+            // The handles of now: a reclaim may have swapped them since this flush was asked for.
+            match live.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                Some(h) => h.db.flush().map(drop).map_err(storage),
+                None => Err(Error::Disk(format!(
+                    "{} was not reopened after reclaiming its space",
+                    path.display()
+                ))),
+            }
         })
         .await
         .map_err(|e| Error::Storage(format!("flush: {e}")))
@@ -528,8 +841,12 @@ impl Store for SledStore {
         self.checked(flushed)
     }
 
+    fn reclaim_space(&self, policy: &ReclaimPolicy) -> Result<Option<Reclaimed>, Error> {
+        self.reclaim_if_due(policy)
+    }
+
     fn bytes_on_disk(&self) -> Result<u64, Error> {
-        let size = self.db.size_on_disk().map_err(storage);
+        let size = self.with(|h| h.db.size_on_disk().map_err(storage));
         self.checked(size)
     }
 
@@ -584,7 +901,7 @@ mod tests {
                 tx.put(Tree::Outbox, b"1", b"x".to_vec())
             })
             .unwrap();
-        let real = |s: &SledStore, t: Tree| s.tree(t).len();
+        let real = |s: &SledStore, t: Tree| s.with(|h| Ok(h.trees[t as usize].len())).unwrap();
         assert_eq!(store.count(Tree::Seen).unwrap(), 2);
         assert_eq!(store.count(Tree::Seen).unwrap(), real(&store, Tree::Seen));
         assert_eq!(store.count(Tree::Outbox).unwrap(), 1);
