@@ -390,6 +390,13 @@ fn help(name: &str) -> &'static str {
         "foldertrack_tracking_requests_total" => {
             "Tracking requests by outcome: emitted, delivered, retried, undeliverable, rejected."
         }
+        "foldertrack_store_reclaims_total" => {
+            "Times the running agent rewrote its store to give back the space of removed entries."
+        }
+        "foldertrack_store_reclaimed_bytes_total" => "Bytes on disk those rewrites gave back.",
+        "foldertrack_store_reclaim_pause_seconds" => {
+            "How long commits waited for each rewrite of the store."
+        }
         "foldertrack_detected_to_delivered_seconds" => {
             "From detecting a mail in a mapped folder to its delivery to the sink."
         }

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod delivery;
 pub mod files;
 mod history;
+mod space;
 pub mod stored;
 
 use crate::admin::server::Admin;
@@ -249,6 +250,7 @@ pub async fn run<F: FolderFeed, S: Store>(
         delivered: supervisor.delivered.clone(),
     };
     let prune = history::prune(store.clone(), config.store.history_days, shutdown.clone());
+    let reclaim = space::reclaim(store.clone(), shutdown.clone());
     let failure = stop_on_store_failure(store.clone(), shutdown.clone());
     let broken = store.clone();
     let deliver = delivery::run(deliverer, feed, store.clone(), signals, shutdown.clone());
@@ -270,8 +272,18 @@ pub async fn run<F: FolderFeed, S: Store>(
             crate::watch::graph_notifier::run(listener, subscriptions, hints, settings, stop).await;
         }
     };
-    let work =
-        async { tokio::join!(deliver, reload, prune, supervisor.join(), failure, notifier).4 };
+    let work = async {
+        tokio::join!(
+            deliver,
+            reload,
+            prune,
+            supervisor.join(),
+            failure,
+            notifier,
+            reclaim
+        )
+        .4
+    };
     let failure = tokio::select! {
         failure = work => failure,
         () = grace_expired(&shutdown) => {

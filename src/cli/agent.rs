@@ -20,7 +20,10 @@ use tokio_util::sync::CancellationToken;
 fn open(path: &Path) -> Result<(Config, Arc<AnyFeed>, Arc<SledStore>)> {
     let config = Config::load(path)?;
     let feed = Arc::new(agent::feed(&config)?);
-    let store = Arc::new(SledStore::open(&config.store.path)?);
+    let store = Arc::new(SledStore::open_for(
+        &config.store.path,
+        config.mailbox.len(),
+    )?);
     Ok((config, feed, store))
 }
 

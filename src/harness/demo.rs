@@ -298,7 +298,10 @@ impl Stage {
         say(format!("  output  {}", files.output.display()));
         let feed = Arc::new(agent::feed(&config)?);
         let store_path = config.store.path.clone();
-        let store = Arc::new(SledStore::open(&config.store.path)?);
+        let store = Arc::new(SledStore::open_for(
+            &config.store.path,
+            config.mailbox.len(),
+        )?);
         let shutdown = CancellationToken::new();
         let (_reload, reloads) = tokio::sync::mpsc::unbounded_channel();
         let (admin_tx, admin_rx) = tokio::sync::oneshot::channel();
