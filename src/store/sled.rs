@@ -48,7 +48,10 @@ pub fn cache_bytes(mailboxes: usize) -> u64 {
     const FLOOR: u64 = 8 << 20;
     const PER_MAILBOX: u64 = 4 << 10;
     const CEILING: u64 = 64 << 20;
-    (FLOOR + PER_MAILBOX.saturating_mul(mailboxes as u64)).min(CEILING)
+    PER_MAILBOX
+        .saturating_mul(mailboxes as u64)
+        .saturating_add(FLOOR)
+        .min(CEILING)
 }
 
 /// The sibling folder a reclaim (or `compact`) writes the fresh copy into. It is never the only
@@ -910,6 +913,16 @@ mod tests {
         for t in Tree::ALL {
             assert_eq!(store.count(t).unwrap(), real(&store, t), "{t:?}");
         }
+    }
+
+    /// sled's cache follows the mailboxes configured, between its floor and its ceiling.
+    #[test]
+    fn the_cache_grows_with_the_mailboxes_between_a_floor_and_a_ceiling() {
+        assert_eq!(cache_bytes(0), 8 << 20);
+        assert_eq!(cache_bytes(1_000), (8 << 20) + 1_000 * 4096);
+        assert!(cache_bytes(10_000) < 64 << 20);
+        assert_eq!(cache_bytes(100_000), 64 << 20);
+        assert_eq!(cache_bytes(usize::MAX), 64 << 20);
     }
 
     /// A commit that waits on the disk (here: on another task, which stands for it) leaves the
