@@ -280,9 +280,11 @@ pub struct ReclaimPolicy {
 }
 
 impl Default for ReclaimPolicy {
-    /// A fresh copy takes ~700 B per tracked message (docs/benchmarks.md), so 1.4 times it
-    /// keeps a store that grows from there under 1 KiB per message; below 64 MiB a store is
-    /// small whatever its waste.
+    /// Within 1.4 times a fresh copy: under 1 KiB per tracked message where a fresh copy takes
+    /// under ~730 B (704 B at a million messages; at 300,000 it takes 948 B, so the store runs
+    /// at 1.2-1.8 KiB there: docs/benchmarks.md). A lower factor rewrites more often for
+    /// little: each reclaim pauses commits ~20 ms per MiB. Below 64 MiB a store is small
+    /// whatever its waste.
     fn default() -> Self {
         Self {
             floor: 64 << 20,

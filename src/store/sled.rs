@@ -58,8 +58,10 @@ pub fn cache_bytes(mailboxes: usize) -> u64 {
 /// copy of the store: one left by a crash is removed at the next open.
 const COMPACTING: &str = ".compacting";
 
-/// What a fresh copy takes on disk per entry until this process made one and measured it:
-/// `compact` of a million tracked messages (a message record and a seen item each) took 704 B.
+/// What a fresh copy takes on disk per entry until this process made one and measured it. A
+/// tracked message is two entries (its record and its seen item); a fresh copy took 704 B per
+/// message at a million messages and 948 B at 300,000 (docs/benchmarks.md). The smaller figure
+/// errs towards one reclaim too many after a start, not towards a store left wasteful.
 const FRESH_BYTES_PER_ENTRY: f64 = 352.0;
 
 /// sled's handles; replaced whole when a reclaim swaps in the fresh copy.
