@@ -603,22 +603,7 @@ async fn compacting_keeps_every_live_entry_and_gives_space_back() {
     let path = dir.path().join("store");
     {
         let store = SledStore::open(&path).unwrap();
-        for n in 0..40u32 {
-            let arrivals = (0..50u32)
-                .map(|i| {
-                    arrival(
-                        &format!("<{n}.{i}@x>"),
-                        &format!("I{n}.{i}"),
-                        "a@example.com",
-                        "r1",
-                    )
-                })
-                .collect();
-            store
-                .commit_page(page(&format!("c{n}"), arrivals))
-                .await
-                .unwrap();
-        }
+        commit_pages(&store, 0, 40).await;
         let all: Vec<u64> = store
             .outbox(usize::MAX)
             .unwrap()

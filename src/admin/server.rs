@@ -407,23 +407,32 @@ fn help(name: &str) -> &'static str {
 async fn metrics<F: FolderFeed, S: Store>(State(a): Shared<F, S>) -> Response {
     let mut out = crate::telemetry::metrics().render(&help);
     let statuses = a.supervisor.status();
-    out +=
-        "# HELP foldertrack_mailboxes Mailboxes by health.\n# TYPE foldertrack_mailboxes gauge\n";
-    for health in ["healthy", "retrying", "parked", "disabled"] {
-        let n = statuses
-            .iter()
-            .filter(|s| s.health.label() == health)
-            .count();
-        out += &format!("foldertrack_mailboxes{{health=\"{health}\"}} {n}\n");
-    }
-    out += "# HELP foldertrack_mailboxes_woken Mailboxes by what wakes their sync (status says why one is polled).\n# TYPE foldertrack_mailboxes_woken gauge\n";
-    for woken in ["notified", "pulled", "polled", "pending"] {
-        let n = statuses
-            .iter()
-            .filter(|s| s.notifications.label() == woken)
-            .count();
-        out += &format!("foldertrack_mailboxes_woken{{by=\"{woken}\"}} {n}\n");
-    }
+    // The mailboxes counted by one label's values, as one gauge.
+    let mut by = |name: &str,
+                  help: &str,
+                  label: &str,
+                  values: &[&str],
+                  of: &dyn Fn(&MailboxStatus) -> &'static str| {
+        out += &format!("# HELP {name} {help}\n# TYPE {name} gauge\n");
+        for value in values {
+            let n = statuses.iter().filter(|s| of(s) == *value).count();
+            out += &format!("{name}{{{label}=\"{value}\"}} {n}\n");
+        }
+    };
+    by(
+        "foldertrack_mailboxes",
+        "Mailboxes by health.",
+        "health",
+        &["healthy", "retrying", "parked", "disabled"],
+        &|s| s.health.label(),
+    );
+    by(
+        "foldertrack_mailboxes_woken",
+        "Mailboxes by what wakes their sync (status says why one is polled).",
+        "by",
+        &["notified", "pulled", "polled", "pending"],
+        &|s| s.notifications.label(),
+    );
     let outage = match a.store.sink_outage() {
         Ok(outage) => outage,
         Err(e) => return store_error(e),
