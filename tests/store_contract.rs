@@ -604,12 +604,7 @@ async fn compacting_keeps_every_live_entry_and_gives_space_back() {
     {
         let store = SledStore::open(&path).unwrap();
         commit_pages(&store, 0, 40).await;
-        let all: Vec<u64> = store
-            .outbox(usize::MAX)
-            .unwrap()
-            .iter()
-            .map(|(s, _)| *s)
-            .collect();
+        let all = outbox_seqs(&store);
         store.delivered(&all[..1000], false).await.unwrap();
     }
     let (before, after) = SledStore::compact(&path).unwrap();
@@ -749,24 +744,38 @@ async fn the_subscriptions_held_are_remembered_across_reopening_and_forgotten_wh
     assert_eq!(held, want);
 }
 
+/// The sequence numbers of every entry in the outbox, oldest first.
+fn outbox_seqs<S: Store>(store: &S) -> Vec<u64> {
+    store
+        .outbox(usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|(s, _)| *s)
+        .collect()
+}
+
 /// Pages of 50 new mails each, numbered from `from`, in a's folder F1.
 async fn commit_pages(store: &SledStore, from: u32, pages: u32) {
     for n in from..from + pages {
-        let arrivals = (0..50u32)
-            .map(|i| {
-                arrival(
-                    &format!("<{n}.{i}@x>"),
-                    &format!("I{n}.{i}"),
-                    "a@example.com",
-                    "r1",
-                )
-            })
-            .collect();
         store
-            .commit_page(page(&format!("c{n}"), arrivals))
+            .commit_page(page(&format!("c{n}"), mails(n, 50)))
             .await
             .unwrap();
     }
+}
+
+/// Page `n`'s `count` new mails for a.
+fn mails(n: u32, count: u32) -> Vec<Arrival> {
+    (0..count)
+        .map(|i| {
+            arrival(
+                &format!("<{n}.{i}@x>"),
+                &format!("I{n}.{i}"),
+                "a@example.com",
+                "r1",
+            )
+        })
+        .collect()
 }
 
 /// Every tree's entries, to compare a store before and after.
@@ -803,12 +812,7 @@ async fn reclaiming_gives_back_the_space_of_delivered_entries_and_keeps_the_rest
     let path = dir.path().join("store");
     let store = SledStore::open(&path).unwrap();
     commit_pages(&store, 0, 40).await;
-    let all: Vec<u64> = store
-        .outbox(usize::MAX)
-        .unwrap()
-        .iter()
-        .map(|(s, _)| *s)
-        .collect();
+    let all = outbox_seqs(&store);
     store.delivered(&all[..1500], false).await.unwrap();
     let (entries, stats) = (all_entries(&store), store.stats().unwrap());
     let reclaimed = store.reclaim().unwrap().expect("reclaimed");
@@ -849,12 +853,7 @@ async fn a_reclaim_while_pages_are_committed_loses_and_duplicates_nothing() {
     let path = dir.path().join("store");
     let store = Arc::new(SledStore::open(&path).unwrap());
     commit_pages(&store, 0, 20).await;
-    let first: Vec<u64> = store
-        .outbox(usize::MAX)
-        .unwrap()
-        .iter()
-        .map(|(s, _)| *s)
-        .collect();
+    let first = outbox_seqs(store.as_ref());
     store.delivered(&first, false).await.unwrap();
     let (pages, stop) = (
         Arc::new(AtomicU32::new(0)),
@@ -866,18 +865,8 @@ async fn a_reclaim_while_pages_are_committed_loses_and_duplicates_nothing() {
             let mut emitted = 0;
             while !stop.load(Ordering::Relaxed) {
                 let n = 100 + pages.load(Ordering::Relaxed);
-                let arrivals = (0..20u32)
-                    .map(|i| {
-                        arrival(
-                            &format!("<{n}.{i}@x>"),
-                            &format!("I{n}.{i}"),
-                            "a@example.com",
-                            "r1",
-                        )
-                    })
-                    .collect();
                 let committed = store
-                    .commit_page(page(&format!("c{n}"), arrivals))
+                    .commit_page(page(&format!("c{n}"), mails(n, 20)))
                     .await
                     .unwrap();
                 emitted += committed.emitted.len();
@@ -930,12 +919,7 @@ async fn the_reclaim_policy_skips_small_stores_and_does_not_repeat_itself() {
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(&dir.path().join("store")).unwrap();
     commit_pages(&store, 0, 20).await;
-    let all: Vec<u64> = store
-        .outbox(usize::MAX)
-        .unwrap()
-        .iter()
-        .map(|(s, _)| *s)
-        .collect();
+    let all = outbox_seqs(&store);
     store.delivered(&all, false).await.unwrap();
     let default = store::ReclaimPolicy::default();
     assert_eq!(
