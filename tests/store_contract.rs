@@ -960,3 +960,20 @@ async fn a_copy_left_beside_the_store_by_a_crash_is_ignored_and_removed_at_open(
     assert_eq!(all_entries(&store), entries);
     assert!(!leftover.exists(), "the leftover is removed");
 }
+
+/// A run killed while sled wrote a snapshot leaves `snap.<lsn>.generating`; sled would read it
+/// at open as the latest snapshot and refuse the store as corrupt. It opens whole instead.
+#[tokio::test]
+async fn a_snapshot_a_killed_run_left_unfinished_does_not_make_the_store_unopenable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = SledStore::open(&path).unwrap();
+    commit_pages(&store, 0, 2).await;
+    let entries = all_entries(&store);
+    drop(store);
+    let unfinished = path.join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&unfinished, b"").unwrap();
+    let store = SledStore::open(&path).expect("opens");
+    assert_eq!(all_entries(&store), entries);
+    assert!(!unfinished.exists());
+}

@@ -165,6 +165,36 @@ fn open_handles(path: &Path, cache_bytes: u64) -> Result<Handles, Error> {
     Ok(Handles { db, trees })
 }
 
+/// Removes the snapshot files sled was still writing when its process was killed. sled
+/// 0.34.7 writes `snap.<lsn>.generating`, syncs it and only then renames it, yet at open reads
+/// the highest `snap.*` file, `.generating` included: a kill during that write left a store
+/// that no longer opens ("Read corrupted data", seen once in `tests/crash.rs` under load). The
+/// finished snapshot before it is still there, and sled reads the log from it. Only when no
+/// other process holds the store's lock: there the file may be one being written.
+fn drop_unfinished_snapshots(path: &Path) {
+    let Ok(db) = std::fs::File::open(path.join("db")) else {
+        return;
+    };
+    if db.try_lock().is_err() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::warn!(event = "store_snapshot_dropped", file = %name, "an unfinished snapshot a killed run left was removed")
+                }
+                Err(e) => tracing::warn!(event = "store_snapshot_kept", file = %name, error = %e),
+            }
+        }
+    }
+}
+
 /// `path` with `suffix` added to its last component.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -327,6 +357,7 @@ impl SledStore {
                 ),
             });
         }
+        drop_unfinished_snapshots(path);
         let handles = open_handles(path, cache_bytes)?;
         // The store's lock is held now, so no reclaim or compact is writing this copy: it is
         // what a crash left behind.
