@@ -285,7 +285,7 @@ impl Default for ReclaimPolicy {
     /// at 1.2-1.8 KiB there: docs/benchmarks.md). A lower factor rewrites more often for
     /// little: each reclaim pauses commits ~20 ms per MiB. Below 256 MiB a store is small
     /// whatever its waste: with a 64 MiB floor the enterprise preset's store (10,000
-    /// mailboxes, 80 MiB) was reclaimed during its run, which gave back 13 MiB of disk for 57
+    /// mailboxes, 80 MiB) was reclaimed during its run, which gave back 13 MiB of disk for 56
     /// MiB more resident memory (the copy's own sled) and commits paused 2.5 s.
     fn default() -> Self {
         Self {
