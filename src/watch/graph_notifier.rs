@@ -59,7 +59,7 @@ impl Shared {
         let outcome = match protocol::receive(n, &self.client_state) {
             Received::Changed { subscription_id } => match self.mailbox_of(&subscription_id) {
                 Some(mailbox) => {
-                    self.hints.wake(&mailbox);
+                    self.hints.wake_for_change(&mailbox);
                     "change"
                 }
                 None => "unknown_subscription",

@@ -429,6 +429,15 @@ impl Hints {
             .is_some_and(|s| std::mem::take(&mut s.tree_changed))
     }
 
+    /// Starts a mailbox's pass for a change a notification reported: ahead of scheduled and
+    /// catch-up passes (see [`Hints::take_urgent`]).
+    pub fn wake_for_change(&self, mailbox: &str) {
+        if let Some(s) = self.slots.lock().expect("unpoisoned").get_mut(mailbox) {
+            s.urgent = true;
+            s.wake.notify_one();
+        }
+    }
+
     /// Whether a notification woke the mailbox since the last call (the catch-up wakes of
     /// [`Hints::wake`] are not urgent).
     pub fn take_urgent(&self, mailbox: &str) -> bool {
@@ -775,6 +784,11 @@ mod tests {
         h.hint("a@x", [(EventKind::Created, Some("W"), Some("W"))]);
         assert!(h.take_urgent("a@x"));
         assert!(!h.take_urgent("a@x"), "taken once");
+        h.wake_for_change("a@x");
+        assert!(
+            h.take_urgent("a@x"),
+            "a Graph change notification is urgent too"
+        );
     }
 
     #[test]
