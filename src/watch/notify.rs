@@ -297,6 +297,12 @@ struct Slot {
 }
 
 impl Slot {
+    /// Starts its pass ahead of scheduled and catch-up passes.
+    fn wake_urgently(&mut self) {
+        self.urgent = true;
+        self.wake.notify_one();
+    }
+
     /// What an EWS subscription covers: the watched folders and those whose subfolders
     /// matter, sorted.
     fn covered(&self) -> Vec<String> {
@@ -416,35 +422,35 @@ impl Hints {
             s.tree_changed = true;
         }
         if most != Hint::Ignore {
-            s.urgent = true;
-            s.wake.notify_one();
+            s.wake_urgently();
         }
     }
 
     /// Whether a notification said the mailbox's folder tree changed since the last call.
     pub fn take_tree_changed(&self, mailbox: &str) -> bool {
-        let mut slots = self.slots.lock().expect("unpoisoned");
-        slots
-            .get_mut(mailbox)
-            .is_some_and(|s| std::mem::take(&mut s.tree_changed))
+        self.take(mailbox, |s| &mut s.tree_changed)
     }
 
     /// Starts a mailbox's pass for a change a notification reported: ahead of scheduled and
     /// catch-up passes (see [`Hints::take_urgent`]).
     pub fn wake_for_change(&self, mailbox: &str) {
         if let Some(s) = self.slots.lock().expect("unpoisoned").get_mut(mailbox) {
-            s.urgent = true;
-            s.wake.notify_one();
+            s.wake_urgently();
         }
     }
 
     /// Whether a notification woke the mailbox since the last call (the catch-up wakes of
     /// [`Hints::wake`] are not urgent).
     pub fn take_urgent(&self, mailbox: &str) -> bool {
+        self.take(mailbox, |s| &mut s.urgent)
+    }
+
+    /// Reads and clears one of a mailbox's flags.
+    fn take(&self, mailbox: &str, flag: impl FnOnce(&mut Slot) -> &mut bool) -> bool {
         let mut slots = self.slots.lock().expect("unpoisoned");
         slots
             .get_mut(mailbox)
-            .is_some_and(|s| std::mem::take(&mut s.urgent))
+            .is_some_and(|s| std::mem::take(flag(s)))
     }
 
     /// Forgets a mailbox removed from the config.
